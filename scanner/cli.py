@@ -1,0 +1,114 @@
+"""Command line entry point ``driftscan``: parses arguments, calls one function, maps errors.
+
+Every ``errors.DriftscanError`` becomes one message on stderr and exit code 2; nothing a
+user can cause ends in a traceback. Exit codes: 0 clean, 1 findings at or above
+``--fail-on`` (or a missed scenario expectation), 2 usage or environment error.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from scanner import __version__, errors
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="driftscan")
+def cli() -> None:
+    """Find pods of one workload running different builds of the same container."""
+
+
+# --- cluster ---------------------------------------------------------------------------
+
+
+@cli.group()
+def cluster() -> None:
+    """Start, stop and inspect a throw-away test cluster."""
+
+
+def _provider_options(f):  # type: ignore[no-untyped-def]
+    f = click.option("--provider", type=click.Choice(["auto", "kwok", "kind"]), default="auto",
+                     show_default=True, help="Cluster provider; auto picks kind when a Docker "
+                     "engine answers, kwok otherwise.")(f)
+    f = click.option("--name", default="driftscan", show_default=True,
+                     help="Cluster name; state lives in .driftscan/clusters/NAME/.")(f)
+    return f
+
+
+@cluster.command("up")
+@_provider_options
+@click.option("--nodes", type=click.IntRange(1, 2000), default=3, show_default=True,
+              help="Number of (fake) nodes.")
+def cluster_up(provider: str, name: str, nodes: int) -> None:
+    """Start the cluster (idempotent) and print how to use it."""
+    from scanner.clusters import providers
+
+    handle = providers.up(provider, name=name, nodes=nodes, say=_say)
+    click.echo(providers.env_lines(handle))
+
+
+@cluster.command("down")
+@_provider_options
+def cluster_down(provider: str, name: str) -> None:
+    """Stop every process of the cluster and free its ports (idempotent)."""
+    from scanner.clusters import providers
+
+    providers.down(provider, name=name, say=_say)
+
+
+@cluster.command("status")
+@_provider_options
+def cluster_status(provider: str, name: str) -> None:
+    """Show whether the cluster and each of its components is running."""
+    from scanner.clusters import providers
+
+    click.echo(providers.status_text(provider, name=name))
+
+
+@cluster.command("env")
+@_provider_options
+def cluster_env(provider: str, name: str) -> None:
+    """Print ``export KUBECONFIG=…`` and ``export DRIFTSCAN_REGISTRY=…`` lines."""
+    from scanner.clusters import providers
+
+    click.echo(providers.env_lines(providers.handle(provider, name=name)))
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (also used in-process by tests)."""
+    try:
+        cli.main(args=argv, prog_name="driftscan", standalone_mode=False)
+    except errors.DriftscanError as e:
+        click.echo(f"error: {e}", err=True)
+        return EXIT_ERROR
+    except click.exceptions.Exit as e:
+        return int(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        return EXIT_ERROR
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    return EXIT_CLEAN
+
+
+def _exit(code: int) -> None:
+    """Leave a command with ``code`` (used by commands that report findings)."""
+    raise click.exceptions.Exit(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""The provider interface every test cluster implements, and the handle it returns.
+
+A provider is idempotent: ``up`` on a running cluster returns its handle, ``down`` on a
+stopped one does nothing. Its state lives under ``.driftscan/clusters/NAME/``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+__all__ = ["ClusterHandle", "ComponentStatus", "Provider", "Say", "state_root"]
+
+Say = Callable[[str], None]
+"""Progress callback: one human-readable line per call."""
+
+
+def state_root() -> Path:
+    """Folder that holds every cluster's state (``DRIFTSCAN_STATE_DIR`` or ``./.driftscan``)."""
+    return Path(os.environ.get("DRIFTSCAN_STATE_DIR", ".driftscan")).resolve() / "clusters"
+
+
+@dataclass(frozen=True)
+class ClusterHandle:
+    """What a caller needs to use a running cluster."""
+
+    name: str
+    provider: str
+    kubeconfig: Path
+    registry: str
+    """``HOST:PORT`` of the cluster's registry as seen from this machine."""
+    state_dir: Path
+    nodes: tuple[str, ...] = ()
+    registry_in_cluster: str = ""
+    """Registry address as the cluster's nodes pull from it (kind differs from loopback)."""
+
+    @property
+    def pull_registry(self) -> str:
+        """Registry prefix to write into pod specs."""
+        return self.registry_in_cluster or self.registry
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """One process or container of a cluster."""
+
+    name: str
+    running: bool
+    detail: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Provider(Protocol):
+    """A way to run a test cluster."""
+
+    name: str
+
+    def up(self, nodes: int, say: Say) -> ClusterHandle:
+        """Start the cluster (or return the running one) and wait until it is ready."""
+        ...
+
+    def down(self, say: Say) -> None:
+        """Stop everything the provider started and remove its state."""
+        ...
+
+    def status(self) -> list[ComponentStatus]:
+        """Each component and whether it runs."""
+        ...
+
+    def handle(self) -> ClusterHandle:
+        """The running cluster's handle; ``ProviderError`` when it is not up."""
+        ...
+
+    def add_node(self, name: str) -> None:
+        """Add one node to the running cluster."""
+        ...

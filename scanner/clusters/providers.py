@@ -1,0 +1,91 @@
+"""Picks a test-cluster provider and runs its commands for the CLI and the scenario engine.
+
+``auto`` chooses kind when a Docker engine answers and kwok otherwise, and says which.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from scanner import errors
+from scanner.clusters import base
+
+__all__ = ["choose", "docker_engine_answers", "down", "env_lines", "get", "handle",
+           "status_text", "up"]
+
+KNOWN = ("kwok", "kind")
+
+
+def docker_engine_answers(timeout: float = 5.0) -> bool:
+    """True when a ``docker`` client exists and its engine answers ``docker info``."""
+    if shutil.which("docker") is None:
+        return False
+    try:
+        done = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
+                              capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and bool(done.stdout.strip())
+
+
+def choose(requested: str, docker: bool | None = None) -> str:
+    """Resolve ``auto`` to a provider name; pass other names through after checking them."""
+    if requested == "auto":
+        if docker is None:
+            docker = docker_engine_answers()
+        return "kind" if docker else "kwok"
+    if requested not in KNOWN:
+        raise errors.InputError(f"unknown provider {requested!r}",
+                                hint=f"use one of: auto, {', '.join(KNOWN)}")
+    return requested
+
+
+def get(requested: str, name: str) -> base.Provider:
+    """The provider object for ``requested`` (``auto`` resolved) and cluster ``name``."""
+    chosen = choose(requested)
+    if chosen == "kwok":
+        from scanner.clusters import kwok
+
+        return kwok.KwokProvider(name)
+    from scanner.clusters import kind
+
+    return kind.KindProvider(name)
+
+
+def up(requested: str, *, name: str, nodes: int, say: base.Say) -> base.ClusterHandle:
+    """Start (or reuse) a cluster and return its handle."""
+    provider = get(requested, name)
+    if requested == "auto":
+        say(f"provider: {provider.name} (auto: "
+            f"{'a Docker engine answers' if provider.name == 'kind' else 'no Docker engine'})")
+    return provider.up(nodes, say)
+
+
+def down(requested: str, *, name: str, say: base.Say) -> None:
+    """Stop a cluster; a no-op when it is not running."""
+    get(requested, name).down(say)
+
+
+def handle(requested: str, *, name: str) -> base.ClusterHandle:
+    """The running cluster's handle."""
+    return get(requested, name).handle()
+
+
+def status_text(requested: str, *, name: str) -> str:
+    """One line per component: name, running or stopped, detail."""
+    provider = get(requested, name)
+    lines = [f"cluster {name} (provider {provider.name})"]
+    for c in provider.status():
+        state = "running" if c.running else "stopped"
+        lines.append(f"  {c.name:<24} {state:<8} {c.detail}".rstrip())
+    return "\n".join(lines)
+
+
+def env_lines(h: base.ClusterHandle) -> str:
+    """Shell lines that point kubectl and driftscan at the cluster."""
+    return "\n".join([
+        f"export KUBECONFIG={h.kubeconfig}",
+        f"export DRIFTSCAN_KUBECONFIG={h.kubeconfig}",
+        f"export DRIFTSCAN_REGISTRY={h.registry}",
+    ])
