@@ -1,0 +1,278 @@
+"""The snapshot of a cluster that every later stage reads: plain, frozen, typed records.
+
+``sources`` build a :class:`Snapshot` from the apiserver or from ``kubectl -o json``
+dumps; nothing after ``sources`` sees a raw Kubernetes dict. Records keep only what
+detection, scoring and reporting need (the pod's containers with their spec image and
+``imageID``, owner references, revision labels, rollout status), so ten thousand pods
+fit in a few tens of megabytes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Condition",
+    "ContainerRecord",
+    "ContainerRole",
+    "ContainerSpec",
+    "Gap",
+    "NodeRecord",
+    "OwnerRef",
+    "PodRecord",
+    "Revision",
+    "ServiceRecord",
+    "Snapshot",
+    "SourceInfo",
+    "Workload",
+    "WorkloadRef",
+]
+
+Labels = frozenset[tuple[str, str]]
+
+
+class ContainerRole(enum.Enum):
+    """Where a container sits in the pod spec."""
+
+    MAIN = "main"
+    INIT = "init"
+    SIDECAR = "sidecar"
+    """An init container with ``restartPolicy: Always`` (a native sidecar)."""
+    EPHEMERAL = "ephemeral"
+
+    @property
+    def is_init(self) -> bool:
+        """True for containers listed under ``initContainers`` (sidecars included)."""
+        return self in (ContainerRole.INIT, ContainerRole.SIDECAR)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class WorkloadRef:
+    """Identity of a workload: its top controller, or the pod itself for bare pods."""
+
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerRef:
+    """The controlling ``ownerReference`` of an object (same namespace)."""
+
+    kind: str
+    name: str
+    uid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One ``status.conditions[]`` entry."""
+
+    type: str
+    status: str
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    """A container of a pod template (Deployment, ReplicaSet, ControllerRevision …)."""
+
+    name: str
+    role: ContainerRole
+    image: str
+    pull_policy: str
+    """``imagePullPolicy`` as stored (the apiserver defaults it); "" when absent."""
+    hosts: tuple[str, ...] = ()
+    """Host names named by literal env values and args (for service "calls" edges)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerRecord:
+    """One container of a running pod: its spec image joined with its status."""
+
+    name: str
+    role: ContainerRole
+    image: str
+    """``spec.containers[].image`` as written."""
+    pull_policy: str
+    image_id: str
+    """``status.*ContainerStatuses[].imageID`` verbatim; "" when not reported."""
+    waiting_reason: str = ""
+    """``state.waiting.reason`` such as ``ErrImagePull`` or ``ImagePullBackOff``."""
+    ready: bool = False
+    restart_count: int = 0
+    has_status: bool = False
+    """False when the pod reports no status for this container."""
+
+
+@dataclass(frozen=True, slots=True)
+class PodRecord:
+    """A pod with what drift detection needs."""
+
+    namespace: str
+    name: str
+    uid: str
+    owner: OwnerRef | None
+    node: str
+    """``spec.nodeName``; "" while unscheduled."""
+    phase: str
+    created: str
+    """``metadata.creationTimestamp`` (RFC 3339, sorts chronologically)."""
+    deleting: bool
+    ready: bool
+    labels: Labels
+    containers: tuple[ContainerRecord, ...]
+    hosts: tuple[str, ...] = ()
+    ignored_rules: frozenset[str] = frozenset()
+
+    @property
+    def live(self) -> bool:
+        """True for pods that run or will run: not finished and not being deleted."""
+        return not self.deleting and self.phase not in ("Succeeded", "Failed")
+
+    def label(self, key: str) -> str | None:
+        """The value of one label, or None."""
+        for k, v in self.labels:
+            if k == key:
+                return v
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A controller object: Deployment, StatefulSet, DaemonSet, Job, CronJob, ReplicaSet.
+
+    ReplicaSets appear here only when they have no controlling owner (a bare ReplicaSet);
+    ReplicaSets owned by a Deployment are :class:`Revision` records.
+    """
+
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+    owner: OwnerRef | None
+    containers: tuple[ContainerSpec, ...]
+    created: str = ""
+    generation: int = 0
+    observed_generation: int = 0
+    replicas: int | None = None
+    """``spec.replicas`` (desired pods); None for DaemonSets and CronJobs."""
+    strategy: str = ""
+    """``RollingUpdate``, ``Recreate`` or ``OnDelete``; "" where not applicable."""
+    partition: int = 0
+    """StatefulSet ``rollingUpdate.partition``."""
+    paused: bool = False
+    suspended: bool = False
+    progress_deadline_seconds: int | None = None
+    conditions: tuple[Condition, ...] = ()
+    revision: int | None = None
+    """Deployment ``deployment.kubernetes.io/revision`` annotation."""
+    current_revision: str = ""
+    """StatefulSet ``status.currentRevision``."""
+    update_revision: str = ""
+    """StatefulSet ``status.updateRevision``."""
+    updated_replicas: int | None = None
+    ready_replicas: int | None = None
+    available_replicas: int | None = None
+    desired_number_scheduled: int | None = None
+    updated_number_scheduled: int | None = None
+    selector: Labels = frozenset()
+    """``spec.selector.matchLabels`` (for owner-less pods of a bare ReplicaSet)."""
+    ignored_rules: frozenset[str] = frozenset()
+
+    @property
+    def ref(self) -> WorkloadRef:
+        """This workload's identity."""
+        return WorkloadRef(self.kind, self.namespace, self.name)
+
+    def condition(self, type_: str) -> Condition | None:
+        """The condition of the given type, or None."""
+        for c in self.conditions:
+            if c.type == type_:
+                return c
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """A ReplicaSet owned by a controller, or a ControllerRevision."""
+
+    kind: str
+    """``ReplicaSet`` or ``ControllerRevision``."""
+    namespace: str
+    name: str
+    uid: str
+    owner: OwnerRef | None
+    hash: str
+    """``pod-template-hash`` or ``controller-revision-hash``; pods carry it as a label."""
+    number: int | None
+    """Deployment revision annotation, or ``ControllerRevision.revision``."""
+    containers: tuple[ContainerSpec, ...]
+    created: str = ""
+    replicas: int | None = None
+    ready_replicas: int | None = None
+    available_replicas: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRecord:
+    """A Service and its pod selector."""
+
+    namespace: str
+    name: str
+    selector: Labels
+    type: str = "ClusterIP"
+    cluster_ip: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecord:
+    """A node and the container runtime that reports its pods' ``imageID``."""
+
+    name: str
+    container_runtime: str = ""
+    """``status.nodeInfo.containerRuntimeVersion`` such as ``containerd://1.7.13``."""
+    architecture: str = ""
+    ready: bool = False
+    unschedulable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Something the scan could not see, so the report must not look complete."""
+
+    kind: str
+    namespace: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """Where a snapshot came from."""
+
+    type: str
+    """``live`` or ``dump``."""
+    context: str | None = None
+    files: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    """Namespaces asked for; empty with ``all_namespaces``."""
+    all_namespaces: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything one scan saw."""
+
+    source: SourceInfo
+    collected_at: str
+    workloads: tuple[Workload, ...] = ()
+    revisions: tuple[Revision, ...] = ()
+    pods: tuple[PodRecord, ...] = ()
+    services: tuple[ServiceRecord, ...] = ()
+    nodes: tuple[NodeRecord, ...] = ()
+    gaps: tuple[Gap, ...] = field(default=())

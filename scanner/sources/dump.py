@@ -1,0 +1,216 @@
+"""Read saved ``kubectl get … -o json`` (or ``-o yaml``) output into a ``Snapshot``.
+
+Accepts ``List`` and ``*List`` objects (kubectl's output and the raw API's), single
+objects, YAML multi-document streams, and any number of files (``-`` is stdin). Kinds
+driftscan does not need (ConfigMaps, Events, custom resources …) are skipped without
+being read; an object of a kind nobody knows, a file that is neither JSON nor YAML, or an
+object missing a field driftscan needs is an ``errors.InputError`` that names the file,
+the object and what to do. Every problem in every file is collected before raising.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scanner import errors, model
+from scanner.sources import parsing
+
+__all__ = ["load", "load_texts"]
+
+_MAX_PROBLEMS_SHOWN = 5
+_CLUSTER_SCOPED = frozenset({"Node"})
+_DUMP_HINT = (
+    "pass the output of `kubectl get pods,rs,deploy,sts,ds,jobs,cronjobs,svc,nodes,"
+    "controllerrevisions -A -o json`"
+)
+
+
+def load(paths: Sequence[str], namespaces: Sequence[str] = ()) -> model.Snapshot:
+    """Read dump files (``-`` for stdin) into one snapshot.
+
+    Args:
+        paths: files to read, in order; a later copy of an object replaces an earlier one.
+        namespaces: keep only namespaced objects of these namespaces; empty keeps all.
+
+    Returns:
+        The snapshot, ``source.type == "dump"``.
+
+    Raises:
+        errors.InputError: a file cannot be read or decoded, or an object is unusable.
+    """
+    texts: list[tuple[str, str]] = []
+    for path in paths:
+        texts.append((path, _read(path)))
+    return load_texts(texts, namespaces)
+
+
+def load_texts(
+    texts: Sequence[tuple[str, str]], namespaces: Sequence[str] = ()
+) -> model.Snapshot:
+    """Like :func:`load` for already-read ``(name, text)`` pairs."""
+    collector = parsing.Collector()
+    problems: list[str] = []
+    wanted = frozenset(namespaces)
+    for name, text in texts:
+        try:
+            documents = _decode(name, text)
+        except errors.InputError as e:
+            problems.append(e.message)
+            continue
+        for where, obj, kind_hint in _objects(name, documents, problems):
+            _add(collector, where, obj, kind_hint, wanted, problems)
+    if problems:
+        shown = "; ".join(problems[:_MAX_PROBLEMS_SHOWN])
+        more = len(problems) - _MAX_PROBLEMS_SHOWN
+        suffix = f" (and {more} more)" if more > 0 else ""
+        raise errors.InputError(
+            f"{len(problems)} problem(s) in the input: {shown}{suffix}", hint=_DUMP_HINT
+        )
+    source = model.SourceInfo(
+        type="dump",
+        files=tuple(name for name, _ in texts),
+        namespaces=tuple(sorted(wanted)),
+        all_namespaces=not wanted,
+    )
+    return collector.snapshot(source, _now())
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _read(path: str) -> str:
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise errors.InputError(f"{path}: no such file", hint=_DUMP_HINT) from e
+    except IsADirectoryError as e:
+        raise errors.InputError(f"{path}: is a directory, not a dump file") from e
+    except UnicodeDecodeError as e:
+        raise errors.InputError(f"{path}: not a text file (not UTF-8)", hint=_DUMP_HINT) from e
+    except OSError as e:
+        raise errors.InputError(f"{path}: cannot read ({e.strerror})") from e
+
+
+def _decode(name: str, text: str) -> list[Any]:
+    stripped = text.lstrip()
+    if not stripped:
+        raise errors.InputError(f"{name}: empty file")
+    if stripped[0] in "{[":
+        try:
+            return [json.loads(text)]
+        except json.JSONDecodeError as e:
+            json_error = f"line {e.lineno} column {e.colno}: {e.msg}"
+        else:  # pragma: no cover - returned above
+            json_error = ""
+    else:
+        json_error = ""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        documents = [d for d in yaml.load_all(text, Loader=loader) if d is not None]
+    except yaml.YAMLError as e:
+        detail = json_error or _yaml_position(e)
+        raise errors.InputError(f"{name}: not valid JSON or YAML ({detail})") from e
+    if not documents:
+        raise errors.InputError(f"{name}: no objects in the file")
+    return documents
+
+
+def _yaml_position(e: yaml.YAMLError) -> str:
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or "syntax error"
+    if mark is not None:
+        return f"line {mark.line + 1} column {mark.column + 1}: {problem}"
+    return str(problem)
+
+
+def _objects(
+    name: str, documents: list[Any], problems: list[str]
+) -> Iterator[tuple[str, Mapping[str, Any], str]]:
+    """Yield ``(where, object, kind to assume when the object names none)``."""
+    for d, doc in enumerate(documents, start=1):
+        where_doc = name if len(documents) == 1 else f"{name} document {d}"
+        if isinstance(doc, list):
+            items: list[Any] = doc
+            item_kind = ""
+        elif isinstance(doc, Mapping) and _is_list(doc):
+            raw_items = doc.get("items")
+            if raw_items is None:
+                raw_items = []
+            if not isinstance(raw_items, list):
+                problems.append(f"{where_doc}: items is not a list")
+                continue
+            items = raw_items
+            kind = str(doc.get("kind", ""))
+            item_kind = kind[: -len("List")] if kind != "List" else ""
+        elif isinstance(doc, Mapping):
+            yield where_doc, doc, ""
+            continue
+        else:
+            problems.append(f"{where_doc}: expected a Kubernetes object or List, not {_type(doc)}")
+            continue
+        for i, item in enumerate(items, start=1):
+            if not isinstance(item, Mapping):
+                problems.append(f"{where_doc} item {i}: expected an object, not {_type(item)}")
+                continue
+            yield f"{where_doc} item {i}", item, item_kind
+
+
+def _is_list(doc: Mapping[str, Any]) -> bool:
+    kind = doc.get("kind")
+    return isinstance(kind, str) and kind.endswith("List") and "items" in doc
+
+
+def _type(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number",
+            bool: "a boolean"}.get(type(value), type(value).__name__)
+
+
+def _add(
+    collector: parsing.Collector,
+    where: str,
+    obj: Mapping[str, Any],
+    kind_hint: str,
+    namespaces: frozenset[str],
+    problems: list[str],
+) -> None:
+    kind = obj.get("kind") or kind_hint
+    api_version = obj.get("apiVersion")
+    if not isinstance(kind, str) or not kind:
+        problems.append(f"{where}: object has no kind")
+        return
+    label = f"{where} ({kind} {_identity(obj)})"
+    if kind not in parsing.KINDS:
+        if kind in parsing.IGNORED_KINDS:
+            return
+        if isinstance(api_version, str) and parsing.is_custom_resource(api_version):
+            return
+        problems.append(f"{label}: unknown kind {kind!r}")
+        return
+    if namespaces and kind not in _CLUSTER_SCOPED:
+        meta = obj.get("metadata")
+        namespace = meta.get("namespace") if isinstance(meta, Mapping) else None
+        if namespace not in namespaces:
+            return
+    try:
+        collector.add(kind, obj)
+    except parsing.ObjectProblem as e:
+        problems.append(f"{label}: {e}")
+
+
+def _identity(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping):
+        return "without metadata"
+    name = meta.get("name") or "<no name>"
+    namespace = meta.get("namespace")
+    return f"{namespace}/{name}" if namespace else str(name)

@@ -1,0 +1,410 @@
+"""Read a live cluster into a ``Snapshot`` with paginated, parallel, read-only LISTs.
+
+Connects the way kubectl does (``--kubeconfig``, ``$KUBECONFIG``, ``~/.kube/config`` or
+in-cluster; ``--context`` or the current context; the context's namespace unless ``-n``
+or ``-A``), then lists pods, replicasets, deployments, statefulsets, daemonsets, jobs,
+cronjobs, services, nodes and controllerrevisions — never Secrets, never a write.
+
+Each LIST pages with ``limit``/``continue`` and asks for raw JSON
+(``ApiClient.call_api`` returns the undecoded response), so a page is decoded once,
+parsed straight into compact records and dropped; kinds and namespaces are listed in
+parallel threads. A ``410 Gone`` on an expired continue token restarts that LIST.
+``403 Forbidden`` for a kind or namespace becomes a ``model.Gap``; an ``-A`` LIST that is
+forbidden cluster-wide falls back to the context's namespace. An apiserver that does not
+answer, rejected credentials or an unknown context raise ``errors.ClusterUnreachable``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from scanner import errors, model
+from scanner.sources import parsing, progress
+
+__all__ = ["RESOURCES", "LiveOptions", "Resource", "load"]
+
+_SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+_MAX_RESTARTS = 3
+_MAX_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One kind driftscan lists and where the apiserver serves it."""
+
+    kind: str
+    group_path: str
+    plural: str
+    namespaced: bool = True
+
+    def path(self, namespace: str | None) -> str:
+        """Collection path, cluster-wide for ``namespace=None``."""
+        if namespace is None or not self.namespaced:
+            return f"{self.group_path}/{self.plural}"
+        return f"{self.group_path}/namespaces/{namespace}/{self.plural}"
+
+
+RESOURCES = (
+    Resource("Pod", "/api/v1", "pods"),
+    Resource("ReplicaSet", "/apis/apps/v1", "replicasets"),
+    Resource("Deployment", "/apis/apps/v1", "deployments"),
+    Resource("StatefulSet", "/apis/apps/v1", "statefulsets"),
+    Resource("DaemonSet", "/apis/apps/v1", "daemonsets"),
+    Resource("ControllerRevision", "/apis/apps/v1", "controllerrevisions"),
+    Resource("Job", "/apis/batch/v1", "jobs"),
+    Resource("CronJob", "/apis/batch/v1", "cronjobs"),
+    Resource("Service", "/api/v1", "services"),
+    Resource("Node", "/api/v1", "nodes", namespaced=False),
+)
+"""Everything a live scan reads, pods first (the largest LIST starts first)."""
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """How to reach the cluster and what to list."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespaces: tuple[str, ...] = ()
+    all_namespaces: bool = False
+    page_size: int = 500
+    workers: int = 8
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class _Connection:
+    api: k8s_client.ApiClient
+    context: str
+    default_namespace: str
+    host: str
+
+
+@dataclass
+class _ListResult:
+    collector: parsing.Collector
+    gaps: list[model.Gap]
+    forbidden: bool = False
+
+
+def load(options: LiveOptions, observer: progress.ListObserver | None = None) -> model.Snapshot:
+    """List the cluster's objects and build a snapshot.
+
+    Args:
+        options: kubeconfig, context and namespaces, as on the command line.
+        observer: told about every page (called from worker threads).
+
+    Returns:
+        The snapshot, ``source.type == "live"``; unreadable kinds are in ``gaps``.
+
+    Raises:
+        errors.ClusterUnreachable: no kubeconfig/context, or the apiserver did not answer.
+        errors.PermissionGap: RBAC forbids every LIST.
+    """
+    observer = observer or progress.NullObserver()
+    conn = _connect(options)
+    try:
+        _probe(conn, options)
+        namespaces: tuple[str | None, ...]
+        if options.all_namespaces:
+            namespaces = (None,)
+        else:
+            namespaces = options.namespaces or (conn.default_namespace,)
+        jobs = [
+            (resource, namespace)
+            for resource in RESOURCES
+            for namespace in (namespaces if resource.namespaced else (None,))
+        ]
+        collector = parsing.Collector()
+        gaps: list[model.Gap] = []
+        forbidden = 0
+        workers = max(1, min(options.workers, len(jobs)))
+        with concurrent.futures.ThreadPoolExecutor(workers, "driftscan-list") as pool:
+            futures = [
+                pool.submit(_list_with_fallback, conn, options, r, ns, observer)
+                for r, ns in jobs
+            ]
+            for future in futures:
+                result = future.result()
+                collector.merge(result.collector)
+                gaps.extend(result.gaps)
+                forbidden += result.forbidden
+    finally:
+        conn.api.close()  # type: ignore[no-untyped-call]
+    if forbidden == len(jobs):
+        raise errors.PermissionGap(
+            f"RBAC forbids every LIST driftscan needs (context {conn.context!r})",
+            hint="grant get/list on pods, replicasets, deployments, statefulsets, daemonsets,"
+            " jobs, cronjobs, services, nodes and controllerrevisions, or pick another -n",
+        )
+    source = model.SourceInfo(
+        type="live",
+        context=conn.context,
+        namespaces=tuple(ns for ns in namespaces if ns is not None),
+        all_namespaces=options.all_namespaces,
+    )
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return collector.snapshot(source, stamp, sorted(gaps, key=_gap_key))
+
+
+def _gap_key(gap: model.Gap) -> tuple[str, str, str]:
+    return (gap.kind, gap.namespace or "", gap.reason)
+
+
+# --- connecting ------------------------------------------------------------------------
+
+
+def _kubeconfig_path(options: LiveOptions) -> str:
+    if options.kubeconfig:
+        return options.kubeconfig
+    return os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+
+
+def _connect(options: LiveOptions) -> _Connection:
+    path = _kubeconfig_path(options)
+    files = [p for p in path.split(os.pathsep) if p]
+    if not any(Path(p).is_file() for p in files):
+        if not options.kubeconfig and not options.context and os.environ.get(
+            "KUBERNETES_SERVICE_HOST"
+        ):
+            return _connect_in_cluster()
+        raise errors.ClusterUnreachable(
+            f"no kubeconfig at {path}",
+            hint="pass --kubeconfig PATH, set KUBECONFIG, or scan a dump with --from FILE",
+        )
+    try:
+        contexts, current = k8s_config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+            config_file=path
+        )
+    except (k8s_config.ConfigException, OSError, ValueError, TypeError) as e:
+        raise errors.ClusterUnreachable(f"kubeconfig {path} is unusable: {e}") from e
+    names = [str(c.get("name")) for c in contexts or ()]
+    wanted = options.context or (current or {}).get("name")
+    if not wanted:
+        raise errors.ClusterUnreachable(
+            f"kubeconfig {path} has no current context",
+            hint=f"pass --context, one of: {', '.join(names) or '(none defined)'}",
+        )
+    chosen = next((c for c in contexts if c.get("name") == wanted), None)
+    if chosen is None:
+        raise errors.ClusterUnreachable(
+            f"context {wanted!r} not found in kubeconfig {path}",
+            hint=f"pass --context, one of: {', '.join(names) or '(none defined)'}",
+        )
+    namespace = (chosen.get("context") or {}).get("namespace") or "default"
+    try:
+        api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=path, context=wanted, persist_config=False
+        )
+    except (k8s_config.ConfigException, OSError, ValueError, TypeError) as e:
+        raise errors.ClusterUnreachable(
+            f"context {wanted!r} in kubeconfig {path} is unusable: {e}"
+        ) from e
+    return _Connection(api, str(wanted), str(namespace), str(api.configuration.host))
+
+
+def _connect_in_cluster() -> _Connection:
+    cfg = k8s_client.Configuration()
+    try:
+        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=cfg
+        )
+    except k8s_config.ConfigException as e:
+        raise errors.ClusterUnreachable(f"in-cluster configuration is unusable: {e}") from e
+    try:
+        namespace = _SA_NAMESPACE.read_text(encoding="utf-8").strip() or "default"
+    except OSError:
+        namespace = "default"
+    return _Connection(k8s_client.ApiClient(cfg), "in-cluster", namespace, str(cfg.host))
+
+
+# --- HTTP --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: int
+    body: bytes
+
+
+def _get(
+    conn: _Connection, path: str, query: Sequence[tuple[str, Any]], options: LiveOptions
+) -> _Response:
+    """One read-only GET; transport failures become ``ClusterUnreachable``."""
+    request = conn.api.param_serialize(
+        "GET",
+        path,
+        query_params=list(query),
+        header_params={"Accept": "application/json"},
+        auth_settings=["BearerToken"],
+    )
+    try:
+        response = conn.api.call_api(
+            *request, _request_timeout=(options.connect_timeout, options.read_timeout)
+        )
+        raw = response.response
+        try:
+            body = raw.data
+        finally:
+            raw.release_conn()
+    except (urllib3.exceptions.HTTPError, k8s_client.ApiException, OSError) as e:
+        raise errors.ClusterUnreachable(
+            f"cannot reach the apiserver at {conn.host} (context {conn.context!r}):"
+            f" {_transport_reason(e)}",
+            hint="check that the cluster is running and the kubeconfig points at it",
+        ) from e
+    return _Response(int(response.status), bytes(body or b""))
+
+
+def _transport_reason(e: BaseException) -> str:
+    reason = getattr(e, "reason", None) or e
+    text = str(reason)
+    for marker in ("Connection refused", "timed out", "Name or service not known",
+                   "certificate verify failed", "No route to host"):
+        if marker in text:
+            return marker.lower()
+    return text.splitlines()[0][:200] if text else type(e).__name__
+
+
+def _status_message(body: bytes) -> str:
+    try:
+        status = json.loads(body)
+    except ValueError:
+        return body[:200].decode("utf-8", "replace").strip()
+    if isinstance(status, Mapping):
+        return str(status.get("message") or status.get("reason") or "")
+    return ""
+
+
+def _probe(conn: _Connection, options: LiveOptions) -> None:
+    response = _get(conn, "/version", (), options)
+    if response.status == 401:
+        raise errors.ClusterUnreachable(
+            f"the apiserver at {conn.host} rejected the credentials of context"
+            f" {conn.context!r} (401 Unauthorized)",
+            hint="refresh the token or client certificate in the kubeconfig",
+        )
+
+
+# --- listing -----------------------------------------------------------------------------
+
+
+def _list_with_fallback(
+    conn: _Connection,
+    options: LiveOptions,
+    resource: Resource,
+    namespace: str | None,
+    observer: progress.ListObserver,
+) -> _ListResult:
+    result = _list(conn, options, resource, namespace, observer)
+    if result.forbidden and namespace is None and resource.namespaced:
+        # -A needs cluster-wide rights; a namespace-bound Role may still read its own.
+        fallback = _list(conn, options, resource, conn.default_namespace, observer)
+        if not fallback.forbidden:
+            fallback.gaps.extend(result.gaps)
+            return fallback
+        result.gaps.extend(fallback.gaps)
+    return result
+
+
+def _list(
+    conn: _Connection,
+    options: LiveOptions,
+    resource: Resource,
+    namespace: str | None,
+    observer: progress.ListObserver,
+) -> _ListResult:
+    path = resource.path(namespace)
+    observer.started(resource.kind, namespace)
+    collector = parsing.Collector()
+    token = ""
+    restarts = retries = count = 0
+    while True:
+        query: list[tuple[str, Any]] = [("limit", options.page_size)]
+        if token:
+            query.append(("continue", token))
+        response = _get(conn, path, query, options)
+        if response.status == 200:
+            retries = 0
+            try:
+                page = json.loads(response.body)
+            except ValueError as e:
+                raise errors.ClusterUnreachable(
+                    f"the apiserver at {conn.host} sent invalid JSON for GET {path}"
+                ) from e
+            count += _collect(collector, resource, path, page)
+            observer.page(resource.kind, namespace, count)
+            metadata = page.get("metadata") or {}
+            token = metadata.get("continue") or ""
+            del page
+            if not token:
+                observer.finished(resource.kind, namespace, count, None)
+                return _ListResult(collector, [])
+            continue
+        if response.status == 410 and token and restarts < _MAX_RESTARTS:
+            # The continue token expired mid-list: start over for a consistent LIST.
+            restarts += 1
+            collector, token, count = parsing.Collector(), "", 0
+            continue
+        if response.status in (429, 500, 502, 503, 504) and retries < _MAX_RETRIES:
+            retries += 1
+            time.sleep(0.2 * 2**retries)
+            continue
+        if response.status == 401:
+            raise errors.ClusterUnreachable(
+                f"the apiserver at {conn.host} rejected the credentials of context"
+                f" {conn.context!r} (401 Unauthorized)",
+                hint="refresh the token or client certificate in the kubeconfig",
+            )
+        reason = _gap_reason(response, resource, namespace)
+        observer.finished(resource.kind, namespace, count, reason)
+        return _ListResult(
+            parsing.Collector(),
+            [model.Gap(resource.kind, namespace, reason)],
+            forbidden=response.status == 403,
+        )
+
+
+def _gap_reason(response: _Response, resource: Resource, namespace: str | None) -> str:
+    where = f"in namespace {namespace}" if namespace else "cluster-wide"
+    message = _status_message(response.body)
+    if response.status == 403:
+        return f"forbidden: cannot list {resource.plural} {where} ({message})"
+    if response.status == 404:
+        return f"not served by this apiserver: {resource.group_path}/{resource.plural}"
+    if response.status == 410:
+        return f"list of {resource.plural} {where} kept expiring; retry the scan"
+    return f"apiserver answered {response.status} listing {resource.plural} {where}: {message}"
+
+
+def _collect(
+    collector: parsing.Collector, resource: Resource, path: str, page: Any
+) -> int:
+    items = page.get("items") if isinstance(page, Mapping) else None
+    if not isinstance(items, list):
+        raise errors.ClusterUnreachable(f"the apiserver sent no items list for GET {path}")
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        try:
+            collector.add(resource.kind, item)
+        except parsing.ObjectProblem as e:
+            meta = item.get("metadata") or {}
+            name = f"{meta.get('namespace', '')}/{meta.get('name', '?')}".lstrip("/")
+            raise errors.InputError(
+                f"{resource.kind} {name} from GET {path} is unusable: {e}"
+            ) from e
+    return len(items)
