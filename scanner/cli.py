@@ -44,7 +44,8 @@ def _provider_options(f):  # type: ignore[no-untyped-def]
 @cluster.command("up")
 @_provider_options
 @click.option("--nodes", type=click.IntRange(1, 2000), default=3, show_default=True,
-              help="Number of (fake) nodes.")
+              help="Number of nodes (kwok: fake nodes; kind: workers besides the "
+              "control plane).")
 def cluster_up(provider: str, name: str, nodes: int) -> None:
     """Start the cluster (idempotent) and print how to use it."""
     from scanner.clusters import providers

@@ -83,9 +83,16 @@ def status_text(requested: str, *, name: str) -> str:
 
 
 def env_lines(h: base.ClusterHandle) -> str:
-    """Shell lines that point kubectl and driftscan at the cluster."""
-    return "\n".join([
+    """Shell lines that point kubectl and driftscan at the cluster.
+
+    ``DRIFTSCAN_PULL_REGISTRY`` appears when nodes pull under another name than this
+    machine pushes to (kind: push ``127.0.0.1:PORT``, pods name ``localhost:PORT``).
+    """
+    lines = [
         f"export KUBECONFIG={h.kubeconfig}",
         f"export DRIFTSCAN_KUBECONFIG={h.kubeconfig}",
         f"export DRIFTSCAN_REGISTRY={h.registry}",
-    ])
+    ]
+    if h.registry_in_cluster and h.registry_in_cluster != h.registry:
+        lines.append(f"export DRIFTSCAN_PULL_REGISTRY={h.registry_in_cluster}")
+    return "\n".join(lines)

@@ -1,0 +1,130 @@
+"""Runnable synthetic builds for kind clusters: a real base image plus a build marker.
+
+On kwok nothing runs, so a synthetic image is just config + marker layer. On kind the
+kubelet really starts the container, so each build must be runnable. This module copies
+a small runnable base (``registry.k8s.io/pause:3.10`` by default: one static binary that
+sleeps until it is stopped) into the cluster's local registry once, then makes every
+build from it with ``registry.derive_image``: the base's layers and entrypoint plus one
+marker layer holding the build label. Different labels give different digests, the
+same label the same digest, and pods become Ready.
+
+Called by the scenario engine when its cluster handle says ``provider == "kind"``::
+
+    builds = images_kind.RunnableBuilds.for_cluster(handle)
+    digest = builds.push("shop/web", "v1", build_label="v1")
+    # pods use f"{handle.pull_registry}/shop/web:v1"
+
+The base is fetched once per cluster and platform: later runs find it in the local
+registry under ``driftscan/base/pause:3.10-linux-amd64`` and need no internet access.
+``DRIFTSCAN_KIND_BASE_IMAGE`` names another base (a mirror, or an image with a shell).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+from scanner import errors, images, registry
+from scanner.clusters import base
+
+__all__ = ["BASE_IMAGE", "RunnableBuilds", "cache_location", "cluster_platform"]
+
+BASE_IMAGE = "registry.k8s.io/pause:3.10"
+CACHE_PREFIX = "driftscan/base"
+
+
+def cluster_platform(handle: base.ClusterHandle) -> registry.Platform:
+    """The nodes' OCI platform, as the kind provider recorded it in ``state.json``.
+
+    Falls back to ``linux/amd64`` when the state does not say (an older state file).
+    """
+    try:
+        state = json.loads((handle.state_dir / "state.json").read_text())
+        text = str(state.get("platform") or "linux/amd64")
+    except (OSError, ValueError, AttributeError):
+        text = "linux/amd64"
+    return registry.Platform.parse(text)
+
+
+def cache_location(base_image: str, platform: registry.Platform) -> tuple[str, str]:
+    """Repository and tag under which the local registry keeps a copy of ``base_image``.
+
+    ``registry.k8s.io/pause:3.10`` for ``linux/amd64`` becomes
+    ``("driftscan/base/pause", "3.10-linux-amd64")``.
+    """
+    ref = images.parse(base_image)
+    name = ref.repository.rsplit("/", 1)[-1]
+    version = ref.tag or (ref.digest or "latest").replace(":", "-")[:40]
+    tag = re.sub(r"[^\w.-]", "-", f"{version}-{platform}")[:128]
+    return f"{CACHE_PREFIX}/{name}", tag
+
+
+class RunnableBuilds:
+    """Publishes runnable builds (base image + marker layer) to one local registry."""
+
+    def __init__(self, target: str, platform: registry.Platform, *,
+                 base_image: str | None = None, target_client: registry.Client | None = None,
+                 source_client: registry.Client | None = None) -> None:
+        """Prepare the publisher (no network yet).
+
+        Args:
+            target: ``HOST:PORT`` of the local registry as this machine reaches it.
+            platform: The nodes' platform; the base's matching manifest is used.
+            base_image: Runnable base (default ``DRIFTSCAN_KIND_BASE_IMAGE`` or
+                ``BASE_IMAGE``).
+            target_client: Client for ``target`` (tests inject one).
+            source_client: Client for the base image's registry (tests inject one).
+        """
+        self.platform = platform
+        self.base_image = base_image or os.environ.get("DRIFTSCAN_KIND_BASE_IMAGE") or BASE_IMAGE
+        self.target = target_client or registry.Client(target)
+        self._source_client = source_client
+        self._base: registry.Image | None = None
+
+    @classmethod
+    def for_cluster(cls, handle: base.ClusterHandle) -> RunnableBuilds:
+        """A publisher for a running kind cluster's local registry and node platform."""
+        return cls(handle.registry, cluster_platform(handle))
+
+    def base(self) -> registry.Image:
+        """The base image for the nodes' platform, copied into the local registry once.
+
+        Raises:
+            errors.RegistryError: Neither the local copy nor the base's own registry
+                could provide it (the hint says how to work offline).
+        """
+        if self._base is not None:
+            return self._base
+        repository, tag = cache_location(self.base_image, self.platform)
+        try:
+            if self.target.manifest_exists(repository, tag):
+                self._base = registry.fetch_image(self.target, repository, tag,
+                                                  platform=self.platform)
+                return self._base
+        except registry.NotFound:
+            pass  # the tag exists but lost a blob: copy it again below
+        ref = images.parse(self.base_image)
+        source = self._source_client or registry.client_for(
+            ref.registry, docker_config=registry.load_docker_config())
+        try:
+            fetched = registry.fetch_image(source, ref.repository,
+                                           ref.digest or ref.effective_tag or "latest",
+                                           platform=self.platform)
+        except errors.RegistryError as e:
+            raise errors.RegistryError(
+                f"cannot copy the runnable base image {self.base_image} ({self.platform}) "
+                f"into {self.target.registry}: {e.message}",
+                hint="allow this machine to reach the base's registry once, or set "
+                     "DRIFTSCAN_KIND_BASE_IMAGE to a runnable image it can reach") from e
+        registry.push_image(self.target, repository, tag, fetched)
+        self._base = fetched
+        return fetched
+
+    def build(self, build_label: str) -> registry.Image:
+        """The runnable image for ``build_label`` (not pushed)."""
+        return registry.derive_image(self.base(), build_label)
+
+    def push(self, repository: str, tag: str, *, build_label: str) -> str:
+        """Publish ``build_label`` as ``repository:tag`` (moving the tag); return its digest."""
+        return registry.push_image(self.target, repository, tag, self.build(build_label))
