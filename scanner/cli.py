@@ -24,6 +24,59 @@ def cli() -> None:
     """Find pods of one workload running different builds of the same container."""
 
 
+# --- scan ------------------------------------------------------------------------------
+
+
+@cli.command("scan")
+@click.option("--kubeconfig", metavar="PATH", help="Kubeconfig file (default: $KUBECONFIG, "
+              "then ~/.kube/config).")
+@click.option("--context", metavar="NAME", help="Kubeconfig context (default: the current one).")
+@click.option("-n", "--namespace", "namespaces", multiple=True, metavar="NS",
+              help="Namespace to scan; repeatable (default: the context's namespace).")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Scan every namespace.")
+@click.option("--from", "files", multiple=True, metavar="FILE",
+              help="Scan a saved `kubectl get … -o json|yaml` dump instead of a cluster; "
+              "repeatable, - for stdin.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Output format.")
+@click.option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
+@click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]),
+              default="high", show_default=True,
+              help="Exit 1 when a finding is at or above this severity.")
+def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...],
+         all_namespaces: bool, files: tuple[str, ...], fmt: str, output: str | None,
+         fail_on: str) -> int:
+    """Find workloads whose pods run different builds of the same container."""
+    from rich.console import Console
+
+    from scanner import findings, scanning
+    from scanner.sources import loading
+
+    options = scanning.ScanOptions(
+        request=loading.LoadRequest(files=files, kubeconfig=kubeconfig, context=context,
+                                    namespaces=namespaces, all_namespaces=all_namespaces),
+        format=fmt,
+        output=output,
+        fail_on=findings.Severity.parse(fail_on),
+    )
+    return scanning.run(options, Console(), Console(stderr=True))
+
+
+@cli.command("rules")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table",
+              show_default=True, help="table for the terminal, markdown for docs/rules.md.")
+def rules_command(fmt: str) -> None:
+    """List every rule with its default severity, title and remediation."""
+    from rich.console import Console
+
+    from scanner import rule_listing
+
+    if fmt == "markdown":
+        click.echo(rule_listing.markdown(), nl=False)
+    else:
+        rule_listing.table(Console())
+
+
 # --- cluster ---------------------------------------------------------------------------
 
 
@@ -88,7 +141,7 @@ def _say(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (also used in-process by tests)."""
     try:
-        cli.main(args=argv, prog_name="driftscan", standalone_mode=False)
+        result = cli.main(args=argv, prog_name="driftscan", standalone_mode=False)
     except errors.DriftscanError as e:
         click.echo(f"error: {e}", err=True)
         return EXIT_ERROR
@@ -103,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
+    if isinstance(result, int) and not isinstance(result, bool):
+        return result
     return EXIT_CLEAN
 
 

@@ -13,6 +13,7 @@ import enum
 from dataclasses import dataclass, field
 
 __all__ = [
+    "IGNORE_ANNOTATION",
     "Condition",
     "ContainerRecord",
     "ContainerRole",
@@ -30,6 +31,9 @@ __all__ = [
 ]
 
 Labels = frozenset[tuple[str, str]]
+
+IGNORE_ANNOTATION = "driftscan.io/ignore"
+"""Workload (or bare pod) annotation listing rule ids to skip, comma-separated; ``*`` = all."""
 
 
 class ContainerRole(enum.Enum):

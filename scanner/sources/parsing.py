@@ -27,8 +27,7 @@ __all__ = [
     "is_custom_resource",
 ]
 
-IGNORE_ANNOTATION = "driftscan.io/ignore"
-"""Workload (or bare pod) annotation listing rule ids to skip, comma-separated; ``*`` = all."""
+IGNORE_ANNOTATION = model.IGNORE_ANNOTATION
 
 KINDS = (
     "Pod",

@@ -1,0 +1,206 @@
+"""Helpers every detector shares: workload × container × revision views, pins, evidence.
+
+Pure functions over ``graph`` queries; no I/O. The digest to pin is the one most live
+pods of the relevant revision run (ties go to the build of the newest pod, then to the
+lexically smaller digest), so advice is deterministic and never invented: when no pod
+reports a registry digest, there is no pin.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from scanner import findings, graph, images, model
+from scanner.detectors import rules
+
+__all__ = [
+    "ContainerView",
+    "by_container",
+    "containers",
+    "count_by_digest",
+    "describe_digests",
+    "finding",
+    "kubectl_resource",
+    "pick_digest",
+    "pin_for",
+    "pin_sentence",
+    "pods_by_digest",
+    "short",
+    "traffic_evidence",
+]
+
+
+@dataclass(frozen=True)
+class ContainerView:
+    """The live uses of one container name across a workload's pods."""
+
+    name: str
+    role: model.ContainerRole
+    uses: tuple[graph.DigestUse, ...]
+
+    @property
+    def comparable(self) -> tuple[graph.DigestUse, ...]:
+        """Uses whose imageID is a registry digest."""
+        return tuple(u for u in self.uses if u.image_id.comparable)
+
+    def digests(self) -> set[str]:
+        """Distinct registry digests among live pods."""
+        return {u.image_id.key for u in self.comparable}
+
+    def spec_image(self) -> str:
+        """The spec image of the newest pod (what the template now says)."""
+        newest = max(self.uses, key=lambda u: (u.pod.created, u.pod.name))
+        return newest.container.image
+
+
+def by_container(uses: Iterable[graph.DigestUse]) -> list[ContainerView]:
+    """Group uses by container name, in a stable order (init containers first)."""
+    grouped: dict[str, list[graph.DigestUse]] = defaultdict(list)
+    for use in uses:
+        grouped[use.container.name].append(use)
+    views = [
+        ContainerView(name, group[0].container.role, tuple(group))
+        for name, group in grouped.items()
+    ]
+    return sorted(views, key=lambda v: (not v.role.is_init, v.name))
+
+
+def containers(g: graph.Graph, ref: model.WorkloadRef) -> list[ContainerView]:
+    """Live uses of each container of the workload."""
+    return by_container(graph.digest_uses(g, ref, live_only=True))
+
+
+def pods_by_digest(uses: Iterable[graph.DigestUse]) -> dict[str, list[str]]:
+    """Pod names per comparable digest, sorted."""
+    result: dict[str, list[str]] = defaultdict(list)
+    for use in uses:
+        if use.image_id.comparable:
+            result[use.image_id.key].append(use.pod.name)
+    return {d: sorted(p) for d, p in sorted(result.items())}
+
+
+def count_by_digest(uses: Iterable[graph.DigestUse]) -> dict[str, int]:
+    """Number of pods per comparable digest."""
+    return {d: len(p) for d, p in pods_by_digest(uses).items()}
+
+
+def pick_digest(uses: Sequence[graph.DigestUse]) -> str | None:
+    """The digest to pin to: most pods, then the newest pod's, then the smallest."""
+    counts: dict[str, int] = defaultdict(int)
+    newest: dict[str, str] = {}
+    for use in uses:
+        if not use.image_id.comparable:
+            continue
+        key = use.image_id.key
+        counts[key] += 1
+        newest[key] = max(newest.get(key, ""), use.pod.created)
+    if not counts:
+        return None
+    return min(counts, key=lambda d: (-counts[d], _inverted(newest[d]), d))
+
+
+def _inverted(text: str) -> tuple[int, ...]:
+    return tuple(-ord(ch) for ch in text)
+
+
+def short(digest: str) -> str:
+    """``sha256:0123456789ab`` — enough to tell builds apart in a message."""
+    algorithm, _, hexpart = digest.partition(":")
+    return f"{algorithm}:{hexpart[:12]}" if hexpart else digest[:19]
+
+
+def describe_digests(counts: dict[str, int]) -> str:
+    """``sha256:aaaa… on 3 pods, sha256:bbbb… on 1 pod``."""
+    parts = []
+    for digest, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        parts.append(f"{short(digest)} on {n} pod{'s' if n != 1 else ''}")
+    return ", ".join(parts)
+
+
+_KUBECTL_KINDS = {
+    "Deployment": "deployment",
+    "StatefulSet": "statefulset",
+    "DaemonSet": "daemonset",
+    "ReplicaSet": "replicaset",
+    "CronJob": "cronjob",
+    "Pod": "pod",
+}
+
+
+def kubectl_resource(ref: model.WorkloadRef) -> str | None:
+    """``deployment/web`` for kinds kubectl can change, None otherwise (Jobs, CRDs)."""
+    kind = _KUBECTL_KINDS.get(ref.kind)
+    return f"{kind}/{ref.name}" if kind else None
+
+
+def pin_for(
+    ref: model.WorkloadRef, container: str, image: str, digest: str | None
+) -> findings.Pin | None:
+    """Pinning advice for ``container`` of ``ref`` to ``digest`` (None without a digest)."""
+    if digest is None:
+        return None
+    parsed = images.try_parse(image)
+    base = image.split("@", 1)[0] if parsed is not None else image
+    pinned = f"{base}@{digest}"
+    resource = kubectl_resource(ref)
+    command = (
+        f"kubectl set image {resource} -n {ref.namespace} {container}={pinned}"
+        if resource
+        else None
+    )
+    return findings.Pin(container, image, digest, pinned, command)
+
+
+def pin_sentence(pin: findings.Pin | None, ref: model.WorkloadRef) -> str:
+    """One sentence telling how to apply ``pin``."""
+    if pin is None:
+        return "No pod reports a registry digest to pin to; resolve the tag's digest first."
+    if pin.command:
+        return f"Pin {pin.container} to {pin.digest}: `{pin.command}`."
+    if ref.kind == "Job":
+        return (
+            f"Job templates are immutable: recreate the Job with image {pin.pinned_image}."
+        )
+    return (
+        f"Set the image of {pin.container} to {pin.pinned_image} in the {ref.kind}"
+        f" {ref.name} spec."
+    )
+
+
+def traffic_evidence(
+    g: graph.Graph, ref: model.WorkloadRef, container: str
+) -> list[findings.JSONValue]:
+    """Per selecting Service: how its ready endpoints split across builds of ``container``."""
+    result: list[findings.JSONValue] = []
+    for svc in graph.services_selecting(g, ref):
+        share = graph.traffic_by_digest(g, svc, container)
+        result.append({"service": svc.name, "ready_pods_by_digest": dict(share.items())})
+    return result
+
+
+def finding(
+    rule: rules.Rule,
+    ref: model.WorkloadRef,
+    message: str,
+    *,
+    container: str | None = None,
+    observed: Iterable[str] = (),
+    pin: findings.Pin | None = None,
+    evidence: dict[str, findings.JSONValue] | None = None,
+    remediation: str = "",
+) -> findings.Finding:
+    """Build a finding of ``rule`` (at its default severity) with sorted observed digests."""
+    return findings.Finding(
+        rule=rule.id,
+        severity=rule.severity,
+        workload=ref,
+        message=message,
+        container=container,
+        observed=tuple(sorted(set(observed))),
+        expected=pin.digest if pin else None,
+        evidence=evidence or {},
+        remediation=remediation,
+        pin=pin,
+    )

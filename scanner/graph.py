@@ -1,0 +1,416 @@
+"""The ownership, placement and traffic graph of a snapshot, and the questions asked of it.
+
+One ``networkx.MultiDiGraph`` links workload → revision (ReplicaSet / ControllerRevision
+/ pod template) → pod → node, pod → digest (one edge per container), service → pod
+(selector match) and workload → service ("calls": an env value or argument names the
+service's DNS name). Detectors, scoring and the report ask it questions through the
+functions below, which return plain records; networkx never leaves this module.
+
+Workload = the top controller reached through controlling ``ownerReferences``: Pod →
+ReplicaSet → Deployment, Pod → Job → CronJob, StatefulSet, DaemonSet, an unknown owner
+kept by kind and name (Argo ``Rollout``, operators' CRs), or the pod itself. When the
+input lacks an owner driftscan reads (a pods-only dump), ownership stops at it and
+:func:`missing_owners` reports that as a gap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import networkx as nx
+
+from scanner import images, model
+
+__all__ = [
+    "DigestUse",
+    "Graph",
+    "RevisionGroup",
+    "build",
+    "callers",
+    "digest_uses",
+    "missing_owners",
+    "newest_revision",
+    "node",
+    "pods",
+    "revision_key",
+    "revisions",
+    "services_selecting",
+    "template",
+    "traffic_by_digest",
+    "workload",
+    "workloads",
+]
+
+_TEMPLATE_HASH = "pod-template-hash"
+_REVISION_HASH = "controller-revision-hash"
+_READ_KINDS = frozenset(
+    {"ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
+)
+_CALLS = "calls"
+
+
+@dataclass(frozen=True)
+class RevisionGroup:
+    """Pods of one workload that share a pod template revision."""
+
+    key: str
+    """``pod-template-hash``, ``controller-revision-hash``, or ``template-<hash>``."""
+    name: str
+    """The ReplicaSet or ControllerRevision name, or ``key`` when there is no record."""
+    number: int | None
+    record: model.Revision | None
+    pods: tuple[model.PodRecord, ...]
+
+    @property
+    def live_pods(self) -> tuple[model.PodRecord, ...]:
+        """Pods not finished and not being deleted."""
+        return tuple(p for p in self.pods if p.live)
+
+
+@dataclass(frozen=True)
+class DigestUse:
+    """One container of one pod and the build (``imageID``) it runs."""
+
+    pod: model.PodRecord
+    container: model.ContainerRecord
+    image_id: images.ImageID
+    revision: str
+
+
+@dataclass
+class _Entry:
+    ref: model.WorkloadRef
+    record: model.Workload | None
+    pods: list[model.PodRecord]
+    revision_records: list[model.Revision]
+
+
+class Graph:
+    """An opaque, read-only view of one snapshot; query it with this module's functions."""
+
+    def __init__(self, snapshot: model.Snapshot) -> None:
+        self.snapshot = snapshot
+        self._g: nx.MultiDiGraph = nx.MultiDiGraph()
+        self._entries: dict[model.WorkloadRef, _Entry] = {}
+        self._pod_workload: dict[tuple[str, str], model.WorkloadRef] = {}
+        self._pod_revision: dict[tuple[str, str], str] = {}
+        self._nodes = {n.name: n for n in snapshot.nodes}
+        self._missing: dict[tuple[str, str], list[str]] = defaultdict(list)
+        self._groups: dict[model.WorkloadRef, tuple[RevisionGroup, ...]] = {}
+        self._build()
+
+    # -- construction ---------------------------------------------------------------------
+
+    def _build(self) -> None:
+        snap = self.snapshot
+        records = {(w.kind, w.namespace, w.name): w for w in snap.workloads}
+        revisions = {(r.namespace, r.name): r for r in snap.revisions if r.kind == "ReplicaSet"}
+        for w in snap.workloads:
+            if self._is_top(w):
+                self._entry(w.ref, w)
+        for pod in snap.pods:
+            ref = self._owner_of(pod, records, revisions)
+            entry = self._entry(ref, None)
+            entry.pods.append(pod)
+            key = (pod.namespace, pod.name)
+            self._pod_workload[key] = ref
+            self._pod_revision[key] = revision_key(pod)
+        for r in snap.revisions:
+            if r.owner is None:
+                continue
+            top = self._top_of(r.namespace, r.owner.kind, r.owner.name, records)
+            if top in self._entries:
+                self._entries[top].revision_records.append(r)
+        for ref, entry in self._entries.items():
+            entry.pods.sort(key=lambda p: p.name)
+            self._groups[ref] = _groups(entry)
+        self._link()
+
+    @staticmethod
+    def _is_top(w: model.Workload) -> bool:
+        return not (w.kind == "Job" and w.owner is not None and w.owner.kind == "CronJob")
+
+    def _top_of(
+        self,
+        namespace: str,
+        kind: str,
+        name: str,
+        records: dict[tuple[str, str, str], model.Workload],
+    ) -> model.WorkloadRef:
+        if kind == "Job":
+            job = records.get(("Job", namespace, name))
+            if job is not None and job.owner is not None and job.owner.kind == "CronJob":
+                return model.WorkloadRef("CronJob", namespace, job.owner.name)
+        return model.WorkloadRef(kind, namespace, name)
+
+    def _owner_of(
+        self,
+        pod: model.PodRecord,
+        records: dict[tuple[str, str, str], model.Workload],
+        revisions: dict[tuple[str, str], model.Revision],
+    ) -> model.WorkloadRef:
+        owner = pod.owner
+        ns = pod.namespace
+        if owner is None or owner.kind == "Node":
+            return model.WorkloadRef("Pod", ns, pod.name)
+        top = model.WorkloadRef(owner.kind, ns, owner.name)
+        if owner.kind == "ReplicaSet":
+            rs = revisions.get((ns, owner.name))
+            if rs is not None and rs.owner is not None:
+                top = self._top_of(ns, rs.owner.kind, rs.owner.name, records)
+        else:
+            top = self._top_of(ns, owner.kind, owner.name, records)
+        if top.kind in _READ_KINDS and (top.kind, ns, top.name) not in records:
+            self._missing[(top.kind, ns)].append(top.name)
+        return top
+
+    def _entry(self, ref: model.WorkloadRef, record: model.Workload | None) -> _Entry:
+        entry = self._entries.get(ref)
+        if entry is None:
+            entry = _Entry(ref, record, [], [])
+            self._entries[ref] = entry
+        elif record is not None:
+            entry.record = record
+        return entry
+
+    def _link(self) -> None:
+        g = self._g
+        for ref in self._entries:
+            wnode = ("workload", ref)
+            g.add_node(wnode)
+            for group in self._groups[ref]:
+                rnode = ("revision", ref, group.key)
+                g.add_edge(wnode, rnode, key="owns")
+                for pod in group.pods:
+                    pnode = ("pod", pod.namespace, pod.name)
+                    g.add_edge(rnode, pnode, key="owns")
+                    if pod.node:
+                        g.add_edge(pnode, ("node", pod.node), key="runs-on")
+                    for c in pod.containers:
+                        if c.image_id:
+                            digest = images.parse_image_id(c.image_id).key
+                            g.add_edge(pnode, ("digest", digest), key=c.name)
+        by_label: dict[tuple[str, tuple[str, str]], set[str]] = defaultdict(set)
+        pods_in_ns: dict[str, set[str]] = defaultdict(set)
+        for pod in self.snapshot.pods:
+            pods_in_ns[pod.namespace].add(pod.name)
+            for pair in pod.labels:
+                by_label[(pod.namespace, pair)].add(pod.name)
+        for svc in self.snapshot.services:
+            if not svc.selector:
+                continue
+            matched: set[str] | None = None
+            for pair in svc.selector:
+                names = by_label.get((svc.namespace, pair), set())
+                matched = set(names) if matched is None else matched & names
+                if not matched:
+                    break
+            snode = ("service", svc.namespace, svc.name)
+            g.add_node(snode)
+            for name in sorted(matched or ()):
+                g.add_edge(snode, ("pod", svc.namespace, name), key="selects")
+        dns = _service_names(self.snapshot.services)
+        for ref, entry in self._entries.items():
+            for host in _hosts(entry):
+                for svc in dns.get((ref.namespace, host), ()) or dns.get((None, host), ()):
+                    g.add_edge(("workload", ref), ("service", svc.namespace, svc.name),
+                               key=_CALLS)
+
+
+def _service_names(
+    services: Iterable[model.ServiceRecord],
+) -> dict[tuple[str | None, str], list[model.ServiceRecord]]:
+    """Map (caller namespace or None for any, host) to the services that host names."""
+    names: dict[tuple[str | None, str], list[model.ServiceRecord]] = defaultdict(list)
+    for svc in services:
+        names[(svc.namespace, svc.name)].append(svc)
+        for suffix in ("", ".svc", ".svc.cluster.local"):
+            names[(None, f"{svc.name}.{svc.namespace}{suffix}")].append(svc)
+    return names
+
+
+def _hosts(entry: _Entry) -> set[str]:
+    if entry.record is not None:
+        return {h for c in entry.record.containers for h in c.hosts}
+    return {h for p in entry.pods for h in p.hosts}
+
+
+def revision_key(pod: model.PodRecord) -> str:
+    """The revision a pod belongs to: its hash label, else a hash of its spec images."""
+    for label in (_TEMPLATE_HASH, _REVISION_HASH):
+        value = pod.label(label)
+        if value:
+            return value
+    text = "\n".join(sorted(f"{c.role.value}/{c.name}={c.image}" for c in pod.containers))
+    return "template-" + hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _groups(entry: _Entry) -> tuple[RevisionGroup, ...]:
+    by_key: dict[str, list[model.PodRecord]] = defaultdict(list)
+    for pod in entry.pods:
+        by_key[revision_key(pod)].append(pod)
+    records: dict[str, model.Revision] = {}
+    for r in entry.revision_records:
+        records[r.hash] = r
+        records[r.name] = r
+    groups: dict[str, RevisionGroup] = {}
+    for key, pods_ in by_key.items():
+        record = records.get(key)
+        groups[key] = RevisionGroup(
+            key=key,
+            name=record.name if record else key,
+            number=record.number if record else None,
+            record=record,
+            pods=tuple(sorted(pods_, key=lambda p: p.name)),
+        )
+    for r in entry.revision_records:
+        if r.hash not in groups and r.name not in groups:
+            key = r.name if entry.ref.kind == "StatefulSet" else r.hash
+            groups[key] = RevisionGroup(key=key, name=r.name, number=r.number, record=r, pods=())
+
+    def order(g: RevisionGroup) -> tuple[int, str, str]:
+        first = min((p.created for p in g.pods), default="")
+        number = g.number if g.number is not None else -1
+        return (number, first or (g.record.created if g.record else ""), g.key)
+
+    return tuple(sorted(groups.values(), key=order))
+
+
+# --- queries -------------------------------------------------------------------------------
+
+
+def build(snapshot: model.Snapshot) -> Graph:
+    """Link the snapshot's objects."""
+    return Graph(snapshot)
+
+
+def workloads(g: Graph) -> list[model.WorkloadRef]:
+    """Every workload, sorted by kind, namespace, name."""
+    return sorted(g._entries)
+
+
+def workload(g: Graph, ref: model.WorkloadRef) -> model.Workload | None:
+    """The controller object of ``ref``, or None (bare pods, unknown or missing owners)."""
+    entry = g._entries.get(ref)
+    return entry.record if entry else None
+
+
+def pods(g: Graph, ref: model.WorkloadRef) -> tuple[model.PodRecord, ...]:
+    """All pods of the workload (live or not), sorted by name."""
+    entry = g._entries.get(ref)
+    return tuple(entry.pods) if entry else ()
+
+
+def revisions(g: Graph, ref: model.WorkloadRef) -> tuple[RevisionGroup, ...]:
+    """The workload's revisions, oldest first (by revision number, then first pod)."""
+    return g._groups.get(ref, ())
+
+
+def newest_revision(g: Graph, ref: model.WorkloadRef) -> RevisionGroup | None:
+    """The revision a rollout is heading to: StatefulSet ``updateRevision``, else the newest."""
+    groups = revisions(g, ref)
+    record = workload(g, ref)
+    if record is not None and record.update_revision:
+        for group in groups:
+            if record.update_revision in (group.key, group.name):
+                return group
+    return groups[-1] if groups else None
+
+
+def template(g: Graph, ref: model.WorkloadRef) -> tuple[model.ContainerSpec, ...]:
+    """The containers the workload declares (its pod template, else its first pod's spec)."""
+    record = workload(g, ref)
+    if record is not None:
+        return record.containers
+    group_list = revisions(g, ref)
+    for group in reversed(group_list):
+        if group.record is not None and group.record.containers:
+            return group.record.containers
+    for pod in pods(g, ref):
+        return tuple(
+            model.ContainerSpec(c.name, c.role, c.image, c.pull_policy) for c in pod.containers
+        )
+    return ()
+
+
+def digest_uses(g: Graph, ref: model.WorkloadRef, *, live_only: bool) -> list[DigestUse]:
+    """Every (pod, container) of the workload with its parsed ``imageID``."""
+    result = []
+    for pod in pods(g, ref):
+        if live_only and not pod.live:
+            continue
+        rev = g._pod_revision[(pod.namespace, pod.name)]
+        for c in pod.containers:
+            result.append(DigestUse(pod, c, images.parse_image_id(c.image_id), rev))
+    return result
+
+
+def node(g: Graph, name: str) -> model.NodeRecord | None:
+    """A node by name."""
+    return g._nodes.get(name)
+
+
+def services_selecting(g: Graph, ref: model.WorkloadRef) -> list[model.ServiceRecord]:
+    """Services whose selector matches at least one pod of the workload."""
+    found: dict[tuple[str, str], model.ServiceRecord] = {}
+    by_name = {(s.namespace, s.name): s for s in g.snapshot.services}
+    for pod in pods(g, ref):
+        pnode = ("pod", pod.namespace, pod.name)
+        if pnode not in g._g:
+            continue
+        for src, _, key in g._g.in_edges(pnode, keys=True):
+            if key == "selects":
+                found[(src[1], src[2])] = by_name[(src[1], src[2])]
+    return [found[k] for k in sorted(found)]
+
+
+def traffic_by_digest(
+    g: Graph, service: model.ServiceRecord, container: str
+) -> dict[str, int]:
+    """Ready, live pods behind ``service`` per digest of ``container`` (its traffic split)."""
+    snode = ("service", service.namespace, service.name)
+    shares: dict[str, int] = defaultdict(int)
+    if snode not in g._g:
+        return {}
+    pods_by_name = {(p.namespace, p.name): p for p in g.snapshot.pods}
+    for _, pnode, key in g._g.out_edges(snode, keys=True):
+        if key != "selects":
+            continue
+        pod = pods_by_name[(pnode[1], pnode[2])]
+        if not (pod.live and pod.ready):
+            continue
+        for c in pod.containers:
+            if c.name == container and c.image_id:
+                shares[images.parse_image_id(c.image_id).key] += 1
+    return dict(sorted(shares.items()))
+
+
+def callers(g: Graph, ref: model.WorkloadRef) -> list[model.WorkloadRef]:
+    """Workloads that call a service selecting this workload's pods (its blast radius)."""
+    result: set[model.WorkloadRef] = set()
+    for svc in services_selecting(g, ref):
+        snode = ("service", svc.namespace, svc.name)
+        for src, _, key in g._g.in_edges(snode, keys=True):
+            if key == _CALLS and src[1] != ref:
+                result.add(src[1])
+    return sorted(result)
+
+
+def missing_owners(g: Graph) -> list[model.Gap]:
+    """Owners that pods name but the input lacks, one gap per kind and namespace."""
+    gaps = []
+    for (kind, namespace), names in sorted(g._missing.items()):
+        unique = sorted(set(names))
+        example = ", ".join(unique[:3]) + (", …" if len(unique) > 3 else "")
+        gaps.append(
+            model.Gap(
+                kind=kind,
+                namespace=namespace,
+                reason=f"{len(unique)} {kind}(s) that own pods are not in the input ({example});"
+                f" ownership and rollout state stop there — include {kind.lower()}s",
+            )
+        )
+    return gaps

@@ -1,0 +1,202 @@
+"""Assemble the ``Report`` model from a snapshot, its graph, findings and scores.
+
+Called by ``scanning.scan`` (and tests). Containers list every build each container runs
+across all pods in the input, grouped by digest, with pods, nodes and revisions; gaps
+join the source's gaps (forbidden LISTs) with the graph's (owners missing from the
+input).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from collections.abc import Iterable
+
+from scanner import __version__, findings, graph, images, model, scoring
+from scanner.detectors import rules
+from scanner.report import model as report_model
+
+__all__ = ["build"]
+
+
+def build(
+    snapshot: model.Snapshot,
+    g: graph.Graph,
+    all_findings: Iterable[findings.Finding],
+    registry: rules.Registry,
+    *,
+    generated_at: str | None = None,
+) -> report_model.Report:
+    """Build the report: score each workload, attach rule metadata, sort worst first.
+
+    Args:
+        snapshot: what the scan saw.
+        g: its graph.
+        all_findings: the detectors' findings.
+        registry: rule metadata for titles, rationale and remediation.
+        generated_at: ISO 8601 timestamp; now (UTC) when None.
+
+    Returns:
+        The report model.
+    """
+    found = list(all_findings)
+    refs = graph.workloads(g)
+    scores = scoring.score_all(refs, found)
+    by_workload: dict[model.WorkloadRef, list[findings.Finding]] = defaultdict(list)
+    for f in found:
+        by_workload[f.workload].append(f)
+    workloads = [
+        _workload(g, ref, sorted(by_workload[ref], key=lambda f: f.sort_key()), scores[ref],
+                  registry)
+        for ref in refs
+    ]
+    workloads.sort(key=lambda w: (-w.score, w.kind, w.namespace, w.name))
+    gaps = [
+        report_model.GapEntry(gap.kind, gap.namespace, gap.reason)
+        for gap in (*snapshot.gaps, *graph.missing_owners(g))
+    ]
+    severities = {s.value: 0 for s in findings.Severity}
+    for f in found:
+        severities[f.severity.value] += 1
+    summary = report_model.Summary(
+        workloads=len(workloads),
+        with_findings=sum(1 for w in workloads if w.findings),
+        by_severity=severities,
+        max_score=max((w.score for w in workloads), default=0),
+        pods=len(snapshot.pods),
+        complete=not gaps,
+    )
+    src = snapshot.source
+    return report_model.Report(
+        schema=report_model.SCHEMA,
+        generated_at=generated_at or _now(),
+        tool=report_model.ToolEntry("driftscan", __version__),
+        source=report_model.SourceEntry(
+            type=src.type,
+            context=src.context,
+            files=src.files,
+            namespaces=src.namespaces,
+            all_namespaces=src.all_namespaces,
+        ),
+        summary=summary,
+        gaps=tuple(gaps),
+        workloads=tuple(workloads),
+        rules=tuple(
+            report_model.RuleEntry(
+                r.id, r.severity.value, r.title, r.rationale, r.remediation, r.family
+            )
+            for r in registry.rules()
+        ),
+    )
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _workload(
+    g: graph.Graph,
+    ref: model.WorkloadRef,
+    workload_findings: list[findings.Finding],
+    score: scoring.WorkloadScore,
+    registry: rules.Registry,
+) -> report_model.WorkloadEntry:
+    items = list(score.items)
+    entries = []
+    for f, item in zip(workload_findings, items, strict=True):
+        rule = registry.rule(f.rule) if f.rule in registry else None
+        entries.append(
+            report_model.FindingEntry(
+                rule=f.rule,
+                severity=f.severity.value,
+                message=f.message,
+                evidence=dict(f.evidence),
+                remediation=f.remediation or (rule.remediation if rule else ""),
+                title=rule.title if rule else f.rule,
+                rationale=rule.rationale if rule else "",
+                rule_remediation=rule.remediation if rule else "",
+                container=f.container,
+                observed=f.observed,
+                expected=f.expected,
+                pin=(
+                    report_model.PinEntry(
+                        f.pin.container, f.pin.image, f.pin.digest, f.pin.pinned_image,
+                        f.pin.command,
+                    )
+                    if f.pin
+                    else None
+                ),
+                points=item.points,
+                score_reasons=item.reasons,
+            )
+        )
+    record = graph.workload(g, ref)
+    ignored = record.ignored_rules if record else frozenset()
+    return report_model.WorkloadEntry(
+        kind=ref.kind,
+        namespace=ref.namespace,
+        name=ref.name,
+        score=score.score,
+        grade=score.grade,
+        containers=_containers(g, ref),
+        findings=tuple(entries),
+        score_breakdown=tuple(
+            report_model.ScoreEntry(i.rule, i.container, i.points, i.reasons) for i in items
+        ),
+        ignored_rules=tuple(sorted(ignored)),
+    )
+
+
+def _containers(g: graph.Graph, ref: model.WorkloadRef) -> tuple[report_model.ContainerEntry, ...]:
+    roles: dict[str, model.ContainerRole] = {}
+    spec_images: dict[str, set[str]] = defaultdict(set)
+    for spec in graph.template(g, ref):
+        roles[spec.name] = spec.role
+        if spec.image:
+            spec_images[spec.name].add(spec.image)
+    revision_names = {r.key: r.name for r in graph.revisions(g, ref)}
+    grouped: dict[str, dict[str, list[graph.DigestUse]]] = defaultdict(lambda: defaultdict(list))
+    for use in graph.digest_uses(g, ref, live_only=False):
+        name = use.container.name
+        roles.setdefault(name, use.container.role)
+        if use.container.image:
+            spec_images[name].add(use.container.image)
+        if use.image_id.kind is not images.ImageIDKind.EMPTY:
+            grouped[name][use.image_id.key].append(use)
+    result = []
+    for name, role in sorted(roles.items(), key=lambda kv: (_role_order(kv[1]), kv[0])):
+        digests = []
+        for key, uses in sorted(grouped[name].items()):
+            first = uses[0].image_id
+            digests.append(
+                report_model.DigestEntry(
+                    digest=key,
+                    kind=first.kind.value,
+                    repository=first.repository,
+                    image_ids=tuple(sorted({u.image_id.raw for u in uses})),
+                    pods=tuple(sorted({u.pod.name for u in uses})),
+                    nodes=tuple(sorted({u.pod.node for u in uses if u.pod.node})),
+                    revisions=tuple(
+                        sorted({revision_names.get(u.revision, u.revision) for u in uses})
+                    ),
+                )
+            )
+        result.append(
+            report_model.ContainerEntry(
+                name=name,
+                init=role.is_init,
+                role=role.value,
+                spec_images=tuple(sorted(spec_images[name])),
+                digests=tuple(digests),
+            )
+        )
+    return tuple(result)
+
+
+def _role_order(role: model.ContainerRole) -> int:
+    return {
+        model.ContainerRole.INIT: 0,
+        model.ContainerRole.SIDECAR: 1,
+        model.ContainerRole.MAIN: 2,
+        model.ContainerRole.EPHEMERAL: 3,
+    }[role]

@@ -1,0 +1,202 @@
+"""The report model every renderer takes (terminal table, JSON, later HTML, SARIF, JUnit).
+
+Its JSON form is the versioned contract ``driftscan/report/v1`` (docs/report-schema.md,
+scanner/schemas/report-v1.json). Besides the fields CI parses, each finding carries its
+rule's metadata (title, why it matters, remediation) and the points it adds to the
+workload's score, so a renderer needs nothing but this model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from scanner import findings
+
+__all__ = [
+    "SCHEMA",
+    "ContainerEntry",
+    "DigestEntry",
+    "FindingEntry",
+    "GapEntry",
+    "PinEntry",
+    "Report",
+    "RuleEntry",
+    "ScoreEntry",
+    "SourceEntry",
+    "Summary",
+    "ToolEntry",
+    "WorkloadEntry",
+]
+
+SCHEMA = "driftscan/report/v1"
+
+
+@dataclass(frozen=True)
+class ToolEntry:
+    """The program that wrote the report."""
+
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class SourceEntry:
+    """What was scanned."""
+
+    type: str
+    """``live`` or ``dump``."""
+    context: str | None
+    files: tuple[str, ...]
+    namespaces: tuple[str, ...]
+    all_namespaces: bool
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Counts for the summary line and CI gates."""
+
+    workloads: int
+    with_findings: int
+    by_severity: Mapping[str, int]
+    """Findings per severity; every severity is present, most severe last."""
+    max_score: int
+    pods: int
+    complete: bool
+    """False when gaps exist: part of the cluster was not seen."""
+
+
+@dataclass(frozen=True)
+class GapEntry:
+    """Something the scan could not see."""
+
+    kind: str
+    namespace: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class DigestEntry:
+    """One build of one container, and where it runs."""
+
+    digest: str
+    """``sha256:…``; a config id for ``kind == "config-id"``; the raw value if unknown."""
+    kind: str
+    """``repo-digest``, ``config-id`` or ``unknown`` (see images.ImageIDKind)."""
+    repository: str | None
+    image_ids: tuple[str, ...]
+    """The raw ``imageID`` values grouped under this digest."""
+    pods: tuple[str, ...]
+    """Every pod in the input running it, finished or terminating ones included."""
+    nodes: tuple[str, ...]
+    revisions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ContainerEntry:
+    """One container of a workload across all its pods."""
+
+    name: str
+    init: bool
+    role: str
+    """``main``, ``init``, ``sidecar`` (init with restartPolicy Always) or ``ephemeral``."""
+    spec_images: tuple[str, ...]
+    digests: tuple[DigestEntry, ...]
+
+
+@dataclass(frozen=True)
+class PinEntry:
+    """How to pin a container to one build."""
+
+    container: str
+    image: str
+    digest: str
+    pinned_image: str
+    command: str | None
+
+
+@dataclass(frozen=True)
+class FindingEntry:
+    """A finding with its rule's metadata and its share of the score."""
+
+    rule: str
+    severity: str
+    message: str
+    evidence: Mapping[str, findings.JSONValue]
+    remediation: str
+    """This finding's fix, with the exact digest and command where they apply."""
+    title: str
+    rationale: str
+    rule_remediation: str
+    container: str | None
+    observed: tuple[str, ...]
+    expected: str | None
+    pin: PinEntry | None
+    points: int
+    score_reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScoreEntry:
+    """Points per finding, in the order they were counted."""
+
+    rule: str
+    container: str | None
+    points: int
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WorkloadEntry:
+    """One workload: its score, containers with their builds, and findings."""
+
+    kind: str
+    namespace: str
+    name: str
+    score: int
+    grade: str
+    containers: tuple[ContainerEntry, ...]
+    findings: tuple[FindingEntry, ...]
+    score_breakdown: tuple[ScoreEntry, ...]
+    ignored_rules: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        """``Kind namespace/name``."""
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class RuleEntry:
+    """A rule's metadata (for SARIF rules, the HTML legend, docs)."""
+
+    id: str
+    severity: str
+    title: str
+    rationale: str
+    remediation: str
+    family: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything one scan found, worst workloads first."""
+
+    schema: str
+    generated_at: str
+    tool: ToolEntry
+    source: SourceEntry
+    summary: Summary
+    gaps: tuple[GapEntry, ...]
+    workloads: tuple[WorkloadEntry, ...]
+    rules: tuple[RuleEntry, ...]
+
+    def worst_severity(self) -> findings.Severity | None:
+        """The most severe finding's severity, or None for a clean report."""
+        worst: findings.Severity | None = None
+        for w in self.workloads:
+            for f in w.findings:
+                s = findings.Severity(f.severity)
+                if worst is None or s.rank > worst.rank:
+                    worst = s
+        return worst

@@ -1,0 +1,112 @@
+"""The report as rich tables on an injected ``Console``: worst workloads first.
+
+Gaps are printed first and again in the summary line, in red, so a partial scan never
+looks clean. Workloads without findings are counted, not listed. Tests render with
+``Console(file=StringIO(), width=100, color_system=None)`` and compare text.
+"""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from scanner.report import model as report_model
+
+__all__ = ["render", "summary_line"]
+
+_SEVERITY_STYLE = {
+    "critical": "bold white on red",
+    "high": "bold red",
+    "medium": "yellow",
+    "low": "cyan",
+    "info": "dim",
+}
+_GRADE_STYLE = {"A": "green", "B": "green", "C": "yellow", "D": "red", "F": "bold red"}
+_ORDER = ("critical", "high", "medium", "low", "info")
+
+
+def summary_line(report: report_model.Report) -> str:
+    """One line: workloads, findings per severity, worst score, and completeness."""
+    s = report.summary
+    counts = ", ".join(f"{s.by_severity.get(k, 0)} {k}" for k in _ORDER if s.by_severity.get(k))
+    findings_text = f"findings: {counts}" if counts else "no findings"
+    worst = next((w for w in report.workloads if w.score == s.max_score), None)
+    worst_text = f"max score {s.max_score}" + (f" ({worst.grade})" if worst else "")
+    line = (
+        f"{s.workloads} workloads, {s.pods} pods, {s.with_findings} with findings;"
+        f" {findings_text}; {worst_text}"
+    )
+    if report.gaps:
+        line += f"; INCOMPLETE: {len(report.gaps)} gap(s), see above"
+    return line
+
+
+def render(report: report_model.Report, console: Console) -> None:
+    """Print gaps, the workload table, finding details and the summary line."""
+    if report.gaps:
+        _gaps(report, console)
+    flagged = [w for w in report.workloads if w.findings]
+    if flagged:
+        _table(flagged, console)
+        for w in flagged:
+            _details(w, console)
+    else:
+        console.print("No drift findings.", style="green")
+    clean = len(report.workloads) - len(flagged)
+    if clean and flagged:
+        console.print(f"{clean} workload(s) without findings not listed.", style="dim")
+    style = "bold red" if report.gaps else ("bold" if flagged else "bold green")
+    console.print(Text(summary_line(report), style=style))
+
+
+def _gaps(report: report_model.Report, console: Console) -> None:
+    table = Table(
+        title=f"INCOMPLETE SCAN: {len(report.gaps)} part(s) of the cluster were not read",
+        title_style="bold red",
+        box=box.SIMPLE,
+        show_edge=False,
+    )
+    table.add_column("Kind", style="red")
+    table.add_column("Namespace")
+    table.add_column("Reason", overflow="fold")
+    for gap in report.gaps:
+        table.add_row(gap.kind, gap.namespace or "(all)", gap.reason)
+    console.print(table)
+
+
+def _table(workloads: list[report_model.WorkloadEntry], console: Console) -> None:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("Score", justify="right")
+    table.add_column("Grade", justify="center")
+    table.add_column("Workload", overflow="fold")
+    table.add_column("Builds", justify="right")
+    table.add_column("Findings", overflow="fold")
+    for w in workloads:
+        builds = max((len(c.digests) for c in w.containers), default=0)
+        rules = Text()
+        for i, f in enumerate(w.findings):
+            if i:
+                rules.append(", ")
+            rules.append(f.rule, style=_SEVERITY_STYLE.get(f.severity, ""))
+            rules.append(f" ({f.severity})")
+        table.add_row(
+            str(w.score),
+            Text(w.grade, style=_GRADE_STYLE.get(w.grade, "")),
+            w.label,
+            str(builds),
+            rules,
+        )
+    console.print(table)
+
+
+def _details(w: report_model.WorkloadEntry, console: Console) -> None:
+    console.print(Text(f"{w.label}  score {w.score} ({w.grade})", style="bold"))
+    for f in w.findings:
+        line = Text("  ")
+        line.append(f"[{f.severity}] {f.rule}", style=_SEVERITY_STYLE.get(f.severity, ""))
+        line.append(f" +{f.points}: {f.message}")
+        console.print(line)
+        if f.remediation:
+            console.print(Text(f"    fix: {f.remediation}", style="dim"))

@@ -1,0 +1,58 @@
+"""``driftscan rules`` and docs/rules.md, both generated from the detector registry.
+
+A test regenerates docs/rules.md with :func:`markdown` and fails when the file differs,
+so the docs cannot drift from the rules.
+"""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from scanner import detectors
+
+__all__ = ["markdown", "table"]
+
+
+def markdown() -> str:
+    """docs/rules.md: one section per rule, anchored by its id."""
+    lines = [
+        "# driftscan rules",
+        "",
+        "Generated from the detector registry by `driftscan rules --format markdown`;"
+        " do not edit by hand.",
+        "",
+        f"Opt a workload out of rules with the annotation `{detectors.IGNORE_ANNOTATION}:"
+        " rule-a,rule-b` (`*` for all) on the workload (or on a bare pod).",
+        "",
+        "| rule | default severity | title |",
+        "|---|---|---|",
+    ]
+    for rule in detectors.REGISTRY.rules():
+        lines.append(f"| [`{rule.id}`](#{rule.id}) | {rule.severity.value} | {rule.title} |")
+    for rule in detectors.REGISTRY.rules():
+        lines += [
+            "",
+            f"## {rule.id}",
+            "",
+            f"**{rule.title}** — default severity **{rule.severity.value}**"
+            f" (detector module `scanner/detectors/{rule.family}.py`).",
+            "",
+            f"*Why it matters:* {rule.rationale}",
+            "",
+            f"*Remediation:* {rule.remediation}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def table(console: Console) -> None:
+    """Print the registry as a table."""
+    t = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    t.add_column("Rule", style="bold", no_wrap=True)
+    t.add_column("Severity")
+    t.add_column("Title")
+    t.add_column("Remediation", overflow="fold")
+    for rule in detectors.REGISTRY.rules():
+        t.add_row(rule.id, rule.severity.value, rule.title, rule.remediation)
+    console.print(t)

@@ -1,0 +1,102 @@
+"""``driftscan scan`` end to end: load a snapshot, detect, score, render, pick the exit code.
+
+The CLI calls :func:`run` with the parsed options; library users call :func:`scan` for
+the ``Report`` model and render it themselves.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from scanner import detectors, errors, findings, graph
+from scanner.report import building, json_format, terminal
+from scanner.report import model as report_model
+from scanner.sources import loading
+from scanner.sources import progress as source_progress
+
+__all__ = ["FORMATS", "ScanOptions", "exit_code", "run", "scan"]
+
+FORMATS = ("table", "json")
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """Everything ``driftscan scan`` accepts."""
+
+    request: loading.LoadRequest
+    format: str = "table"
+    output: str | None = None
+    fail_on: findings.Severity = findings.Severity.HIGH
+    progress: bool = True
+
+
+def scan(
+    request: loading.LoadRequest,
+    observer: source_progress.ListObserver | None = None,
+) -> report_model.Report:
+    """Load what ``request`` names, run every detector and build the report."""
+    snapshot = loading.load(request, observer)
+    g = graph.build(snapshot)
+    found = detectors.detect(snapshot, g)
+    return building.build(snapshot, g, found, detectors.REGISTRY)
+
+
+def exit_code(report: report_model.Report, fail_on: findings.Severity) -> int:
+    """1 when a finding is at or above ``fail_on``, else 0 (gaps do not change it)."""
+    worst = report.worst_severity()
+    return EXIT_FINDINGS if worst is not None and worst.rank >= fail_on.rank else EXIT_CLEAN
+
+
+def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
+    """Scan, write the report where asked, and return the exit code.
+
+    Raises:
+        errors.DriftscanError: bad input, unreachable cluster, unwritable output.
+    """
+    if options.format not in FORMATS:
+        raise errors.InputError(
+            f"unknown format {options.format!r}", hint=f"use one of {', '.join(FORMATS)}"
+        )
+    live = not options.request.files
+    if live and options.progress and stderr.is_terminal:
+        from scanner import progress
+
+        with progress.ListProgress(stderr) as observer:
+            report = scan(options.request, observer)
+    else:
+        report = scan(options.request)
+    _write(report, options, stdout)
+    if options.output and report.gaps:
+        stderr.print(f"warning: incomplete scan, {len(report.gaps)} gap(s) listed in the report",
+                     style="bold red", highlight=False)
+    return exit_code(report, options.fail_on)
+
+
+def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -> None:
+    if options.output is None:
+        if options.format == "json":
+            sys.stdout.flush()
+            stdout.file.write(json_format.render(report))
+            stdout.file.flush()
+        else:
+            terminal.render(report, stdout)
+        return
+    path = Path(options.output)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8") as handle:
+            if options.format == "json":
+                handle.write(json_format.render(report))
+            else:
+                terminal.render(report, Console(file=handle, width=120, color_system=None))
+    except OSError as e:
+        raise errors.InputError(f"cannot write {path}: {e.strerror}") from e
+    stdout.print(f"wrote {path}: {terminal.summary_line(report)}", highlight=False,
+                 soft_wrap=True)
