@@ -51,8 +51,9 @@ def table(console: Console) -> None:
     t = Table(box=box.SIMPLE_HEAD, show_edge=False)
     t.add_column("Rule", style="bold", no_wrap=True)
     t.add_column("Severity")
-    t.add_column("Title")
-    t.add_column("Remediation", overflow="fold")
+    t.add_column("Title", overflow="fold")
     for rule in detectors.REGISTRY.rules():
-        t.add_row(rule.id, rule.severity.value, rule.title, rule.remediation)
+        t.add_row(rule.id, rule.severity.value, rule.title)
     console.print(t)
+    console.print("Why each rule matters and how to fix it: `driftscan rules --format markdown`"
+                  " (docs/rules.md).", style="dim", highlight=False)

@@ -1,0 +1,61 @@
+"""Every rule has metadata, fixtures that fire and stay clean, and a docs entry."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from scanner import detectors, findings, rule_listing
+from scanner.detectors import rules
+from tests.unit import helpers
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+DESIGN_RULES = {
+    "digest-drift", "rollout-version-mix", "overlapping-rollout", "stalled-rollout",
+    "paused-rollout", "partitioned-update", "ondelete-update", "floating-tag", "mutable-tag",
+    "pull-policy-divergence", "unverifiable-image-id",
+}
+
+
+def test_registry_covers_every_design_rule_except_latent_drift() -> None:
+    assert {r.id for r in detectors.REGISTRY.rules()} == DESIGN_RULES
+
+
+@pytest.mark.parametrize("rule", detectors.REGISTRY.rules(), ids=lambda r: r.id)
+def test_rule_metadata_and_fixtures(rule: rules.Rule) -> None:
+    assert re.fullmatch(r"[a-z]+(-[a-z]+)*", rule.id)
+    assert isinstance(rule.severity, findings.Severity)
+    assert len(rule.title) >= 10 and not rule.title.endswith(".")
+    assert len(rule.rationale) >= 80
+    assert len(rule.remediation) >= 30
+    assert (Path(__file__).resolve().parents[2] / "scanner" / "detectors"
+            / f"{rule.family}.py").is_file()
+    folder = helpers.FIXTURES / rule.id
+    assert list(folder.glob("fires-*.json")), f"no fires-*.json for {rule.id}"
+    assert list(folder.glob("clean-*.json")), f"no clean-*.json for {rule.id}"
+    assert f"\n## {rule.id}\n" in (DOCS / "rules.md").read_text()
+
+
+def test_docs_rules_md_is_generated_from_the_registry() -> None:
+    assert (DOCS / "rules.md").read_text() == rule_listing.markdown(), (
+        "docs/rules.md is stale: run `driftscan rules --format markdown > docs/rules.md`")
+
+
+def test_fixture_folders_are_rules() -> None:
+    folders = {p.name for p in helpers.FIXTURES.iterdir() if p.is_dir()}
+    assert folders <= {r.id for r in detectors.REGISTRY.rules()}
+
+
+def test_registry_refuses_duplicate_ids() -> None:
+    detector = next(iter(detectors.REGISTRY))
+    with pytest.raises(rules.DuplicateRule, match=detector.rule.id):
+        rules.Registry([detector, detector])
+
+
+def test_rule_ids_must_be_kebab_case_and_metadata_complete() -> None:
+    with pytest.raises(ValueError, match="kebab-case"):
+        rules.Rule("Digest_Drift", findings.Severity.LOW, "t", "r", "x", "f")
+    with pytest.raises(ValueError, match="rationale is empty"):
+        rules.Rule("ok-id", findings.Severity.LOW, "title", " ", "x", "f")
