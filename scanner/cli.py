@@ -8,6 +8,8 @@ user can cause ends in a traceback. Exit codes: 0 clean, 1 findings at or above
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -85,7 +87,10 @@ def cluster() -> None:
     """Start, stop and inspect a throw-away test cluster."""
 
 
-def _provider_options(f):  # type: ignore[no-untyped-def]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _provider_options(f: F) -> F:
     f = click.option("--provider", type=click.Choice(["auto", "kwok", "kind"]), default="auto",
                      show_default=True, help="Cluster provider; auto picks kind when a Docker "
                      "engine answers, kwok otherwise.")(f)

@@ -5,12 +5,12 @@
     DriftscanError                  every error a user can act on (exit code 2)
     ├── InputError                  fix the input: unreadable file, bad YAML/JSON, unknown kind
     ├── ClusterUnreachable          the apiserver did not answer: check kubeconfig/context
-    ├── PermissionGap               RBAC forbids a read (recorded as a gap; raised when nothing is readable)
+    ├── PermissionGap               RBAC forbids every read (single reads become gaps)
     ├── RegistryError               the registry refused or did not answer
     ├── ScenarioInvalid             a scenario file breaks the schema: fix the file
     ├── ProviderError               a test-cluster provider failed to start or stop
     │   └── ToolMissing             a binary is not built/installed: run the named command
-    └── ScenarioFailed              a scenario run could not be carried out (not a missed expectation)
+    └── ScenarioFailed              the run failed (not a missed expectation)
 
 ``cli`` maps every ``DriftscanError`` to exit code 2 and prints its message, one line
 (plus an optional hint). Library and subprocess errors are wrapped with ``raise … from``.

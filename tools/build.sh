@@ -9,6 +9,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${DRIFTSCAN_TOOLS_BIN:-$ROOT/.tools/bin}"
+# Built binaries are also kept in a per-user cache keyed by version, so a fresh clone on
+# the same machine copies them instead of linking them again.
+CACHE="${DRIFTSCAN_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/driftscan-tools}"
 KUBE_VERSION="v1.36.3"
 ETCD_VERSION="v3.6.16"
 KWOK_VERSION="v0.8.0"
@@ -21,7 +24,15 @@ mkdir -p "$BIN"
 fresh() { # fresh NAME VERSION: true when BIN/NAME exists and was built from VERSION
   [[ -x "$BIN/$1" && -f "$BIN/.$1.version" && "$(cat "$BIN/.$1.version")" == "$2" ]]
 }
-stamp() { echo "$2" > "$BIN/.$1.version"; echo "built $1 $2"; }
+stamp() {
+  echo "$2" > "$BIN/.$1.version"
+  mkdir -p "$CACHE/$2" && cp -f "$BIN/$1" "$CACHE/$2/$1.tmp" && mv -f "$CACHE/$2/$1.tmp" "$CACHE/$2/$1"
+  echo "built $1 $2"
+}
+cached() { # cached NAME VERSION: copy a binary built earlier on this machine
+  [[ -x "$CACHE/$2/$1" ]] || return 1
+  cp -f "$CACHE/$2/$1" "$BIN/$1" && echo "$2" > "$BIN/.$1.version" && echo "reused $1 $2"
+}
 
 kube_ldflags() {
   local v="${KUBE_VERSION#v}"
@@ -32,21 +43,21 @@ kube_ldflags() {
 }
 
 for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
-  if ! fresh "$cmd" "$KUBE_VERSION"; then
+  if ! fresh "$cmd" "$KUBE_VERSION" && ! cached "$cmd" "$KUBE_VERSION"; then
     echo "building $cmd $KUBE_VERSION (a cold build takes several minutes)"
     (cd "$ROOT/tools/kube" && go build -ldflags "$(kube_ldflags)" -o "$BIN/$cmd" "k8s.io/kubernetes/cmd/$cmd")
     stamp "$cmd" "$KUBE_VERSION"
   fi
 done
 
-if ! fresh etcd "$ETCD_VERSION"; then
+if ! fresh etcd "$ETCD_VERSION" && ! cached etcd "$ETCD_VERSION"; then
   echo "building etcd $ETCD_VERSION"
   (cd "$ROOT/tools/etcd" && go build -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3)
   stamp etcd "$ETCD_VERSION"
 fi
 
 for cmd in kwok kwokctl; do
-  if ! fresh "$cmd" "$KWOK_VERSION"; then
+  if ! fresh "$cmd" "$KWOK_VERSION" && ! cached "$cmd" "$KWOK_VERSION"; then
     echo "building $cmd $KWOK_VERSION"
     GOBIN="$BIN" go install -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" \
       "sigs.k8s.io/kwok/cmd/$cmd@$KWOK_VERSION"
@@ -54,7 +65,7 @@ for cmd in kwok kwokctl; do
   fi
 done
 
-if ! fresh registry "$REGISTRY_VERSION"; then
+if ! fresh registry "$REGISTRY_VERSION" && ! cached registry "$REGISTRY_VERSION"; then
   echo "building registry $REGISTRY_VERSION"
   GOBIN="$BIN" go install -ldflags "-s -w" \
     "github.com/distribution/distribution/v3/cmd/registry@$REGISTRY_VERSION"

@@ -1,0 +1,386 @@
+"""The kwok provider: a real control plane with KWOK fake nodes, all on loopback.
+
+Besides the control plane it runs a real registry and driftscan's image-pull emulator.
+
+Processes (binaries from ``make cluster-tools`` in ``.tools/bin``):
+
+* etcd 3.6 — the cluster's store (fsync off: the cluster is throw-away);
+* kube-apiserver, kube-controller-manager, kube-scheduler — the real upstream
+  controllers, so rollouts, proportional scaling and scheduling are Kubernetes' own;
+* kwok — fakes a kubelet for every node annotated ``kwok.x-k8s.io/node=fake``, driven by
+  the Stages in ``stages``;
+* registry — the CNCF distribution registry, storage under the state dir;
+* the image-pull emulator (``python -m scanner.clusters.pullemulator``) — resolves each
+  pod's images as kubelet + containerd would and hands the digests to the Stages.
+
+State: ``.driftscan/clusters/NAME/`` holds ``state.json`` (ports, pids), ``pki/``,
+``kubeconfig``, ``etcd/``, ``registry/`` and ``logs/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from scanner import errors
+from scanner.clusters import base, pki, processes, stages
+
+__all__ = ["KwokProvider", "NODE_ANNOTATION", "tools_bin"]
+
+NODE_ANNOTATION = "kwok.x-k8s.io/node"
+KUBE_VERSION = "v1.36.3"
+
+
+def tools_bin() -> Path:
+    """Where ``make cluster-tools`` puts the binaries (``DRIFTSCAN_TOOLS_BIN`` overrides)."""
+    env = os.environ.get("DRIFTSCAN_TOOLS_BIN")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / ".tools" / "bin"
+
+
+class KwokProvider:
+    """Runs the kwok test cluster named ``name``."""
+
+    name = "kwok"
+
+    def __init__(self, cluster: str, *, ready_delay_ms: int | None = None) -> None:
+        self.cluster = cluster
+        self.dir = base.state_root() / cluster
+        self.ready_delay_ms = (int(os.environ.get("DRIFTSCAN_READY_DELAY_MS", "500"))
+                               if ready_delay_ms is None else ready_delay_ms)
+
+    # --- state -----------------------------------------------------------------------
+
+    @property
+    def _state_file(self) -> Path:
+        return self.dir / "state.json"
+
+    def _load_state(self) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads(self._state_file.read_text())
+        except (OSError, ValueError):
+            return None
+        return data
+
+    def _processes(self, state: dict[str, Any]) -> list[processes.Process]:
+        return [processes.Process.from_json(p) for p in state.get("processes", [])]
+
+    def handle(self) -> base.ClusterHandle:
+        """The running cluster's handle."""
+        state = self._load_state()
+        if state is None or not self._healthy(state):
+            raise errors.ProviderError(
+                f"kwok cluster {self.cluster!r} is not running",
+                hint=f"start it: driftscan cluster up --provider kwok --name {self.cluster}")
+        return self._handle(state)
+
+    def _handle(self, state: dict[str, Any]) -> base.ClusterHandle:
+        return base.ClusterHandle(
+            name=self.cluster, provider=self.name, kubeconfig=self.dir / "kubeconfig",
+            registry=f"127.0.0.1:{state['ports']['registry']}", state_dir=self.dir,
+            nodes=tuple(state.get("nodes", [])))
+
+    def _healthy(self, state: dict[str, Any]) -> bool:
+        procs = self._processes(state)
+        return bool(procs) and all(processes.alive(p) for p in procs) and self._readyz(state)
+
+    def _ssl(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.dir / "pki" / "ca.crt"))
+        ctx.load_cert_chain(str(self.dir / "pki" / "admin.crt"),
+                            str(self.dir / "pki" / "admin.key"))
+        return ctx
+
+    def _readyz(self, state: dict[str, Any]) -> bool:
+        url = f"https://127.0.0.1:{state['ports']['apiserver']}/readyz"
+        try:
+            with urllib.request.urlopen(url, context=self._ssl(), timeout=2) as r:
+                return bool(r.status == 200)
+        except (OSError, urllib.error.URLError, ssl.SSLError):
+            return False
+
+    # --- up / down ---------------------------------------------------------------------
+
+    def up(self, nodes: int, say: base.Say) -> base.ClusterHandle:
+        """Start the cluster with ``nodes`` fake nodes, or return the running one."""
+        state = self._load_state()
+        if state is not None:
+            if self._healthy(state):
+                have = len(state.get("nodes", []))
+                for i in range(have, nodes):
+                    self.add_node(f"kwok-node-{i}")
+                say(f"kwok cluster {self.cluster!r} is already running")
+                return self.handle()
+            say(f"kwok cluster {self.cluster!r} is not healthy; restarting it")
+            self.down(say)
+        started = time.monotonic()
+        self._check_tools()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        certs = pki.ensure(self.dir / "pki")
+        ports = {k: processes.free_port() for k in ("etcd", "etcd_peer", "apiserver",
+                                                    "registry", "kwok")}
+        state = {"ports": ports, "processes": [], "nodes": [], "version": KUBE_VERSION}
+        self._write_kubeconfig(ports["apiserver"], certs)
+        try:
+            self._start_all(state, certs, say)
+            self._wait_ready(state, say)
+            self._save(state)
+            for i in range(nodes):
+                self.add_node(f"kwok-node-{i}")
+            self._wait_nodes_ready(nodes)
+        except BaseException:
+            self._save(state)
+            self.down(lambda _m: None, keep_logs=True)
+            raise
+        say(f"kwok cluster {self.cluster!r} ready in {time.monotonic() - started:.1f}s "
+            f"({nodes} nodes, registry 127.0.0.1:{ports['registry']})")
+        return self.handle()
+
+    def down(self, say: base.Say, *, keep_logs: bool = False) -> None:
+        """Stop every process (reverse start order) and remove the state (logs kept on failure)."""
+        state = self._load_state()
+        if state is None:
+            if self.dir.exists() and not keep_logs:
+                shutil.rmtree(self.dir, ignore_errors=True)
+            return
+        for p in reversed(self._processes(state)):
+            processes.stop(p)
+        if keep_logs:
+            for sub in ("etcd", "registry"):
+                shutil.rmtree(self.dir / sub, ignore_errors=True)
+            self._state_file.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        say(f"kwok cluster {self.cluster!r} stopped")
+
+    def status(self) -> list[base.ComponentStatus]:
+        """Each process and whether it runs; the apiserver also reports /readyz."""
+        state = self._load_state()
+        if state is None:
+            return [base.ComponentStatus("cluster", False, "not created")]
+        out = []
+        for p in self._processes(state):
+            detail = f"pid {p.pid}"
+            if p.name == "kube-apiserver":
+                detail += (f", https://127.0.0.1:{state['ports']['apiserver']}, ready="
+                           f"{'yes' if self._readyz(state) else 'no'}")
+            if p.name == "registry":
+                detail += f", 127.0.0.1:{state['ports']['registry']}"
+            out.append(base.ComponentStatus(p.name, processes.alive(p), detail))
+        out.append(base.ComponentStatus("nodes", True, ", ".join(state.get("nodes", []))))
+        return out
+
+    def _save(self, state: dict[str, Any]) -> None:
+        tmp = self._state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self._state_file)
+
+    def _check_tools(self) -> None:
+        missing = [b for b in ("etcd", "kube-apiserver", "kube-controller-manager",
+                               "kube-scheduler", "kwok", "registry")
+                   if not os.access(tools_bin() / b, os.X_OK)]
+        if missing:
+            raise errors.ToolMissing(
+                f"kwok cluster needs {', '.join(missing)} in {tools_bin()}",
+                hint="run `make cluster-tools` (builds them from pinned Go modules)")
+
+    def _write_kubeconfig(self, port: int, certs: pki.Pki) -> None:
+        import base64
+
+        def b64(p: Path) -> str:
+            return base64.b64encode(p.read_bytes()).decode()
+
+        ctx = f"kwok-{self.cluster}"
+        config = {
+            "apiVersion": "v1", "kind": "Config", "current-context": ctx,
+            "clusters": [{"name": ctx, "cluster": {
+                "server": f"https://127.0.0.1:{port}",
+                "certificate-authority-data": b64(certs.ca_crt)}}],
+            "users": [{"name": f"{ctx}-admin", "user": {
+                "client-certificate-data": b64(certs.admin_crt),
+                "client-key-data": b64(certs.admin_key)}}],
+            "contexts": [{"name": ctx, "context": {"cluster": ctx,
+                                                   "user": f"{ctx}-admin"}}],
+        }
+        path = self.dir / "kubeconfig"
+        path.write_text(json.dumps(config, indent=2))
+        path.chmod(0o600)
+
+    def _start_all(self, state: dict[str, Any], certs: pki.Pki, say: base.Say) -> None:
+        bin_ = tools_bin()
+        ports = state["ports"]
+        logs = self.dir / "logs"
+        kubeconfig = str(self.dir / "kubeconfig")
+
+        def launch(name: str, argv: list[str], wait_port: int | None = None,
+                   env: dict[str, str] | None = None) -> None:
+            if wait_port is not None and processes.port_open(wait_port):
+                raise errors.ProviderError(f"{name}: port 127.0.0.1:{wait_port} is in use",
+                                           hint="run `driftscan cluster up` again")
+            p = processes.start(name, argv, logs, env=env)
+            state["processes"].append(p.to_json())
+            self._save(state)
+            if wait_port is not None:
+                self._wait_port(p, wait_port)
+
+        say("starting etcd, registry")
+        launch("etcd", [str(bin_ / "etcd"), "--name", "driftscan",
+                        "--data-dir", str(self.dir / "etcd"),
+                        "--listen-client-urls", f"http://127.0.0.1:{ports['etcd']}",
+                        "--advertise-client-urls", f"http://127.0.0.1:{ports['etcd']}",
+                        "--listen-peer-urls", f"http://127.0.0.1:{ports['etcd_peer']}",
+                        "--initial-advertise-peer-urls",
+                        f"http://127.0.0.1:{ports['etcd_peer']}",
+                        "--initial-cluster", f"driftscan=http://127.0.0.1:{ports['etcd_peer']}",
+                        "--unsafe-no-fsync", "--quota-backend-bytes", str(4 << 30),
+                        "--log-level", "warn"], ports["etcd"])
+        registry_config = self.dir / "registry.yml"
+        registry_config.write_text(json.dumps({
+            "version": 0.1, "log": {"level": "warn", "accesslog": {"disabled": True}},
+            "storage": {"filesystem": {"rootdirectory": str(self.dir / "registry")},
+                        "delete": {"enabled": True}},
+            "http": {"addr": f"127.0.0.1:{ports['registry']}"},
+        }))
+        launch("registry", [str(bin_ / "registry"), "serve", str(registry_config)],
+               ports["registry"], env={"OTEL_TRACES_EXPORTER": "none"})
+        say("starting kube-apiserver")
+        launch("kube-apiserver", [
+            str(bin_ / "kube-apiserver"),
+            f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
+            "--bind-address=127.0.0.1", f"--secure-port={ports['apiserver']}",
+            "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
+            "--service-cluster-ip-range=10.96.0.0/12",
+            f"--client-ca-file={certs.ca_crt}",
+            f"--tls-cert-file={certs.apiserver_crt}",
+            f"--tls-private-key-file={certs.apiserver_key}",
+            f"--service-account-key-file={certs.sa_pub}",
+            f"--service-account-signing-key-file={certs.sa_key}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            "--authorization-mode=RBAC",
+            # Fake nodes mount nothing: skip the token volume so pods need no ServiceAccount.
+            "--disable-admission-plugins=ServiceAccount",
+            "--allow-privileged=true", "--profiling=false",
+            "--max-requests-inflight=2000", "--max-mutating-requests-inflight=1000",
+            "--enable-priority-and-fairness=false",
+            "--event-ttl=15m",
+        ], ports["apiserver"])
+        self._wait_ready(state, say)
+        say("starting kube-controller-manager, kube-scheduler, kwok, image-pull emulator")
+        launch("kube-controller-manager", [
+            str(bin_ / "kube-controller-manager"), f"--kubeconfig={kubeconfig}",
+            "--leader-elect=false", "--secure-port=0",
+            "--kube-api-qps=2000", "--kube-api-burst=4000",
+            f"--service-account-private-key-file={certs.sa_key}",
+            f"--root-ca-file={certs.ca_crt}",
+            "--concurrent-deployment-syncs=20", "--concurrent-replicaset-syncs=20",
+            "--concurrent-statefulset-syncs=10", "--concurrent-daemonset-syncs=10",
+            # Fake nodes have no cloud, routes or volumes to manage.
+            "--controllers=*,-node-ipam-controller,-service-lb-controller,"
+            "-node-route-controller,-cloud-node-lifecycle-controller,"
+            "-persistentvolume-binder-controller,-persistentvolume-attach-detach-controller,"
+            "-persistentvolume-expander-controller",
+        ])
+        scheduler_config = self.dir / "scheduler.yaml"
+        scheduler_config.write_text(json.dumps({
+            "apiVersion": "kubescheduler.config.k8s.io/v1",
+            "kind": "KubeSchedulerConfiguration",
+            "clientConnection": {"kubeconfig": kubeconfig, "qps": 2000, "burst": 4000},
+            "leaderElection": {"leaderElect": False},
+        }))
+        launch("kube-scheduler", [str(bin_ / "kube-scheduler"),
+                                  f"--config={scheduler_config}", "--secure-port=0"])
+        stage_file = self.dir / "kwok-stages.yaml"
+        stage_file.write_text(stages.render(self.ready_delay_ms, self.ready_delay_ms * 2))
+        launch("kwok", [str(bin_ / "kwok"), f"--kubeconfig={kubeconfig}",
+                        f"--config={stage_file}",
+                        f"--manage-nodes-with-annotation-selector={NODE_ANNOTATION}=fake",
+                        f"--server-address=127.0.0.1:{ports['kwok']}",
+                        "--cidr=10.0.0.0/8", "--node-ip=10.255.0.1"],
+               env={"KUBECONFIG": kubeconfig})
+        launch("image-pull-emulator", [
+            sys.executable, "-m", "scanner.clusters.pullemulator",
+            "--kubeconfig", kubeconfig, "--cache", str(self.dir / "node-images.json"),
+        ])
+
+    def _wait_port(self, p: processes.Process, port: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if processes.port_open(port):
+                return
+            if not processes.alive(p):
+                raise errors.ProviderError(
+                    f"{p.name} exited during start-up; last lines of {p.log}:\n"
+                    f"{processes.log_tail(p.log)}")
+            time.sleep(0.1)
+        raise errors.ProviderError(f"{p.name} did not listen on 127.0.0.1:{port} within "
+                                   f"{timeout:.0f}s; see {p.log}")
+
+    def _wait_ready(self, state: dict[str, Any], say: base.Say, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for p in self._processes(state):
+                if not processes.alive(p):
+                    raise errors.ProviderError(
+                        f"{p.name} exited during start-up; last lines of {p.log}:\n"
+                        f"{processes.log_tail(p.log)}")
+            if self._readyz(state):
+                return
+            time.sleep(0.2)
+        raise errors.ProviderError(f"kube-apiserver not ready within {timeout:.0f}s; see "
+                                   f"{self.dir / 'logs' / 'kube-apiserver.log'}")
+
+    # --- nodes -------------------------------------------------------------------------
+
+    def _api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        state = self._load_state()
+        assert state is not None
+        url = f"https://127.0.0.1:{state['ports']['apiserver']}{path}"
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, context=self._ssl(), timeout=10) as r:
+            return json.loads(r.read())
+
+    def add_node(self, name: str) -> None:
+        """Create a fake node that KWOK manages; no-op when it exists."""
+        node = {
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "annotations": {NODE_ANNOTATION: "fake"},
+                         "labels": {"type": "kwok", "kubernetes.io/hostname": name,
+                                    "kubernetes.io/os": "linux",
+                                    "kubernetes.io/arch": "amd64",
+                                    "node-role.kubernetes.io/worker": ""}},
+            "spec": {},
+        }
+        try:
+            self._api("POST", "/api/v1/nodes", node)
+        except urllib.error.HTTPError as e:
+            if e.code != 409:
+                raise errors.ProviderError(f"creating node {name}: HTTP {e.code} "
+                                           f"{e.read()[:300]!r}") from e
+        state = self._load_state()
+        assert state is not None
+        if name not in state["nodes"]:
+            state["nodes"].append(name)
+            self._save(state)
+
+    def _wait_nodes_ready(self, count: int, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            items = self._api("GET", "/api/v1/nodes")["items"]
+            ready = [n for n in items if any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in n.get("status", {}).get("conditions", []))]
+            if len(ready) >= count:
+                return
+            time.sleep(0.2)
+        raise errors.ProviderError(
+            f"fake nodes not Ready within {timeout:.0f}s; see {self.dir / 'logs' / 'kwok.log'}")

@@ -1,0 +1,106 @@
+"""`driftscan cluster up|status|env|down` on the kwok provider, through the CLI entry point.
+
+Starts a second, separate kwok cluster (it does not use the shared session cluster), so
+it proves start-up from nothing and a clean stop: no process or listening port left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from scanner import cli
+from scanner.clusters import kwok, processes
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DRIFTSCAN_STATE_DIR", str(tmp_path))
+    return tmp_path
+
+
+def _needs_tools() -> None:
+    if not os.access(kwok.tools_bin() / "kube-apiserver", os.X_OK):
+        pytest.fail("cluster binaries missing: run `make cluster-tools`")
+
+
+def test_up_status_env_down_leaves_nothing_behind(
+        state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _needs_tools()
+    args = ["--provider", "kwok", "--name", "lifecycle"]
+    assert cli.main(["cluster", "up", *args, "--nodes", "2"]) == 0
+    out = capsys.readouterr()
+    assert "ready in" in out.err
+    cluster_dir = state_dir / "clusters" / "lifecycle"
+    state = json.loads((cluster_dir / "state.json").read_text())
+    procs = [processes.Process.from_json(p) for p in state["processes"]]
+    assert {p.name for p in procs} == {"etcd", "registry", "kube-apiserver",
+                                       "kube-controller-manager", "kube-scheduler", "kwok",
+                                       "image-pull-emulator"}
+    ports = state["ports"]
+    assert all(processes.port_open(ports[k]) for k in ("etcd", "apiserver", "registry"))
+    assert f"export KUBECONFIG={cluster_dir / 'kubeconfig'}" in out.out
+    assert f"export DRIFTSCAN_REGISTRY=127.0.0.1:{ports['registry']}" in out.out
+
+    # Idempotent: a second `up` reuses the running cluster (same pids).
+    assert cli.main(["cluster", "up", *args, "--nodes", "2"]) == 0
+    assert "already running" in capsys.readouterr().err
+    again = json.loads((cluster_dir / "state.json").read_text())
+    assert [p["pid"] for p in again["processes"]] == [p.pid for p in procs]
+
+    assert cli.main(["cluster", "status", *args]) == 0
+    status = capsys.readouterr().out
+    for name in ("etcd", "kube-apiserver", "kwok", "image-pull-emulator"):
+        assert f"{name}" in status
+    assert "stopped" not in status and "ready=yes" in status
+
+    assert cli.main(["cluster", "env", *args]) == 0
+    assert "DRIFTSCAN_REGISTRY" in capsys.readouterr().out
+
+    assert cli.main(["cluster", "down", *args]) == 0
+    assert not any(processes.alive(p) for p in procs)
+    assert not any(processes.port_open(port) for port in ports.values())
+    assert not cluster_dir.exists()
+    # Down again is a no-op, and env now says the cluster is not running (exit 2).
+    assert cli.main(["cluster", "down", *args]) == 0
+    assert cli.main(["cluster", "env", *args]) == 2
+    assert "not running" in capsys.readouterr().err
+
+
+def test_missing_binaries_say_make_cluster_tools(
+        state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DRIFTSCAN_TOOLS_BIN", str(tmp_path / "empty"))
+    assert cli.main(["cluster", "up", "--provider", "kwok", "--name", "nobin"]) == 2
+    err = capsys.readouterr().err
+    assert "make cluster-tools" in err and "Traceback" not in err
+
+
+def test_a_component_that_dies_shows_its_log_tail(
+        state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    _needs_tools()
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in os.listdir(kwok.tools_bin()):
+        if not name.startswith("."):
+            (tools / name).symlink_to(kwok.tools_bin() / name)
+    broken = tools / "kube-apiserver"
+    broken.unlink()
+    broken.write_text("#!/bin/sh\necho 'E0101 bad flag: --simulated-failure' >&2\nexit 1\n")
+    broken.chmod(broken.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("DRIFTSCAN_TOOLS_BIN", str(tools))
+
+    assert cli.main(["cluster", "up", "--provider", "kwok", "--name", "dies"]) == 2
+    err = capsys.readouterr().err
+    assert "kube-apiserver exited during start-up" in err
+    assert "--simulated-failure" in err  # the tail of its log
+    # Everything that did start (etcd, registry) was stopped again.
+    left = state_dir / "clusters" / "dies" / "state.json"
+    assert not left.exists()
