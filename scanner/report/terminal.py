@@ -58,7 +58,7 @@ def render(report: report_model.Report, console: Console) -> None:
     if clean and flagged:
         console.print(f"{clean} workload(s) without findings not listed.", style="dim")
     style = "bold red" if report.gaps else ("bold" if flagged else "bold green")
-    console.print(Text(summary_line(report), style=style))
+    console.print(Text(summary_line(report), style=style), soft_wrap=True)
 
 
 def _gaps(report: report_model.Report, console: Console) -> None:

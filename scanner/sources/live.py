@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
+import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
@@ -38,6 +39,10 @@ __all__ = ["RESOURCES", "LiveOptions", "Resource", "load"]
 _SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 _MAX_RESTARTS = 3
 _MAX_RETRIES = 3
+_CONFIG_ERRORS = (
+    k8s_config.ConfigException, OSError, ValueError, TypeError, KeyError, AttributeError,
+    yaml.YAMLError,
+)
 
 
 @dataclass(frozen=True)
@@ -189,7 +194,7 @@ def _connect(options: LiveOptions) -> _Connection:
         contexts, current = k8s_config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
             config_file=path
         )
-    except (k8s_config.ConfigException, OSError, ValueError, TypeError) as e:
+    except _CONFIG_ERRORS as e:
         raise errors.ClusterUnreachable(f"kubeconfig {path} is unusable: {e}") from e
     names = [str(c.get("name")) for c in contexts or ()]
     wanted = options.context or (current or {}).get("name")
@@ -209,7 +214,7 @@ def _connect(options: LiveOptions) -> _Connection:
         api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
             config_file=path, context=wanted, persist_config=False
         )
-    except (k8s_config.ConfigException, OSError, ValueError, TypeError) as e:
+    except _CONFIG_ERRORS as e:
         raise errors.ClusterUnreachable(
             f"context {wanted!r} in kubeconfig {path} is unusable: {e}"
         ) from e

@@ -89,8 +89,8 @@ def test_internal_code_imports_modules_not_names() -> None:
                     "scanner"):
                 for alias in node.names:
                     target = SCANNER.parent / (node.module.replace(".", "/")) / alias.name
-                    if not (target.with_suffix(".py").is_file() or target.is_dir()) and not (
-                            alias.name == "__version__"):
+                    is_module = target.with_suffix(".py").is_file() or target.is_dir()
+                    if not is_module and alias.name != "__version__":
                         bad.append(f"{path.name}: from {node.module} import {alias.name}")
     assert bad == []
 

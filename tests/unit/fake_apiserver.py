@@ -1,0 +1,150 @@
+"""A tiny HTTP apiserver for live-source tests: paginated LISTs, 403s, 410s, a request log.
+
+Serves ``GET /version`` and collection paths from an in-memory table; ``limit`` and
+``continue`` page like the real apiserver (the token is an offset). Only GET is
+implemented, so any write would fail the test with a 501.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class FakeApiserver:
+    collections: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    forbidden: set[str] = field(default_factory=set)
+    expire_once: set[str] = field(default_factory=set)
+    unauthorized: bool = False
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def handle(self, method: str, raw_path: str) -> tuple[int, dict[str, Any]]:
+        parsed = urllib.parse.urlsplit(raw_path)
+        query = dict(urllib.parse.parse_qsl(parsed.query))
+        with self.lock:
+            self.requests.append((method, parsed.path, query))
+        if method != "GET":
+            return 501, _status(501, "NotImplemented", "read-only fake")
+        if self.unauthorized:
+            return 401, _status(401, "Unauthorized", "Unauthorized")
+        if parsed.path == "/version":
+            return 200, {"major": "1", "minor": "32", "gitVersion": "v1.32.0"}
+        if parsed.path in self.forbidden:
+            return 403, _status(403, "Forbidden",
+                                f'pods is forbidden: User "system:serviceaccount:x:y" cannot'
+                                f" list resource at {parsed.path}")
+        if parsed.path not in self.collections:
+            return 404, _status(404, "NotFound", "the server could not find the resource")
+        token = query.get("continue", "")
+        if token and parsed.path in self.expire_once:
+            with self.lock:
+                self.expire_once.discard(parsed.path)
+            return 410, _status(410, "Expired", "The provided continue parameter is too old")
+        items = self.collections[parsed.path]
+        start = int(token or 0)
+        limit = int(query.get("limit", 0)) or len(items)
+        page = items[start:start + limit]
+        following = start + limit
+        metadata: dict[str, Any] = {"resourceVersion": "123"}
+        if following < len(items):
+            metadata["continue"] = str(following)
+            metadata["remainingItemCount"] = len(items) - following
+        return 200, {"kind": "List", "apiVersion": "v1", "metadata": metadata, "items": page}
+
+    def get_paths(self) -> list[str]:
+        return [path for method, path, _ in self.requests]
+
+
+def _status(code: int, reason: str, message: str) -> dict[str, Any]:
+    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
+            "reason": reason, "code": code}
+
+
+@contextmanager
+def serve(fake: FakeApiserver) -> Iterator[str]:
+    """Run ``fake`` on a loopback port; yields its base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _reply(self, method: str) -> None:
+            code, body = fake.handle(method, self.path)
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._reply("GET")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self._reply("POST")
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            self._reply("DELETE")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def kubeconfig(path: Path, server: str, *, namespace: str = "shop",
+               contexts: tuple[str, ...] = ("test",)) -> Path:
+    """Write a kubeconfig with a token user; the first context is current."""
+    import yaml
+
+    doc = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": server}}],
+        "users": [{"name": "u", "user": {"token": "t0ken"}}],
+        "contexts": [{"name": n, "context": {"cluster": "c", "user": "u", "namespace": namespace}}
+                     for n in contexts],
+        "current-context": contexts[0],
+    }
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def split_by_kind(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Turn a kubectl List into the collections a real apiserver would serve (-A paths)."""
+    paths = {
+        "Pod": "/api/v1/pods", "Service": "/api/v1/services", "Node": "/api/v1/nodes",
+        "ReplicaSet": "/apis/apps/v1/replicasets", "Deployment": "/apis/apps/v1/deployments",
+        "StatefulSet": "/apis/apps/v1/statefulsets", "DaemonSet": "/apis/apps/v1/daemonsets",
+        "ControllerRevision": "/apis/apps/v1/controllerrevisions",
+        "Job": "/apis/batch/v1/jobs", "CronJob": "/apis/batch/v1/cronjobs",
+    }
+    result: dict[str, list[dict[str, Any]]] = {p: [] for p in paths.values()}
+    for item in doc["items"]:
+        stripped = {k: v for k, v in item.items() if k not in ("kind", "apiVersion")}
+        result[paths[item["kind"]]].append(stripped)
+        ns = item["metadata"].get("namespace")
+        if ns:
+            namespaced = paths[item["kind"]].rsplit("/", 1)
+            key = f"{namespaced[0]}/namespaces/{ns}/{namespaced[1]}"
+            result.setdefault(key, []).append(stripped)
+    for path in list(result):
+        if "/namespaces/" not in path and path != "/api/v1/nodes":
+            base, plural = path.rsplit("/", 1)
+            for ns in {i["metadata"]["namespace"] for i in doc["items"]
+                       if i["metadata"].get("namespace")}:
+                result.setdefault(f"{base}/namespaces/{ns}/{plural}", [])
+    return result

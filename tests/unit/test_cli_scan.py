@@ -1,0 +1,213 @@
+"""``driftscan scan`` and ``driftscan rules`` in-process: exit codes and output lines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from scanner import cli
+from tests.unit import helpers
+from tests.unit.fake_apiserver import FakeApiserver, kubeconfig, serve, split_by_kind
+
+DRIFT = str(helpers.FIXTURES / "digest-drift" / "fires-repushed-tag.json")
+CLEAN = str(helpers.FIXTURES / "digest-drift" / "clean-pinned-control.json")
+MUTABLE = str(helpers.FIXTURES / "mutable-tag" / "fires-versioned-tag.json")
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_error_line(err: str, expected: str) -> None:
+    lines = err.splitlines()
+    assert lines, "nothing on stderr"
+    assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
+    assert len(lines) <= 2 and all(ln.startswith("  hint: ") for ln in lines[1:]), err
+    assert "Traceback" not in err
+
+
+def test_drift_dump_exits_1_with_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "scan", "--from", DRIFT)
+    assert code == 1
+    assert err == ""
+    assert "Deployment shop/web" in out
+    assert out.splitlines()[-1] == (
+        "2 workloads, 5 pods, 1 with findings; findings: 1 high, 2 low; max score 53 (D)")
+
+
+def test_clean_dump_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "scan", "--from", CLEAN)
+    assert code == 0
+    assert out.splitlines()[0] == "No drift findings."
+
+
+@pytest.mark.parametrize(("fail_on", "expected"), [("critical", 0), ("high", 0), ("medium", 0),
+                                                   ("low", 1), ("info", 1)])
+def test_fail_on_threshold(capsys: pytest.CaptureFixture[str], fail_on: str,
+                           expected: int) -> None:
+    code, _, _ = run(capsys, "scan", "--from", MUTABLE, "--fail-on", fail_on)
+    assert code == expected
+
+
+def test_json_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "scan", "--from", DRIFT, "--format", "json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["schema"] == "driftscan/report/v1"
+    assert data["source"]["files"] == [DRIFT]
+    assert data["workloads"][0]["findings"][0]["rule"] == "digest-drift"
+
+
+def test_json_to_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "out" / "report.json"
+    code, out, _ = run(capsys, "scan", "--from", DRIFT, "--format", "json", "-o", str(target))
+    assert code == 1
+    assert out.splitlines() == [f"wrote {target}: 2 workloads, 5 pods, 1 with findings; "
+                                "findings: 1 high, 2 low; max score 53 (D)"]
+    assert json.loads(target.read_text())["summary"]["max_score"] == 53
+
+
+def test_table_to_file_has_no_color_codes(capsys: pytest.CaptureFixture[str],
+                                          tmp_path: Path) -> None:
+    target = tmp_path / "report.txt"
+    run(capsys, "scan", "--from", DRIFT, "-o", str(target))
+    text = target.read_text()
+    assert "\x1b[" not in text and "digest-drift" in text
+
+
+def test_namespace_filter_on_dumps(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "scan", "--from", DRIFT, "-n", "elsewhere")
+    assert code == 0
+    assert out.splitlines()[-1].startswith("0 workloads, 0 pods")
+
+
+def test_several_files(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "scan", "--from", DRIFT, "--from", CLEAN, "--format", "json")
+    data = json.loads(out)
+    assert {w["name"] for w in data["workloads"]} == {"web", "frontend", "cart"}
+    assert code == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("this is : not : yaml : [", "not valid JSON or YAML"),
+        ("{\"kind\": \"Pod\", ", "not valid JSON or YAML"),
+        ('{"apiVersion": "v1", "kind": "Banana", "metadata": {"name": "b"}}',
+         "unknown kind 'Banana'"),
+        ('{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {}}',
+         "missing metadata.namespace"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                         content: str, expected: str) -> None:
+    path = tmp_path / "input.json"
+    path.write_text(content)
+    code, out, err = run(capsys, "scan", "--from", str(path))
+    assert code == 2
+    assert out == ""
+    assert_one_error_line(err, expected)
+
+
+def test_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "scan", "--from", str(tmp_path / "nope.json"))
+    assert code == 2
+    assert_one_error_line(err, "no such file")
+
+
+def test_unreachable_apiserver(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = kubeconfig(tmp_path / "kc", "https://127.0.0.1:1")
+    code, out, err = run(capsys, "scan", "--kubeconfig", str(path))
+    assert code == 2 and out == ""
+    assert_one_error_line(
+        err, "cannot reach the apiserver at https://127.0.0.1:1 (context 'test'): "
+             "connection refused")
+
+
+def test_wrong_context(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = kubeconfig(tmp_path / "kc", "https://127.0.0.1:1")
+    code, _, err = run(capsys, "scan", "--kubeconfig", str(path), "--context", "nope")
+    assert code == 2
+    assert_one_error_line(err, "context 'nope' not found in kubeconfig")
+    assert err.splitlines()[1] == "  hint: pass --context, one of: test"
+
+
+def test_contradictory_options(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "scan", "--from", DRIFT, "--context", "x")
+    assert code == 2
+    assert_one_error_line(err, "--from reads saved dumps")
+    code, _, err = run(capsys, "scan", "--from", DRIFT, "-A", "-n", "x")
+    assert code == 2
+    assert_one_error_line(err, "exclude each other")
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "scan", "--format", "xml", "--from", DRIFT)
+    assert code == 2 and "Invalid value for '--format'" in err
+    code, _, err = run(capsys, "scan", "--fail-on", "severe", "--from", DRIFT)
+    assert code == 2 and "Invalid value for '--fail-on'" in err
+
+
+def test_live_scan_with_gaps_still_reflects_findings(capsys: pytest.CaptureFixture[str],
+                                                     tmp_path: Path) -> None:
+    fake = FakeApiserver(collections=split_by_kind(helpers.raw(helpers.FIXTURES / "digest-drift"
+                                                               / "fires-repushed-tag.json")))
+    fake.forbidden.add("/api/v1/nodes")
+    with serve(fake) as url:
+        path = kubeconfig(tmp_path / "kc", url)
+        code, out, err = run(capsys, "scan", "--kubeconfig", str(path), "-n", "shop",
+                             "--format", "json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["source"] == {"type": "live", "context": "test", "files": [],
+                              "namespaces": ["shop"], "all_namespaces": False}
+    assert data["gaps"][0]["kind"] == "Node"
+    assert data["summary"]["complete"] is False
+    with serve(fake) as url:
+        path = kubeconfig(tmp_path / "kc", url)
+        code, out, _ = run(capsys, "scan", "--kubeconfig", str(path), "-n", "shop")
+    assert out.splitlines()[-1].endswith("; INCOMPLETE: 1 gap(s), see above")
+    assert "INCOMPLETE SCAN" in out.splitlines()[0]
+
+
+def test_no_library_exception_leaks(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubernetes.client import ApiClient, ApiException
+
+    def api_boom(*args: object, **kwargs: object) -> None:
+        raise ApiException(status=0, reason="SSLError: handshake failure")
+
+    monkeypatch.setattr(ApiClient, "call_api", api_boom)
+    path = kubeconfig(tmp_path / "kc", "https://127.0.0.1:6443")
+    code, _, err = run(capsys, "scan", "--kubeconfig", str(path))
+    assert code == 2
+    assert_one_error_line(err, "handshake failure")
+
+
+def test_scan_path_never_runs_subprocesses() -> None:
+    # CalledProcessError cannot leak from a scan: nothing on its path starts a process.
+    import ast
+
+    root = Path(__file__).resolve().parents[2] / "scanner"
+    scan_path = [*root.joinpath("sources").glob("*.py"), *root.joinpath("detectors").glob("*.py"),
+                 *root.joinpath("report").glob("*.py"), root / "scanning.py", root / "graph.py",
+                 root / "scoring.py", root / "images.py", root / "progress.py"]
+    for path in scan_path:
+        names = {a.name for n in ast.walk(ast.parse(path.read_text()))
+                 if isinstance(n, ast.Import) for a in n.names}
+        assert "subprocess" not in names, path
+    assert subprocess.CalledProcessError.__name__  # the type the check is about
+
+
+def test_rules_command(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "rules")
+    assert code == 0
+    assert out.splitlines()[0].split() == ["Rule", "Severity", "Title"]
+    assert any(line.split()[:2] == ["digest-drift", "high"] for line in out.splitlines())
+    code, out, _ = run(capsys, "rules", "--format", "markdown")
+    assert code == 0 and out.startswith("# driftscan rules\n")

@@ -1,0 +1,208 @@
+"""The live source against a fake apiserver over real HTTP (no cluster needed)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scanner import errors, model
+from scanner.sources import live, loading
+from tests.unit import helpers
+from tests.unit.fake_apiserver import FakeApiserver, kubeconfig, serve, split_by_kind
+
+FIXTURE = helpers.FIXTURES / "digest-drift" / "fires-repushed-tag.json"
+
+
+@pytest.fixture
+def fake() -> FakeApiserver:
+    return FakeApiserver(collections=split_by_kind(helpers.raw(FIXTURE)))
+
+
+@pytest.fixture
+def config(tmp_path: Path, fake: FakeApiserver) -> Iterator[Path]:
+    with serve(fake) as url:
+        yield kubeconfig(tmp_path / "kubeconfig", url)
+
+
+def opts(config: Path, **kw: object) -> live.LiveOptions:
+    return live.LiveOptions(kubeconfig=str(config), **kw)  # type: ignore[arg-type]
+
+
+def test_all_namespaces_pages_through_every_kind(config: Path, fake: FakeApiserver) -> None:
+    snap = live.load(opts(config, all_namespaces=True, page_size=2))
+    from_dump = helpers.load(FIXTURE)
+    assert snap.pods == from_dump.pods
+    assert snap.workloads == from_dump.workloads
+    assert snap.revisions == from_dump.revisions
+    assert snap.services == from_dump.services and snap.nodes == from_dump.nodes
+    assert snap.gaps == ()
+    assert snap.source == model.SourceInfo(type="live", context="test", all_namespaces=True)
+    pod_requests = [q for m, p, q in fake.requests if p == "/api/v1/pods"]
+    assert [q.get("continue", "") for q in pod_requests] == ["", "2", "4"]
+    assert all(q["limit"] == "2" for q in pod_requests)
+
+
+def test_reads_only_with_get_and_never_secrets(config: Path, fake: FakeApiserver) -> None:
+    live.load(opts(config, all_namespaces=True))
+    assert {m for m, _, _ in fake.requests} == {"GET"}
+    assert not [p for p in fake.get_paths() if "secret" in p]
+    assert set(fake.get_paths()) == {"/version", *(r.path(None) for r in live.RESOURCES)}
+
+
+def test_default_namespace_comes_from_the_context(config: Path, fake: FakeApiserver) -> None:
+    snap = live.load(opts(config))
+    assert snap.source.namespaces == ("shop",)
+    assert "/api/v1/namespaces/shop/pods" in fake.get_paths()
+    assert "/api/v1/pods" not in fake.get_paths()
+    assert len(snap.pods) == 5
+
+
+def test_repeated_namespaces(config: Path, fake: FakeApiserver) -> None:
+    fake.collections["/api/v1/namespaces/other/pods"] = []
+    snap = live.load(opts(config, namespaces=("shop", "other")))
+    paths = fake.get_paths()
+    assert "/api/v1/namespaces/other/pods" in paths and "/api/v1/namespaces/shop/pods" in paths
+    assert snap.source.namespaces == ("shop", "other")
+
+
+def test_expired_continue_token_restarts_the_list(config: Path, fake: FakeApiserver) -> None:
+    fake.expire_once.add("/api/v1/pods")
+    snap = live.load(opts(config, all_namespaces=True, page_size=2))
+    assert len(snap.pods) == 5 and snap.gaps == ()
+    tokens = [q.get("continue", "") for m, p, q in fake.requests if p == "/api/v1/pods"]
+    assert tokens == ["", "2", "", "2", "4"]
+
+
+def test_forbidden_kind_is_a_gap_not_fatal(config: Path, fake: FakeApiserver) -> None:
+    fake.forbidden.update({"/api/v1/nodes", "/apis/apps/v1/namespaces/shop/controllerrevisions"})
+    snap = live.load(opts(config))
+    assert [(g.kind, g.namespace) for g in snap.gaps] == [
+        ("ControllerRevision", "shop"), ("Node", None)]
+    assert snap.gaps[1].reason.startswith("forbidden: cannot list nodes cluster-wide")
+    assert len(snap.pods) == 5 and snap.nodes == ()
+
+
+def test_all_namespaces_forbidden_falls_back_to_the_context_namespace(
+    config: Path, fake: FakeApiserver
+) -> None:
+    fake.forbidden.update(r.path(None) for r in live.RESOURCES)
+    snap = live.load(opts(config, all_namespaces=True))
+    assert len(snap.pods) == 5
+    assert {(g.kind, g.namespace) for g in snap.gaps} == {(r.kind, None) for r in live.RESOURCES}
+    assert "/api/v1/namespaces/shop/pods" in fake.get_paths()
+
+
+def test_everything_forbidden_raises_permission_gap(config: Path, fake: FakeApiserver) -> None:
+    fake.forbidden.update(fake.collections)
+    with pytest.raises(errors.PermissionGap, match="RBAC forbids every LIST"):
+        live.load(opts(config))
+
+
+def test_unauthorized_is_cluster_unreachable(config: Path, fake: FakeApiserver) -> None:
+    fake.unauthorized = True
+    with pytest.raises(errors.ClusterUnreachable, match="401 Unauthorized"):
+        live.load(opts(config))
+
+
+def test_unknown_kind_endpoint_is_a_gap(config: Path, fake: FakeApiserver) -> None:
+    del fake.collections["/apis/batch/v1/namespaces/shop/cronjobs"]
+    snap = live.load(opts(config))
+    assert [g.reason for g in snap.gaps] == [
+        "not served by this apiserver: /apis/batch/v1/cronjobs"]
+
+
+def test_progress_observer_hears_pages(config: Path) -> None:
+    events: list[tuple[str, str, int]] = []
+
+    class Recorder:
+        def started(self, kind: str, namespace: str | None) -> None:
+            events.append(("started", kind, 0))
+
+        def page(self, kind: str, namespace: str | None, items: int) -> None:
+            events.append(("page", kind, items))
+
+        def finished(self, kind: str, namespace: str | None, items: int,
+                     gap: str | None) -> None:
+            events.append(("finished", kind, items))
+
+    live.load(opts(config, all_namespaces=True, page_size=2), Recorder())
+    pods = [e for e in events if e[1] == "Pod"]
+    assert pods == [("started", "Pod", 0), ("page", "Pod", 2), ("page", "Pod", 4),
+                    ("page", "Pod", 5), ("finished", "Pod", 5)]
+
+
+def test_unreachable_apiserver(tmp_path: Path) -> None:
+    path = kubeconfig(tmp_path / "kc", "https://127.0.0.1:1")
+    with pytest.raises(errors.ClusterUnreachable) as info:
+        live.load(live.LiveOptions(kubeconfig=str(path)))
+    assert info.value.message == (
+        "cannot reach the apiserver at https://127.0.0.1:1 (context 'test'): connection refused")
+
+
+def test_unknown_context(tmp_path: Path) -> None:
+    path = kubeconfig(tmp_path / "kc", "https://127.0.0.1:1", contexts=("a", "b"))
+    with pytest.raises(errors.ClusterUnreachable) as info:
+        live.load(live.LiveOptions(kubeconfig=str(path), context="prod"))
+    assert info.value.message == f"context 'prod' not found in kubeconfig {path}"
+    assert info.value.hint == "pass --context, one of: a, b"
+
+
+def test_missing_and_malformed_kubeconfig(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(errors.ClusterUnreachable, match="no kubeconfig at"):
+        live.load(live.LiveOptions(kubeconfig=str(tmp_path / "absent")))
+    bad = tmp_path / "bad"
+    bad.write_text("contexts: [")
+    with pytest.raises(errors.ClusterUnreachable, match="is unusable"):
+        live.load(live.LiveOptions(kubeconfig=str(bad)))
+
+
+def test_kubeconfig_from_environment(tmp_path: Path, fake: FakeApiserver,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    with serve(fake) as url:
+        path = kubeconfig(tmp_path / "env-kc", url, namespace="shop")
+        monkeypatch.setenv("KUBECONFIG", str(path))
+        snap = loading.load(loading.LoadRequest())
+    assert snap.source.context == "test" and len(snap.pods) == 5
+
+
+def test_api_exception_is_wrapped(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubernetes.client import ApiClient, ApiException
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise ApiException(status=0, reason="SSLError: certificate verify failed")
+
+    monkeypatch.setattr(ApiClient, "call_api", boom)
+    with pytest.raises(errors.ClusterUnreachable, match="certificate verify failed"):
+        live.load(opts(config))
+
+
+def test_malformed_object_from_the_apiserver_names_it(config: Path, fake: FakeApiserver) -> None:
+    fake.collections["/api/v1/namespaces/shop/pods"] = [{"metadata": {"name": "x",
+                                                                      "namespace": "shop"}}]
+    with pytest.raises(errors.InputError) as info:
+        live.load(opts(config))
+    assert info.value.message == (
+        "Pod shop/x from GET /api/v1/namespaces/shop/pods is unusable: missing spec")
+
+
+def test_loading_rejects_contradictory_options() -> None:
+    with pytest.raises(errors.InputError, match="exclude each other"):
+        loading.load(loading.LoadRequest(namespaces=("a",), all_namespaces=True))
+    with pytest.raises(errors.InputError, match="live scans only"):
+        loading.load(loading.LoadRequest(files=("x.json",), context="c"))
+
+
+def test_live_and_dump_agree_on_the_report(config: Path) -> None:
+    from scanner.report import json_format
+
+    def report(snap: model.Snapshot) -> dict[str, object]:
+        data = json.loads(json_format.render(helpers.report_for(snap)))
+        data.pop("source")
+        return data
+
+    assert report(live.load(opts(config, all_namespaces=True))) == report(helpers.load(FIXTURE))
