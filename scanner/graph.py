@@ -37,6 +37,8 @@ __all__ = [
     "pods",
     "revision_key",
     "revisions",
+    "selected_pods",
+    "service_callers",
     "services_selecting",
     "template",
     "traffic_by_digest",
@@ -386,6 +388,22 @@ def traffic_by_digest(
             if c.name == container and c.image_id:
                 shares[images.parse_image_id(c.image_id).key] += 1
     return dict(sorted(shares.items()))
+
+
+def selected_pods(g: Graph, service: model.ServiceRecord) -> list[str]:
+    """Names of the pods (in the service's namespace) its selector matches, sorted."""
+    snode = ("service", service.namespace, service.name)
+    if snode not in g._g:
+        return []
+    return sorted(p[2] for _, p, key in g._g.out_edges(snode, keys=True) if key == "selects")
+
+
+def service_callers(g: Graph, service: model.ServiceRecord) -> list[model.WorkloadRef]:
+    """Workloads whose env values or args name ``service`` (its "calls" edges), sorted."""
+    snode = ("service", service.namespace, service.name)
+    if snode not in g._g:
+        return []
+    return sorted({src[1] for src, _, key in g._g.in_edges(snode, keys=True) if key == _CALLS})
 
 
 def callers(g: Graph, ref: model.WorkloadRef) -> list[model.WorkloadRef]:

@@ -144,7 +144,35 @@ def _workload(
             report_model.ScoreEntry(i.rule, i.container, i.points, i.reasons) for i in items
         ),
         ignored_rules=tuple(sorted(ignored)),
+        revisions=tuple(
+            report_model.RevisionEntry(
+                name=r.name,
+                number=r.number,
+                pods=tuple(p.name for p in r.pods),
+                live_pods=tuple(p.name for p in r.live_pods),
+            )
+            for r in graph.revisions(g, ref)
+        ),
+        services=_services(g, ref),
     )
+
+
+def _services(g: graph.Graph, ref: model.WorkloadRef) -> tuple[report_model.ServiceEntry, ...]:
+    own = {p.name: p for p in graph.pods(g, ref)}
+    result = []
+    for svc in graph.services_selecting(g, ref):
+        selected = [own[name] for name in graph.selected_pods(g, svc) if name in own]
+        result.append(
+            report_model.ServiceEntry(
+                name=svc.name,
+                pods=tuple(p.name for p in selected),
+                ready_pods=tuple(p.name for p in selected if p.live and p.ready),
+                callers=tuple(
+                    str(c) for c in graph.service_callers(g, svc) if c != ref
+                ),
+            )
+        )
+    return tuple(result)
 
 
 def _containers(g: graph.Graph, ref: model.WorkloadRef) -> tuple[report_model.ContainerEntry, ...]:

@@ -119,6 +119,16 @@ def _workload(w: report_model.WorkloadEntry) -> dict[str, Any]:
             for s in w.score_breakdown
         ],
         "ignored_rules": list(w.ignored_rules),
+        "revisions": [
+            {"name": r.name, "number": r.number, "pods": list(r.pods),
+             "live_pods": list(r.live_pods)}
+            for r in w.revisions
+        ],
+        "services": [
+            {"name": s.name, "pods": list(s.pods), "ready_pods": list(s.ready_pods),
+             "callers": list(s.callers)}
+            for s in w.services
+        ],
     }
 
 
@@ -227,6 +237,17 @@ def _workload_from(w: dict[str, Any]) -> report_model.WorkloadEntry:
             for s in w.get("score_breakdown", ())
         ),
         ignored_rules=tuple(w.get("ignored_rules", ())),
+        revisions=tuple(
+            report_model.RevisionEntry(r["name"], r.get("number"), tuple(r["pods"]),
+                                       tuple(r.get("live_pods", r["pods"])))
+            for r in w.get("revisions", ())
+        ),
+        services=tuple(
+            report_model.ServiceEntry(s["name"], tuple(s["pods"]),
+                                      tuple(s.get("ready_pods", ())),
+                                      tuple(s.get("callers", ())))
+            for s in w.get("services", ())
+        ),
     )
 
 

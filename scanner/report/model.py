@@ -1,4 +1,4 @@
-"""The report model every renderer takes (terminal table, JSON, later HTML, SARIF, JUnit).
+"""The report model every renderer takes (terminal table, JSON, HTML, later SARIF, JUnit).
 
 Its JSON form is the versioned contract ``driftscan/report/v1`` (docs/report-schema.md,
 scanner/schemas/report-v1.json). Besides the fields CI parses, each finding carries its
@@ -21,8 +21,10 @@ __all__ = [
     "GapEntry",
     "PinEntry",
     "Report",
+    "RevisionEntry",
     "RuleEntry",
     "ScoreEntry",
+    "ServiceEntry",
     "SourceEntry",
     "Summary",
     "ToolEntry",
@@ -147,6 +149,31 @@ class ScoreEntry:
 
 
 @dataclass(frozen=True)
+class RevisionEntry:
+    """One revision (ReplicaSet, ControllerRevision, pod template) and its pods."""
+
+    name: str
+    number: int | None
+    pods: tuple[str, ...]
+    """Every pod of the revision in the input, finished or terminating ones included."""
+    live_pods: tuple[str, ...]
+    """The pods that run or will run (not finished, not being deleted)."""
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    """A Service that selects pods of the workload, and who calls it."""
+
+    name: str
+    pods: tuple[str, ...]
+    """The workload's pods its selector matches."""
+    ready_pods: tuple[str, ...]
+    """Of those, the live and ready ones: the endpoints that get its traffic."""
+    callers: tuple[str, ...]
+    """Workloads (``Kind/namespace/name``) whose env or args name this Service."""
+
+
+@dataclass(frozen=True)
 class WorkloadEntry:
     """One workload: its score, containers with their builds, and findings."""
 
@@ -159,6 +186,10 @@ class WorkloadEntry:
     findings: tuple[FindingEntry, ...]
     score_breakdown: tuple[ScoreEntry, ...]
     ignored_rules: tuple[str, ...]
+    revisions: tuple[RevisionEntry, ...] = ()
+    """Oldest first. Added within v1: empty when read from an older report."""
+    services: tuple[ServiceEntry, ...] = ()
+    """Added within v1: empty when read from an older report."""
 
     @property
     def label(self) -> str:
