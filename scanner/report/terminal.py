@@ -25,6 +25,7 @@ _SEVERITY_STYLE = {
 }
 _GRADE_STYLE = {"A": "green", "B": "green", "C": "yellow", "D": "red", "F": "bold red"}
 _ORDER = ("critical", "high", "medium", "low", "info")
+_MINOR = frozenset({"low", "info"})
 
 
 def summary_line(report: report_model.Report) -> str:
@@ -50,8 +51,15 @@ def render(report: report_model.Report, console: Console) -> None:
     flagged = [w for w in report.workloads if w.findings]
     if flagged:
         _table(flagged, console)
-        for w in flagged:
+        detailed = [w for w in flagged if any(f.severity not in _MINOR for f in w.findings)]
+        for w in detailed:
             _details(w, console)
+        if len(detailed) < len(flagged):
+            console.print(
+                f"{len(flagged) - len(detailed)} workload(s) with only low/info findings:"
+                " messages and pin commands are in --format json.",
+                style="dim", highlight=False,
+            )
     else:
         console.print("No drift findings.", style="green")
     clean = len(report.workloads) - len(flagged)
@@ -102,11 +110,21 @@ def _table(workloads: list[report_model.WorkloadEntry], console: Console) -> Non
 
 
 def _details(w: report_model.WorkloadEntry, console: Console) -> None:
+    """Findings at medium or above in full, lower ones on one line, each fix once."""
+    major = [f for f in w.findings if f.severity not in _MINOR]
+    minor = [f for f in w.findings if f.severity in _MINOR]
     console.print(Text(f"{w.label}  score {w.score} ({w.grade})", style="bold"))
-    for f in w.findings:
+    fixes: list[str] = []
+    for f in major:
         line = Text("  ")
         line.append(f"[{f.severity}] {f.rule}", style=_SEVERITY_STYLE.get(f.severity, ""))
         line.append(f" +{f.points}: {f.message}")
-        console.print(line)
-        if f.remediation:
-            console.print(Text(f"    fix: {f.remediation}", style="dim"))
+        console.print(line, soft_wrap=True)
+        if f.remediation and f.remediation not in fixes:
+            fixes.append(f.remediation)
+    if minor:
+        names = sorted({f"{f.rule} ({f.severity})" for f in minor})
+        console.print(Text(f"  also: {', '.join(names)} +{sum(f.points for f in minor)}"))
+    for fix in fixes:
+        # One physical line, so commands can be copied whole.
+        console.print(Text(f"    fix: {fix}", style="dim"), soft_wrap=True)

@@ -131,3 +131,13 @@ def test_parse_rejects_other_documents() -> None:
         json_format.parse('{"schema": "other"}', name="r.json")
     with pytest.raises(errors.InputError, match="malformed report"):
         json_format.parse('{"schema": "driftscan/report/v1"}', name="r.json")
+
+
+def test_low_only_workloads_stay_in_the_table_without_details() -> None:
+    report = helpers.report_for(helpers.load(helpers.FIXTURES / "mutable-tag"
+                                             / "fires-versioned-tag.json"))
+    lines = render_table(report).splitlines()
+    assert lines[2].split()[:4] == ["10", "B", "Deployment", "shop/web"]
+    assert lines[-2] == ("1 workload(s) with only low/info findings: messages and pin commands"
+                         " are in --format json.")
+    assert not any(line.startswith("    fix:") for line in lines)
