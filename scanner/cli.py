@@ -39,8 +39,8 @@ def cli() -> None:
 @click.option("--from", "files", multiple=True, metavar="FILE",
               help="Scan a saved `kubectl get … -o json|yaml` dump instead of a cluster; "
               "repeatable, - for stdin.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "html"]),
+              default="table", show_default=True, help="Output format.")
 @click.option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
 @click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]),
               default="high", show_default=True,
@@ -62,6 +62,18 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
         fail_on=findings.Severity.parse(fail_on),
     )
     return scanning.run(options, Console(), Console(stderr=True))
+
+
+@cli.command("report")
+@click.argument("report_json", metavar="REPORT.json")
+@click.option("-o", "--output", metavar="FILE", required=True,
+              help="Where to write the HTML page.")
+def report_command(report_json: str, output: str) -> None:
+    """Render a saved JSON report (`scan --format json`) as a self-contained HTML page."""
+    from scanner.report import html, loading
+
+    html.write(loading.read(report_json), output)
+    click.echo(f"wrote {output}")
 
 
 @cli.command("rules")

@@ -13,14 +13,14 @@ from pathlib import Path
 from rich.console import Console
 
 from scanner import detectors, errors, findings, graph
-from scanner.report import building, json_format, terminal
+from scanner.report import building, html, json_format, terminal
 from scanner.report import model as report_model
 from scanner.sources import loading
 from scanner.sources import progress as source_progress
 
 __all__ = ["FORMATS", "ScanOptions", "exit_code", "run", "scan"]
 
-FORMATS = ("table", "json")
+FORMATS = ("table", "json", "html")
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -81,9 +81,9 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
 
 def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -> None:
     if options.output is None:
-        if options.format == "json":
+        if options.format in ("json", "html"):
             sys.stdout.flush()
-            stdout.file.write(json_format.render(report))
+            stdout.file.write(_text(report, options.format))
             stdout.file.flush()
         else:
             terminal.render(report, stdout)
@@ -92,11 +92,15 @@ def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8") as handle:
-            if options.format == "json":
-                handle.write(json_format.render(report))
+            if options.format in ("json", "html"):
+                handle.write(_text(report, options.format))
             else:
                 terminal.render(report, Console(file=handle, width=120, color_system=None))
     except OSError as e:
         raise errors.InputError(f"cannot write {path}: {e.strerror}") from e
     stdout.print(f"wrote {path}: {terminal.summary_line(report)}", highlight=False,
                  soft_wrap=True)
+
+
+def _text(report: report_model.Report, fmt: str) -> str:
+    return html.render(report) if fmt == "html" else json_format.render(report)
