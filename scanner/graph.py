@@ -102,6 +102,9 @@ class Graph:
         self._nodes = {n.name: n for n in snapshot.nodes}
         self._missing: dict[tuple[str, str], list[str]] = defaultdict(list)
         self._groups: dict[model.WorkloadRef, tuple[RevisionGroup, ...]] = {}
+        self._uses: dict[model.WorkloadRef, list[DigestUse]] = {}
+        self._pods_by_name = {(p.namespace, p.name): p for p in snapshot.pods}
+        self._services = {(s.namespace, s.name): s for s in snapshot.services}
         self._build()
 
     # -- construction ---------------------------------------------------------------------
@@ -340,14 +343,15 @@ def template(g: Graph, ref: model.WorkloadRef) -> tuple[model.ContainerSpec, ...
 
 def digest_uses(g: Graph, ref: model.WorkloadRef, *, live_only: bool) -> list[DigestUse]:
     """Every (pod, container) of the workload with its parsed ``imageID``."""
-    result = []
-    for pod in pods(g, ref):
-        if live_only and not pod.live:
-            continue
-        rev = g._pod_revision[(pod.namespace, pod.name)]
-        for c in pod.containers:
-            result.append(DigestUse(pod, c, images.parse_image_id(c.image_id), rev))
-    return result
+    uses = g._uses.get(ref)
+    if uses is None:
+        uses = []
+        for pod in pods(g, ref):
+            rev = g._pod_revision[(pod.namespace, pod.name)]
+            for c in pod.containers:
+                uses.append(DigestUse(pod, c, images.parse_image_id(c.image_id), rev))
+        g._uses[ref] = uses
+    return [u for u in uses if u.pod.live] if live_only else list(uses)
 
 
 def node(g: Graph, name: str) -> model.NodeRecord | None:
@@ -358,7 +362,7 @@ def node(g: Graph, name: str) -> model.NodeRecord | None:
 def services_selecting(g: Graph, ref: model.WorkloadRef) -> list[model.ServiceRecord]:
     """Services whose selector matches at least one pod of the workload."""
     found: dict[tuple[str, str], model.ServiceRecord] = {}
-    by_name = {(s.namespace, s.name): s for s in g.snapshot.services}
+    by_name = g._services
     for pod in pods(g, ref):
         pnode = ("pod", pod.namespace, pod.name)
         if pnode not in g._g:
@@ -377,7 +381,7 @@ def traffic_by_digest(
     shares: dict[str, int] = defaultdict(int)
     if snode not in g._g:
         return {}
-    pods_by_name = {(p.namespace, p.name): p for p in g.snapshot.pods}
+    pods_by_name = g._pods_by_name
     for _, pnode, key in g._g.out_edges(snode, keys=True):
         if key != "selects":
             continue

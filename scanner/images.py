@@ -18,6 +18,7 @@ guess.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass
 
@@ -126,8 +127,9 @@ def parse(reference: str) -> ImageRef:
     return ref
 
 
+@functools.lru_cache(maxsize=8192)
 def try_parse(reference: str) -> ImageRef | None:
-    """Like :func:`parse` but returns None for an invalid reference."""
+    """Like :func:`parse` but returns None for an invalid reference (cached: pure)."""
     if not reference or reference != reference.strip():
         return None
     remainder, digest = _split_digest(reference)
@@ -222,8 +224,9 @@ class ImageID:
         return self.digest if self.digest is not None else self.raw
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_image_id(raw: str) -> ImageID:
-    """Parse an ``imageID`` as reported by containerd, CRI-O or dockershim.
+    """Parse an ``imageID`` as reported by containerd, CRI-O or dockershim (cached: pure).
 
     Args:
         raw: the ``imageID`` string; may be empty while the image is being pulled.

@@ -334,16 +334,38 @@ def _list(
 ) -> _ListResult:
     path = resource.path(namespace)
     observer.started(resource.kind, namespace)
-    collector = parsing.Collector()
-    token = ""
-    restarts = retries = count = 0
-    while True:
+    with concurrent.futures.ThreadPoolExecutor(1, "driftscan-page") as fetcher:
+        return _pages(conn, options, resource, namespace, path, observer, fetcher)
+
+
+def _pages(
+    conn: _Connection,
+    options: LiveOptions,
+    resource: Resource,
+    namespace: str | None,
+    path: str,
+    observer: progress.ListObserver,
+    fetcher: concurrent.futures.ThreadPoolExecutor,
+) -> _ListResult:
+    def fetch(token: str) -> concurrent.futures.Future[_Response]:
         query: list[tuple[str, Any]] = [("limit", options.page_size)]
         if token:
             query.append(("continue", token))
-        response = _get(conn, path, query, options)
+        return fetcher.submit(_get, conn, path, query, options)
+
+    collector = parsing.Collector()
+    token = ""
+    restarts = retries = count = 0
+    pending = fetch(token)
+    while True:
+        response = pending.result()
         if response.status == 200:
             retries = 0
+            # Ask for the next page before decoding this one, so the apiserver and the
+            # network work while this thread parses.
+            ahead = _peek_continue(response.body)
+            if ahead:
+                pending = fetch(ahead)
             try:
                 page = json.loads(response.body)
             except ValueError as e:
@@ -355,6 +377,11 @@ def _list(
             metadata = page.get("metadata") or {}
             token = metadata.get("continue") or ""
             del page
+            if token != ahead:
+                if ahead:
+                    pending.result()  # a mis-read token: drop that page, ask properly
+                if token:
+                    pending = fetch(token)
             if not token:
                 observer.finished(resource.kind, namespace, count, None)
                 return _ListResult(collector, [])
@@ -363,10 +390,12 @@ def _list(
             # The continue token expired mid-list: start over for a consistent LIST.
             restarts += 1
             collector, token, count = parsing.Collector(), "", 0
+            pending = fetch(token)
             continue
         if response.status in (429, 500, 502, 503, 504) and retries < _MAX_RETRIES:
             retries += 1
             time.sleep(0.2 * 2**retries)
+            pending = fetch(token)
             continue
         if response.status == 401:
             raise errors.ClusterUnreachable(
@@ -381,6 +410,33 @@ def _list(
             [model.Gap(resource.kind, namespace, reason)],
             forbidden=response.status == 403,
         )
+
+
+_ITEMS_KEY = b'"items":'
+_CONTINUE_KEY = b'"continue":"'
+_PEEK_LIMIT = 4096
+
+
+def _peek_continue(body: bytes) -> str:
+    """The list's continue token read from the head of the raw page, or "" if unsure.
+
+    The apiserver writes ``metadata`` before ``items``; the token is base64 and needs no
+    JSON unescaping. Anything unexpected returns "" and the parsed value is used instead.
+    """
+    end = body.find(_ITEMS_KEY, 0, _PEEK_LIMIT)
+    if end < 0:
+        return ""
+    start = body.find(_CONTINUE_KEY, 0, end)
+    if start < 0:
+        return ""
+    start += len(_CONTINUE_KEY)
+    stop = body.find(b'"', start, end)
+    if stop < 0:
+        return ""
+    token = body[start:stop]
+    if b"\\" in token:
+        return ""
+    return token.decode("ascii", "replace")
 
 
 def _gap_reason(response: _Response, resource: Resource, namespace: str | None) -> str:

@@ -156,7 +156,7 @@ def _map(obj: Mapping[str, Any], key: str, path: str, *, required: bool = False)
         if required:
             raise ObjectProblem(f"missing {path}")
         return {}
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         raise ObjectProblem(f"{path} is not an object")
     return value
 
@@ -214,7 +214,7 @@ def _controller(meta: Mapping[str, Any]) -> model.OwnerRef | None:
     refs = _list(meta, "ownerReferences", "metadata.ownerReferences")
     chosen: Mapping[str, Any] | None = None
     for ref in refs:
-        if not isinstance(ref, Mapping):
+        if not isinstance(ref, dict):
             raise ObjectProblem("metadata.ownerReferences[] is not an object")
         if ref.get("controller") is True:
             chosen = ref
@@ -239,7 +239,7 @@ def _ignored(meta: Mapping[str, Any]) -> frozenset[str]:
 def _conditions(status: Mapping[str, Any]) -> tuple[model.Condition, ...]:
     result = []
     for c in _list(status, "conditions", "status.conditions"):
-        if not isinstance(c, Mapping):
+        if not isinstance(c, dict):
             raise ObjectProblem("status.conditions[] is not an object")
         result.append(
             model.Condition(
@@ -252,11 +252,18 @@ def _conditions(status: Mapping[str, Any]) -> tuple[model.Condition, ...]:
     return tuple(result)
 
 
+def _is_ready(status: Mapping[str, Any]) -> bool:
+    for c in _list(status, "conditions", "status.conditions"):
+        if isinstance(c, dict) and c.get("type") == "Ready":
+            return c.get("status") == "True"
+    return False
+
+
 def _hosts_of(container: Mapping[str, Any]) -> tuple[str, ...]:
     hosts: set[str] = set()
     texts: list[str] = []
     for env in container.get("env") or ():
-        if not isinstance(env, Mapping):
+        if not isinstance(env, dict):
             continue
         value = env.get("value")
         if not isinstance(value, str) or not value:
@@ -289,7 +296,7 @@ def _template_containers(
         ("ephemeralContainers", model.ContainerRole.EPHEMERAL),
     ):
         for c in _list(pod_spec, key, f"{path}.{key}", required=key == "containers"):
-            if not isinstance(c, Mapping):
+            if not isinstance(c, dict):
                 raise ObjectProblem(f"{path}.{key}[] is not an object")
             name = _str(c, "name", f"{path}.{key}[].name", required=True)
             result.append(
@@ -338,7 +345,7 @@ def parse_pod(obj: Mapping[str, Any]) -> model.PodRecord:
     statuses: dict[tuple[bool, str], Mapping[str, Any]] = {}
     for key, role in _STATUS_LISTS:
         for s in _list(status, key, f"status.{key}"):
-            if not isinstance(s, Mapping):
+            if not isinstance(s, dict):
                 raise ObjectProblem(f"status.{key}[] is not an object")
             statuses[(role.is_init, _str(s, "name", f"status.{key}[].name"))] = s
     owner = _controller(meta)
@@ -352,7 +359,7 @@ def parse_pod(obj: Mapping[str, Any]) -> model.PodRecord:
         ("ephemeralContainers", model.ContainerRole.EPHEMERAL),
     ):
         for c in _list(spec, key, f"spec.{key}", required=key == "containers"):
-            if not isinstance(c, Mapping):
+            if not isinstance(c, dict):
                 raise ObjectProblem(f"spec.{key}[] is not an object")
             cname = _str(c, "name", f"spec.{key}[].name", required=True)
             s = statuses.pop((role.is_init, cname), {})
@@ -374,7 +381,7 @@ def parse_pod(obj: Mapping[str, Any]) -> model.PodRecord:
         phase=_intern(_str(status, "phase", "status.phase")),
         created=_str(meta, "creationTimestamp", "metadata.creationTimestamp"),
         deleting=bool(meta.get("deletionTimestamp")),
-        ready=any(c.type == "Ready" and c.status == "True" for c in _conditions(status)),
+        ready=_is_ready(status),
         labels=_labels(meta),
         containers=tuple(containers),
         hosts=tuple(sorted(hosts)),
@@ -393,8 +400,8 @@ def _container_record(
     if not isinstance(image_id, str):
         raise ObjectProblem(f"{where}: imageID is not a string")
     state = status.get("state")
-    waiting = state.get("waiting") if isinstance(state, Mapping) else None
-    reason = waiting.get("reason", "") if isinstance(waiting, Mapping) else ""
+    waiting = state.get("waiting") if isinstance(state, dict) else None
+    reason = waiting.get("reason", "") if isinstance(waiting, dict) else ""
     image = spec.get("image") or ""
     if not isinstance(image, str):
         raise ObjectProblem(f"{where}: image is not a string")

@@ -206,3 +206,29 @@ def test_live_and_dump_agree_on_the_report(config: Path) -> None:
         return data
 
     assert report(live.load(opts(config, all_namespaces=True))) == report(helpers.load(FIXTURE))
+
+
+@pytest.mark.parametrize(
+    ("body", "token"),
+    [
+        (b'{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"9",'
+         b'"continue":"eyJ2IjoibWV0YS5rOHMuaW8vdjEifQ","remainingItemCount":3},"items":[]}',
+         "eyJ2IjoibWV0YS5rOHMuaW8vdjEifQ"),
+        (b'{"kind":"PodList","metadata":{"resourceVersion":"9"},"items":[{"continue":"x"}]}', ""),
+        (b'{"kind":"PodList","metadata":{"continue":"a\\u003db"},"items":[]}', ""),
+        (b'{"items":[], "metadata": {"continue": "late"}}', ""),
+        (b"not json", ""),
+    ],
+)
+def test_peek_continue_reads_only_a_safe_token(body: bytes, token: str) -> None:
+    assert live._peek_continue(body) == token
+
+
+def test_a_misread_token_falls_back_to_the_parsed_one(
+    config: Path, fake: FakeApiserver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live, "_peek_continue", lambda body: "999")
+    snap = live.load(opts(config, all_namespaces=True, page_size=2))
+    assert len(snap.pods) == 5
+    tokens = [q.get("continue", "") for m, p, q in fake.requests if p == "/api/v1/pods"]
+    assert tokens == ["", "999", "2", "999", "4", "999"]
