@@ -1,0 +1,315 @@
+"""The scenario validation page: scenarios × expectations, expected vs detected, with links.
+
+The scenario runner calls :func:`write_validation` with its journal when a run ends: it
+writes ``index.html`` into the run's out dir and, for every scan the journal holds, the
+scan page (``report.html``) at ``scans/<scenario>/<label>.html``; the matrix links each
+expectation to the workload's anchor in the page of the scan that checked it.
+:func:`render_validation` returns the index page alone. Both read the journal shape below
+(plain JSON; unknown keys are ignored, keys marked optional may be absent)::
+
+    {
+      "schema": "driftscan/journal/v1",
+      "tool": {"name": "driftscan", "version": "0.1.0"},
+      "provider": "kwok",                        # optional
+      "started_at": "2026-01-10T12:00:00Z", "ended_at": "…", "duration_s": 312.4,
+      "status": "completed",                     # completed | failed | aborted | interrupted
+      "scenarios": [{
+        "name": "repushed-tag", "title": "…",    # title optional
+        "namespace": "ds-repushed-tag-1a2b",     # optional; else the report's namespaces
+        "status": "completed",                   # as above, or "skipped"
+        "deviated": false,                       # true when an expectation was missed
+        "duration_s": 41.2, "error": null,       # error: why the run failed, if it did
+        "scans": [{
+          "label": "after-repush",
+          "at_s": 17.3,                          # seconds since the scenario started
+          "report": {… driftscan/report/v1 …},   # the scan's report JSON, as written
+          "page": "scans/repushed-tag/after-repush.html"   # optional; this is the default
+        }],
+        "expectations": [{
+          "scan": "after-repush",
+          "kind": "fires",                       # fires | absent | clean
+          "expected": "digest-drift on Deployment/web (severity ≥ high, digests ≥2)",
+          "rule": "digest-drift",                # optional (absent/clean may have none)
+          "workload": "Deployment/web",          # optional; Kind/name in the namespace
+          "met": true,
+          "detected": "digest-drift high on Deployment/web: 2 digests",   # one line
+          "time_to_detect_s": 17.3               # optional: injection → first detecting scan
+        }]
+      }]
+    }
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scanner import errors
+from scanner.report import html, loading
+from scanner.report import model as report_model
+
+__all__ = [
+    "JOURNAL_SCHEMA",
+    "page_path",
+    "render_validation",
+    "write_validation",
+]
+
+JOURNAL_SCHEMA = "driftscan/journal/v1"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def page_path(scenario: str, label: str) -> str:
+    """Where the scan page of ``scenario``'s scan ``label`` goes, relative to index.html."""
+    return f"scans/{_file_part(scenario)}/{_file_part(label)}.html"
+
+
+def _relative(page: str) -> str | None:
+    """``page`` when it is a plain relative path inside the out dir, else None."""
+    parts = page.split("/")
+    if not page or ":" in page or page.startswith("/") or "\\" in page or ".." in parts:
+        return None
+    return page
+
+
+def _file_part(text: str) -> str:
+    part = _UNSAFE.sub("-", text).strip("-.")
+    return part or "unnamed"
+
+
+# --- view model ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScanLink:
+    """A scan captured during a scenario, and its page."""
+
+    label: str
+    at_s: float | None
+    path: str
+    """Where the page is written, relative to index.html."""
+    href: str
+    workloads: int
+    with_findings: int
+    complete: bool
+
+
+@dataclass(frozen=True)
+class ExpectationRow:
+    """One expectation: what should have been found, what was, and where to look."""
+
+    scan: str
+    kind: str
+    column: str
+    expected: str
+    detected: str
+    met: bool
+    time_to_detect_s: float | None
+    href: str | None
+
+
+@dataclass(frozen=True)
+class ScenarioView:
+    """One scenario's outcome."""
+
+    anchor: str
+    name: str
+    title: str
+    status: str
+    deviated: bool
+    passed: bool
+    duration_s: float | None
+    error: str | None
+    scans: tuple[ScanLink, ...]
+    expectations: tuple[ExpectationRow, ...]
+
+    def cell(self, column: str) -> tuple[ExpectationRow, ...]:
+        """The expectations of this scenario in one matrix column."""
+        return tuple(e for e in self.expectations if e.column == column)
+
+
+@dataclass(frozen=True)
+class ValidationPage:
+    """The whole index page."""
+
+    title: str
+    tool: str
+    provider: str
+    started_at: str
+    duration_s: float | None
+    status: str
+    passed: bool
+    scenarios: tuple[ScenarioView, ...]
+    columns: tuple[str, ...]
+    met: int
+    missed: int
+    scenarios_passed: int
+
+
+def _str(data: Mapping[str, Any], key: str, default: str = "") -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else default
+
+
+def _float(data: Mapping[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _list(data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    value = data.get(key)
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def _scenario(data: Mapping[str, Any]) -> tuple[ScenarioView, dict[str, report_model.Report]]:
+    name = _str(data, "name", "unnamed")
+    reports: dict[str, report_model.Report] = {}
+    scans = []
+    hrefs: dict[str, str] = {}
+    for scan in _list(data, "scans"):
+        label = _str(scan, "label", "scan")
+        href = _relative(_str(scan, "page")) or page_path(name, label)
+        hrefs[label] = href
+        raw = scan.get("report")
+        if raw is None:
+            continue
+        report = loading.from_data(raw, name=f"journal: scenario {name}, scan {label}")
+        reports[label] = report
+        scans.append(ScanLink(label, _float(scan, "at_s"), href, urllib.parse.quote(href),
+                              report.summary.workloads,
+                              report.summary.with_findings, report.summary.complete))
+    namespace = _str(data, "namespace") or None
+    rows = []
+    for e in _list(data, "expectations"):
+        label = _str(e, "scan")
+        kind = _str(e, "kind", "fires")
+        rule = _str(e, "rule")
+        column = rule if kind == "fires" and rule else kind
+        path = hrefs.get(label)
+        target = _anchor(reports.get(label), _str(e, "workload"), namespace)
+        rows.append(ExpectationRow(
+            scan=label,
+            kind=kind,
+            column=column,
+            expected=_str(e, "expected") or " ".join(
+                x for x in (kind, rule, _str(e, "workload")) if x),
+            detected=_str(e, "detected"),
+            met=e.get("met") is True,
+            time_to_detect_s=_float(e, "time_to_detect_s"),
+            href=(urllib.parse.quote(path) + (f"#{target}" if target else "")) if path else None,
+        ))
+    status = _str(data, "status", "completed")
+    deviated = data.get("deviated") is True or any(not r.met for r in rows)
+    view = ScenarioView(
+        anchor="s-" + _file_part(name).lower(),
+        name=name,
+        title=_str(data, "title"),
+        status=status,
+        deviated=deviated,
+        passed=status == "completed" and not deviated,
+        duration_s=_float(data, "duration_s"),
+        error=_str(data, "error") or None,
+        scans=tuple(scans),
+        expectations=tuple(rows),
+    )
+    return view, reports
+
+
+def _anchor(report: report_model.Report | None, workload: str,
+            namespace: str | None) -> str | None:
+    """The anchor of ``Kind/name`` in the scan page (in ``namespace`` when known)."""
+    if report is None or "/" not in workload:
+        return None
+    kind, _, name = workload.partition("/")
+    if name.count("/") == 1:  # Kind/namespace/name
+        namespace, _, name = name.partition("/")
+    for (k, ns, n), anchor in html.anchors(report).items():
+        if k == kind and n == name and (namespace is None or ns == namespace):
+            return anchor
+    return None
+
+
+def _page(journal: Mapping[str, Any]) -> tuple[ValidationPage, list[tuple[str, Any]]]:
+    if not isinstance(journal, Mapping) or not isinstance(journal.get("scenarios"), list):
+        raise errors.InputError("journal: no `scenarios` list; not a driftscan run journal")
+    views = []
+    pages: list[tuple[str, Any]] = []
+    for data in _list(journal, "scenarios"):
+        view, reports = _scenario(data)
+        views.append(view)
+        pages.extend((link.path, reports[link.label]) for link in view.scans)
+    columns: list[str] = []
+    for v in views:
+        for e in v.expectations:
+            if e.column not in columns and e.kind == "fires":
+                columns.append(e.column)
+    columns.extend(k for k in ("absent", "clean")
+                   if any(e.column == k for v in views for e in v.expectations))
+    tool = journal.get("tool")
+    tool_text = (f"{_str(tool, 'name', 'driftscan')} {_str(tool, 'version')}".strip()
+                 if isinstance(tool, Mapping) else "driftscan")
+    met = sum(e.met for v in views for e in v.expectations)
+    missed = sum(not e.met for v in views for e in v.expectations)
+    status = _str(journal, "status", "completed")
+    passed = status == "completed" and all(v.passed for v in views)
+    page = ValidationPage(
+        title=f"driftscan scenarios: {'PASSED' if passed else 'FAILED'}"
+        f" ({met} of {met + missed} expectations met)",
+        tool=tool_text,
+        provider=_str(journal, "provider", "—"),
+        started_at=_str(journal, "started_at", "—"),
+        duration_s=_float(journal, "duration_s"),
+        status=status,
+        passed=passed,
+        scenarios=tuple(views),
+        columns=tuple(columns),
+        met=met,
+        missed=missed,
+        scenarios_passed=sum(v.passed for v in views),
+    )
+    return page, pages
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+def render_validation(journal: Mapping[str, Any]) -> str:
+    """The index page of a scenario run, from its journal (shape in the module docstring).
+
+    Raises:
+        errors.InputError: the journal has no scenarios list, or a scan's report breaks
+            the ``driftscan/report/v1`` schema.
+    """
+    page, _ = _page(journal)
+    return html.environment().get_template("validation.html.j2").render(
+        page=page, security=html.page_security()
+    )
+
+
+def write_validation(journal: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
+    """Write ``index.html`` and every scan page under ``out_dir``; return the paths.
+
+    Raises:
+        errors.InputError: as :func:`render_validation`, or a file cannot be written.
+    """
+    root = Path(out_dir)
+    page, pages = _page(journal)
+    written = []
+    for href, report in pages:
+        target = root / href
+        html.write(report, target)
+        written.append(target)
+    index = root / "index.html"
+    text = html.environment().get_template("validation.html.j2").render(
+        page=page, security=html.page_security()
+    )
+    try:
+        index.parent.mkdir(parents=True, exist_ok=True)
+        index.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise errors.InputError(f"cannot write {index}: {e.strerror}") from e
+    return [index, *written]
