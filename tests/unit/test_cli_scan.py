@@ -211,3 +211,23 @@ def test_rules_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert any(line.split()[:2] == ["digest-drift", "high"] for line in out.splitlines())
     code, out, _ = run(capsys, "rules", "--format", "markdown")
     assert code == 0 and out.startswith("# driftscan rules\n")
+
+
+def test_dump_from_stdin(capsys: pytest.CaptureFixture[str],
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(Path(DRIFT).read_text()))
+    code, out, _ = run(capsys, "scan", "--from", "-", "--format", "json")
+    assert code == 1
+    assert json.loads(out)["source"]["files"] == ["-"]
+
+
+def test_no_kubeconfig_and_no_dump(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    code, _, err = run(capsys, "scan")
+    assert code == 2
+    assert_one_error_line(err, f"no kubeconfig at {tmp_path / 'missing'}")
+    assert "--from FILE" in err
