@@ -12,7 +12,7 @@ import datetime
 from collections import defaultdict
 from collections.abc import Iterable
 
-from scanner import __version__, findings, graph, images, model, scoring
+from scanner import __version__, detectors, findings, graph, images, model, scoring
 from scanner.detectors import rules
 from scanner.report import model as report_model
 
@@ -130,8 +130,7 @@ def _workload(
                 score_reasons=item.reasons,
             )
         )
-    record = graph.workload(g, ref)
-    ignored = record.ignored_rules if record else frozenset()
+    ignored = detectors.ignored_rules(g, ref)
     return report_model.WorkloadEntry(
         kind=ref.kind,
         namespace=ref.namespace,
