@@ -177,9 +177,9 @@ class App:
                               started=True,
                               state={"running": {"startedAt": "2026-01-10T10:00:00Z"}})
             else:
+                waiting = {"reason": p.waiting, "message": f'Back-off pulling image "{rev.image}"'}
                 status.update(imageID="", ready=False, started=False,
-                              state={"waiting": {"reason": p.waiting,
-                                                 "message": f'Back-off pulling image "{rev.image}"'}})
+                              state={"waiting": waiting})
             meta: dict[str, Any] = {
                 "name": name, "namespace": self.namespace, "uid": f"uid-pod-{name}",
                 "creationTimestamp": f"2026-01-10T10:{minute + j % 10:02d}:30Z",

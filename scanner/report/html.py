@@ -21,6 +21,7 @@ import hashlib
 import re
 import shlex
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,6 +128,9 @@ class DigestView:
     revisions: tuple[str, ...]
     pinned: bool
     """The build the findings say to pin to."""
+    pods_text: str
+    nodes_text: str
+    revisions_text: str
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,8 @@ class FindingView:
     pin_digest: str | None
     pinned_image: str | None
     command: str | None
+    command_above: str | None
+    """Anchor of an earlier finding of the workload showing the same command."""
     points: int
 
 
@@ -204,7 +210,8 @@ class WorkloadSection:
     score_lines: tuple[ScoreLine, ...]
     containers: tuple[ContainerView, ...]
     graph: Markup | None
-    services: tuple[report_model.ServiceEntry, ...]
+    services_text: str
+    """``web (3 ready of 4; called by Deployment/shop/frontend), …``."""
     ignored_rules: tuple[str, ...]
 
 
@@ -320,8 +327,13 @@ def _row(w: report_model.WorkloadEntry, anchor: str) -> WorkloadRow:
 def _section(w: report_model.WorkloadEntry, anchor: str) -> WorkloadSection:
     views = []
     lines = []
+    shown: dict[str, str] = {}
     for i, f in enumerate(w.findings, start=1):
         fid = f"{anchor}-f{i}"
+        command = kubectl_command(w, f.pin)
+        above = shown.get(command) if command else None
+        if command and above is None:
+            shown[command] = fid
         views.append(
             FindingView(
                 anchor=fid,
@@ -335,7 +347,8 @@ def _section(w: report_model.WorkloadEntry, anchor: str) -> WorkloadSection:
                 container=f.container,
                 pin_digest=f.pin.digest if f.pin else None,
                 pinned_image=f.pin.pinned_image if f.pin else None,
-                command=kubectl_command(w, f.pin),
+                command=command,
+                command_above=above,
                 points=f.points,
             )
         )
@@ -353,9 +366,19 @@ def _section(w: report_model.WorkloadEntry, anchor: str) -> WorkloadSection:
         score_lines=tuple(lines),
         containers=containers,
         graph=pictures.workload(w),
-        services=w.services,
+        services_text=", ".join(
+            f"{s.name} ({len(s.ready_pods)} ready of {len(s.pods)}"
+            + (f"; called by {', '.join(s.callers)}" if s.callers else "") + ")"
+            for s in w.services
+        ),
         ignored_rules=w.ignored_rules,
     )
+
+
+def _few(items: Sequence[str], limit: int) -> str:
+    """``a, b, c and 4 more``."""
+    text = ", ".join(items[:limit])
+    return text + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def _container(w: report_model.WorkloadEntry, c: report_model.ContainerEntry) -> ContainerView:
@@ -371,14 +394,16 @@ def _container(w: report_model.WorkloadEntry, c: report_model.ContainerEntry) ->
             nodes=d.nodes,
             revisions=d.revisions,
             pinned=d.digest in pinned,
+            pods_text=_few(d.pods, 6),
+            nodes_text=_few(d.nodes, 5),
+            revisions_text=_few(d.revisions, 5),
         )
         for i, d in enumerate(c.digests)
     )
     bar = svg.stacked_bar(
-        [svg.Segment(len(d.pods), d.colour, f"{d.digest}: {len(d.pods)} pod(s)")
+        [svg.Segment(len(d.pods), d.colour, f"{d.short}: {len(d.pods)} pod(s)")
          for d in digests],
-        label=f"container {c.name}: "
-        + ", ".join(f"{d.short} on {len(d.pods)} pod(s)" for d in digests),
+        label=f"pods of container {c.name} per build",
     )
     return ContainerView(
         name=c.name,

@@ -70,9 +70,10 @@ def workload(w: report_model.WorkloadEntry) -> Markup | None:
         if name:
             n_live = sum(p in live for p in pods)
             nodes.append(svg.GraphNode(
-                f"r:{name}", 2, label, f"revision {name}: {n_live} live of {len(pods)} pod(s)",
+                f"r:{name}", 2, label,
+                "" if n_live == len(pods) else f"{name}: {n_live} live of {len(pods)} pod(s)",
                 dashed=n_live == 0))
-        for box in _pod_boxes(pods, live, build_of, grouped):
+        for box in _pod_boxes(name, pods, live, build_of, grouped):
             nodes.append(svg.GraphNode(box.id, 3, box.label, box.title, box.colour, box.dashed))
             box_of.update((p, box.id) for p in box.members)
             if name:
@@ -83,8 +84,7 @@ def workload(w: report_model.WorkloadEntry) -> Markup | None:
             bid = f"d:{container}:{b.digest}"
             nodes.append(svg.GraphNode(
                 bid, 4, f"{prefix}{common.short(b.digest)}{' pin' if b.pinned else ''}",
-                f"container {container} build {b.digest}: {len(b.pods)} pod(s)"
-                + (" (the build to pin)" if b.pinned else ""), b.colour))
+                "", b.colour))
             for box_id in dict.fromkeys(box_of[p] for p in b.pods if p in box_of):
                 edges.append(svg.GraphEdge(box_id, bid, b.colour))
     _services(w, box_of, nodes, edges)
@@ -105,14 +105,14 @@ def _builds(w: report_model.WorkloadEntry) -> dict[str, list[_Build]]:
     return result
 
 
-def _pod_boxes(pods: Sequence[str], live: set[str], build_of: Mapping[str, _Build],
-               grouped: bool) -> list[_PodBox]:
+def _pod_boxes(revision: str, pods: Sequence[str], live: set[str],
+               build_of: Mapping[str, _Build], grouped: bool) -> list[_PodBox]:
     if not grouped:
         return [
             _PodBox(
-                f"p:{p}", p,
-                f"pod {p}{'' if p in live else ' (not live)'}: "
-                + (build_of[p].digest if p in build_of else "no imageID yet"),
+                f"p:{p}", _pod_label(revision, p),
+                p + ("" if p in live else " (not live)")
+                + ("" if p in build_of else ": no imageID yet"),
                 build_of[p].colour if p in build_of else _NO_BUILD, p not in live, (p,))
             for p in pods
         ]
@@ -132,14 +132,20 @@ def _pod_boxes(pods: Sequence[str], live: set[str], build_of: Mapping[str, _Buil
     return boxes
 
 
+def _pod_label(revision: str, pod: str) -> str:
+    """``pod x7k2p`` for ``web-5d9f8c7b6-x7k2p`` under revision ``web-5d9f8c7b6``."""
+    if revision and pod.startswith(revision + "-") and len(pod) > len(revision) + 1:
+        return "pod " + pod[len(revision) + 1:]
+    return pod
+
+
 def _services(w: report_model.WorkloadEntry, box_of: Mapping[str, str],
               nodes: list[svg.GraphNode], edges: list[svg.GraphEdge]) -> None:
     callers: set[str] = set()
     for s in w.services:
         sid = f"s:{s.name}"
         nodes.append(svg.GraphNode(
-            sid, 1, s.name,
-            f"Service {s.name}: {len(s.ready_pods)} ready of {len(s.pods)} selected pod(s)",
+            sid, 1, s.name, f"Service {s.name}" if len(s.name) > svg.MAX_LABEL else "",
             _SERVICE))
         ready = set(s.ready_pods)
         traffic: dict[str, bool] = {}

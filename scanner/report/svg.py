@@ -12,15 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 __all__ = [
     "DIGEST_COLOURS",
     "GRADE_COLOURS",
+    "MAX_LABEL",
     "GraphEdge",
     "GraphNode",
     "Segment",
     "digest_colour",
+    "escape",
     "stacked_bar",
     "workload_graph",
 ]
@@ -29,6 +31,13 @@ DIGEST_COLOURS = (
     "#2b6cb0", "#dd6b20", "#805ad5", "#2c7a7b", "#b83280", "#975a16", "#4a5568", "#c53030",
 )
 """One colour per build of a container, in digest order (reused past eight)."""
+
+
+def escape(text: str) -> str:
+    """Text safe in SVG/HTML content and quoted attributes (markupsafe's rules, plain str)."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&#34;").replace("'", "&#39;"))
+
 
 GRADE_COLOURS = {"A": "#2f855a", "B": "#68a357", "C": "#d69e2e", "D": "#dd6b20", "F": "#c53030"}
 
@@ -65,8 +74,8 @@ def stacked_bar(segments: Sequence[Segment], *, label: str, width: int = 600,
             continue
         w = width * s.value / total
         parts.append(
-            f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="{height}" fill="{escape(s.colour)}"'
-            f' stroke="#fff" stroke-width="1"><title>{escape(s.title)}</title></rect>'
+            f'<rect x="{x:.1f}" width="{w:.1f}" height="{height}" fill="{escape(s.colour)}">'
+            f'<title>{escape(s.title)}</title></rect>'
         )
         x += w
     if not parts:
@@ -88,6 +97,7 @@ class GraphNode:
     """0 callers, 1 Services, 2 revisions, 3 pods, 4 builds."""
     label: str
     title: str
+    """Tooltip; "" for none (the label says it all)."""
     colour: str = "#4a5568"
     dashed: bool = False
     """Drawn dashed: a pod not live (finished or terminating), an empty revision."""
@@ -110,11 +120,12 @@ _GAP = 40
 _ROW_H = 24
 _BOX_H = 18
 _TOP = 20
-_MAX_CHARS = 24
+MAX_LABEL = 24
+"""Box labels longer than this are clipped (the full text goes in the tooltip)."""
 
 
 def _clip(text: str) -> str:
-    return text if len(text) <= _MAX_CHARS else text[: _MAX_CHARS - 1] + "…"
+    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
 
 def workload_graph(nodes: Sequence[GraphNode], edges: Iterable[GraphEdge], *,
@@ -135,13 +146,12 @@ def workload_graph(nodes: Sequence[GraphNode], edges: Iterable[GraphEdge], *,
         x = x_of[n.column]
         y = _TOP + row * _ROW_H
         pos[n.id] = (x, y + _BOX_H / 2)
-        dash = ' stroke-dasharray="3 2"' if n.dashed else ""
+        dash = ' class="d"' if n.dashed else ""
+        tip = f"><title>{escape(n.title)}</title></rect>" if n.title else "/>"
         boxes.append(
-            f'<g><title>{escape(n.title)}</title>'
-            f'<rect x="{x}" y="{y}" width="{_COL_W}" height="{_BOX_H}" rx="3" fill="#fff"'
-            f' stroke="{escape(n.colour)}" stroke-width="1.5"{dash}/>'
-            f'<rect x="{x}" y="{y}" width="4" height="{_BOX_H}" fill="{escape(n.colour)}"/>'
-            f'<text x="{x + 8}" y="{y + 13}">{escape(_clip(n.label))}</text></g>'
+            f'<rect x="{x}" y="{y}" width="{_COL_W}" height="{_BOX_H}"'
+            f' stroke="{escape(n.colour)}"{dash}{tip}'
+            f'<text x="{x + 6}" y="{y + 13}">{escape(_clip(n.label))}</text>'
         )
     lines = []
     for e in edges:
@@ -151,11 +161,10 @@ def workload_graph(nodes: Sequence[GraphNode], edges: Iterable[GraphEdge], *,
         x2, y2 = pos[e.target]
         x1 += _COL_W
         mid = (x1 + x2) / 2
-        dash = ' stroke-dasharray="4 3"' if e.dashed else ""
+        dash = ' class="d"' if e.dashed else ""
         lines.append(
-            f'<path d="M{x1:.0f},{y1:.0f} C{mid:.0f},{y1:.0f} {mid:.0f},{y2:.0f}'
-            f' {x2:.0f},{y2:.0f}" fill="none" stroke="{escape(e.colour)}"'
-            f' stroke-width="1.5"{dash}/>'
+            f'<path d="M{x1:.0f},{y1:.0f}C{mid:.0f},{y1:.0f} {mid:.0f},{y2:.0f} {x2:.0f},{y2:.0f}"'
+            f' stroke="{escape(e.colour)}"{dash}/>'
         )
     heads = "".join(
         f'<text class="col" x="{x_of[c]}" y="12">{_COLUMN_TITLES[c]}</text>' for c in used
