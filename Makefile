@@ -36,6 +36,7 @@ demo: setup
 
 bench: setup
 	$(BIN)/python benchmarks/scan_scale.py
+	$(BIN)/python benchmarks/html_report.py
 
 clean:
 	-$(BIN)/driftscan cluster down --provider kwok --name driftscan 2>/dev/null
