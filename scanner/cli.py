@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -39,15 +40,21 @@ def cli() -> None:
 @click.option("--from", "files", multiple=True, metavar="FILE",
               help="Scan a saved `kubectl get … -o json|yaml` dump instead of a cluster; "
               "repeatable, - for stdin.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "html"]),
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "html", "sarif"]),
               default="table", show_default=True, help="Output format.")
 @click.option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
 @click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]),
               default="high", show_default=True,
               help="Exit 1 when a finding is at or above this severity.")
+@click.option("--registry-check", is_flag=True,
+              help="Ask each image's registry what its tag names now and report latent-drift "
+              "(unreachable registries become gaps). Credentials: docker config.json.")
+@click.option("--insecure-registry", "insecure_registries", multiple=True, metavar="HOST",
+              help="Reach this registry over plain HTTP (loopback ones always are); "
+              "repeatable.")
 def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...],
          all_namespaces: bool, files: tuple[str, ...], fmt: str, output: str | None,
-         fail_on: str) -> int:
+         fail_on: str, registry_check: bool, insecure_registries: tuple[str, ...]) -> int:
     """Find workloads whose pods run different builds of the same container."""
     from rich.console import Console
 
@@ -60,8 +67,61 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
         format=fmt,
         output=output,
         fail_on=findings.Severity.parse(fail_on),
+        registry_check=registry_check,
+        insecure_registries=insecure_registries,
     )
     return scanning.run(options, Console(), Console(stderr=True))
+
+
+@cli.command("manifests")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "sarif"]),
+              default="table", show_default=True, help="Output format.")
+@click.option("-o", "--output", metavar="FILE", help="Write the result to FILE (default: stdout).")
+@click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]),
+              default="high", show_default=True,
+              help="Exit 1 when a finding is at or above this severity.")
+def manifests_command(paths: tuple[str, ...], fmt: str, output: str | None,
+                      fail_on: str) -> int:
+    """Check manifests (files, folders, - for stdin) for tags that let builds drift."""
+    from rich.console import Console
+
+    from scanner import findings, manifest_scanning
+
+    options = manifest_scanning.ManifestOptions(
+        paths=paths, format=fmt, output=output, fail_on=findings.Severity.parse(fail_on))
+    return manifest_scanning.run(options, Console())
+
+
+@cli.command("pin")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--diff", is_flag=True, help="Print a unified diff; change nothing.")
+@click.option("--write", is_flag=True, help="Rewrite the files in place.")
+@click.option("--from-cluster", is_flag=True,
+              help="Pin to the digest the live workload runs (refused when its pods disagree).")
+@click.option("--kubeconfig", metavar="PATH", help="Kubeconfig for --from-cluster.")
+@click.option("--context", metavar="NAME", help="Kubeconfig context for --from-cluster.")
+@click.option("--insecure-registry", "insecure_registries", multiple=True, metavar="HOST",
+              help="Reach this registry over plain HTTP (loopback ones always are); "
+              "repeatable.")
+def pin_command(paths: tuple[str, ...], diff: bool, write: bool, from_cluster: bool,
+                kubeconfig: str | None, context: str | None,
+                insecure_registries: tuple[str, ...]) -> int:
+    """Rewrite image tags to tag@sha256 digests (prints the pinned manifests by default)."""
+    from rich.console import Console
+
+    from scanner import pinning
+
+    if diff and write:
+        raise errors.InputError("--diff and --write exclude each other", hint="pick one")
+    if (kubeconfig or context) and not from_cluster:
+        raise errors.InputError("--kubeconfig/--context only apply with --from-cluster",
+                                hint="add --from-cluster or drop them")
+    options = pinning.PinOptions(
+        paths=paths, mode="diff" if diff else "write" if write else "print",
+        from_cluster=from_cluster, kubeconfig=kubeconfig, context=context,
+        insecure_registries=insecure_registries)
+    return pinning.run(options, Console())
 
 
 @cli.command("report")
@@ -149,6 +209,74 @@ def cluster_env(provider: str, name: str) -> None:
     from scanner.clusters import providers
 
     click.echo(providers.env_lines(providers.handle(provider, name=name)))
+
+
+# --- scenario --------------------------------------------------------------------------
+
+
+@cli.group()
+def scenario() -> None:
+    """Inject version drift into a test cluster and prove that detection catches it."""
+
+
+@scenario.command("list")
+@click.option("--file", "files", multiple=True, metavar="PATH",
+              help="Also list (and validate) this scenario file; repeatable.")
+def scenario_list(files: tuple[str, ...]) -> int:
+    """List the scenario library (scenarios/*.yaml), validating every file."""
+    from rich.console import Console
+
+    from scanner.scenarios import commands
+
+    return commands.list_command(Console(), files)
+
+
+@scenario.command("run")
+@click.argument("names", nargs=-1, metavar="[NAME...]")
+@click.option("--all", "all_", is_flag=True, help="Run every scenario of the library.")
+@click.option("--file", "files", multiple=True, metavar="PATH",
+              help="Run a scenario file from anywhere; repeatable.")
+@click.option("--provider", type=click.Choice(["auto", "kwok", "kind", "existing"]),
+              default="auto", show_default=True,
+              help="Where to run: auto picks kind when a Docker engine answers, kwok "
+              "otherwise; existing uses --context of your kubeconfig.")
+@click.option("--keep-cluster", is_flag=True,
+              help="Leave a cluster this run started running afterwards.")
+@click.option("--isolate", is_flag=True, help="A cluster of its own for each scenario.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("reports/scenarios/LATEST"), show_default=True,
+              help="Folder for journal.json, junit.xml and each scan's report.")
+@click.option("--name", "cluster_name", default="driftscan", show_default=True,
+              help="Cluster name (kwok/kind); reused when already running.")
+@click.option("--nodes", type=click.IntRange(1, 500), default=None,
+              help="Nodes for a cluster this run starts (default: what the scenarios need, "
+              "at least 4).")
+@click.option("--cleanup", type=click.Choice(["always", "on-success", "never"]),
+              default="always", show_default=True,
+              help="Delete each scenario's namespace and added nodes afterwards.")
+@click.option("--context", metavar="NAME", help="--provider existing: kubeconfig context "
+              "to use (required; never the implicit current one).")
+@click.option("--kubeconfig", metavar="PATH", help="--provider existing: kubeconfig file.")
+@click.option("--registry", metavar="HOST:PORT", help="--provider existing: registry this "
+              "machine pushes builds to.")
+@click.option("--pull-registry", metavar="HOST:PORT", help="--provider existing: the same "
+              "registry as the cluster's nodes name it, when that differs.")
+@click.option("-v", "--verbose", is_flag=True, help="Print what each step did.")
+def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...], provider: str,
+                 keep_cluster: bool, isolate: bool, out: Path, cluster_name: str,
+                 nodes: int | None, cleanup: str, context: str | None, kubeconfig: str | None,
+                 registry: str | None, pull_registry: str | None, verbose: bool) -> int:
+    """Run scenarios: deploy, inject drift, scan, and check what detection finds."""
+    from rich.console import Console
+
+    from scanner.scenarios import commands
+
+    request = commands.RunRequest(
+        names=names, all=all_, files=files, provider=provider, keep_cluster=keep_cluster,
+        isolate=isolate, out=out, cluster_name=cluster_name, nodes=nodes, context=context,
+        kubeconfig=kubeconfig, registry=registry, pull_registry=pull_registry,
+        cleanup=cleanup, verbose=verbose)
+    return commands.run_command(request, Console(), Console(stderr=True), sys.argv)
 
 
 def _say(message: str) -> None:

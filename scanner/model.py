@@ -22,6 +22,8 @@ __all__ = [
     "NodeRecord",
     "OwnerRef",
     "PodRecord",
+    "RegistryIndex",
+    "RegistryTag",
     "Revision",
     "ServiceRecord",
     "Snapshot",
@@ -256,6 +258,29 @@ class Gap:
 
 
 @dataclass(frozen=True, slots=True)
+class RegistryTag:
+    """What a registry said a tag names when the scan asked it (``--registry-check``)."""
+
+    registry: str
+    repository: str
+    tag: str
+    digest: str
+    """``sha256:…`` of the manifest the tag names now (HEAD, ``Docker-Content-Digest``)."""
+    index: bool = False
+    """True when that manifest is a multi-arch index (OCI index, Docker manifest list)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryIndex:
+    """A multi-arch index in a registry and the platform manifests it lists."""
+
+    registry: str
+    repository: str
+    digest: str
+    manifests: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SourceInfo:
     """Where a snapshot came from."""
 
@@ -280,3 +305,7 @@ class Snapshot:
     services: tuple[ServiceRecord, ...] = ()
     nodes: tuple[NodeRecord, ...] = ()
     gaps: tuple[Gap, ...] = field(default=())
+    registry_tags: tuple[RegistryTag, ...] = ()
+    """Tags resolved against their registries (empty unless ``--registry-check``)."""
+    registry_indexes: tuple[RegistryIndex, ...] = ()
+    """Indexes read to compare platform manifests with index digests (registry check)."""

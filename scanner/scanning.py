@@ -13,14 +13,15 @@ from pathlib import Path
 from rich.console import Console
 
 from scanner import detectors, errors, findings, graph
-from scanner.report import building, html, json_format, terminal
+from scanner import registry as oci
+from scanner.report import building, html, json_format, sarif, terminal
 from scanner.report import model as report_model
-from scanner.sources import loading
+from scanner.sources import loading, resolving
 from scanner.sources import progress as source_progress
 
 __all__ = ["FORMATS", "ScanOptions", "exit_code", "run", "scan"]
 
-FORMATS = ("table", "json", "html")
+FORMATS = ("table", "json", "html", "sarif")
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -35,14 +36,29 @@ class ScanOptions:
     output: str | None = None
     fail_on: findings.Severity = findings.Severity.HIGH
     progress: bool = True
+    registry_check: bool = False
+    """Resolve every tag against its registry and run ``latent-drift``."""
+    insecure_registries: tuple[str, ...] = ()
+    """Registries reached over plain HTTP (loopback ones always are)."""
 
 
 def scan(
     request: loading.LoadRequest,
     observer: source_progress.ListObserver | None = None,
+    *,
+    resolver: oci.Resolver | None = None,
 ) -> report_model.Report:
-    """Load what ``request`` names, run every detector and build the report."""
+    """Load what ``request`` names, run every detector and build the report.
+
+    Args:
+        request: what to load.
+        observer: hears about LIST progress.
+        resolver: when given (``--registry-check``), every tag is resolved through it
+            and ``latent-drift`` compares the answers with what the pods run.
+    """
     snapshot = loading.load(request, observer)
+    if resolver is not None:
+        snapshot = resolving.resolve(snapshot, resolver)
     g = graph.build(snapshot)
     found = detectors.detect(snapshot, g)
     return building.build(snapshot, g, found, detectors.REGISTRY)
@@ -65,13 +81,17 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
             f"unknown format {options.format!r}", hint=f"use one of {', '.join(FORMATS)}"
         )
     live = not options.request.files
+    resolver = None
+    if options.registry_check:
+        resolver = oci.Resolver(docker_config=oci.load_docker_config(),
+                                insecure_hosts=options.insecure_registries)
     if live and options.progress and stderr.is_terminal:
         from scanner import progress
 
         with progress.ListProgress(stderr) as observer:
-            report = scan(options.request, observer)
+            report = scan(options.request, observer, resolver=resolver)
     else:
-        report = scan(options.request)
+        report = scan(options.request, resolver=resolver)
     _write(report, options, stdout)
     if options.output and report.gaps:
         stderr.print(f"warning: incomplete scan, {len(report.gaps)} gap(s) listed in the report",
@@ -81,7 +101,7 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
 
 def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -> None:
     if options.output is None:
-        if options.format in ("json", "html"):
+        if options.format in ("json", "html", "sarif"):
             sys.stdout.flush()
             stdout.file.write(_text(report, options.format))
             stdout.file.flush()
@@ -92,7 +112,7 @@ def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8") as handle:
-            if options.format in ("json", "html"):
+            if options.format in ("json", "html", "sarif"):
                 handle.write(_text(report, options.format))
             else:
                 terminal.render(report, Console(file=handle, width=120, color_system=None))
@@ -103,4 +123,6 @@ def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -
 
 
 def _text(report: report_model.Report, fmt: str) -> str:
+    if fmt == "sarif":
+        return sarif.render(sarif.from_report(report))
     return html.render(report) if fmt == "html" else json_format.render(report)

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from scanner import findings, graph, model
-from scanner.detectors import digests, rollouts, rules, tags, updates
+from scanner.detectors import digests, resolutions, rollouts, rules, tags, updates
 
 __all__ = ["IGNORE_ANNOTATION", "REGISTRY", "detect", "ignored_rules"]
 
@@ -24,9 +24,11 @@ REGISTRY = rules.Registry(
         *rollouts.DETECTORS,
         *updates.DETECTORS,
         *tags.DETECTORS,
+        *resolutions.DETECTORS,
     ]
 )
-"""Every rule driftscan checks (``latent-drift`` arrives with ``--registry-check``)."""
+"""Every rule driftscan checks (``latent-drift`` finds something only after a scan with
+``--registry-check`` put the registry's answers in the snapshot)."""
 
 _ALL = "*"
 

@@ -6,7 +6,9 @@
   whatever the tag meant when it first pulled) or ``Always`` (every container restart
   may pull a different build).
 
-They read the workload's template (a bare pod's own spec), one finding per container.
+They read the workload's template (a bare pod's own spec, ephemeral containers included:
+DESIGN.md counts them), one finding per container. ``driftscan manifests`` runs the same
+three detectors on snapshots built from YAML.
 The effective pull policy is the stored one, else Kubernetes' default: ``Always`` for
 ``latest`` or no tag, ``IfNotPresent`` otherwise.
 """
@@ -75,8 +77,6 @@ def _template_views(
             uses[use.container.name].append(use)
     result = []
     for spec in graph.template(g, ref):
-        if spec.role is model.ContainerRole.EPHEMERAL:
-            continue
         parsed = images.try_parse(spec.image)
         if parsed is None or parsed.is_pinned:
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,12 @@ from scanner.sources import dump
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
+DATA_FOLDERS = frozenset({"manifests", "schemas"})
+"""Fixture folders that hold test inputs other than rule fixtures."""
+
+
 def fixture_files() -> list[Path]:
-    return sorted(FIXTURES.glob("*/*.json"))
+    return sorted(p for p in FIXTURES.glob("*/*.json") if p.parent.name not in DATA_FOLDERS)
 
 
 def rule_fixtures() -> list[Path]:
@@ -23,7 +28,20 @@ def rule_fixtures() -> list[Path]:
 
 
 def load(path: Path) -> model.Snapshot:
-    return dump.load([str(path)])
+    """The dump, plus the registry's answers a fixture may carry under ``driftscanRegistry``
+    (what ``sources.resolving`` adds to a snapshot during ``scan --registry-check``)."""
+    snapshot = dump.load([str(path)])
+    extra = raw(path).get("driftscanRegistry") if path.suffix == ".json" else None
+    if not extra:
+        return snapshot
+    return dataclasses.replace(
+        snapshot,
+        registry_tags=tuple(model.RegistryTag(t["registry"], t["repository"], t["tag"],
+                                              t["digest"], t["index"]) for t in extra["tags"]),
+        registry_indexes=tuple(model.RegistryIndex(i["registry"], i["repository"], i["digest"],
+                                                   tuple(i["manifests"]))
+                               for i in extra["indexes"]),
+    )
 
 
 def analyse(snapshot: model.Snapshot) -> tuple[graph.Graph, list[findings.Finding]]:
