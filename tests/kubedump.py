@@ -2,9 +2,10 @@
 
 Used by the HTML report tests, ``benchmarks/html_report.py`` and to (re)write the
 committed dumps under tests/dumps/ (``python -m tests.kubedump``, which also writes
-docs/sample-report.html). Objects carry exactly the fields a real apiserver returns that
-driftscan reads (ownerReferences, pod-template-hash, revision annotations, rollout
-conditions, containerStatuses[].imageID), so they go through the real dump source.
+docs/sample-report.html and, with headless Chromium, docs/sample-report.png). Objects
+carry exactly the fields a real apiserver returns that driftscan reads (ownerReferences,
+pod-template-hash, revision annotations, rollout conditions, containerStatuses[].imageID),
+so they go through the real dump source.
 """
 
 from __future__ import annotations
@@ -423,8 +424,17 @@ def main() -> int:
     g = graph.build(snapshot)
     report = building.build(snapshot, g, detectors.detect(snapshot, g), detectors.REGISTRY,
                             generated_at="2026-01-10T12:00:00Z")
-    html.write(report, ROOT / "docs" / "sample-report.html")
+    page = ROOT / "docs" / "sample-report.html"
+    html.write(report, page)
     print("wrote tests/dumps/sample-shop.json, tests/dumps/xss.json, docs/sample-report.html")
+    from tests.e2e import chromium
+
+    exe = chromium.binary()
+    if exe is None:
+        print("Chromium not found: docs/sample-report.png not refreshed", file=sys.stderr)
+        return 1
+    chromium.screenshot(exe, page.as_uri(), ROOT / "docs" / "sample-report.png", 1400, 2000)
+    print("wrote docs/sample-report.png")
     return 0
 
 
