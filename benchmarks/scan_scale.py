@@ -32,18 +32,31 @@ sys.path.insert(0, str(ROOT))
 from scanner import registry  # noqa: E402
 from scanner.clusters import base, kwok  # noqa: E402
 
+# A fork of this (large) benchmark process would report this process's RSS as the
+# child's peak (the kernel keeps the pre-exec high-water mark), so every command is
+# started from a tiny launcher that measures it with wait4.
+_LAUNCHER = """
+import json, os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    fd = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(fd, 1)
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(json.dumps({"wall": time.perf_counter() - start, "rss_kb": usage.ru_maxrss,
+                  "code": os.waitstatus_to_exitcode(status)}))
+"""
+
 
 def run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Run ``argv`` once; return (wall seconds, peak RSS in MB) of that process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode not in (0, 1):  # scan exits 1 when it finds drift
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {err[-800:]}")
-    return wall, usage.ru_maxrss / 1024
+    done = subprocess.run([sys.executable, "-c", _LAUNCHER, *argv], env=env,
+                          capture_output=True, check=True)
+    result = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    if result["code"] not in (0, 1):  # scan exits 1 when it finds drift at --fail-on
+        raise SystemExit(f"{argv[0]} failed ({result['code']}): {done.stderr.decode()[-800:]}")
+    return result["wall"], result["rss_kb"] / 1024
 
 
 def kubectl_json(kubectl: str, env: dict[str, str], *args: str) -> dict:
@@ -97,7 +110,8 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=100)
     parser.add_argument("--namespaces", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--keep-cluster", action="store_true")
+    parser.add_argument("--keep-cluster", action="store_true",
+                        help="leave the cluster running (reused by the next run)")
     args = parser.parse_args()
 
     provider = kwok.KwokProvider("bench", ready_delay_ms=0)
