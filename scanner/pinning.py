@@ -130,10 +130,12 @@ def plan(files: Sequence[manifests.ManifestFile], digests: Mapping[_Key, str],
     problems: list[str] = []
     for file in files:
         edits: list[Edit] = []
+        seen: set[int] = set()
         for obj in file.objects:
             for field in obj.images:
-                if field.ref.is_pinned:
-                    continue
+                if field.ref.is_pinned or field.start in seen:
+                    continue  # pinned already, or one anchor merged into several containers
+                seen.add(field.start)
                 digest = digests.get((file.name, field.start))
                 if digest is None:
                     continue

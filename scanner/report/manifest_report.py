@@ -158,7 +158,7 @@ def render_table(report: ManifestReport, console: Console) -> None:
     if report.findings:
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         table.add_column("Location", no_wrap=True)
-        table.add_column("Rule")
+        table.add_column("Rule", no_wrap=True)
         table.add_column("Workload", overflow="fold")
         table.add_column("Container")
         table.add_column("Image", overflow="fold")

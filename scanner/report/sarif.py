@@ -16,7 +16,7 @@ import hashlib
 import json
 import urllib.parse
 from collections.abc import Sequence
-from pathlib import PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from scanner.report import manifest_report
@@ -147,13 +147,20 @@ def from_report(report: report_model.Report) -> dict[str, Any]:
 
 
 def _uri(file: str) -> str:
+    """The file's URI: relative under the working directory, else ``file:``.
+
+    Code scanning maps relative URIs to files of the repository it analyses.
+    """
     if file == "-":
         return "stdin"
     if PureWindowsPath(file).drive:
         return PureWindowsPath(file).as_uri()
     path = PurePosixPath(file)
     if path.is_absolute():
-        return path.as_uri()
+        try:
+            path = path.relative_to(Path.cwd().as_posix())
+        except ValueError:
+            return path.as_uri()
     return urllib.parse.quote(path.as_posix(), safe="/")
 
 

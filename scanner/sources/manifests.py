@@ -395,12 +395,22 @@ def _objects(name: str, text: str, problems: list[str]) -> Iterator[ManifestObje
 
 
 def _child(node: yaml.nodes.Node | None, key: str) -> yaml.nodes.Node | None:
+    """The value node of ``key`` in a mapping node, looking through merge keys (``<<``)."""
     if not isinstance(node, yaml.nodes.MappingNode):
         return None
+    merged: list[yaml.nodes.Node] = []
     for key_node, value_node in node.value:
-        if isinstance(key_node, yaml.nodes.ScalarNode) and key_node.value == key:
+        if key_node.tag == _MERGE_TAG:
+            sources = (value_node.value if isinstance(value_node, yaml.nodes.SequenceNode)
+                       else [value_node])
+            merged.extend(sources)
+        elif isinstance(key_node, yaml.nodes.ScalarNode) and key_node.value == key:
             found: yaml.nodes.Node = value_node
             return found
+    for source in merged:
+        inherited = _child(source, key)
+        if inherited is not None:
+            return inherited
     return None
 
 
