@@ -342,66 +342,82 @@ def fleet(workloads: int, *, drifted_every: int = 4) -> dict[str, Any]:
 
 
 def sample_journal(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """A scenario run journal (the shape report.validation documents) around ``reports``.
+    """A run journal in the runner's ``driftscan/scenario-journal/v1`` shape around ``reports``.
 
     ``reports`` maps ``repushed``, ``stalled`` and ``control`` to report JSON documents.
-    The ``stalled-rollout`` scenario misses one expectation on purpose.
+    The ``stalled-rollout`` scenario misses one expectation on purpose; the control's
+    scan has no page yet (as when the runner could not render it).
     """
-    def scan(label: str, at: float, report: dict[str, Any]) -> dict[str, Any]:
-        return {"label": label, "at_s": at, "report": report}
+    def scan(scenario: str, label: str, detect: float | None, report: dict[str, Any],
+             html: bool = True) -> dict[str, Any]:
+        stem = f"scans/{scenario}--{label}"
+        return {"label": label, "step": "steps[4]", "started_at": "2026-01-10T12:00:31.200Z",
+                "ended_at": "2026-01-10T12:00:31.900Z", "duration_s": 0.7,
+                "injected_by": "steps[2]", "time_to_detect_s": detect,
+                "report_file": f"{stem}.json", "html_file": f"{stem}.html" if html else None,
+                "html_error": None, "summary": report["summary"], "findings": [],
+                "report": report}
 
+    def fires(label: str, rule: str, workload: str, met: bool, found: str,
+              detect: float | None, **extra: Any) -> dict[str, Any]:
+        expected = {"rule": rule, "workload": workload, **extra}
+        bits = [f"{k} ≥ {v}" if k == "severity" else f"{k} {v}" for k, v in extra.items()]
+        description = f"{rule} on {workload}" + (f" ({', '.join(bits)})" if bits else "")
+        return {"scan": label, "kind": "fires", "expected": expected,
+                "description": description, "met": met,
+                "message": f"expected {description}; {found}", "found": [],
+                "time_to_detect_s": detect if met else None}
+
+    def scenario(name: str, title: str, scans: list[dict[str, Any]],
+                 expectations: list[dict[str, Any]], duration: float) -> dict[str, Any]:
+        deviated = not all(e["met"] for e in expectations)
+        return {"name": name, "title": title, "description": "", "tags": [],
+                "namespace": "shop", "started_at": "2026-01-10T12:00:00.000Z",
+                "duration_s": duration, "status": "completed", "deviated": deviated,
+                "passed": not deviated, "error": None, "builds": [], "steps": [],
+                "scans": scans, "expectations": expectations, "missing_scans": [],
+                "cleanup": None}
+
+    scenarios = [
+        scenario("repushed-tag", "A release tag is re-pushed mid-scale-up",
+                 [scan("repushed-tag", "after-repush", 12.4, reports["repushed"])], [
+                     fires("after-repush", "digest-drift", "Deployment/web", True,
+                           "found digest-drift on Deployment/web container web (high, "
+                           "2 digests, 1 revision)", 12.4, severity="high", digests=2),
+                     {"scan": "after-repush", "kind": "absent",
+                      "expected": {"workload": "Deployment/frontend"},
+                      "description": "no drift finding on Deployment/frontend", "met": True,
+                      "message": "expected no drift finding on Deployment/frontend; "
+                                 "found none", "found": [], "time_to_detect_s": None},
+                 ], 48.5),
+        scenario("stalled-rollout", "A new image that does not exist",
+                 [scan("stalled-rollout", "stalled", 65.0, reports["stalled"])], [
+                     fires("stalled", "stalled-rollout", "Deployment/web", True,
+                           "found stalled-rollout on Deployment/web (high, 1 digest, "
+                           "2 revisions)", 65.0, severity="high"),
+                     fires("stalled", "digest-drift", "Deployment/web", False,
+                           "found no digest-drift on Deployment/web; its findings: "
+                           "stalled-rollout (high)", None),
+                 ], 96.0),
+        scenario("pinned-control", "Pinned by digest: nothing may fire",
+                 [scan("pinned-control", "steady", None, reports["control"], html=False)], [
+                     {"scan": "steady", "kind": "clean", "expected": {"clean": True},
+                      "description": "clean: no drift finding", "met": True,
+                      "message": "expected no drift finding; found none", "found": [],
+                      "time_to_detect_s": None},
+                 ], 40.5),
+    ]
     return {
-        "schema": "driftscan/journal/v1",
+        "schema": "driftscan/scenario-journal/v1",
         "tool": {"name": "driftscan", "version": "0.1.0"},
-        "provider": "kwok",
-        "started_at": "2026-01-10T12:00:00Z",
-        "ended_at": "2026-01-10T12:03:05Z",
-        "duration_s": 185.0,
-        "status": "completed",
-        "scenarios": [
-            {
-                "name": "repushed-tag", "title": "A release tag is re-pushed mid-scale-up",
-                "namespace": "shop", "status": "completed", "deviated": False,
-                "duration_s": 48.5, "error": None,
-                "scans": [scan("after-repush", 31.2, reports["repushed"])],
-                "expectations": [
-                    {"scan": "after-repush", "kind": "fires", "rule": "digest-drift",
-                     "workload": "Deployment/web",
-                     "expected": "digest-drift on Deployment/web (severity ≥ high, digests 2)",
-                     "met": True, "detected": "digest-drift high on Deployment/web: 2 digests",
-                     "time_to_detect_s": 12.4},
-                    {"scan": "after-repush", "kind": "absent",
-                     "workload": "Deployment/frontend",
-                     "expected": "no drift finding on Deployment/frontend", "met": True,
-                     "detected": "none"},
-                ],
-            },
-            {
-                "name": "stalled-rollout", "title": "A new image that does not exist",
-                "status": "completed", "deviated": True, "duration_s": 96.0, "error": None,
-                "scans": [scan("stalled", 80.1, reports["stalled"])],
-                "expectations": [
-                    {"scan": "stalled", "kind": "fires", "rule": "stalled-rollout",
-                     "workload": "Deployment/web",
-                     "expected": "stalled-rollout on Deployment/web (severity ≥ high)",
-                     "met": True, "detected": "stalled-rollout high on Deployment/web",
-                     "time_to_detect_s": 65.0},
-                    {"scan": "stalled", "kind": "fires", "rule": "digest-drift",
-                     "workload": "Deployment/web",
-                     "expected": "digest-drift on Deployment/web", "met": False,
-                     "detected": "no digest-drift finding for Deployment/web"},
-                ],
-            },
-            {
-                "name": "pinned-control", "title": "Pinned by digest: nothing may fire",
-                "status": "completed", "deviated": False, "duration_s": 40.5, "error": None,
-                "scans": [scan("steady", 20.0, reports["control"])],
-                "expectations": [
-                    {"scan": "steady", "kind": "clean", "expected": "clean: no drift finding",
-                     "met": True, "detected": "no findings"},
-                ],
-            },
-        ],
+        "platform": {"system": "Linux", "python": "3.11"},
+        "run": {"id": "run-1", "started_at": "2026-01-10T12:00:00.000Z",
+                "ended_at": "2026-01-10T12:03:05.000Z", "duration_s": 185.0,
+                "status": "completed", "deviated": True, "error": None, "exit_code": 1,
+                "provider": "kwok", "clusters": []},
+        "summary": {"scenarios": 3, "passed": 2, "deviated": 1,
+                    "expectations": {"total": 5, "met": 4, "missed": 1}},
+        "scenarios": scenarios,
     }
 
 

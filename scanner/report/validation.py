@@ -1,42 +1,32 @@
 """The scenario validation page: scenarios × expectations, expected vs detected, with links.
 
-The scenario runner calls :func:`write_validation` with its journal when a run ends: it
-writes ``index.html`` into the run's out dir and, for every scan the journal holds, the
-scan page (``report.html``) at ``scans/<scenario>/<label>.html``; the matrix links each
+The scenario runner (``scanner.scenarios``) writes ``journal.json`` and one report per
+scan; :func:`render_validation` turns that journal into ``index.html`` for the run's out
+dir, and :func:`write_validation` also writes any scan page the runner did not write (at
+``scans/<scenario>--<label>.html``, the runner's own naming). The matrix links each
 expectation to the workload's anchor in the page of the scan that checked it.
-:func:`render_validation` returns the index page alone. Both read the journal shape below
-(plain JSON; unknown keys are ignored, keys marked optional may be absent)::
 
-    {
-      "schema": "driftscan/journal/v1",
-      "tool": {"name": "driftscan", "version": "0.1.0"},
-      "provider": "kwok",                        # optional
-      "started_at": "2026-01-10T12:00:00Z", "ended_at": "…", "duration_s": 312.4,
-      "status": "completed",                     # completed | failed | aborted | interrupted
-      "scenarios": [{
-        "name": "repushed-tag", "title": "…",    # title optional
-        "namespace": "ds-repushed-tag-1a2b",     # optional; else the report's namespaces
-        "status": "completed",                   # as above, or "skipped"
-        "deviated": false,                       # true when an expectation was missed
-        "duration_s": 41.2, "error": null,       # error: why the run failed, if it did
-        "scans": [{
-          "label": "after-repush",
-          "at_s": 17.3,                          # seconds since the scenario started
-          "report": {… driftscan/report/v1 …},   # the scan's report JSON, as written
-          "page": "scans/repushed-tag/after-repush.html"   # optional; this is the default
-        }],
-        "expectations": [{
-          "scan": "after-repush",
-          "kind": "fires",                       # fires | absent | clean
-          "expected": "digest-drift on Deployment/web (severity ≥ high, digests ≥2)",
-          "rule": "digest-drift",                # optional (absent/clean may have none)
-          "workload": "Deployment/web",          # optional; Kind/name in the namespace
-          "met": true,
-          "detected": "digest-drift high on Deployment/web: 2 digests",   # one line
-          "time_to_detect_s": 17.3               # optional: injection → first detecting scan
-        }]
-      }]
-    }
+It reads the runner's ``driftscan/scenario-journal/v1`` (scanner/scenarios/journal.py,
+docs/scenarios.md); only these keys are used, unknown ones are ignored and every key may
+be missing::
+
+    {"tool": {"name", "version"},
+     "run": {"started_at", "duration_s", "status", "provider", "error"},
+     "scenarios": [{
+        "name", "title", "namespace", "status", "deviated", "passed", "duration_s",
+        "error": null | "text" | {"message", "step"},
+        "scans": [{"label", "started_at", "duration_s", "time_to_detect_s",
+                   "html_file": "scans/NAME--LABEL.html" | null,
+                   "report": {… driftscan/report/v1 …}}],
+        "expectations": [{"scan", "kind": "fires" | "absent" | "clean",
+                          "expected": {"rule", "workload": "Kind/name", …} | …,
+                          "description": "digest-drift on Deployment/web (severity ≥ high)",
+                          "met": true, "message": "expected …; found …",
+                          "time_to_detect_s": 12.3, "html_file": "scans/…html"}]}]}
+
+``status`` is ``completed``, ``failed``, ``aborted`` or ``interrupted`` (a scenario may
+also be ``skipped``); ``deviated`` means an expectation was missed. Paths are relative
+to the out dir; a path that would leave it is ignored.
 """
 
 from __future__ import annotations
@@ -59,13 +49,13 @@ __all__ = [
     "write_validation",
 ]
 
-JOURNAL_SCHEMA = "driftscan/journal/v1"
+JOURNAL_SCHEMA = "driftscan/scenario-journal/v1"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def page_path(scenario: str, label: str) -> str:
     """Where the scan page of ``scenario``'s scan ``label`` goes, relative to index.html."""
-    return f"scans/{_file_part(scenario)}/{_file_part(label)}.html"
+    return f"scans/{_file_part(f'{scenario}--{label}')}.html"
 
 
 def _relative(page: str) -> str | None:
@@ -89,7 +79,8 @@ class ScanLink:
     """A scan captured during a scenario, and its page."""
 
     label: str
-    at_s: float | None
+    started_at: str
+    time_to_detect_s: float | None
     path: str
     """Where the page is written, relative to index.html."""
     href: str
@@ -141,6 +132,7 @@ class ValidationPage:
     provider: str
     started_at: str
     duration_s: float | None
+    error: str | None
     status: str
     passed: bool
     scenarios: tuple[ScenarioView, ...]
@@ -165,54 +157,81 @@ def _list(data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
 
 
+def _error(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        message = _str(value, "message")
+        step = _str(value, "step")
+        return f"{step}: {message}" if step and message else (message or None)
+    return value if isinstance(value, str) and value else None
+
+
+def _expected(e: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(what was expected, rule, workload) of one expectation."""
+    spec = e.get("expected")
+    spec = spec if isinstance(spec, Mapping) else {}
+    rule = _str(spec, "rule") or _str(e, "rule")
+    workload = _str(spec, "workload") or _str(e, "workload")
+    text = (_str(e, "description") or (e["expected"] if isinstance(e.get("expected"), str)
+                                       else "") or " ".join(x for x in (rule, workload) if x))
+    return text or _str(e, "kind", "expectation"), rule, workload
+
+
+def _detected(e: Mapping[str, Any]) -> str:
+    """What the scan found: the part of the runner's message after ``expected …;``."""
+    message = _str(e, "detected") or _str(e, "message")
+    if message.startswith("expected ") and "; " in message:
+        return message.split("; ", 1)[1]
+    return message
+
+
 def _scenario(data: Mapping[str, Any]) -> tuple[ScenarioView, dict[str, report_model.Report]]:
     name = _str(data, "name", "unnamed")
     reports: dict[str, report_model.Report] = {}
     scans = []
-    hrefs: dict[str, str] = {}
+    paths: dict[str, str] = {}
     for scan in _list(data, "scans"):
         label = _str(scan, "label", "scan")
-        href = _relative(_str(scan, "page")) or page_path(name, label)
-        hrefs[label] = href
+        path = (_relative(_str(scan, "html_file")) or _relative(_str(scan, "page"))
+                or page_path(name, label))
+        paths[label] = path
         raw = scan.get("report")
         if raw is None:
             continue
         report = loading.from_data(raw, name=f"journal: scenario {name}, scan {label}")
         reports[label] = report
-        scans.append(ScanLink(label, _float(scan, "at_s"), href, urllib.parse.quote(href),
-                              report.summary.workloads,
+        scans.append(ScanLink(label, _str(scan, "started_at"), _float(scan, "time_to_detect_s"),
+                              path, urllib.parse.quote(path), report.summary.workloads,
                               report.summary.with_findings, report.summary.complete))
     namespace = _str(data, "namespace") or None
     rows = []
     for e in _list(data, "expectations"):
         label = _str(e, "scan")
         kind = _str(e, "kind", "fires")
-        rule = _str(e, "rule")
-        column = rule if kind == "fires" and rule else kind
-        path = hrefs.get(label)
-        target = _anchor(reports.get(label), _str(e, "workload"), namespace)
+        expected, rule, workload = _expected(e)
+        page = paths.get(label) or _relative(_str(e, "html_file"))
+        target = _anchor(reports.get(label), workload, namespace)
         rows.append(ExpectationRow(
             scan=label,
             kind=kind,
-            column=column,
-            expected=_str(e, "expected") or " ".join(
-                x for x in (kind, rule, _str(e, "workload")) if x),
-            detected=_str(e, "detected"),
+            column=rule if kind == "fires" and rule else kind,
+            expected=expected,
+            detected=_detected(e),
             met=e.get("met") is True,
             time_to_detect_s=_float(e, "time_to_detect_s"),
-            href=(urllib.parse.quote(path) + (f"#{target}" if target else "")) if path else None,
+            href=(urllib.parse.quote(page) + (f"#{target}" if target else "")) if page else None,
         ))
     status = _str(data, "status", "completed")
     deviated = data.get("deviated") is True or any(not r.met for r in rows)
+    passed = data.get("passed")
     view = ScenarioView(
         anchor="s-" + _file_part(name).lower(),
         name=name,
         title=_str(data, "title"),
         status=status,
         deviated=deviated,
-        passed=status == "completed" and not deviated,
+        passed=passed if isinstance(passed, bool) else status == "completed" and not deviated,
         duration_s=_float(data, "duration_s"),
-        error=_str(data, "error") or None,
+        error=_error(data.get("error")),
         scans=tuple(scans),
         expectations=tuple(rows),
     )
@@ -249,20 +268,23 @@ def _page(journal: Mapping[str, Any]) -> tuple[ValidationPage, list[tuple[str, A
                 columns.append(e.column)
     columns.extend(k for k in ("absent", "clean")
                    if any(e.column == k for v in views for e in v.expectations))
+    run = journal.get("run")
+    run = run if isinstance(run, Mapping) else journal
     tool = journal.get("tool")
     tool_text = (f"{_str(tool, 'name', 'driftscan')} {_str(tool, 'version')}".strip()
                  if isinstance(tool, Mapping) else "driftscan")
     met = sum(e.met for v in views for e in v.expectations)
     missed = sum(not e.met for v in views for e in v.expectations)
-    status = _str(journal, "status", "completed")
+    status = _str(run, "status", "completed")
     passed = status == "completed" and all(v.passed for v in views)
     page = ValidationPage(
         title=f"driftscan scenarios: {'PASSED' if passed else 'FAILED'}"
         f" ({met} of {met + missed} expectations met)",
         tool=tool_text,
-        provider=_str(journal, "provider", "—"),
-        started_at=_str(journal, "started_at", "—"),
-        duration_s=_float(journal, "duration_s"),
+        provider=_str(run, "provider", "—"),
+        started_at=_str(run, "started_at", "—"),
+        duration_s=_float(run, "duration_s"),
+        error=_error(run.get("error")),
         status=status,
         passed=passed,
         scenarios=tuple(views),

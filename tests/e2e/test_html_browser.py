@@ -196,7 +196,7 @@ def test_validation_page_links_open_the_scan_page_at_the_workload(exe: str,
         browser.open((tmp_path / "index.html").as_uri())
         assert browser.evaluate("document.querySelectorAll('#matrix-table tbody tr').length") == 3
         href = browser.evaluate("document.querySelector('#matrix-table tbody td.cell a').href")
-        assert href.endswith("scans/repushed-tag/after-repush.html#w-deployment-shop-web")
+        assert href.endswith("scans/repushed-tag--after-repush.html#w-deployment-shop-web")
         browser.open(href)
         assert browser.evaluate("document.querySelector(':target').id") == "w-deployment-shop-web"
         assert browser.evaluate("document.querySelector(':target').getBoundingClientRect().top") \

@@ -400,19 +400,21 @@ def test_validation_matrix(journal: dict[str, object]) -> None:
         ["pinned-control", "pass", "·", "·", "·", "✓"],
     ]
     first = table.find("tbody").find("tr").find_all("td")[2].find("a")
-    assert first.attrs["href"] == "scans/repushed-tag/after-repush.html#w-deployment-shop-web"
+    assert first.attrs["href"] == "scans/repushed-tag--after-repush.html#w-deployment-shop-web"
     assert page.by_id("verdict").words == "2 of 3 scenarios passed; 4 of 5 expectations met."
     assert page.find("h1").words == "Scenario validation: FAILED"
     missed = page.by_id("s-stalled-rollout").find("table", class_="expectations")
-    assert "MISSED" in missed.words and "no digest-drift finding" in missed.words
+    assert "MISSED" in missed.words
+    assert "found no digest-drift on Deployment/web; its findings: stalled-rollout" in missed.words
+    assert "expected" not in missed.find("tbody").find_all("tr")[1].find_all("td")[2].words
 
 
 def test_write_validation_writes_linked_scan_pages(journal: dict[str, object],
                                                    tmp_path: Path) -> None:
     written = validation.write_validation(journal, tmp_path)
     assert [p.relative_to(tmp_path).as_posix() for p in written] == [
-        "index.html", "scans/repushed-tag/after-repush.html",
-        "scans/stalled-rollout/stalled.html", "scans/pinned-control/steady.html"]
+        "index.html", "scans/repushed-tag--after-repush.html",
+        "scans/stalled-rollout--stalled.html", "scans/pinned-control--steady.html"]
     index = htmltree.parse((tmp_path / "index.html").read_text())
     for a in index.find_all("a"):
         href = a.attrs["href"] or ""
@@ -423,7 +425,7 @@ def test_write_validation_writes_linked_scan_pages(journal: dict[str, object],
         page = htmltree.parse((tmp_path / target).read_text())
         if anchor:
             assert page.by_id(anchor)
-    assert external_references((tmp_path / "scans/pinned-control/steady.html").read_text()) == []
+    assert external_references((tmp_path / "scans/pinned-control--steady.html").read_text()) == []
 
 
 def test_validation_refuses_paths_outside_the_out_dir_and_bad_journals(
@@ -431,8 +433,8 @@ def test_validation_refuses_paths_outside_the_out_dir_and_bad_journals(
     evil = copy.deepcopy(journal)
     scenarios = evil["scenarios"]
     assert isinstance(scenarios, list)
-    scenarios[0]["scans"][0]["page"] = "../../escaped.html"
-    scenarios[1]["scans"][0]["page"] = "javascript:alert(1)"
+    scenarios[0]["scans"][0]["html_file"] = "../../escaped.html"
+    scenarios[1]["scans"][0]["html_file"] = "javascript:alert(1)"
     written = validation.write_validation(evil, tmp_path / "out")
     assert all((tmp_path / "out") in p.parents for p in written)
     assert "javascript:" not in (tmp_path / "out" / "index.html").read_text()
