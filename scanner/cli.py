@@ -279,6 +279,74 @@ def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...], pro
     return commands.run_command(request, Console(), Console(stderr=True), sys.argv)
 
 
+# --- scenario --------------------------------------------------------------------------
+
+
+@cli.group()
+def scenario() -> None:
+    """Inject version drift into a test cluster and prove that detection catches it."""
+
+
+@scenario.command("list")
+@click.option("--file", "files", multiple=True, metavar="PATH",
+              help="Also list (and validate) this scenario file; repeatable.")
+def scenario_list(files: tuple[str, ...]) -> int:
+    """List the scenario library (scenarios/*.yaml), validating every file."""
+    from rich.console import Console
+
+    from scanner.scenarios import commands
+
+    return commands.list_command(Console(), files)
+
+
+@scenario.command("run")
+@click.argument("names", nargs=-1, metavar="[NAME...]")
+@click.option("--all", "all_", is_flag=True, help="Run every scenario of the library.")
+@click.option("--file", "files", multiple=True, metavar="PATH",
+              help="Run a scenario file from anywhere; repeatable.")
+@click.option("--provider", type=click.Choice(["auto", "kwok", "kind", "existing"]),
+              default="auto", show_default=True,
+              help="Where to run: auto picks kind when a Docker engine answers, kwok "
+              "otherwise; existing uses --context of your kubeconfig.")
+@click.option("--keep-cluster", is_flag=True,
+              help="Leave a cluster this run started running afterwards.")
+@click.option("--isolate", is_flag=True, help="A cluster of its own for each scenario.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("reports/scenarios/LATEST"), show_default=True,
+              help="Folder for journal.json, junit.xml and each scan's report.")
+@click.option("--name", "cluster_name", default="driftscan", show_default=True,
+              help="Cluster name (kwok/kind); reused when already running.")
+@click.option("--nodes", type=click.IntRange(1, 500), default=None,
+              help="Nodes for a cluster this run starts (default: what the scenarios need, "
+              "at least 4).")
+@click.option("--cleanup", type=click.Choice(["always", "on-success", "never"]),
+              default="always", show_default=True,
+              help="Delete each scenario's namespace and added nodes afterwards.")
+@click.option("--context", metavar="NAME", help="--provider existing: kubeconfig context "
+              "to use (required; never the implicit current one).")
+@click.option("--kubeconfig", metavar="PATH", help="--provider existing: kubeconfig file.")
+@click.option("--registry", metavar="HOST:PORT", help="--provider existing: registry this "
+              "machine pushes builds to.")
+@click.option("--pull-registry", metavar="HOST:PORT", help="--provider existing: the same "
+              "registry as the cluster's nodes name it, when that differs.")
+@click.option("-v", "--verbose", is_flag=True, help="Print what each step did.")
+def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...], provider: str,
+                 keep_cluster: bool, isolate: bool, out: Path, cluster_name: str,
+                 nodes: int | None, cleanup: str, context: str | None, kubeconfig: str | None,
+                 registry: str | None, pull_registry: str | None, verbose: bool) -> int:
+    """Run scenarios: deploy, inject drift, scan, and check what detection finds."""
+    from rich.console import Console
+
+    from scanner.scenarios import commands
+
+    request = commands.RunRequest(
+        names=names, all=all_, files=files, provider=provider, keep_cluster=keep_cluster,
+        isolate=isolate, out=out, cluster_name=cluster_name, nodes=nodes, context=context,
+        kubeconfig=kubeconfig, registry=registry, pull_registry=pull_registry,
+        cleanup=cleanup, verbose=verbose)
+    return commands.run_command(request, Console(), Console(stderr=True), sys.argv)
+
+
 def _say(message: str) -> None:
     click.echo(message, err=True)
 

@@ -1,0 +1,91 @@
+"""Publishing a scenario's image builds to the cluster's registry.
+
+A ``push`` step publishes build B under REPOSITORY:TAG. Which kind of image that is
+depends on who pulls it:
+
+* KWOK fake nodes start nothing, so a synthetic image (config + one marker layer,
+  ``registry.build_image``) is enough: its digest is real registry truth.
+* kind and real clusters start the containers, so each build is a runnable base image
+  plus the marker layer (``images_kind.RunnableBuilds``).
+
+Either way the same build label gives the same digest. ``running`` picks the publisher
+with :func:`for_cluster`; ``steps`` calls :meth:`Publisher.push`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from scanner import registry
+from scanner.clusters import base, images_kind
+
+__all__ = ["Publisher", "RegistryBuilds", "for_cluster", "is_kwok"]
+
+KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+
+
+class Publisher(Protocol):
+    """Pushes builds; ``push`` returns the manifest digest."""
+
+    kind: str
+
+    def push(self, repository: str, tag: str, label: str) -> str:
+        """Publish the build labelled ``label`` as ``repository:tag``; return its digest."""
+        ...
+
+
+class RegistryBuilds:
+    """Builds images with ``make`` and pushes them; re-tags builds already in a repository."""
+
+    def __init__(self, client: registry.Client, make: Callable[[str], Any], kind: str) -> None:
+        """``make(label)`` returns a ``registry.Image`` (or index) for the label."""
+        self.client = client
+        self.make = make
+        self.kind = kind
+        self._in_repository: dict[tuple[str, str], str] = {}
+
+    def push(self, repository: str, tag: str, label: str) -> str:
+        """Push (or re-tag, when the build is already in ``repository``) and return the digest.
+
+        Raises:
+            errors.RegistryError: the registry refused or did not answer.
+        """
+        known = self._in_repository.get((repository, label))
+        if known is not None:
+            # The re-tag: point the tag at a manifest the repository already holds.
+            return self.client.tag(repository, known, tag)
+        digest = registry.push_image(self.client, repository, tag, self.make(label))
+        self._in_repository[(repository, label)] = digest
+        return digest
+
+
+def is_kwok(nodes: Sequence[dict[str, Any]]) -> bool:
+    """True when every node is a KWOK fake node (nothing really runs)."""
+    return bool(nodes) and all(
+        (n.get("metadata", {}).get("annotations") or {}).get(KWOK_ANNOTATION) == "fake"
+        for n in nodes)
+
+
+def for_cluster(handle: base.ClusterHandle, nodes: Sequence[dict[str, Any]]) -> Publisher:
+    """The publisher that fits the cluster: synthetic on KWOK, runnable elsewhere."""
+    client = registry.client_for(handle.registry)
+    if is_kwok(nodes):
+        return RegistryBuilds(client, registry.build_image, "synthetic")
+    if handle.provider == "kind":
+        runnable = images_kind.RunnableBuilds.for_cluster(handle)
+    else:
+        runnable = images_kind.RunnableBuilds(handle.registry, _platform(nodes),
+                                              target_client=client)
+    return RegistryBuilds(runnable.target, runnable.build, "runnable")
+
+
+def _platform(nodes: Sequence[dict[str, Any]]) -> registry.Platform:
+    """The platform most nodes report (``linux/amd64`` when they do not say)."""
+    counts: dict[str, int] = {}
+    for n in nodes:
+        info = (n.get("status") or {}).get("nodeInfo") or {}
+        key = f"{info.get('operatingSystem') or 'linux'}/{info.get('architecture') or 'amd64'}"
+        counts[key] = counts.get(key, 0) + 1
+    best = max(counts, key=lambda k: counts[k]) if counts else "linux/amd64"
+    return registry.Platform.parse(best)

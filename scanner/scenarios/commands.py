@@ -1,0 +1,109 @@
+"""``driftscan scenario list`` and ``driftscan scenario run``: from parsed options to a result.
+
+``cli`` parses the arguments into a :class:`RunRequest` and calls :func:`run_command`
+(or :func:`list_command`); this module picks the cluster source, wires the observers
+(terminal progress on stderr, files in ``--out``) and returns the exit code:
+0 every scenario passed, 1 an expectation was missed, 2 the run could not be carried out,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from scanner import errors
+from scanner.clusters import providers
+from scanner.scenarios import loading, outputs, running, targets, terminal
+
+__all__ = ["RunRequest", "list_command", "run_command"]
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything ``driftscan scenario run`` accepts."""
+
+    names: tuple[str, ...] = ()
+    all: bool = False
+    files: tuple[str, ...] = ()
+    provider: str = "auto"
+    keep_cluster: bool = False
+    isolate: bool = False
+    out: Path = outputs.DEFAULT_DIR
+    cluster_name: str = "driftscan"
+    nodes: int | None = None
+    context: str | None = None
+    kubeconfig: str | None = None
+    registry: str | None = None
+    pull_registry: str | None = None
+    cleanup: str = "always"
+    verbose: bool = False
+
+
+def list_command(stdout: Console, files: Sequence[str] = ()) -> int:
+    """Print the library (and ``--file`` scenarios) as a table; 0, or raise when invalid."""
+    scenarios = loading.library() + (loading.load_files([Path(f) for f in files])
+                                     if files else [])
+    if not scenarios:
+        stdout.print(f"no scenarios in {loading.library_dir()}", highlight=False)
+        return 0
+    table = Table(title=f"Scenarios ({loading.library_dir()})", title_justify="left")
+    table.add_column("name")
+    table.add_column("title")
+    table.add_column("tags")
+    table.add_column("steps", justify="right")
+    table.add_column("scans → expectations")
+    for s in scenarios:
+        expects = []
+        for label in s.scan_labels():
+            e = s.expect.get(label)
+            n = (len(e.fires) + len(e.absent) + (e.clean is not None)) if e else 0
+            expects.append(f"{label} ({n})")
+        table.add_row(s.name, escape(s.title), ", ".join(s.tags), str(len(s.steps)),
+                      ", ".join(expects))
+    stdout.print(table)
+    return 0
+
+
+def _clusters(request: RunRequest, say: Console) -> targets.Clusters:
+    existing_only = {"--context": request.context, "--registry": request.registry,
+                     "--pull-registry": request.pull_registry, "--kubeconfig": request.kubeconfig}
+    if request.provider == "existing":
+        return targets.ExistingCluster(
+            context=request.context or "", registry=request.registry or "",
+            kubeconfig=Path(request.kubeconfig) if request.kubeconfig else None,
+            pull_registry=request.pull_registry)
+    given = [flag for flag, value in existing_only.items() if value]
+    if given:
+        raise errors.InputError(f"{', '.join(given)} only apply to --provider existing",
+                                hint="drop them, or add --provider existing")
+    chosen = providers.choose(request.provider)
+    if request.provider == "auto":
+        why = "a Docker engine answers" if chosen == "kind" else "no Docker engine answers"
+        say.print(f"[dim]provider: {chosen} (auto: {why})[/]", highlight=False)
+    return targets.ProviderClusters(chosen, request.cluster_name, keep=request.keep_cluster)
+
+
+def run_command(request: RunRequest, stdout: Console, stderr: Console,
+                argv: Sequence[str] | None = None) -> int:
+    """Run what ``request`` selects; print progress and the summary; return the exit code.
+
+    Raises:
+        errors.ScenarioInvalid: a selected scenario file is invalid.
+        errors.InputError: unknown names, contradictory options, unusable ``--out``.
+    """
+    scenarios = loading.select(request.names, all_=request.all, files=request.files)
+    clusters = _clusters(request, stderr)
+    options = running.RunOptions(cleanup=request.cleanup, isolate=request.isolate,
+                                 nodes=request.nodes)
+    record = running.run(scenarios, clusters=clusters, outputs_=outputs.Outputs(request.out),
+                         observer=terminal.ProgressObserver(stderr, verbose=request.verbose),
+                         options=options, argv=argv)
+    stdout.print()
+    terminal.summary(record, stdout, request.out)
+    return record.exit_code()

@@ -1,0 +1,199 @@
+"""Check a scan's report against what the scenario expects; say expected vs found.
+
+``running`` calls :func:`evaluate` after every ``scan`` step. Pure functions over the
+report model, so unit tests feed them hand-built reports.
+
+How the counts are read from a finding:
+
+* **digests** — distinct digests the finding observed among live pods (its ``observed``);
+* **revisions** — the revisions the finding names: its evidence's ``revisions`` list or
+  ``digests_by_revision`` map, ``1`` when it names a single ``revision``; otherwise the
+  revisions of the workload's pods that run the finding's container.
+
+``clean: true`` holds when no finding of a drift rule is in the report (every family but
+tag hygiene: ``floating-tag``, ``mutable-tag`` and ``pull-policy-divergence`` may fire)
+and the scan saw everything it asked for (no gaps): a partial scan proves nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from scanner import findings
+from scanner.report import model as report_model
+from scanner.scenarios import definitions as d
+from scanner.scenarios import loading, records
+
+__all__ = ["Seen", "evaluate", "is_drift", "seen_findings"]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A finding of the report, reduced to what expectations compare."""
+
+    rule: str
+    family: str
+    severity: findings.Severity
+    kind: str
+    namespace: str
+    name: str
+    container: str | None
+    digests: int
+    revisions: int
+    message: str
+
+    @property
+    def workload(self) -> str:
+        """``Kind/name``."""
+        return f"{self.kind}/{self.name}"
+
+    def describe(self) -> str:
+        """``digest-drift on Deployment/x container c (high, 2 digests, 1 revision)``."""
+        container = f" container {self.container}" if self.container else ""
+        return (f"{self.rule} on {self.workload}{container} ({self.severity.value}, "
+                f"{_plural(self.digests, 'digest')}, {_plural(self.revisions, 'revision')})")
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for the journal."""
+        return {"rule": self.rule, "family": self.family, "severity": self.severity.value,
+                "workload": self.workload, "namespace": self.namespace,
+                "container": self.container, "digests": self.digests,
+                "revisions": self.revisions, "message": self.message}
+
+
+def is_drift(seen: Seen) -> bool:
+    """True for drift rules (everything outside the tag-hygiene family)."""
+    return seen.family not in loading.NON_DRIFT_FAMILIES
+
+
+def seen_findings(report: report_model.Report) -> list[Seen]:
+    """Every finding of the report, with its digest and revision counts."""
+    families = {r.id: r.family for r in report.rules}
+    out = []
+    for w in report.workloads:
+        for f in w.findings:
+            out.append(Seen(
+                rule=f.rule, family=families.get(f.rule, "unknown"),
+                severity=findings.Severity(f.severity), kind=w.kind, namespace=w.namespace,
+                name=w.name, container=f.container, digests=len(set(f.observed)),
+                revisions=_revisions(f, w), message=f.message))
+    return out
+
+
+def _revisions(f: report_model.FindingEntry, w: report_model.WorkloadEntry) -> int:
+    evidence: Mapping[str, Any] = f.evidence
+    listed = evidence.get("revisions")
+    if isinstance(listed, list | tuple):
+        return len(listed)
+    by_revision = evidence.get("digests_by_revision")
+    if isinstance(by_revision, Mapping):
+        return len(by_revision)
+    if isinstance(evidence.get("revision"), str):
+        return 1
+    names = {r for c in w.containers if f.container in (None, c.name)
+             for dg in c.digests for r in dg.revisions}
+    return len(names)
+
+
+def evaluate(expect: d.ScanExpectation, report: report_model.Report,
+             time_to_detect_s: float | None = None) -> list[records.ExpectationResult]:
+    """Check every expectation of one scan; one result per expectation, in file order."""
+    seen = seen_findings(report)
+    results = [_fires(expect.label, e, seen, report, time_to_detect_s) for e in expect.fires]
+    results += [_absent(expect.label, e, seen) for e in expect.absent]
+    if expect.clean is not None:
+        results.append(_clean(expect.label, expect.clean, seen, report))
+    return results
+
+
+def _fires(label: str, e: d.Fires, seen: list[Seen], report: report_model.Report,
+           time_to_detect_s: float | None) -> records.ExpectationResult:
+    def where(s: Seen) -> bool:
+        return s.workload == str(e.workload) and (e.container is None
+                                                   or s.container == e.container)
+
+    candidates = [s for s in seen if s.rule == e.rule and where(s)]
+    matching = [s for s in candidates if _satisfies(e, s)]
+    expected = f"expected {e.describe()}"
+    if matching:
+        return records.ExpectationResult(
+            scan=label, kind="fires", expected=e.to_json(), description=e.describe(), met=True,
+            found=[s.to_json() for s in matching],
+            message=f"{expected}; found {_join(s.describe() for s in matching)}",
+            time_to_detect_s=time_to_detect_s)
+    if candidates:
+        found = f"found {_join(s.describe() for s in candidates)}"
+    else:
+        others = [s for s in seen if where(s)]
+        if others:
+            found = (f"found no {e.rule} on {e.workload}; its findings: "
+                     f"{_join(f'{s.rule} ({s.severity.value})' for s in others)}")
+        elif any(w.kind == e.workload.kind and w.name == e.workload.name
+                 for w in report.workloads):
+            found = f"found no finding at all on {e.workload}"
+        else:
+            found = (f"found no workload {e.workload} in the scan (it saw "
+                     f"{_plural(len(report.workloads), 'workload')})")
+    return records.ExpectationResult(
+        scan=label, kind="fires", expected=e.to_json(), description=e.describe(), met=False,
+        found=[s.to_json() for s in candidates], message=f"{expected}; {found}")
+
+
+def _satisfies(e: d.Fires, s: Seen) -> bool:
+    return ((e.severity is None or s.severity.rank >= e.severity.rank)
+            and (e.digests is None or e.digests.holds(s.digests))
+            and (e.revisions is None or e.revisions.holds(s.revisions)))
+
+
+def _absent(label: str, e: d.Absent, seen: list[Seen]) -> records.ExpectationResult:
+    def hit(s: Seen) -> bool:
+        if e.rule is not None and s.rule != e.rule:
+            return False
+        if e.rule is None and not is_drift(s):
+            return False
+        if e.workload is not None and s.workload != str(e.workload):
+            return False
+        return e.container is None or s.container == e.container
+
+    offending = [s for s in seen if hit(s)]
+    expected = f"expected {e.describe()}"
+    message = (f"{expected}; found none" if not offending
+               else f"{expected}; found {_join(s.describe() for s in offending)}")
+    return records.ExpectationResult(
+        scan=label, kind="absent", expected=e.to_json(), description=e.describe(),
+        met=not offending, found=[s.to_json() for s in offending], message=message)
+
+
+def _clean(label: str, clean: bool, seen: list[Seen],
+           report: report_model.Report) -> records.ExpectationResult:
+    drift = [s for s in seen if is_drift(s)]
+    description = "clean: no drift finding" if clean else "not clean: some drift finding"
+    if clean and report.gaps:
+        reasons = _join(f"{g.kind} ({g.reason})" for g in report.gaps)
+        return records.ExpectationResult(
+            scan=label, kind="clean", expected={"clean": True}, description=description,
+            met=False, found=[],
+            message=f"expected a clean scan; the scan is incomplete ({reasons}), so it "
+                    "cannot prove that")
+    met = not drift if clean else bool(drift)
+    if clean:
+        found = "found none" if not drift else f"found {_join(s.describe() for s in drift)}"
+        message = f"expected no drift finding; {found}"
+    else:
+        message = ("expected some drift finding; "
+                   + (f"found {_join(s.describe() for s in drift)}" if drift else "found none"))
+    return records.ExpectationResult(
+        scan=label, kind="clean", expected={"clean": clean}, description=description,
+        met=met, found=[s.to_json() for s in drift], message=message)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _join(parts: Iterable[str], limit: int = 6) -> str:
+    items = list(parts)
+    shown = "; ".join(items[:limit])
+    return shown + (f"; and {len(items) - limit} more" if len(items) > limit else "")

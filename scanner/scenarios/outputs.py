@@ -1,0 +1,139 @@
+"""The run's output folder: journal.json, junit.xml and one report per scan.
+
+Layout of ``--out DIR`` (default ``reports/scenarios/LATEST``)::
+
+    journal.json                      the whole run (see ``journal``)
+    junit.xml                         one testcase per scenario (see ``junit``)
+    scans/SCENARIO--LABEL.json        each scan's report, driftscan/report/v1
+    scans/SCENARIO--LABEL.html        the same report as a page, when the HTML renderer
+                                      (``scanner.report.html.render``) is available
+
+A new run first removes the files an earlier run left there (only those: the folder may
+hold other things). :class:`FilesObserver` rewrites journal and JUnit after every
+scenario, so even a run killed halfway leaves readable results.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from scanner import errors
+from scanner.report import model as report_model
+from scanner.scenarios import journal, junit, observers, records
+
+__all__ = ["DEFAULT_DIR", "FilesObserver", "Outputs"]
+
+DEFAULT_DIR = Path("reports") / "scenarios" / "LATEST"
+JOURNAL = "journal.json"
+JUNIT = "junit.xml"
+SCANS = "scans"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class Outputs:
+    """Writes the run's files into one folder."""
+
+    def __init__(self, folder: Path) -> None:
+        """Prepare ``folder`` (created on :meth:`prepare`)."""
+        self.folder = folder
+
+    @property
+    def journal(self) -> Path:
+        """Path of journal.json."""
+        return self.folder / JOURNAL
+
+    @property
+    def junit(self) -> Path:
+        """Path of junit.xml."""
+        return self.folder / JUNIT
+
+    def prepare(self) -> None:
+        """Create the folder and remove an earlier run's journal, JUnit and scans.
+
+        Raises:
+            errors.InputError: the folder cannot be created or written.
+        """
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for name in (JOURNAL, JUNIT):
+                (self.folder / name).unlink(missing_ok=True)
+            shutil.rmtree(self.folder / SCANS, ignore_errors=True)
+            (self.folder / SCANS).mkdir()
+        except OSError as e:
+            raise errors.InputError(f"cannot write to {self.folder}: {e.strerror or e}",
+                                    hint="pass another --out DIR") from e
+
+    def write_scan(self, scenario: str, label: str, report: report_model.Report,
+                   report_json: dict[str, Any]) -> tuple[str, str | None, str | None]:
+        """Write the scan's report; return (json path, html path or None, html error)."""
+        stem = _UNSAFE.sub("-", f"{scenario}--{label}")
+        relative_json = f"{SCANS}/{stem}.json"
+        self._write(relative_json, json.dumps(report_json, indent=2) + "\n")
+        html, problem = _render_html(report)
+        if html is None:
+            return relative_json, None, problem
+        relative_html = f"{SCANS}/{stem}.html"
+        self._write(relative_html, html)
+        return relative_json, relative_html, None
+
+    def write_results(self, run: records.RunRecord, argv: Sequence[str] | None = None) -> None:
+        """(Re)write journal.json and junit.xml."""
+        text = json.dumps(journal.to_dict(run, argv), indent=2, default=str) + "\n"
+        self._write(JOURNAL, text)
+        self._write(JUNIT, junit.render(run))
+
+    def _write(self, relative: str, text: str) -> None:
+        path = self.folder / relative
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)
+        except OSError as e:
+            raise errors.InputError(f"cannot write {path}: {e.strerror or e}",
+                                    hint="pass another --out DIR") from e
+
+
+def _render_html(report: report_model.Report) -> tuple[str | None, str | None]:
+    """The scan's HTML page, when ``scanner.report.html`` offers ``render(report)``."""
+    try:
+        module = importlib.import_module("scanner.report.html")
+    except ImportError as e:
+        return None, f"HTML renderer not available: {e}"
+    render = getattr(module, "render", None)
+    if not callable(render):
+        return None, "HTML renderer not available: scanner.report.html has no render()"
+    try:
+        page = render(report)
+    except Exception as e:  # noqa: BLE001 - a page that cannot render must not stop the run
+        return None, f"HTML rendering failed: {type(e).__name__}: {e}"
+    return (str(page), None) if isinstance(page, str) else (None, "render() returned no text")
+
+
+class FilesObserver(observers.Observer):
+    """Keeps journal.json and junit.xml current: after each scenario and at the end."""
+
+    def __init__(self, outputs: Outputs, argv: Sequence[str] | None = None) -> None:
+        """Write through ``outputs``; ``argv`` is recorded as the run's command."""
+        self.outputs = outputs
+        self.argv = list(argv) if argv is not None else None
+        self.run: records.RunRecord | None = None
+
+    def run_started(self, run: records.RunRecord, scenarios: list[Any]) -> None:
+        """Remember the run and write a first journal."""
+        self.run = run
+        self.outputs.write_results(run, self.argv)
+
+    def scenario_finished(self, record: records.ScenarioRecord) -> None:
+        """Rewrite the files with the finished scenario."""
+        if self.run is not None:
+            self.outputs.write_results(self.run, self.argv)
+
+    def run_finished(self, run: records.RunRecord) -> None:
+        """Write the final files."""
+        self.outputs.write_results(run, self.argv)

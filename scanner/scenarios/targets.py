@@ -1,0 +1,148 @@
+"""Where scenarios run: a cluster handed to the engine, and taken back after.
+
+``running`` asks a :class:`Clusters` source for a :class:`Target` once per run (or once
+per scenario with ``--isolate``) and releases it at the end. Three sources:
+
+* :class:`ProviderClusters` — the kwok or kind provider; starts the cluster when it is
+  not running and stops it again at release (unless ``--keep-cluster``); a cluster that
+  was already running is reused and left running.
+* :class:`ExistingCluster` — a context of the user's kubeconfig, named explicitly, plus
+  a registry its nodes pull from; nothing is started or stopped.
+* :class:`GivenCluster` — a ready ``ClusterHandle`` (tests pass the session cluster).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from scanner import errors
+from scanner.clusters import base, providers
+
+__all__ = ["Clusters", "ExistingCluster", "GivenCluster", "ProviderClusters", "Target"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A running cluster the engine may use."""
+
+    handle: base.ClusterHandle
+    context: str | None = None
+    """Kubeconfig context (``None``: the kubeconfig's current one)."""
+    stops_at_release: bool = False
+    """The run started it and stops it when done (so leftovers need no waiting for)."""
+
+    def describe(self) -> dict[str, Any]:
+        """Plain data for the journal."""
+        return {"name": self.handle.name, "provider": self.handle.provider,
+                "kubeconfig": str(self.handle.kubeconfig), "context": self.context,
+                "registry": self.handle.registry, "pull_registry": self.handle.pull_registry}
+
+
+class Clusters(Protocol):
+    """Hands out clusters to a run."""
+
+    provider: str
+
+    def acquire(self, scenario: str | None, nodes: int, say: base.Say) -> Target:
+        """A cluster with at least ``nodes`` nodes (for ``scenario`` when isolating)."""
+        ...
+
+    def release(self, target: Target, say: base.Say) -> None:
+        """Give the cluster back (stop it when this run started it)."""
+        ...
+
+
+class GivenCluster:
+    """A cluster someone else runs; never started or stopped here."""
+
+    def __init__(self, handle: base.ClusterHandle, context: str | None = None) -> None:
+        """Use ``handle`` (and ``context`` of its kubeconfig) for every scenario."""
+        self.handle = handle
+        self.context = context
+        self.provider = handle.provider
+
+    def acquire(self, scenario: str | None, nodes: int, say: base.Say) -> Target:
+        """The given cluster."""
+        return Target(self.handle, self.context)
+
+    def release(self, target: Target, say: base.Say) -> None:
+        """Nothing to do."""
+
+
+class ProviderClusters:
+    """kwok or kind clusters named ``name`` (``name-SCENARIO`` when isolating)."""
+
+    def __init__(self, provider: str, name: str, *, keep: bool = False) -> None:
+        """``provider`` is ``kwok`` or ``kind`` (``auto`` already resolved)."""
+        self.provider = provider
+        self.name = name
+        self.keep = keep
+
+    def cluster_name(self, scenario: str | None) -> str:
+        """The cluster for ``scenario`` (the shared one for ``None``)."""
+        return self.name if scenario is None else f"{self.name}-{scenario}"[:50].rstrip("-")
+
+    def acquire(self, scenario: str | None, nodes: int, say: base.Say) -> Target:
+        """Start the cluster, or reuse it when it already runs.
+
+        Raises:
+            errors.ProviderError: it cannot start (the hint says what to install or run).
+        """
+        provider = providers.get(self.provider, self.cluster_name(scenario))
+        try:
+            provider.handle()
+            running = True
+        except errors.ProviderError:
+            running = False
+        handle = provider.up(nodes, say)
+        return Target(handle, stops_at_release=not running and not self.keep)
+
+    def release(self, target: Target, say: base.Say) -> None:
+        """Stop the cluster when this run started it and ``--keep-cluster`` is not set."""
+        if target.stops_at_release:
+            providers.get(self.provider, target.handle.name).down(say)
+        else:
+            say(f"{self.provider} cluster {target.handle.name!r} left running")
+
+
+class ExistingCluster:
+    """A context of the user's kubeconfig; scenarios touch only their own namespaces."""
+
+    provider = "existing"
+
+    def __init__(self, *, context: str, registry: str, kubeconfig: Path | None = None,
+                 pull_registry: str | None = None) -> None:
+        """Use ``context`` and push builds to ``registry`` (pods pull ``pull_registry``)."""
+        if not context:
+            raise errors.InputError("--provider existing needs --context NAME",
+                                    hint="name the kubeconfig context explicitly; driftscan "
+                                         "never picks the current one for scenario runs")
+        if not registry:
+            raise errors.InputError("--provider existing needs --registry HOST:PORT",
+                                    hint="a registry this machine pushes to and the cluster's "
+                                         "nodes pull from (add --pull-registry if they name "
+                                         "it differently)")
+        self.context = context
+        self.registry = registry
+        self.pull_registry = pull_registry or ""
+        self.kubeconfig = kubeconfig or _default_kubeconfig()
+
+    def acquire(self, scenario: str | None, nodes: int, say: base.Say) -> Target:
+        """A handle on the named context."""
+        handle = base.ClusterHandle(name=self.context, provider=self.provider,
+                                    kubeconfig=self.kubeconfig, registry=self.registry,
+                                    state_dir=self.kubeconfig.parent,
+                                    registry_in_cluster=self.pull_registry)
+        return Target(handle, self.context)
+
+    def release(self, target: Target, say: base.Say) -> None:
+        """Nothing to stop."""
+
+
+def _default_kubeconfig() -> Path:
+    import os
+
+    first = (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0]
+    return Path(first) if first else Path.home() / ".kube" / "config"
