@@ -10,9 +10,19 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from scanner import detectors
+from scanner import detectors, manifest_scanning
+from scanner.detectors import resolutions, rules
 
-__all__ = ["markdown", "table"]
+__all__ = ["checked_by", "markdown", "table"]
+
+
+def checked_by(rule: rules.Rule) -> str:
+    """Which commands check the rule: live scans, manifests, or registry-checked scans."""
+    if rule.id in manifest_scanning.STATIC_RULES:
+        return "`scan`, `manifests`"
+    if any(d.rule.id == rule.id for d in resolutions.DETECTORS):
+        return "`scan --registry-check`"
+    return "`scan`"
 
 
 def markdown() -> str:
@@ -26,18 +36,26 @@ def markdown() -> str:
         f"Opt a workload out of rules with the annotation `{detectors.IGNORE_ANNOTATION}:"
         " rule-a,rule-b` (`*` for all) on the workload (or on a bare pod).",
         "",
-        "| rule | default severity | title |",
-        "|---|---|---|",
+        "`driftscan scan` checks live clusters and dumps; `driftscan manifests` checks YAML"
+        " before it is applied (only the rules that judge a pod template alone: the others"
+        " need live revisions and pods); `latent-drift` needs `scan --registry-check`, which"
+        " asks each image's registry what its tag names now. `driftscan pin` fixes what the"
+        " tag rules find (docs/pinning.md).",
+        "",
+        "| rule | default severity | checked by | title |",
+        "|---|---|---|---|",
     ]
     for rule in detectors.REGISTRY.rules():
-        lines.append(f"| [`{rule.id}`](#{rule.id}) | {rule.severity.value} | {rule.title} |")
+        lines.append(f"| [`{rule.id}`](#{rule.id}) | {rule.severity.value} |"
+                     f" {checked_by(rule)} | {rule.title} |")
     for rule in detectors.REGISTRY.rules():
         lines += [
             "",
             f"## {rule.id}",
             "",
             f"**{rule.title}** — default severity **{rule.severity.value}**"
-            f" (detector module `scanner/detectors/{rule.family}.py`).",
+            f" (detector module `scanner/detectors/{rule.family}.py`; checked by"
+            f" {checked_by(rule)}).",
             "",
             f"*Why it matters:* {rule.rationale}",
             "",
