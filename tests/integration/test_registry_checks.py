@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -253,3 +254,91 @@ def test_pin_from_cluster_uses_the_running_digest_and_refuses_drift(
     assert f"Deployment/{namespace}/orders container app" in err
     assert f"{d1} on 2 pods" in err and f"{d2} on 2 pods" in err
     assert path.read_text() == original  # nothing written
+
+
+APPS = Path(__file__).resolve().parents[2] / "scenarios" / "apps"
+APP_FILES = ("online-boutique/cartservice.yaml", "online-boutique/checkoutservice.yaml",
+             "online-boutique/emailservice-envoy.yaml",
+             "online-boutique/productcatalogservice.yaml",
+             "online-boutique/recommendationservice.yaml", "logging/fluent-bit.yaml",
+             "bank-of-anthos/frontend.yaml", "bank-of-anthos/ledger-db.yaml",
+             "bank-of-anthos/ledgerwriter.yaml")
+_PINNED_PLACEHOLDER = re.compile(
+    r"\{\{ registry \}\}/\{\{ namespace \}\}/([^:\"]+):([^@\"]+)@\{\{ digest:([^ ]+) \}\}")
+
+
+def _comments(folder: Path) -> list[str]:
+    return [line.split("#", 1)[1] for p in sorted(folder.rglob("*.yaml"))
+            for line in p.read_text().splitlines() if "#" in line]
+
+
+def _ready(kube: client.ApiClient, namespace: str) -> bool:
+    apps = client.AppsV1Api(kube)
+    deployments = apps.list_namespaced_deployment(namespace).items
+    sets = apps.list_namespaced_stateful_set(namespace).items
+    daemons = apps.list_namespaced_daemon_set(namespace).items
+    return (all((d.status.ready_replicas or 0) == d.spec.replicas for d in deployments)
+            and all((s.status.ready_replicas or 0) == s.spec.replicas for s in sets)
+            and all(0 < (d.status.desired_number_scheduled or 0)
+                    == (d.status.number_ready or 0) for d in daemons))
+
+
+@pytest.mark.skipif(not APPS.is_dir(), reason="scenarios/apps is not in this tree")
+def test_pin_write_on_the_scenario_apps_runs_the_resolved_digests(
+        cluster: base.ClusterHandle, kube: client.ApiClient, namespace: str, registry: str,
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from scanner.scenarios import definitions
+
+    builds: dict[str, str] = {}
+    texts = {name: (APPS / name).read_text() for name in APP_FILES}
+    for text in texts.values():
+        for repo, tag, build in _PINNED_PLACEHOLDER.findall(text):
+            builds[build] = oci.push_image(registry, f"{namespace}/{repo}", tag,
+                                           oci.build_image(f"{namespace}-{build}"))
+    values = definitions.Values(registry=registry, namespace=namespace, digests=builds)
+    tree = tmp_path / "apps"
+    for name, text in texts.items():
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_text(definitions.substitute(text, values))
+    pushed: dict[str, str] = {}
+    for file in manifests.load([str(tree)]):
+        for obj in file.objects:
+            for field in obj.images:
+                tag = field.ref.effective_tag
+                if field.ref.is_pinned or tag is None:
+                    continue
+                key = f"{field.ref.repository}:{tag}"
+                if key not in pushed:
+                    pushed[key] = oci.push_image(registry, field.ref.repository, tag,
+                                                 oci.build_image(f"{key}-1"))
+    assert len(pushed) >= 7
+    comments = _comments(tree)
+
+    assert cli.main(["pin", str(tree), "--write"]) == 0
+    capsys.readouterr()
+    assert _comments(tree) == comments
+    pinned = _pinned_digests(tree)
+    assert pinned[("emailservice", "envoy")] == pushed[f"{namespace}/envoyproxy/envoy:v1.31-latest"]
+    assert pinned[("emailservice", "server")] == builds["email-v0.10.2"]  # was pinned already
+    assert pinned[("fluent-bit", "fluent-bit")] == pushed[f"{namespace}/fluent/fluent-bit:3.1.9"]
+
+    for key in pushed:  # every tag moves on after pinning
+        repository, tag = key.rsplit(":", 1)
+        oci.push_image(registry, repository, tag, oci.build_image(f"{key}-2"))
+    for path in sorted(tree.rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                utils.create_from_dict(kube, doc, namespace=namespace)
+    ku.wait_for("every workload ready", lambda: _ready(kube, namespace), timeout=180)
+    checked = 0
+    for pod in ku.pods(kube, namespace):
+        owner = _owner_name(pod)
+        for status in [*(pod.status.init_container_statuses or []),
+                       *(pod.status.container_statuses or [])]:
+            assert ku.digest_of_image_id(status.image_id) == pinned[(owner, status.name)], (
+                pod.metadata.name, status.name)
+            checked += 1
+    assert checked >= 40
+
+    assert cli.main(["pin", str(tree), "--diff"]) == 0
+    assert capsys.readouterr().out == ""
