@@ -320,7 +320,10 @@ def run(options: PinOptions, stdout: Console, *, stdin_text: str | None = None,
         digests = digests_from_cluster(files, snapshots, default)
     else:
         if resolver is None:
-            resolver = oci.Resolver(docker_config=oci.load_docker_config(),
+            docker_config = oci.load_docker_config()
+            for note in docker_config.notes:
+                print(f"warning: {docker_config.source}: {note}", file=sys.stderr)
+            resolver = oci.Resolver(docker_config=docker_config,
                                     insecure_hosts=options.insecure_registries)
         digests = digests_from_registry(files, resolver)
     edits = plan(files, digests)

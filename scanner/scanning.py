@@ -83,7 +83,11 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
     live = not options.request.files
     resolver = None
     if options.registry_check:
-        resolver = oci.Resolver(docker_config=oci.load_docker_config(),
+        docker_config = oci.load_docker_config()
+        for note in docker_config.notes:
+            stderr.print(f"warning: {docker_config.source}: {note}", style="yellow",
+                         highlight=False, soft_wrap=True)
+        resolver = oci.Resolver(docker_config=docker_config,
                                 insecure_hosts=options.insecure_registries)
     if live and options.progress and stderr.is_terminal:
         from scanner import progress

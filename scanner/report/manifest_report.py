@@ -20,7 +20,7 @@ from scanner import findings
 from scanner.report import model as report_model
 
 __all__ = ["SCHEMA", "ManifestFinding", "ManifestReport", "render_json", "render_table",
-           "to_dict"]
+           "summary_line", "to_dict"]
 
 SCHEMA = "driftscan/manifests/v1"
 _Severity = findings.Severity  # the model's ``findings`` field shadows the module in class scope

@@ -13,9 +13,11 @@ MODULES = [
     "scanner.sources.loading", "scanner.sources.progress",
     "scanner.detectors", "scanner.detectors.rules", "scanner.detectors.common",
     "scanner.detectors.digests", "scanner.detectors.rollouts", "scanner.detectors.updates",
-    "scanner.detectors.tags",
+    "scanner.detectors.tags", "scanner.detectors.resolutions",
     "scanner.report.model", "scanner.report.building", "scanner.report.json_format",
-    "scanner.report.terminal",
+    "scanner.report.terminal", "scanner.report.sarif", "scanner.report.manifest_report",
+    "scanner.sources.manifests", "scanner.sources.resolving",
+    "scanner.manifest_scanning", "scanner.pinning",
 ]
 
 
