@@ -191,9 +191,13 @@ def test_pin_write_then_apply_runs_exactly_the_resolved_digests(
                        oci.build_image(f"{namespace}-{name}-2"))
 
     _apply(kube, namespace, shop)
-    # web: 2 replicas; cache: 1; agent: one per node (3); backfill: 1; debug: 1.
-    pods = ku.wait_for("8 pods running", ku.running_with_image_ids(kube, namespace, "", 8),
-                       timeout=120)
+    ku.wait_for("workloads ready", lambda: _ready(kube, namespace), timeout=120)
+    [agent] = client.AppsV1Api(kube).list_namespaced_daemon_set(namespace).items
+    nodes = agent.status.desired_number_scheduled
+    # web: 2 replicas; cache: 1; agent: one per node; backfill: 1; debug: 1.
+    expected = 2 + 1 + nodes + 1 + 1
+    pods = ku.wait_for(f"{expected} pods running",
+                       ku.running_with_image_ids(kube, namespace, "", expected), timeout=120)
     seen = 0
     for pod in pods:
         owner = _owner_name(pod)
@@ -203,7 +207,7 @@ def test_pin_write_then_apply_runs_exactly_the_resolved_digests(
             assert ku.digest_of_image_id(status.image_id) == pinned[(owner, status.name)], (
                 owner, status.name)
             seen += 1
-    assert seen == 2 * 3 + 1 + 3 + 1 + 1
+    assert seen == 2 * 3 + 1 + nodes + 1 + 1
 
     # Already pinned: --diff prints nothing and exits 0.
     assert cli.main(["pin", str(shop), "--diff"]) == 0
