@@ -123,13 +123,15 @@ def _fires(label: str, e: d.Fires, seen: list[Seen], report: report_model.Report
             found=[s.to_json() for s in matching],
             message=f"{expected}; found {_join(s.describe() for s in matching)}",
             time_to_detect_s=time_to_detect_s)
+    on_workload = [s for s in seen if s.workload == str(e.workload)]
     if candidates:
         found = f"found {_join(s.describe() for s in candidates)}"
     else:
-        others = [s for s in seen if where(s)]
-        if others:
-            found = (f"found no {e.rule} on {e.workload}; its findings: "
-                     f"{_join(f'{s.rule} ({s.severity.value})' for s in others)}")
+        target = f"{e.workload}" + (f" container {e.container}" if e.container else "")
+        if on_workload:
+            found = (f"found no {e.rule} on {target}; its findings: " + _join(
+                f"{s.rule}{f' (container {s.container})' if e.container and s.container else ''}"
+                f" ({s.severity.value})" for s in on_workload))
         elif any(w.kind == e.workload.kind and w.name == e.workload.name
                  for w in report.workloads):
             found = f"found no finding at all on {e.workload}"

@@ -538,9 +538,10 @@ class _Builder:
             if build is not None and build not in self.builds:
                 self.problem(p, f"manifest {name}: {{{{ digest:{build} }}}} names a build not "
                              "pushed by an earlier step", where)
-        if bad:
-            return
-        filled = d.substitute(text, d.Values("registry.invalid:5000", "ns", _AnyDigest()))
+        dummy = d.Values("registry.invalid:5000", "ns", _AnyDigest())
+        filled = d.PLACEHOLDER.sub(
+            lambda m: d.substitute(m.group(0), dummy)
+            if _known_placeholder((m.group(1), m.group(2))) else "placeholder", text)
         try:
             docs = [doc for doc in yaml.safe_load_all(filled) if doc is not None]
         except yaml.YAMLError as e:

@@ -4,6 +4,8 @@ Layout of ``--out DIR`` (default ``reports/scenarios/LATEST``)::
 
     journal.json                      the whole run (see ``journal``)
     junit.xml                         one testcase per scenario (see ``junit``)
+    index.html                        the validation page (scenarios × expectations), when
+                                      ``scanner.report.validation`` is available
     scans/SCENARIO--LABEL.json        each scan's report, driftscan/report/v1
     scans/SCENARIO--LABEL.html        the same report as a page, when the HTML renderer
                                       (``scanner.report.html.render``) is available
@@ -32,6 +34,7 @@ __all__ = ["DEFAULT_DIR", "FilesObserver", "Outputs"]
 DEFAULT_DIR = Path("reports") / "scenarios" / "LATEST"
 JOURNAL = "journal.json"
 JUNIT = "junit.xml"
+VALIDATION = "index.html"
 SCANS = "scans"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -61,7 +64,7 @@ class Outputs:
         """
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            for name in (JOURNAL, JUNIT):
+            for name in (JOURNAL, JUNIT, VALIDATION):
                 (self.folder / name).unlink(missing_ok=True)
             shutil.rmtree(self.folder / SCANS, ignore_errors=True)
             (self.folder / SCANS).mkdir()
@@ -72,7 +75,7 @@ class Outputs:
     def write_scan(self, scenario: str, label: str, report: report_model.Report,
                    report_json: dict[str, Any]) -> tuple[str, str | None, str | None]:
         """Write the scan's report; return (json path, html path or None, html error)."""
-        stem = _UNSAFE.sub("-", f"{scenario}--{label}")
+        stem = _UNSAFE.sub("-", f"{scenario}--{label}").strip("-.") or "scan"
         relative_json = f"{SCANS}/{stem}.json"
         self._write(relative_json, json.dumps(report_json, indent=2) + "\n")
         html, problem = _render_html(report)
@@ -82,11 +85,26 @@ class Outputs:
         self._write(relative_html, html)
         return relative_json, relative_html, None
 
-    def write_results(self, run: records.RunRecord, argv: Sequence[str] | None = None) -> None:
-        """(Re)write journal.json and junit.xml."""
-        text = json.dumps(journal.to_dict(run, argv), indent=2, default=str) + "\n"
-        self._write(JOURNAL, text)
+    @property
+    def validation(self) -> Path:
+        """Path of the validation page."""
+        return self.folder / VALIDATION
+
+    def write_results(self, run: records.RunRecord, argv: Sequence[str] | None = None,
+                      *, page: bool = False) -> str | None:
+        """(Re)write journal.json and junit.xml, and with ``page`` the validation page.
+
+        Returns why the validation page was not written, if it was asked for and not.
+        """
+        data = journal.to_dict(run, argv)
+        self._write(JOURNAL, json.dumps(data, indent=2, default=str) + "\n")
         self._write(JUNIT, junit.render(run))
+        if not page:
+            return None
+        html, problem = _render_validation(data)
+        if html is not None:
+            self._write(VALIDATION, html)
+        return problem
 
     def _write(self, relative: str, text: str) -> None:
         path = self.folder / relative
@@ -115,6 +133,22 @@ def _render_html(report: report_model.Report) -> tuple[str | None, str | None]:
     return (str(page), None) if isinstance(page, str) else (None, "render() returned no text")
 
 
+def _render_validation(data: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The validation page, when ``scanner.report.validation`` offers ``render_validation``."""
+    try:
+        module = importlib.import_module("scanner.report.validation")
+    except ImportError as e:
+        return None, f"validation page not available: {e}"
+    render = getattr(module, "render_validation", None)
+    if not callable(render):
+        return None, "validation page not available: no render_validation()"
+    try:
+        page = render(data)
+    except Exception as e:  # noqa: BLE001 - the journal and JUnit are written regardless
+        return None, f"validation page failed: {type(e).__name__}: {e}"
+    return (str(page), None) if isinstance(page, str) else (None, "no page text returned")
+
+
 class FilesObserver(observers.Observer):
     """Keeps journal.json and junit.xml current: after each scenario and at the end."""
 
@@ -123,6 +157,8 @@ class FilesObserver(observers.Observer):
         self.outputs = outputs
         self.argv = list(argv) if argv is not None else None
         self.run: records.RunRecord | None = None
+        self.problem: str | None = None
+        """Why the validation page was not written, if it was not."""
 
     def run_started(self, run: records.RunRecord, scenarios: list[Any]) -> None:
         """Remember the run and write a first journal."""
@@ -135,5 +171,5 @@ class FilesObserver(observers.Observer):
             self.outputs.write_results(self.run, self.argv)
 
     def run_finished(self, run: records.RunRecord) -> None:
-        """Write the final files."""
-        self.outputs.write_results(run, self.argv)
+        """Write the final files, the validation page included."""
+        self.problem = self.outputs.write_results(run, self.argv, page=True)

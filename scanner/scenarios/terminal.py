@@ -140,6 +140,9 @@ def summary(run: records.RunRecord, console: Console, folder: Path | None = None
     if run.error:
         console.print(f"[red]{escape(run.error)}[/]", highlight=False)
     if folder is not None:
+        if (folder / outputs.VALIDATION).is_file():
+            console.print(f"page:    {folder / outputs.VALIDATION}", highlight=False,
+                          soft_wrap=True)
         console.print(f"journal: {folder / outputs.JOURNAL}", highlight=False, soft_wrap=True)
         console.print(f"junit:   {folder / outputs.JUNIT}", highlight=False, soft_wrap=True)
         pages = [s.html_file for rec in run.scenarios for s in rec.scans if s.html_file]
