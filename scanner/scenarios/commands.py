@@ -53,19 +53,17 @@ def list_command(stdout: Console, files: Sequence[str] = ()) -> int:
         stdout.print(f"no scenarios in {loading.library_dir()}", highlight=False)
         return 0
     table = Table(title=f"Scenarios ({loading.library_dir()})", title_justify="left")
-    table.add_column("name")
-    table.add_column("title")
-    table.add_column("tags")
-    table.add_column("steps", justify="right")
-    table.add_column("scans → expectations")
+    table.add_column("name", no_wrap=True)
+    table.add_column("what it replays", ratio=3)
+    table.add_column("scans (expectations)", ratio=2)
     for s in scenarios:
         expects = []
         for label in s.scan_labels():
             e = s.expect.get(label)
             n = (len(e.fires) + len(e.absent) + (e.clean is not None)) if e else 0
             expects.append(f"{label} ({n})")
-        table.add_row(s.name, escape(s.title), ", ".join(s.tags), str(len(s.steps)),
-                      ", ".join(expects))
+        tags = f" [dim]({escape(', '.join(s.tags))})[/]" if s.tags else ""
+        table.add_row(s.name, escape(s.title) + tags, ", ".join(expects))
     stdout.print(table)
     return 0
 

@@ -290,3 +290,23 @@ def test_substitute_is_plain_text_replacement() -> None:
         d.substitute("{{ x }}", values)
     # Nothing is evaluated: template-engine syntax stays as it is.
     assert d.substitute("{% if x %}{{'{{'}}", values) == "{% if x %}{{'{{'}}"
+
+
+def test_scenario_list_command_lists_the_library(capsys: pytest.CaptureFixture[str]) -> None:
+    from scanner import cli
+
+    assert cli.main(["scenario", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "retag-scale-up" in out and "blue-green-control" in out
+
+
+def test_scenario_run_refuses_contradictory_options(capsys: pytest.CaptureFixture[str]) -> None:
+    from scanner import cli
+
+    assert cli.main(["scenario", "run", "retag-scale-up", "--provider", "kwok",
+                     "--context", "x"]) == 2
+    assert "--context only apply to --provider existing" in capsys.readouterr().err
+    assert cli.main(["scenario", "run", "--all", "--provider", "existing"]) == 2
+    assert "--provider existing needs --context NAME" in capsys.readouterr().err
+    assert cli.main(["scenario", "run", "nope"]) == 2
+    assert "unknown scenario: nope" in capsys.readouterr().err

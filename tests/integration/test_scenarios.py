@@ -1,0 +1,307 @@
+"""The scenario runner on the real kwok cluster: library scenarios pass, a scenario whose
+expectation cannot hold fails with expected-vs-found, and cleanup leaves no namespace
+behind — after success, after a failed step, after an interrupt raised mid-run, and after
+SIGINT to a ``driftscan scenario run`` process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from scanner import cli
+from scanner.clusters import base
+from scanner.scenarios import loading, observers, outputs, records, running, targets
+from tests.integration import kubeutil as ku
+
+pytestmark = pytest.mark.cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+LABEL_SCENARIO = "scenarios.driftscan.io/scenario"
+
+APP = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: app
+        image: "{{ registry }}/{{ namespace }}/shop/web:1.0@{{ digest:b1 }}"
+"""
+
+
+def context_of(kubeconfig: Path) -> str:
+    return str(yaml.safe_load(kubeconfig.read_text())["current-context"])
+
+
+def existing_args(cluster: base.ClusterHandle) -> list[str]:
+    return ["--provider", "existing", "--context", context_of(cluster.kubeconfig),
+            "--kubeconfig", str(cluster.kubeconfig), "--registry", cluster.registry,
+            "--pull-registry", cluster.pull_registry]
+
+
+def scenario_file(folder: Path, body: str, app: str = APP) -> tuple[Path, str]:
+    """A scenario named uniquely (so its namespace can be found by label) and its app."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    (folder / "app.yaml").write_text(app)
+    path = folder / f"{name}.yaml"
+    path.write_text(f"name: {name}\n" + textwrap.dedent(body))
+    return path, name
+
+
+def namespaces_of(kube: client.ApiClient, scenario: str) -> list[Any]:
+    return client.CoreV1Api(kube).list_namespace(
+        label_selector=f"{LABEL_SCENARIO}={scenario}").items
+
+
+def assert_no_namespace_left(kube: client.ApiClient, scenario: str) -> None:
+    ku.wait_for(f"namespaces of {scenario} to be gone",
+                lambda: not namespaces_of(kube, scenario) or None, timeout=90)
+
+
+def run_cli(args: list[str]) -> int:
+    return cli.main(["scenario", "run", *args])
+
+
+# --- library scenarios -------------------------------------------------------------------
+
+
+def test_two_library_scenarios_pass_through_the_cli(
+        cluster: base.ClusterHandle, kube: client.ApiClient, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code = run_cli(["retag-scale-up", "statefulset-partition", "--out", str(out),
+                    *existing_args(cluster)])
+    printed = capsys.readouterr()
+    assert code == 0, printed.out + printed.err
+    assert "2 scenarios: 2 passed — run completed" in printed.out
+    data = json.loads((out / "journal.json").read_text())
+    assert data["run"]["status"] == "completed" and data["run"]["exit_code"] == 0
+    first = data["scenarios"][0]
+    assert first["passed"] and first["cleanup"]["namespace_gone"] is True
+    drift = next(e for e in first["expectations"] if e["expected"].get("rule") == "digest-drift")
+    assert drift["met"] and 0 < drift["time_to_detect_s"] < 30
+    assert (out / drift["report_file"]).is_file()
+    scan = next(s for s in first["scans"] if s["label"] == "after-scale-up")
+    assert scan["injected_by"].startswith("steps[6]: CI re-pushes :latest")
+    assert {b["name"] for b in first["builds"]} == {"v1", "v2", "frontend-v0.6.5"}
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == "2" and suite.get("failures") == "0"
+    for name in ("retag-scale-up", "statefulset-partition"):
+        assert not namespaces_of(kube, name)
+
+
+def test_the_whole_library_passes_in_a_shared_cluster(
+        cluster: base.ClusterHandle, kube: client.ApiClient, tmp_path: Path) -> None:
+    scenarios = loading.library()
+    started = time.monotonic()
+    record = running.run(scenarios, clusters=targets.GivenCluster(cluster),
+                         outputs_=outputs.Outputs(tmp_path))
+    took = time.monotonic() - started
+    failed = {s.scenario.name: (s.status.value, s.error, [r.message for r in s.results
+                                                          if not r.met])
+              for s in record.scenarios if not s.passed}
+    assert failed == {}
+    assert record.exit_code() == 0
+    assert took < 300, f"the library took {took:.0f}s"
+    nodes = {n.metadata.name for n in client.CoreV1Api(kube).list_node().items}
+    assert not [n for n in nodes if n.startswith("ds-")], "added nodes were removed"
+    assert not any(n.spec.unschedulable for n in client.CoreV1Api(kube).list_node().items)
+    for s in scenarios:
+        assert not namespaces_of(kube, s.name)
+
+
+# --- a scenario whose expectation cannot hold --------------------------------------------
+
+
+def test_a_missed_expectation_fails_the_run_with_expected_vs_found(
+        cluster: base.ClusterHandle, kube: client.ApiClient, tmp_path: Path) -> None:
+    # The image is pinned by digest: re-pushing the tag cannot make the pods drift.
+    path, name = scenario_file(tmp_path, """\
+        steps:
+        - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b1}
+        - apply: app.yaml
+        - wait: {rollout: Deployment/web}
+        - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b2}
+        - scale: {workload: Deployment/web, replicas: 5}
+        - wait: {pods: {selector: app=web, count: 5}}
+        - scan: after
+        expect:
+          after:
+            fires:
+            - {rule: digest-drift, workload: Deployment/web, severity: high, digests: 2}
+            absent:
+            - {rule: mutable-tag}
+        """)
+    out = tmp_path / "out"
+    assert run_cli(["--file", str(path), "--out", str(out), *existing_args(cluster)]) == 1
+    case = ET.parse(out / "junit.xml").getroot().find("testsuite/testcase")
+    assert case is not None and case.get("name") == name
+    failure = case.find("failure")
+    assert failure is not None
+    assert failure.get("message") == (
+        "1 of 2 expectations missed: after: expected digest-drift on Deployment/web "
+        "(severity ≥ high, digests 2); found no finding at all on Deployment/web")
+    journal = json.loads((out / "journal.json").read_text())
+    (scenario,) = journal["scenarios"]
+    assert scenario["status"] == "completed" and scenario["deviated"] is True
+    assert journal["run"]["status"] == "completed" and journal["run"]["deviated"] is True
+    assert_no_namespace_left(kube, name)
+
+
+# --- cleanup ------------------------------------------------------------------------------
+
+
+def test_cleanup_after_a_failed_step(cluster: base.ClusterHandle, kube: client.ApiClient,
+                                     tmp_path: Path) -> None:
+    path, name = scenario_file(tmp_path, """\
+        steps:
+        - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b1}
+        - apply: app.yaml
+        - name: wait for pods that never come
+          wait: {pods: {selector: app=web, count: 9}}
+          timeout: 3s
+        - scan: never
+        expect:
+          never: {clean: true}
+        """)
+    out = tmp_path / "out"
+    assert run_cli(["--file", str(path), "--out", str(out), *existing_args(cluster)]) == 2
+    (scenario,) = json.loads((out / "journal.json").read_text())["scenarios"]
+    assert scenario["status"] == "failed"
+    assert scenario["error"]["step"] == "steps[2]"
+    assert "timed out after 3s waiting for 9 pod(s) matching app=web ready" in \
+        scenario["error"]["message"]
+    assert scenario["steps"][-1]["status"] == "timed-out"
+    assert scenario["missing_scans"] == ["never"]
+    assert scenario["cleanup"]["namespace_deleted"] is True
+    error = ET.parse(out / "junit.xml").getroot().find("testsuite/testcase/error")
+    assert error is not None and error.get("type") == "failed"
+    assert_no_namespace_left(kube, name)
+
+
+class InterruptAfter(observers.Observer):
+    """Raises KeyboardInterrupt (as Ctrl-C would) once a given step has finished."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.namespaces: list[str] = []
+        self.cleanups: list[records.CleanupRecord] = []
+
+    def step_finished(self, record: records.ScenarioRecord, step: records.StepRecord) -> None:
+        if record.namespace:
+            self.namespaces.append(record.namespace)
+        if step.step.kind == self.kind:
+            raise KeyboardInterrupt
+
+    def cleanup_finished(self, record: records.ScenarioRecord,
+                         cleanup: records.CleanupRecord) -> None:
+        self.cleanups.append(cleanup)
+
+
+def test_cleanup_after_an_interrupt_mid_run(cluster: base.ClusterHandle,
+                                            kube: client.ApiClient, tmp_path: Path) -> None:
+    path, name = scenario_file(tmp_path, """\
+        steps:
+        - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b1}
+        - apply: app.yaml
+        - wait: {rollout: Deployment/web}
+        - scan: s
+        expect:
+          s: {clean: true}
+        """)
+    first = loading.load_file(path)
+    second = dataclasses.replace(first, name=name + "-2")
+    watcher = InterruptAfter("apply")
+    record = running.run([first, second], clusters=targets.GivenCluster(cluster),
+                         outputs_=outputs.Outputs(tmp_path / "out"), observer=watcher)
+    assert record.status is records.Status.INTERRUPTED and record.exit_code() == 130
+    one, two = record.scenarios
+    assert one.status is records.Status.INTERRUPTED
+    assert one.steps[-1].status is records.StepStatus.SUCCEEDED  # interrupted right after it
+    assert two.status is records.Status.ABORTED and two.error == "not run: the run was interrupted"
+    (cleanup,) = watcher.cleanups
+    assert cleanup.namespace_deleted and cleanup.namespace == watcher.namespaces[0]
+    journal = json.loads((tmp_path / "out" / "journal.json").read_text())
+    assert journal["run"]["status"] == "interrupted"
+    assert [s["status"] for s in journal["scenarios"]] == ["interrupted", "aborted"]
+    assert_no_namespace_left(kube, name)
+
+
+def test_sigint_to_a_running_process_cleans_up(cluster: base.ClusterHandle,
+                                               kube: client.ApiClient, tmp_path: Path) -> None:
+    path, name = scenario_file(tmp_path, """\
+        steps:
+        - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b1}
+        - apply: app.yaml
+        - wait: {rollout: Deployment/web}
+        - name: a long step to interrupt
+          sleep: 60s
+        - scan: s
+        expect:
+          s: {clean: true}
+        """)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scanner.cli", "scenario", "run", "--file", str(path),
+         "--out", str(out), *existing_args(cluster)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        def sleeping() -> bool | None:
+            if proc.poll() is not None:
+                raise AssertionError(f"the run ended early: {proc.communicate()}")
+            spaces = namespaces_of(kube, name)
+            if not spaces:
+                return None
+            pods = ku.pods(kube, spaces[0].metadata.name, "app=web")
+            return len(pods) == 3 and all(p.status.phase == "Running" for p in pods) or None
+
+        ku.wait_for("the scenario to reach its sleep", sleeping, timeout=60)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stdout + stderr
+    assert "INTERRUPTED" in stderr and "cleanup: namespace ds-" in stderr
+    journal = json.loads((out / "journal.json").read_text())
+    assert journal["run"]["status"] == "interrupted"
+    (scenario,) = journal["scenarios"]
+    assert scenario["status"] == "interrupted"
+    assert scenario["steps"][-1]["status"] == "interrupted"
+    assert scenario["cleanup"]["namespace_deleted"] is True
+    assert_no_namespace_left(kube, name)
+
+
+def test_existing_provider_refuses_node_steps(cluster: base.ClusterHandle, tmp_path: Path,
+                                              kube: client.ApiClient) -> None:
+    out = tmp_path / "out"
+    assert run_cli(["retag-new-node", "--out", str(out), *existing_args(cluster)]) == 2
+    (scenario,) = json.loads((out / "journal.json").read_text())["scenarios"]
+    assert scenario["status"] == "aborted"
+    assert "do not run on --provider existing" in scenario["error"]["message"]
+    assert scenario["namespace"] is None
+    assert not namespaces_of(kube, "retag-new-node")
