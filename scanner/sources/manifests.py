@@ -265,6 +265,8 @@ def _compose(name: str, text: str) -> list[yaml.nodes.Node]:
         raise _Problem(line, f"invalid YAML: {what}") from e
     except yaml.YAMLError as e:
         raise _Problem(1, f"invalid YAML: {e}") from e
+    except RecursionError as e:  # the pure-Python composer recurses per nesting level
+        raise _Problem(1, "invalid YAML: nested too deeply") from e
 
 
 class _Builder:
