@@ -186,16 +186,38 @@ def test_unresolvable_tags_write_nothing_and_name_every_image(tmp_path: Path) ->
     assert {p.name: p.read_bytes() for p in shop.iterdir()} == before
 
 
-def test_cli_bad_input_exit_2_and_files_untouched(tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def _bomb() -> str:
+    from tests.unit import test_manifests
+
+    return test_manifests.billion_laughs()
+
+
+@pytest.mark.parametrize(("content", "line", "expected"), [
+    ("kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+     "  - {name: a, image: 'Not An Image'}\n", 5, "not a valid image reference"),
+    ("kind: Pod\nmetadata: {name: p}\nspec:\n  containers: [\n", 5, "invalid YAML"),
+    ("kind: Pod\nmetadata:\n  name: !!python/object/apply:os.system ['touch pwned']\n", 3,
+     "not allowed"),
+    (None, None, "alias"),
+], ids=["not-an-image", "invalid-yaml", "unsafe-tag", "yaml-bomb"])
+def test_cli_bad_input_exit_2_and_files_untouched(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None,
+        line: int | None, expected: str) -> None:
     shop = shop_copy(tmp_path)
-    (shop / "zz-bad.yaml").write_text("kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
-                                      "  - {name: a, image: 'Not An Image'}\n")
+    (shop / "zz-bad.yaml").write_text(content if content is not None else _bomb())
     before = {p.name: p.read_bytes() for p in shop.iterdir()}
     assert cli.main(["pin", str(shop), "--write"]) == 2
     err = capsys.readouterr().err
-    assert f"{shop / 'zz-bad.yaml'}:5:" in err and "not a valid image reference" in err
+    first = err.splitlines()[0]
+    assert first.startswith(f"error: {shop / 'zz-bad.yaml'}:{line or ''}")
+    assert expected in first and "Traceback" not in err
     assert {p.name: p.read_bytes() for p in shop.iterdir()} == before
+    assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
+
+
+def test_cli_refuses_contradictory_options(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    shop = shop_copy(tmp_path)
     assert cli.main(["pin", "-", "--write"]) == 2
     assert "stdin" in capsys.readouterr().err
     assert cli.main(["pin", str(shop), "--diff", "--write"]) == 2
