@@ -282,3 +282,34 @@ def test_the_pure_python_loader_is_guarded_too(monkeypatch: pytest.MonkeyPatch) 
     assert problem("[" * 5000 + "]" * 5000).startswith("bad.yaml:1: invalid YAML")
     [web] = load_text((SHOP / "web.yaml").read_text())
     assert [f.style for f in web.images] == ["'", '"', ""]
+
+
+def test_helm_template_output_with_source_comments_and_empty_documents() -> None:
+    text = """---
+# Source: shop/templates/serviceaccount.yaml
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: shop
+---
+# Source: shop/templates/empty.yaml
+---
+# Source: shop/templates/deployment.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shop
+  labels:
+    helm.sh/chart: shop-0.1.0
+spec:
+  template:
+    spec:
+      containers:
+        - name: shop
+          image: "ghcr.io/acme/shop:0.1.0"
+          imagePullPolicy: IfNotPresent
+"""
+    [shop] = load_text(text, "-")
+    assert (shop.kind, shop.document, shop.line) == ("Deployment", 3, 11)
+    [field] = shop.images
+    assert field.line == line_of(text, "ghcr.io/acme/shop") and field.ref.registry == "ghcr.io"
