@@ -6,13 +6,15 @@ stopped one does nothing. Its state lives under ``.driftscan/clusters/NAME/``.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-__all__ = ["ClusterHandle", "ComponentStatus", "Provider", "Say", "state_root"]
+__all__ = ["ClusterHandle", "ComponentStatus", "Provider", "Say", "load_state", "save_state",
+           "state_root"]
 
 Say = Callable[[str], None]
 """Progress callback: one human-readable line per call."""
@@ -21,6 +23,22 @@ Say = Callable[[str], None]
 def state_root() -> Path:
     """Folder that holds every cluster's state (``DRIFTSCAN_STATE_DIR`` or ``./.driftscan``)."""
     return Path(os.environ.get("DRIFTSCAN_STATE_DIR", ".driftscan")).resolve() / "clusters"
+
+
+def load_state(path: Path) -> dict[str, Any] | None:
+    """A provider's ``state.json``, or None when it is missing or unreadable."""
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data
+
+
+def save_state(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state.json`` atomically (a reader never sees half a file)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(path)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ is never touched).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shlex
@@ -398,16 +397,10 @@ class KindProvider:
         return self.dir / "state.json"
 
     def _load_state(self) -> dict[str, Any] | None:
-        try:
-            data: dict[str, Any] = json.loads(self._state_file.read_text())
-        except (OSError, ValueError):
-            return None
-        return data
+        return base.load_state(self._state_file)
 
     def _save(self, state: dict[str, Any]) -> None:
-        tmp = self._state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(self._state_file)
+        base.save_state(self._state_file, state)
 
     # --- commands --------------------------------------------------------------------
 

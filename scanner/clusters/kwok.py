@@ -65,11 +65,7 @@ class KwokProvider:
         return self.dir / "state.json"
 
     def _load_state(self) -> dict[str, Any] | None:
-        try:
-            data: dict[str, Any] = json.loads(self._state_file.read_text())
-        except (OSError, ValueError):
-            return None
-        return data
+        return base.load_state(self._state_file)
 
     def _processes(self, state: dict[str, Any]) -> list[processes.Process]:
         return [processes.Process.from_json(p) for p in state.get("processes", [])]
@@ -179,9 +175,7 @@ class KwokProvider:
         return out
 
     def _save(self, state: dict[str, Any]) -> None:
-        tmp = self._state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(self._state_file)
+        base.save_state(self._state_file, state)
 
     def _check_tools(self) -> None:
         missing = [b for b in ("etcd", "kube-apiserver", "kube-controller-manager",

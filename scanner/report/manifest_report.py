@@ -18,6 +18,7 @@ from rich.text import Text
 
 from scanner import findings
 from scanner.report import model as report_model
+from scanner.report import terminal
 
 __all__ = ["SCHEMA", "ManifestFinding", "ManifestReport", "render_json", "render_table",
            "summary_line", "to_dict"]
@@ -25,13 +26,6 @@ __all__ = ["SCHEMA", "ManifestFinding", "ManifestReport", "render_json", "render
 SCHEMA = "driftscan/manifests/v1"
 _Severity = findings.Severity  # the model's ``findings`` field shadows the module in class scope
 
-_SEVERITY_STYLE = {
-    "critical": "bold white on red",
-    "high": "bold red",
-    "medium": "yellow",
-    "low": "cyan",
-    "info": "dim",
-}
 
 
 @dataclass(frozen=True)
@@ -165,7 +159,7 @@ def render_table(report: ManifestReport, console: Console) -> None:
         for f in report.findings:
             table.add_row(
                 f"{f.file}:{f.line}",
-                Text(f"{f.rule} ({f.severity})", style=_SEVERITY_STYLE.get(f.severity, "")),
+                Text(f"{f.rule} ({f.severity})", style=terminal.SEVERITY_STYLE.get(f.severity, "")),
                 f.workload,
                 f.container,
                 f.image,

@@ -16,7 +16,7 @@ from scanner.report import model as report_model
 
 __all__ = ["render", "summary_line"]
 
-_SEVERITY_STYLE = {
+SEVERITY_STYLE = {
     "critical": "bold white on red",
     "high": "bold red",
     "medium": "yellow",
@@ -97,7 +97,7 @@ def _table(workloads: list[report_model.WorkloadEntry], console: Console) -> Non
         for i, f in enumerate(w.findings):
             if i:
                 rules.append(", ")
-            rules.append(f.rule, style=_SEVERITY_STYLE.get(f.severity, ""))
+            rules.append(f.rule, style=SEVERITY_STYLE.get(f.severity, ""))
             rules.append(f" ({f.severity})")
         table.add_row(
             str(w.score),
@@ -117,7 +117,7 @@ def _details(w: report_model.WorkloadEntry, console: Console) -> None:
     fixes: list[str] = []
     for f in major:
         line = Text("  ")
-        line.append(f"[{f.severity}] {f.rule}", style=_SEVERITY_STYLE.get(f.severity, ""))
+        line.append(f"[{f.severity}] {f.rule}", style=SEVERITY_STYLE.get(f.severity, ""))
         line.append(f" +{f.points}: {f.message}")
         console.print(line, soft_wrap=True)
         if f.remediation and f.remediation not in fixes:
