@@ -31,8 +31,19 @@ lint: python
 	$(BIN)/ruff check scanner tests benchmarks
 	$(BIN)/mypy
 
+# Every library scenario on the default provider (kwok where no Docker engine answers);
+# the cluster is started for the run and stopped after it. The result paths are printed
+# whether or not every scenario passed, and the run's exit code is kept.
+DEMO_OUT := reports/scenarios/LATEST
 demo: setup
-	$(BIN)/python -m scanner.demo
+	@$(BIN)/driftscan scenario run --all --out $(DEMO_OUT); status=$$?; \
+	echo ""; \
+	echo "Results in $(DEMO_OUT)/:"; \
+	echo "  validation page  $(DEMO_OUT)/index.html"; \
+	echo "  journal          $(DEMO_OUT)/journal.json"; \
+	echo "  JUnit            $(DEMO_OUT)/junit.xml"; \
+	echo "  scan reports     $(DEMO_OUT)/scans/ (one HTML and JSON report per scan)"; \
+	exit $$status
 
 bench: setup
 	$(BIN)/python benchmarks/scan_scale.py

@@ -43,9 +43,13 @@ __all__ = [
     "WaitReplicaSets",
     "WaitRollout",
     "Workload",
+    "parse_duration",
     "placeholders",
     "substitute",
 ]
+
+NON_DRIFT_FAMILIES = frozenset({"tags"})
+"""Rule families that describe tag hygiene, not drift; ``clean: true`` allows them."""
 
 DEFAULT_WAIT_TIMEOUT = 60.0
 DEFAULT_STEP_TIMEOUT = 60.0
@@ -508,3 +512,22 @@ def substitute(text: str, values: Values) -> str:
         raise errors.ScenarioFailed(f"unknown placeholder {m.group(0)!r}")
 
     return PLACEHOLDER.sub(one, text)
+
+
+def parse_duration(value: float | int | str) -> float:
+    """Seconds from ``30``, ``2.5``, ``"500ms"``, ``"30s"`` or ``"2m"``.
+
+    Raises:
+        ValueError: anything else.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        if value <= 0:
+            raise ValueError(f"not a positive duration: {value!r}")
+        return float(value)
+    m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m)", value.strip())
+    if not m:
+        raise ValueError(f"not a duration: {value!r}")
+    number = float(m.group(1))
+    return number / 1000 if m.group(2) == "ms" else number * (60 if m.group(2) == "m" else 1)

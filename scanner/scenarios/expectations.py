@@ -24,7 +24,7 @@ from typing import Any
 from scanner import findings
 from scanner.report import model as report_model
 from scanner.scenarios import definitions as d
-from scanner.scenarios import loading, records
+from scanner.scenarios import records
 
 __all__ = ["Seen", "evaluate", "is_drift", "seen_findings"]
 
@@ -65,7 +65,7 @@ class Seen:
 
 def is_drift(seen: Seen) -> bool:
     """True for drift rules (everything outside the tag-hygiene family)."""
-    return seen.family not in loading.NON_DRIFT_FAMILIES
+    return seen.family not in d.NON_DRIFT_FAMILIES
 
 
 def seen_findings(report: report_model.Report) -> list[Seen]:

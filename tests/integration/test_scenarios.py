@@ -249,8 +249,16 @@ def test_cleanup_after_an_interrupt_mid_run(cluster: base.ClusterHandle,
     assert_no_namespace_left(kube, name)
 
 
-def test_sigint_to_a_running_process_cleans_up(cluster: base.ClusterHandle,
-                                               kube: client.ApiClient, tmp_path: Path) -> None:
+def _default_sigint() -> None:
+    # A shell that starts pytest in the background ignores SIGINT for it, and children
+    # inherit that; Python then installs no KeyboardInterrupt handler. Undo it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_a_running_process_cleans_up(cluster: base.ClusterHandle,
+                                                 kube: client.ApiClient, tmp_path: Path,
+                                                 signum: signal.Signals) -> None:
     path, name = scenario_file(tmp_path, """\
         steps:
         - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b1}
@@ -267,7 +275,7 @@ def test_sigint_to_a_running_process_cleans_up(cluster: base.ClusterHandle,
         [sys.executable, "-m", "scanner.cli", "scenario", "run", "--file", str(path),
          "--out", str(out), *existing_args(cluster)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_default_sigint)
     try:
         def sleeping() -> bool | None:
             if proc.poll() is not None:
@@ -280,7 +288,7 @@ def test_sigint_to_a_running_process_cleans_up(cluster: base.ClusterHandle,
 
         ku.wait_for("the scenario to reach its sleep", sleeping, timeout=60)
         time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:

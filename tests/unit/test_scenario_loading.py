@@ -271,13 +271,13 @@ def test_duplicate_names_across_files(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("value", "seconds"), [
     (30, 30.0), (2.5, 2.5), ("500ms", 0.5), ("30s", 30.0), ("2m", 120.0), ("1.5s", 1.5)])
 def test_parse_duration(value: float | str, seconds: float) -> None:
-    assert loading.parse_duration(value) == seconds
+    assert d.parse_duration(value) == seconds
 
 
 @pytest.mark.parametrize("value", ["soon", "10h", 0, -1, True])
 def test_parse_duration_refuses(value: object) -> None:
     with pytest.raises(ValueError):
-        loading.parse_duration(value)  # type: ignore[arg-type]
+        d.parse_duration(value)  # type: ignore[arg-type]
 
 
 def test_substitute_is_plain_text_replacement() -> None:
