@@ -231,7 +231,7 @@ def run_scenario(ctx: RunContext, target: targets.Target,
     try:
         ctx.observer.scenario_started(rec)
         kube = kubeapi.Kube(target.handle.kubeconfig, target.context)
-        nodes = kube.nodes()
+        nodes = _await_nodes(kube, scenario.min_nodes)
         _preflight(scenario, target, nodes)
         rec.namespace = namespace_for(scenario.name)
         ws = steps.Workspace(
@@ -269,6 +269,20 @@ def run_scenario(ctx: RunContext, target: targets.Target,
                 rec.duration_s = time.monotonic() - began
                 ctx.observer.scenario_finished(rec)
     return rec
+
+
+def _await_nodes(kube: kubeapi.Kube, wanted: int, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """The nodes, once ``wanted`` of them are schedulable (or the time is up).
+
+    A cluster that has just started reports its nodes Ready a moment before the node
+    lifecycle controller lifts their ``not-ready`` taints.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        nodes = kube.nodes()
+        if sum(_schedulable(n) for n in nodes) >= wanted or time.monotonic() > deadline:
+            return nodes
+        time.sleep(0.5)
 
 
 def _preflight(scenario: d.Scenario, target: targets.Target,
