@@ -62,6 +62,7 @@ def to_dict(run: records.RunRecord, argv: Sequence[str] | None = None) -> dict[s
             "scenarios": len(scenarios),
             "passed": sum(s.passed for s in scenarios),
             "deviated": sum(s.deviated for s in scenarios),
+            "skipped": sum(s.skipped for s in scenarios),
             **{status.value: sum(s.status is status for s in scenarios)
                for status in records.Status},
             "expectations": {"total": len(results), "met": sum(r.met for r in results),
@@ -83,6 +84,7 @@ def _scenario(s: records.ScenarioRecord) -> dict[str, Any]:
         "started_at": iso(s.started), "ended_at": iso(s.ended),
         "duration_s": round(s.duration_s, 3),
         "status": s.status.value, "deviated": s.deviated, "passed": s.passed,
+        "skipped": s.skipped,
         "error": ({"message": s.error, "step": s.error_step} if s.error else None),
         "builds": [{"name": b.name, "label": b.label, "digest": b.digest,
                     "pushed_as": list(b.pushed_as)} for b in s.builds.values()],
@@ -106,7 +108,7 @@ def _step(st: records.StepRecord, source: Any) -> dict[str, Any]:
     raw = (source.get(step.phase) or [])[step.index] if isinstance(source, dict) else None
     return {
         "phase": step.phase, "index": step.index, "path": step.path, "kind": step.kind,
-        "name": step.name, "description": step.describe(), "inject": step.inject,
+        "name": step.name, "description": st.describe(), "inject": step.inject,
         "timeout_s": step.timeout, "arguments": raw,
         "started_at": iso(st.started), "ended_at": iso(st.ended),
         "duration_s": round(st.duration_s, 3), "status": st.status.value,

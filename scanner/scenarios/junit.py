@@ -47,7 +47,7 @@ def _outcome(s: records.ScenarioRecord) -> str:
     """``passed``, ``failure`` (deviated), ``error`` (not carried out) or ``skipped``."""
     if s.status is records.Status.COMPLETED:
         return "failure" if s.deviated else "passed"
-    if s.status is records.Status.ABORTED and not s.started:
+    if s.status is records.Status.ABORTED and (s.skipped or not s.started):
         return "skipped"
     return "error"
 
@@ -90,7 +90,7 @@ def _testcase(s: records.ScenarioRecord) -> ET.Element:
 def _log(s: records.ScenarioRecord) -> list[str]:
     lines = []
     for st in s.steps:
-        lines.append(f"[{st.status.value:>11}] {st.step.path} {st.step.describe()} "
+        lines.append(f"[{st.status.value:>11}] {st.step.path} {st.describe()} "
                      f"({st.duration_s:.2f}s): {st.detail}")
     for r in s.results:
         lines.append(f"[{'met' if r.met else 'MISSED':>11}] {r.scan}: {r.message}")

@@ -60,6 +60,8 @@ class StepRecord:
     step: d.Step
     started: float
     """Wall-clock seconds since the epoch."""
+    description: str = ""
+    """The step's name or description with its placeholders filled in."""
     ended: float = 0.0
     duration_s: float = 0.0
     status: StepStatus = StepStatus.SUCCEEDED
@@ -67,6 +69,11 @@ class StepRecord:
     """What the step did, or why it failed, in one or two sentences."""
     output: dict[str, Any] = field(default_factory=dict)
     """Structured result: digests pushed, pods deleted, the node drained, what a wait saw."""
+
+
+    def describe(self) -> str:
+        """The filled-in description, or the step's own."""
+        return self.description or self.step.describe()
 
 
 @dataclass
@@ -154,6 +161,9 @@ class ScenarioRecord:
     error: str | None = None
     """Why the run failed or was aborted (not set for deviations)."""
     error_step: str | None = None
+    skipped: bool = False
+    """Aborted because the provider cannot do what the scenario needs (node steps on kind
+    or an existing cluster): reported, but it does not fail the run."""
     steps: list[StepRecord] = field(default_factory=list)
     scans: list[ScanRecord] = field(default_factory=list)
     builds: dict[str, BuildRecord] = field(default_factory=dict)
@@ -205,10 +215,10 @@ class RunRecord:
         return any(s.deviated for s in self.scenarios)
 
     def exit_code(self) -> int:
-        """0 passed, 1 an expectation missed, 2 the run could not be carried out, 130 Ctrl-C."""
+        """0 passed (skips allowed), 1 missed, 2 not carried out, 130 interrupted."""
         if self.status is Status.INTERRUPTED:
             return 130
         if self.status is not Status.COMPLETED or any(
-                s.status is not Status.COMPLETED for s in self.scenarios):
+                s.status is not Status.COMPLETED and not s.skipped for s in self.scenarios):
             return 2
         return 1 if self.deviated else 0

@@ -207,11 +207,13 @@ def _not_run(ctx: RunContext, scenarios: Sequence[d.Scenario]) -> None:
 class _Stop(Exception):
     """Ends a scenario early with a status and a reason."""
 
-    def __init__(self, status: records.Status, message: str, step: str | None = None) -> None:
+    def __init__(self, status: records.Status, message: str, step: str | None = None, *,
+                 skip: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.step = step
+        self.skip = skip
 
 
 def namespace_for(scenario: str) -> str:
@@ -245,7 +247,7 @@ def run_scenario(ctx: RunContext, target: targets.Target,
         _run_steps(ctx, rec, ws, scenario.steps, began + scenario.timeout)
         rec.status = records.Status.COMPLETED
     except _Stop as e:
-        rec.status, rec.error, rec.error_step = e.status, e.message, e.step
+        rec.status, rec.error, rec.error_step, rec.skipped = e.status, e.message, e.step, e.skip
     except KeyboardInterrupt:
         rec.status, rec.error = records.Status.INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)"
         interrupted = True
@@ -297,12 +299,12 @@ def _preflight(scenario: d.Scenario, target: targets.Target,
     kinds = {s.kind for s in scenario.all_steps}
     if target.handle.provider == "existing" and kinds & {"add-node", "drain-node"}:
         raise _Stop(records.Status.ABORTED,
-                    "add-node and drain-node change nodes other workloads share; they do not "
-                    "run on --provider existing (use kwok or kind)")
+                    "skipped: add-node and drain-node change nodes other workloads share; "
+                    "they do not run on --provider existing (use kwok or kind)", skip=True)
     if "add-node" in kinds and not builds.is_kwok(nodes):
         raise _Stop(records.Status.ABORTED,
-                    "add-node needs a kwok cluster (kind cannot add nodes to a running "
-                    "cluster); run this scenario with --provider kwok")
+                    "skipped: add-node needs a kwok cluster (kind cannot add nodes to a "
+                    "running cluster); run this scenario with --provider kwok", skip=True)
 
 
 def _schedulable(node: dict[str, Any]) -> bool:
@@ -323,7 +325,7 @@ def _run_steps(ctx: RunContext, rec: records.ScenarioRecord, ws: steps.Workspace
                         f"the scenario's time budget ({rec.scenario.timeout:g}s) ran out "
                         f"before {step.path}", step.path)
         ctx.observer.step_started(rec, step)
-        srec = records.StepRecord(step, started=time.time())
+        srec = records.StepRecord(step, started=time.time(), description=ws.describe(step))
         began = time.monotonic()
         outcome: steps.Outcome | None = None
         try:
@@ -332,11 +334,11 @@ def _run_steps(ctx: RunContext, rec: records.ScenarioRecord, ws: steps.Workspace
         except steps.StepFailed as e:
             _finish(ctx, rec, srec, began, records.StepStatus.TIMED_OUT if e.timed_out
                     else records.StepStatus.FAILED, e.message, e.output)
-            raise _Stop(records.Status.FAILED, f"{step.path} {step.describe()}: {e.message}",
+            raise _Stop(records.Status.FAILED, f"{step.path} {srec.describe()}: {e.message}",
                         step.path) from e
         except errors.DriftscanError as e:
             _finish(ctx, rec, srec, began, records.StepStatus.FAILED, str(e))
-            raise _Stop(records.Status.FAILED, f"{step.path} {step.describe()}: {e}",
+            raise _Stop(records.Status.FAILED, f"{step.path} {srec.describe()}: {e}",
                         step.path) from e
         except KeyboardInterrupt:
             _finish(ctx, rec, srec, began, records.StepStatus.INTERRUPTED, "interrupted")
@@ -345,7 +347,7 @@ def _run_steps(ctx: RunContext, rec: records.ScenarioRecord, ws: steps.Workspace
             _finish(ctx, rec, srec, began, records.StepStatus.FAILED,
                     f"internal error: {type(e).__name__}: {e}",
                     {"traceback": traceback.format_exc()})
-            raise _Stop(records.Status.FAILED, f"{step.path} {step.describe()}: internal "
+            raise _Stop(records.Status.FAILED, f"{step.path} {srec.describe()}: internal "
                         f"error: {type(e).__name__}: {e}", step.path) from e
         _finish(ctx, rec, srec, began, records.StepStatus.SUCCEEDED, srec.detail, srec.output,
                 notify=outcome.report is None)
@@ -385,7 +387,7 @@ def _record_scan(ctx: RunContext, rec: records.ScenarioRecord, srec: records.Ste
     if injection is not None:
         inj, inj_began = injection
         detect = (time.monotonic() - inj_began)
-        injected_by = f"{inj.step.path}: {inj.step.describe()}"
+        injected_by = f"{inj.step.path}: {inj.describe()}"
     report_json = json_format.to_dict(report)
     json_file, html_file, html_error = ctx.outputs.write_scan(rec.scenario.name, label, report,
                                                               report_json)

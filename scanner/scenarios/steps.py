@@ -82,6 +82,13 @@ class Workspace:
         """Substitute the placeholders in ``text``."""
         return d.substitute(text, self.values())
 
+    def describe(self, step: d.Step) -> str:
+        """The step's description with the placeholders known so far filled in."""
+        try:
+            return self.fill(step.describe())
+        except errors.ScenarioFailed:
+            return step.describe()
+
     def labels(self) -> dict[str, str]:
         """Labels on everything the engine creates for this scenario."""
         return {LABEL_MANAGED: MANAGED_BY, LABEL_RUN: self.run_id,

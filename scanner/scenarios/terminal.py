@@ -29,16 +29,18 @@ _STEP_MARK = {
 
 
 def result_word(rec: records.ScenarioRecord) -> str:
-    """``passed``, ``deviated``, ``failed``, ``aborted``, ``interrupted`` or ``not run``."""
+    """One word for the outcome (passed, deviated, failed, skipped, not run and so on)."""
     if rec.status is records.Status.COMPLETED:
         return "deviated" if rec.deviated else "passed"
+    if rec.skipped:
+        return "skipped"
     if rec.status is records.Status.ABORTED and not rec.started:
         return "not run"
     return rec.status.value
 
 
 _STYLE = {"passed": "green", "deviated": "bold red", "failed": "bold red",
-          "aborted": "yellow", "interrupted": "yellow", "not run": "dim"}
+          "aborted": "yellow", "skipped": "dim", "interrupted": "yellow", "not run": "dim"}
 
 
 class ProgressObserver(observers.Observer):
@@ -70,7 +72,7 @@ class ProgressObserver(observers.Observer):
     def step_finished(self, record: records.ScenarioRecord, step: records.StepRecord) -> None:
         """One line per step: mark, path, description, duration; the reason on failure."""
         mark = _STEP_MARK[step.status]
-        line = (f"  {mark} [dim]{step.step.path:<10}[/] {escape(step.step.describe())} "
+        line = (f"  {mark} [dim]{step.step.path:<10}[/] {escape(step.describe())} "
                 f"[dim]{step.duration_s:.1f}s[/]")
         self._print(line)
         if step.status is not records.StepStatus.SUCCEEDED:

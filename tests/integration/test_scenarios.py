@@ -304,12 +304,20 @@ def test_a_signal_to_a_running_process_cleans_up(cluster: base.ClusterHandle,
     assert_no_namespace_left(kube, name)
 
 
-def test_existing_provider_refuses_node_steps(cluster: base.ClusterHandle, tmp_path: Path,
-                                              kube: client.ApiClient) -> None:
+def test_existing_provider_skips_node_steps(cluster: base.ClusterHandle, tmp_path: Path,
+                                            kube: client.ApiClient,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    assert run_cli(["retag-new-node", "--out", str(out), *existing_args(cluster)]) == 2
-    (scenario,) = json.loads((out / "journal.json").read_text())["scenarios"]
-    assert scenario["status"] == "aborted"
-    assert "do not run on --provider existing" in scenario["error"]["message"]
-    assert scenario["namespace"] is None
+    code = run_cli(["retag-new-node", "sidecar-drift", "--out", str(out),
+                    *existing_args(cluster)])
+    printed = capsys.readouterr()
+    assert code == 0, printed.out + printed.err  # a skip is reported, not a failure
+    assert "2 scenarios: 1 skipped, 1 passed" in printed.out
+    skipped, passed = json.loads((out / "journal.json").read_text())["scenarios"]
+    assert skipped["status"] == "aborted" and skipped["skipped"] is True
+    assert "do not run on --provider existing" in skipped["error"]["message"]
+    assert skipped["namespace"] is None and skipped["steps"] == []
+    assert passed["passed"] is True
+    case = ET.parse(out / "junit.xml").getroot().find("testsuite/testcase")
+    assert case is not None and case.find("skipped") is not None
     assert not namespaces_of(kube, "retag-new-node")

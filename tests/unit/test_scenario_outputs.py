@@ -96,6 +96,12 @@ def test_exit_codes() -> None:
     assert run.exit_code() == 1                      # one deviated
     run.scenarios = run.scenarios[:1]
     assert run.exit_code() == 0
+    skipped = records.ScenarioRecord(scenario("retag-new-node"), status=records.Status.ABORTED,
+                                     error="skipped: add-node needs a kwok cluster",
+                                     skipped=True, started=time.time())
+    run.scenarios.append(skipped)
+    assert run.exit_code() == 0                      # a skip is not a failure
+    assert junit.render(run).count("<skipped ") == 1
 
 
 def test_junit_has_one_testcase_per_scenario_with_expected_vs_found() -> None:
