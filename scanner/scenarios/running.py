@@ -7,7 +7,8 @@ tests).
 
 For each scenario:
 
-1. preflight: enough schedulable nodes; node steps only where the cluster allows them;
+1. preflight: node steps only where the cluster allows them (else the scenario is
+   skipped); enough schedulable nodes (else it is aborted);
 2. a fresh namespace ``ds-NAME-XXXXXX`` labelled with the run id — the only namespace
    the scenario writes to, and the only one cleanup deletes (after checking the label);
 3. ``steps`` in order, each with its timeout (and within the scenario's budget); the
@@ -233,8 +234,9 @@ def run_scenario(ctx: RunContext, target: targets.Target,
     try:
         ctx.observer.scenario_started(rec)
         kube = kubeapi.Kube(target.handle.kubeconfig, target.context)
+        _check_node_steps(scenario, target, kube.nodes())
         nodes = _await_nodes(kube, scenario.min_nodes)
-        _preflight(scenario, target, nodes)
+        _check_nodes(scenario, target, nodes)
         rec.namespace = namespace_for(scenario.name)
         ws = steps.Workspace(
             scenario=scenario, namespace=rec.namespace, run_id=ctx.record.run_id, kube=kube,
@@ -287,8 +289,8 @@ def _await_nodes(kube: kubeapi.Kube, wanted: int, timeout: float = 60.0) -> list
         time.sleep(0.5)
 
 
-def _preflight(scenario: d.Scenario, target: targets.Target,
-               nodes: list[dict[str, Any]]) -> None:
+def _check_nodes(scenario: d.Scenario, target: targets.Target,
+                 nodes: list[dict[str, Any]]) -> None:
     schedulable = [n for n in nodes if _schedulable(n)]
     if len(schedulable) < scenario.min_nodes:
         hint = ("start the cluster with more nodes (--nodes N)"
@@ -296,6 +298,10 @@ def _preflight(scenario: d.Scenario, target: targets.Target,
         raise _Stop(records.Status.ABORTED,
                     f"needs at least {scenario.min_nodes} schedulable nodes; the cluster has "
                     f"{len(schedulable)} ({hint})")
+
+
+def _check_node_steps(scenario: d.Scenario, target: targets.Target,
+                      nodes: list[dict[str, Any]]) -> None:
     kinds = {s.kind for s in scenario.all_steps}
     if target.handle.provider == "existing" and kinds & {"add-node", "drain-node"}:
         raise _Stop(records.Status.ABORTED,

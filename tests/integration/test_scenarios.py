@@ -183,6 +183,9 @@ def test_cleanup_after_a_failed_step(cluster: base.ClusterHandle, kube: client.A
           wait: {pods: {selector: app=web, count: 9}}
           timeout: 3s
         - scan: never
+        finally:
+        - name: scale down even though a step failed
+          scale: {workload: Deployment/web, replicas: 0}
         expect:
           never: {clean: true}
         """)
@@ -193,7 +196,10 @@ def test_cleanup_after_a_failed_step(cluster: base.ClusterHandle, kube: client.A
     assert scenario["error"]["step"] == "steps[2]"
     assert "timed out after 3s waiting for 9 pod(s) matching app=web ready" in \
         scenario["error"]["message"]
-    assert scenario["steps"][-1]["status"] == "timed-out"
+    *tried, cleanup_step = scenario["steps"]
+    assert tried[-1]["status"] == "timed-out" and tried[-1]["path"] == "steps[2]"
+    assert (cleanup_step["phase"], cleanup_step["status"]) == ("finally", "succeeded")
+    assert cleanup_step["output"] == {"workload": "Deployment/web", "from": 3, "to": 0}
     assert scenario["missing_scans"] == ["never"]
     assert scenario["cleanup"]["namespace_deleted"] is True
     error = ET.parse(out / "junit.xml").getroot().find("testsuite/testcase/error")
