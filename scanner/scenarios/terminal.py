@@ -137,7 +137,8 @@ def summary(run: records.RunRecord, console: Console, folder: Path | None = None
         word = result_word(rec)
         counts[word] = counts.get(word, 0) + 1
     totals = ", ".join(f"{n} {w}" for w, n in counts.items())
-    console.print(f"{len(run.scenarios)} scenarios: {totals or 'none'} — run {run.status.value} "
+    many = "scenario" if len(run.scenarios) == 1 else "scenarios"
+    console.print(f"{len(run.scenarios)} {many}: {totals or 'none'} — run {run.status.value} "
                   f"in {run.duration_s:.1f}s", highlight=False)
     if run.error:
         console.print(f"[red]{escape(run.error)}[/]", highlight=False)
