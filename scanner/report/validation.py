@@ -113,6 +113,8 @@ class ScenarioView:
     status: str
     deviated: bool
     passed: bool
+    skipped: bool
+    """The provider could not carry out the scenario: neither passed nor failed."""
     duration_s: float | None
     error: str | None
     scans: tuple[ScanLink, ...]
@@ -140,6 +142,7 @@ class ValidationPage:
     met: int
     missed: int
     scenarios_passed: int
+    scenarios_skipped: int
 
 
 def _str(data: Mapping[str, Any], key: str, default: str = "") -> str:
@@ -223,13 +226,16 @@ def _scenario(data: Mapping[str, Any]) -> tuple[ScenarioView, dict[str, report_m
     status = _str(data, "status", "completed")
     deviated = data.get("deviated") is True or any(not r.met for r in rows)
     passed = data.get("passed")
+    skipped = data.get("skipped") is True
     view = ScenarioView(
         anchor="s-" + _file_part(name).lower(),
         name=name,
         title=_str(data, "title"),
         status=status,
         deviated=deviated,
-        passed=passed if isinstance(passed, bool) else status == "completed" and not deviated,
+        passed=(not skipped and (passed if isinstance(passed, bool)
+                                 else status == "completed" and not deviated)),
+        skipped=skipped,
         duration_s=_float(data, "duration_s"),
         error=_error(data.get("error")),
         scans=tuple(scans),
@@ -276,7 +282,7 @@ def _page(journal: Mapping[str, Any]) -> tuple[ValidationPage, list[tuple[str, A
     met = sum(e.met for v in views for e in v.expectations)
     missed = sum(not e.met for v in views for e in v.expectations)
     status = _str(run, "status", "completed")
-    passed = status == "completed" and all(v.passed for v in views)
+    passed = status == "completed" and all(v.passed or v.skipped for v in views)
     page = ValidationPage(
         title=f"driftscan scenarios: {'PASSED' if passed else 'FAILED'}"
         f" ({met} of {met + missed} expectations met)",
@@ -292,6 +298,7 @@ def _page(journal: Mapping[str, Any]) -> tuple[ValidationPage, list[tuple[str, A
         met=met,
         missed=missed,
         scenarios_passed=sum(v.passed for v in views),
+        scenarios_skipped=sum(v.skipped for v in views),
     )
     return page, pages
 

@@ -409,6 +409,20 @@ def test_validation_matrix(journal: dict[str, object]) -> None:
     assert "expected" not in missed.find("tbody").find_all("tr")[1].find_all("td")[2].words
 
 
+def test_skipped_scenarios_neither_pass_nor_fail_the_run(journal: dict[str, object]) -> None:
+    run = copy.deepcopy(journal)
+    scenarios = run["scenarios"]
+    assert isinstance(scenarios, list)
+    del scenarios[1]  # drop the one that misses an expectation
+    scenarios[1].update({"skipped": True, "passed": False, "expectations": [], "scans": []})
+    page = htmltree.parse(validation.render_validation(run))
+    assert page.find("h1").words == "Scenario validation: PASSED"
+    assert page.by_id("verdict").words.startswith(
+        "1 of 2 scenarios passed (1 skipped: the provider cannot carry them out)")
+    rows = page.by_id("matrix-table").find("tbody").find_all("tr")
+    assert [tr.find_all("td")[1].words for tr in rows] == ["pass", "skipped"]
+
+
 def test_write_validation_writes_linked_scan_pages(journal: dict[str, object],
                                                    tmp_path: Path) -> None:
     written = validation.write_validation(journal, tmp_path)
