@@ -335,13 +335,24 @@ class KwokProvider:
 
     def _api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         state = self._load_state()
-        assert state is not None
+        if state is None:
+            raise errors.ProviderError(f"kwok cluster {self.cluster!r} is not running",
+                                       hint="start it: driftscan cluster up --provider kwok")
         url = f"https://127.0.0.1:{state['ports']['apiserver']}{path}"
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(url, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, context=self._ssl(), timeout=10) as r:
-            return json.loads(r.read())
+        try:
+            with urllib.request.urlopen(req, context=self._ssl(), timeout=10) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError:
+            raise  # an answer: the caller decides what a status means
+        except (OSError, ValueError) as e:
+            raise errors.ProviderError(
+                f"kube-apiserver of kwok cluster {self.cluster!r} did not answer {method} "
+                f"{path}: {e}; see {self.dir / 'logs' / 'kube-apiserver.log'}",
+                hint=f"restart it: driftscan cluster down --provider kwok --name {self.cluster}"
+                     f" && driftscan cluster up --provider kwok --name {self.cluster}") from e
 
     def add_node(self, name: str) -> None:
         """Create a fake node that KWOK manages; no-op when it exists."""
@@ -360,8 +371,7 @@ class KwokProvider:
             if e.code != 409:
                 raise errors.ProviderError(f"creating node {name}: HTTP {e.code} "
                                            f"{e.read()[:300]!r}") from e
-        state = self._load_state()
-        assert state is not None
+        state = self._load_state() or {"nodes": []}
         if name not in state["nodes"]:
             state["nodes"].append(name)
             self._save(state)

@@ -99,8 +99,12 @@ def decide(image: str, policy: str, node: str, store: NodeImages, resolve: Resol
     name = ref.name  # registry/repository, as containerd names it
     if ref.digest:
         # Pulling by digest yields exactly that manifest; the store keeps it by digest.
-        store.put(node, f"{name}@{ref.digest}", ref.digest)
-        return PullResult(image_id=f"{name}@{ref.digest}")
+        key = f"{name}@{ref.digest}"
+        if policy == "Never" and store.get(node, key) is None:
+            return PullResult(error=f'Container image "{image}" is not present with pull '
+                                    f'policy of Never')
+        store.put(node, key, ref.digest)
+        return PullResult(image_id=key)
     tag = ref.effective_tag or "latest"
     key = f"{name}:{tag}"
     held = store.get(node, key)

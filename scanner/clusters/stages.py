@@ -96,10 +96,11 @@ spec:
   next:
     statusTemplate: |
       {{ $now := Now }}
+      {{ $since := or .metadata.creationTimestamp $now }}
       conditions:
       {{ range NodeConditions }}
       - lastHeartbeatTime: {{ $now | Quote }}
-        lastTransitionTime: {{ $now | Quote }}
+        lastTransitionTime: {{ $since | Quote }}
         message: {{ .message | Quote }}
         reason: {{ .reason | Quote }}
         status: {{ .status | Quote }}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 from pathlib import Path
 
@@ -104,3 +105,19 @@ def test_a_component_that_dies_shows_its_log_tail(
     # Everything that did start (etcd, registry) was stopped again.
     left = state_dir / "clusters" / "dies" / "state.json"
     assert not left.exists()
+
+
+def test_a_port_in_use_is_named_and_nothing_is_left_running(
+        state_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    _needs_tools()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # Another program grabs the port between the free-port probe and the start.
+        monkeypatch.setattr(processes, "free_port", lambda: port)
+        assert cli.main(["cluster", "up", "--provider", "kwok", "--name", "busy"]) == 2
+    err = capsys.readouterr().err
+    assert f"port 127.0.0.1:{port} is in use" in err and "Traceback" not in err
+    assert not (state_dir / "clusters" / "busy" / "state.json").exists()

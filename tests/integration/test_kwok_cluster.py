@@ -95,13 +95,13 @@ def test_retag_then_scale_up_with_if_not_present_follows_node_caches(
     finally:
         for n in (a, b):
             core.patch_node(n, {"spec": {"unschedulable": False}})
+        core.delete_node(extra)
     placed = [(p.spec.node_name, ku.digest_of_image_id(ku.image_ids(p)[0])) for p in pods]
     for node, digest in placed:  # cached nodes keep the old build; the new node pulls
         assert digest == (new if node == extra else old), (node, digest)
     assert [node for node, _ in placed].count(extra) == 1
     assert _digests(pods) == Counter({old: 8, new: 1})
     assert len({p.metadata.labels["pod-template-hash"] for p in pods}) == 1
-    core.delete_node(extra)
 
 
 def test_if_not_present_new_node_pulls_the_new_build(
