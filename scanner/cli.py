@@ -40,7 +40,7 @@ def cli() -> None:
 @click.option("--from", "files", multiple=True, metavar="FILE",
               help="Scan a saved `kubectl get … -o json|yaml` dump instead of a cluster; "
               "repeatable, - for stdin.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "html", "sarif"]),
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "html", "sarif", "junit"]),
               default="table", show_default=True, help="Output format.")
 @click.option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
 @click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]),

@@ -14,14 +14,14 @@ from rich.console import Console
 
 from scanner import detectors, errors, findings, graph
 from scanner import registry as oci
-from scanner.report import building, html, json_format, sarif, terminal
+from scanner.report import building, html, json_format, junit, sarif, terminal
 from scanner.report import model as report_model
 from scanner.sources import loading, resolving
 from scanner.sources import progress as source_progress
 
 __all__ = ["FORMATS", "ScanOptions", "exit_code", "run", "scan"]
 
-FORMATS = ("table", "json", "html", "sarif")
+FORMATS = ("table", "json", "html", "sarif", "junit")
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -105,9 +105,9 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
 
 def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -> None:
     if options.output is None:
-        if options.format in ("json", "html", "sarif"):
+        if options.format != "table":
             sys.stdout.flush()
-            stdout.file.write(_text(report, options.format))
+            stdout.file.write(_text(report, options))
             stdout.file.flush()
         else:
             terminal.render(report, stdout)
@@ -116,8 +116,8 @@ def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8") as handle:
-            if options.format in ("json", "html", "sarif"):
-                handle.write(_text(report, options.format))
+            if options.format != "table":
+                handle.write(_text(report, options))
             else:
                 terminal.render(report, Console(file=handle, width=120, color_system=None))
     except OSError as e:
@@ -126,7 +126,10 @@ def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -
                  soft_wrap=True)
 
 
-def _text(report: report_model.Report, fmt: str) -> str:
+def _text(report: report_model.Report, options: ScanOptions) -> str:
+    fmt = options.format
+    if fmt == "junit":
+        return junit.render(report, options.fail_on)
     if fmt == "sarif":
         return sarif.render(sarif.from_report(report))
     return html.render(report) if fmt == "html" else json_format.render(report)
