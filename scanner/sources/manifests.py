@@ -9,12 +9,13 @@ its file, document number and line, and for each container (init and ephemeral o
 too) the exact span of the ``image`` scalar in the file, so findings point at the right
 line and ``pin`` can rewrite that scalar and nothing else.
 
-Safety: YAML is composed with the safe loader and turned into data by this module,
-which accepts only the standard tags (strings, numbers, booleans, null, timestamps,
-maps, sequences, merge keys): ``!!python/object…`` or any custom tag is refused, and so
-are recursive aliases, alias expansion past a node budget (the "billion laughs" bomb),
-nesting past :data:`MAX_DEPTH` and duplicate keys. Every problem in every file is
-collected and raised together as one ``errors.InputError`` naming file and line.
+Safety: YAML (JSON included) is turned into data by :mod:`scanner.decoding`, the
+project's one safe loader: only the standard tags (strings, numbers, booleans, null,
+timestamps, maps, sequences, merge keys) are accepted, and ``!!python/object…`` or any
+custom tag, recursive aliases, alias expansion past a node budget (the "billion laughs"
+bomb), nesting past :data:`MAX_DEPTH` and duplicate keys are refused. Every problem in
+every file is collected and raised together as one ``errors.InputError`` naming file
+and line.
 """
 
 from __future__ import annotations
@@ -26,10 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-import yaml.constructor
 import yaml.nodes
 
-from scanner import errors, images, model
+from scanner import decoding, errors, images, model
 from scanner.sources import parsing
 
 __all__ = [
@@ -47,24 +47,14 @@ __all__ = [
 TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod")
 """Kinds whose pod template (or, for a Pod, spec) names images."""
 
-MAX_DEPTH = 200
-"""Deepest nesting accepted; Kubernetes objects (CRD schemas included) stay far below."""
+MAX_DEPTH = decoding.MAX_DEPTH
+"""Deepest nesting accepted (the project-wide limit of :mod:`scanner.decoding`)."""
 MAX_FILE_BYTES = 64 * 1024 * 1024
 """Largest input accepted per file."""
-_ALIAS_BUDGET_FLOOR = 100_000
-_ALIAS_BUDGET_RATIO = 10
 _SUFFIXES = (".yaml", ".yml", ".json")
 _MAX_PROBLEMS_SHOWN = 8
-
 _TAG = "tag:yaml.org,2002:"
-_SCALAR_TAGS = frozenset(
-    _TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp", "binary")
-)
-_MAP_TAG = _TAG + "map"
-_SEQ_TAG = _TAG + "seq"
 _MERGE_TAG = _TAG + "merge"
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _POD_SPEC_PATHS = {
     "Deployment": ("spec", "template", "spec"),
@@ -152,15 +142,6 @@ class ManifestFile:
     objects: tuple[ManifestObject, ...]
 
 
-class _Problem(ValueError):
-    """A problem at one line of one file."""
-
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(message)
-        self.line = line
-        self.message = message
-
-
 def load(paths: Sequence[str], *, stdin_text: str | None = None) -> list[ManifestFile]:
     """Read every manifest ``paths`` names (files, folders, ``-`` for stdin).
 
@@ -213,8 +194,8 @@ def load_texts(texts: Sequence[tuple[str, Path | None, str]]) -> list[ManifestFi
     for name, path, text in texts:
         try:
             objects = tuple(_objects(name, text, problems))
-        except _Problem as p:
-            problems.append(f"{name}:{p.line}: {p.message}")
+        except decoding.Problem as p:
+            problems.append(p.where(name))
             continue
         result.append(ManifestFile(name, path, text, objects))
     if problems:
@@ -252,131 +233,11 @@ def _expand(raw: str, problems: list[str]) -> Iterator[Path]:
         problems.append(f"{raw}: no such file or folder")
 
 
-# --- YAML → data, safely -------------------------------------------------------------------
-
-
-def _compose(name: str, text: str) -> list[yaml.nodes.Node]:
-    try:
-        return [n for n in yaml.compose_all(text, Loader=_LOADER) if n is not None]
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        what = e.problem or e.context or "invalid YAML"
-        raise _Problem(line, f"invalid YAML: {what}") from e
-    except yaml.YAMLError as e:
-        raise _Problem(1, f"invalid YAML: {e}") from e
-    except RecursionError as e:  # the pure-Python composer recurses per nesting level
-        raise _Problem(1, "invalid YAML: nested too deeply") from e
-
-
-class _Builder:
-    """Turns composed nodes into plain data, refusing unsafe tags and alias bombs."""
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self.produced = 0
-
-    def value(self, node: yaml.nodes.Node, depth: int = 0, active: frozenset[int] = frozenset(),
-              ) -> Any:
-        self.produced += 1
-        if self.produced > self.budget:
-            raise _Problem(
-                node.start_mark.line + 1,
-                f"YAML aliases expand to more than {self.budget:,} nodes (an alias bomb?);"
-                " refusing to expand",
-            )
-        if depth > MAX_DEPTH:
-            raise _Problem(node.start_mark.line + 1, f"nested deeper than {MAX_DEPTH} levels")
-        if id(node) in active:
-            raise _Problem(node.start_mark.line + 1, "recursive YAML alias")
-        if isinstance(node, yaml.nodes.ScalarNode):
-            return self._scalar(node)
-        inner = active | {id(node)}
-        if isinstance(node, yaml.nodes.SequenceNode):
-            if node.tag != _SEQ_TAG:
-                raise _unsafe(node)
-            return [self.value(child, depth + 1, inner) for child in node.value]
-        if isinstance(node, yaml.nodes.MappingNode):
-            if node.tag != _MAP_TAG:
-                raise _unsafe(node)
-            return self._mapping(node, depth, inner)
-        raise _Problem(node.start_mark.line + 1, f"unexpected YAML node {type(node).__name__}")
-
-    def _scalar(self, node: yaml.nodes.ScalarNode) -> Any:
-        if node.tag not in _SCALAR_TAGS:
-            raise _unsafe(node)
-        if node.tag in (_TAG + "timestamp", _TAG + "binary"):
-            return node.value  # Kubernetes reads these as strings
-        return _CONSTRUCTOR.construct_object(node, deep=True)
-
-    def _mapping(self, node: yaml.nodes.MappingNode, depth: int, active: frozenset[int],
-                 ) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        merged: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG:
-                for source in self._merge_sources(value_node, depth, active):
-                    for k, v in source.items():
-                        merged.setdefault(k, v)
-                continue
-            if not isinstance(key_node, yaml.nodes.ScalarNode):
-                raise _Problem(key_node.start_mark.line + 1, "mapping key is not a scalar")
-            key = self._scalar(key_node)
-            text = key if isinstance(key, str) else str(key)
-            if text in result:
-                raise _Problem(key_node.start_mark.line + 1, f"duplicate key {text!r}")
-            result[text] = self.value(value_node, depth + 1, active)
-        for k, v in merged.items():
-            result.setdefault(k, v)
-        return result
-
-    def _merge_sources(self, node: yaml.nodes.Node, depth: int, active: frozenset[int],
-                       ) -> list[dict[str, Any]]:
-        nodes = node.value if isinstance(node, yaml.nodes.SequenceNode) else [node]
-        sources = []
-        for item in nodes:
-            value = self.value(item, depth + 1, active)
-            if not isinstance(value, dict):
-                raise _Problem(item.start_mark.line + 1, "merge key (<<) needs a mapping")
-            sources.append(value)
-        return sources
-
-
-def _unsafe(node: yaml.nodes.Node) -> _Problem:
-    tag = node.tag
-    shown = "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
-    return _Problem(
-        node.start_mark.line + 1,
-        f"YAML tag {shown} is not allowed (only plain data: strings, numbers, booleans,"
-        " null, maps, lists)",
-    )
-
-
-def _count(node: yaml.nodes.Node, seen: set[int]) -> None:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, yaml.nodes.SequenceNode):
-            stack.extend(current.value)
-        elif isinstance(current, yaml.nodes.MappingNode):
-            for k, v in current.value:
-                stack.extend((k, v))
-
-
 # --- documents → workloads ---------------------------------------------------------------
 
 
 def _objects(name: str, text: str, problems: list[str]) -> Iterator[ManifestObject]:
-    documents = _compose(name, text)
-    distinct: set[int] = set()
-    for doc in documents:
-        _count(doc, distinct)
-    builder = _Builder(max(_ALIAS_BUDGET_FLOOR, _ALIAS_BUDGET_RATIO * len(distinct)))
-    for number, doc in enumerate(documents, start=1):
-        data = builder.value(doc)
+    for number, (doc, data) in enumerate(decoding.yaml_documents(text), start=1):
         if data is None:
             continue
         if not isinstance(data, dict):

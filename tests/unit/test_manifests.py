@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner import cli, errors, manifest_scanning, model
+from scanner import cli, decoding, errors, manifest_scanning, model
 from scanner.sources import manifests
 
 SHOP = Path(__file__).resolve().parents[1] / "fixtures" / "manifests" / "shop"
@@ -276,7 +276,7 @@ def test_cli_bad_input_is_exit_2_with_one_line(tmp_path: Path,
 def test_the_pure_python_loader_is_guarded_too(monkeypatch: pytest.MonkeyPatch) -> None:
     import yaml
 
-    monkeypatch.setattr(manifests, "_LOADER", yaml.SafeLoader)
+    monkeypatch.setattr(decoding, "_LOADER", yaml.SafeLoader)
     assert "alias" in problem(billion_laughs(200_000))
     assert "not allowed" in problem("x: !!python/object/apply:os.system ['id']\n")
     assert problem("[" * 5000 + "]" * 5000).startswith("bad.yaml:1: invalid YAML")

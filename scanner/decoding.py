@@ -1,0 +1,235 @@
+"""Decode untrusted JSON and YAML text into plain data, with one set of limits.
+
+Every reader of user files calls this module: ``sources.manifests`` (manifests for
+``driftscan manifests`` and ``pin``), ``sources.dump`` (``scan --from``), ``sources.live``
+(kubeconfig files) and ``report.loading`` (``driftscan report``). It holds the project's
+only YAML loader and its only nesting limit, so every input is refused the same way.
+
+YAML is composed with the safe loader and turned into data here, accepting only the
+standard tags (strings, numbers, booleans, null, timestamps, maps, sequences, merge keys):
+``!!python/object…`` or any custom tag is refused, and so are recursive aliases, alias
+expansion past a node budget (the "billion laughs" bomb), nesting past :data:`MAX_DEPTH`
+and duplicate keys. JSON is read with the standard library and held to the same depth.
+Every refusal is a :class:`Problem` carrying the line when one is known; callers add the
+file name and raise their own ``errors.InputError``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+import yaml.constructor
+import yaml.nodes
+
+__all__ = ["MAX_DEPTH", "Problem", "json_value", "yaml_documents", "yaml_nodes"]
+
+MAX_DEPTH = 200
+"""Deepest nesting accepted; Kubernetes objects (CRD schemas included) stay far below."""
+_ALIAS_BUDGET_FLOOR = 100_000
+_ALIAS_BUDGET_RATIO = 10
+
+_TAG = "tag:yaml.org,2002:"
+_SCALAR_TAGS = frozenset(
+    _TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp", "binary")
+)
+_MAP_TAG = _TAG + "map"
+_SEQ_TAG = _TAG + "seq"
+_MERGE_TAG = _TAG + "merge"
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class Problem(ValueError):
+    """Text that cannot be decoded, or is refused, at ``line`` (None when unknown)."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+    def where(self, name: str) -> str:
+        """``name:line: message`` (``name: message`` when the line is unknown)."""
+        at = f"{name}:{self.line}" if self.line is not None else name
+        return f"{at}: {self.message}"
+
+
+# --- JSON ----------------------------------------------------------------------------------
+
+
+def json_value(text: str) -> Any:
+    """Parse one JSON document, refusing nesting deeper than :data:`MAX_DEPTH`.
+
+    Raises:
+        Problem: not JSON, or nested too deeply.
+    """
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise Problem(e.lineno, f"not valid JSON (column {e.colno}: {e.msg})") from e
+    except RecursionError as e:  # the decoder recurses per nesting level
+        raise Problem(None, _too_deep()) from e
+    _check_depth(value)
+    return value
+
+
+def _check_depth(value: Any) -> None:
+    """Refuse ``value`` if anything in it sits deeper than :data:`MAX_DEPTH`.
+
+    The rule :class:`_Builder` applies to YAML: the root is depth 0, and no value, scalar
+    or not, may be deeper; an empty list or mapping at the limit is fine.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        current, depth = stack.pop()
+        children = (current.values() if isinstance(current, dict)
+                    else current if isinstance(current, list) else None)
+        if not children:
+            continue
+        if depth >= MAX_DEPTH:
+            raise Problem(None, _too_deep())
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _too_deep() -> str:
+    return f"nested deeper than {MAX_DEPTH} levels"
+
+
+# --- YAML ----------------------------------------------------------------------------------
+
+
+def yaml_nodes(text: str) -> list[yaml.nodes.Node]:
+    """Compose every non-empty document of ``text`` (no data is built yet).
+
+    Raises:
+        Problem: invalid YAML, or nested too deeply for the composer.
+    """
+    try:
+        return [n for n in yaml.compose_all(text, Loader=_LOADER) if n is not None]
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        what = e.problem or e.context or "invalid YAML"
+        raise Problem(line, f"invalid YAML: {what}") from e
+    except yaml.YAMLError as e:
+        raise Problem(1, f"invalid YAML: {' '.join(str(e).split())}") from e
+    except RecursionError as e:  # the pure-Python composer recurses per nesting level
+        raise Problem(1, "invalid YAML: nested too deeply") from e
+
+
+def yaml_documents(text: str) -> Iterator[tuple[yaml.nodes.Node, Any]]:
+    """Each non-empty document of ``text`` as ``(node, plain data)``, in order.
+
+    The text is composed at once; data is built document by document, so a caller can
+    collect its own problems with the documents before a refused one.
+
+    Raises:
+        Problem: invalid YAML, an unsafe tag, an alias bomb or recursive alias, nesting
+            deeper than :data:`MAX_DEPTH`, a duplicate key.
+    """
+    documents = yaml_nodes(text)
+    distinct: set[int] = set()
+    for doc in documents:
+        _count(doc, distinct)
+    builder = _Builder(max(_ALIAS_BUDGET_FLOOR, _ALIAS_BUDGET_RATIO * len(distinct)))
+    for doc in documents:
+        yield doc, builder.value(doc)
+
+
+class _Builder:
+    """Turns composed nodes into plain data, refusing unsafe tags and alias bombs."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.produced = 0
+
+    def value(self, node: yaml.nodes.Node, depth: int = 0, active: frozenset[int] = frozenset(),
+              ) -> Any:
+        self.produced += 1
+        if self.produced > self.budget:
+            raise Problem(
+                node.start_mark.line + 1,
+                f"YAML aliases expand to more than {self.budget:,} nodes (an alias bomb?);"
+                " refusing to expand",
+            )
+        if depth > MAX_DEPTH:
+            raise Problem(node.start_mark.line + 1, _too_deep())
+        if id(node) in active:
+            raise Problem(node.start_mark.line + 1, "recursive YAML alias")
+        if isinstance(node, yaml.nodes.ScalarNode):
+            return self._scalar(node)
+        inner = active | {id(node)}
+        if isinstance(node, yaml.nodes.SequenceNode):
+            if node.tag != _SEQ_TAG:
+                raise _unsafe(node)
+            return [self.value(child, depth + 1, inner) for child in node.value]
+        if isinstance(node, yaml.nodes.MappingNode):
+            if node.tag != _MAP_TAG:
+                raise _unsafe(node)
+            return self._mapping(node, depth, inner)
+        raise Problem(node.start_mark.line + 1, f"unexpected YAML node {type(node).__name__}")
+
+    def _scalar(self, node: yaml.nodes.ScalarNode) -> Any:
+        if node.tag not in _SCALAR_TAGS:
+            raise _unsafe(node)
+        if node.tag in (_TAG + "timestamp", _TAG + "binary"):
+            return node.value  # Kubernetes reads these as strings
+        return _CONSTRUCTOR.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.nodes.MappingNode, depth: int, active: frozenset[int],
+                 ) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        merged: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                for source in self._merge_sources(value_node, depth, active):
+                    for k, v in source.items():
+                        merged.setdefault(k, v)
+                continue
+            if not isinstance(key_node, yaml.nodes.ScalarNode):
+                raise Problem(key_node.start_mark.line + 1, "mapping key is not a scalar")
+            key = self._scalar(key_node)
+            text = key if isinstance(key, str) else str(key)
+            if text in result:
+                raise Problem(key_node.start_mark.line + 1, f"duplicate key {text!r}")
+            result[text] = self.value(value_node, depth + 1, active)
+        for k, v in merged.items():
+            result.setdefault(k, v)
+        return result
+
+    def _merge_sources(self, node: yaml.nodes.Node, depth: int, active: frozenset[int],
+                       ) -> list[dict[str, Any]]:
+        nodes = node.value if isinstance(node, yaml.nodes.SequenceNode) else [node]
+        sources = []
+        for item in nodes:
+            value = self.value(item, depth + 1, active)
+            if not isinstance(value, dict):
+                raise Problem(item.start_mark.line + 1, "merge key (<<) needs a mapping")
+            sources.append(value)
+        return sources
+
+
+def _unsafe(node: yaml.nodes.Node) -> Problem:
+    tag = node.tag
+    shown = "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
+    return Problem(
+        node.start_mark.line + 1,
+        f"YAML tag {shown} is not allowed (only plain data: strings, numbers, booleans,"
+        " null, maps, lists)",
+    )
+
+
+def _count(node: yaml.nodes.Node, seen: set[int]) -> None:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, yaml.nodes.SequenceNode):
+            stack.extend(current.value)
+        elif isinstance(current, yaml.nodes.MappingNode):
+            for k, v in current.value:
+                stack.extend((k, v))
