@@ -24,7 +24,7 @@ import yaml
 import yaml.constructor
 import yaml.nodes
 
-__all__ = ["MAX_DEPTH", "Problem", "json_value", "yaml_documents", "yaml_nodes"]
+__all__ = ["MAX_DEPTH", "Problem", "Unparsable", "json_value", "yaml_documents", "yaml_nodes"]
 
 MAX_DEPTH = 200
 """Deepest nesting accepted; Kubernetes objects (CRD schemas included) stay far below."""
@@ -56,6 +56,10 @@ class Problem(ValueError):
         return f"{at}: {self.message}"
 
 
+class Unparsable(Problem):
+    """Text that is not JSON (or not YAML) at all, as opposed to refused content."""
+
+
 # --- JSON ----------------------------------------------------------------------------------
 
 
@@ -63,12 +67,13 @@ def json_value(text: str) -> Any:
     """Parse one JSON document, refusing nesting deeper than :data:`MAX_DEPTH`.
 
     Raises:
-        Problem: not JSON, or nested too deeply.
+        Unparsable: not JSON.
+        Problem: nested too deeply.
     """
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise Problem(e.lineno, f"not valid JSON (column {e.colno}: {e.msg})") from e
+        raise Unparsable(e.lineno, f"column {e.colno}: {e.msg}") from e
     except RecursionError as e:  # the decoder recurses per nesting level
         raise Problem(None, _too_deep()) from e
     _check_depth(value)
@@ -104,7 +109,8 @@ def yaml_nodes(text: str) -> list[yaml.nodes.Node]:
     """Compose every non-empty document of ``text`` (no data is built yet).
 
     Raises:
-        Problem: invalid YAML, or nested too deeply for the composer.
+        Unparsable: invalid YAML.
+        Problem: nested too deeply for the composer.
     """
     try:
         return [n for n in yaml.compose_all(text, Loader=_LOADER) if n is not None]
@@ -112,9 +118,9 @@ def yaml_nodes(text: str) -> list[yaml.nodes.Node]:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else 1
         what = e.problem or e.context or "invalid YAML"
-        raise Problem(line, f"invalid YAML: {what}") from e
+        raise Unparsable(line, f"invalid YAML: {what}") from e
     except yaml.YAMLError as e:
-        raise Problem(1, f"invalid YAML: {' '.join(str(e).split())}") from e
+        raise Unparsable(1, f"invalid YAML: {' '.join(str(e).split())}") from e
     except RecursionError as e:  # the pure-Python composer recurses per nesting level
         raise Problem(1, "invalid YAML: nested too deeply") from e
 

@@ -2,9 +2,11 @@
 
 ``driftscan report REPORT.json -o OUT.html`` and the scenario validation page call
 :func:`read` / :func:`from_data`, so a page rendered later from JSON is the page ``scan``
-would have written. The schema id is checked first (a different document gets one clear
-message), then the document is validated against scanner/schemas/report-v1.json and
-every violation is reported together, then ``json_format.parse`` builds the model.
+would have written. The text is parsed by :mod:`scanner.decoding` (nesting past its
+depth limit is refused, not followed). The schema id is checked first (a different
+document gets one clear message), then the document is validated against
+scanner/schemas/report-v1.json and every violation is reported together, then
+``json_format.parse`` builds the model.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from typing import Any
 
 import jsonschema
 
-from scanner import errors
+from scanner import decoding, errors
 from scanner.report import json_format
 from scanner.report import model as report_model
 
 __all__ = ["from_data", "read"]
 
 _MAX_LISTED = 10
+_WRITE_HINT = "write one with `driftscan scan --format json -o FILE`"
 
 
 @functools.cache
@@ -45,13 +48,16 @@ def read(path: str | Path) -> report_model.Report:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError as e:
         raise errors.InputError(f"{p}: no such file",
-                                hint="write one with `driftscan scan --format json -o FILE`") from e
+                                hint=_WRITE_HINT) from e
     except (OSError, UnicodeDecodeError) as e:
         raise errors.InputError(f"{p}: cannot read ({e})") from e
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise errors.InputError(f"{p}: not JSON (line {e.lineno}: {e.msg})") from e
+        data = decoding.json_value(text)
+    except decoding.Unparsable as e:
+        raise errors.InputError(f"{p}: not JSON (line {e.line} {e.message})") from e
+    except decoding.Problem as e:
+        raise errors.InputError(f"{e.where(str(p))}, so it is not a driftscan report",
+                                hint=_WRITE_HINT) from e
     return from_data(data, name=str(p))
 
 
@@ -65,7 +71,7 @@ def from_data(data: Any, *, name: str = "report") -> report_model.Report:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise errors.InputError(
             f"{name}: not a {report_model.SCHEMA} report (schema: {found!r})",
-            hint="write one with `driftscan scan --format json -o FILE`",
+            hint=_WRITE_HINT,
         )
     problems = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
     if problems:

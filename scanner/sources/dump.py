@@ -6,12 +6,13 @@ driftscan does not need (ConfigMaps, Events, custom resources …) are skipped w
 being read; an object of a kind nobody knows, a file that is neither JSON nor YAML, or an
 object missing a field driftscan needs is an ``errors.InputError`` that names the file,
 the object and what to do. Every problem in every file is collected before raising.
+
+JSON is decoded by :mod:`scanner.decoding`: nesting past its depth limit is refused.
 """
 
 from __future__ import annotations
 
 import datetime
-import json
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from scanner import errors, model
+from scanner import decoding, errors, model
 from scanner.sources import parsing
 
 __all__ = ["load", "load_texts"]
@@ -105,15 +106,14 @@ def _decode(name: str, text: str) -> list[Any]:
     stripped = text.lstrip()
     if not stripped:
         raise errors.InputError(f"{name}: empty file")
+    json_error = ""
     if stripped[0] in "{[":
         try:
-            return [json.loads(text)]
-        except json.JSONDecodeError as e:
-            json_error = f"line {e.lineno} column {e.colno}: {e.msg}"
-        else:  # pragma: no cover - returned above
-            json_error = ""
-    else:
-        json_error = ""
+            return [decoding.json_value(text)]
+        except decoding.Unparsable as e:  # may still be YAML in flow style
+            json_error = f"line {e.line} {e.message}"
+        except decoding.Problem as e:
+            raise errors.InputError(e.where(name)) from e
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         documents = [d for d in yaml.load_all(text, Loader=loader) if d is not None]

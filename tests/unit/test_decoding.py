@@ -1,0 +1,104 @@
+"""One decoder, one set of limits: every reader of user files refuses hostile input alike.
+
+Deep nesting, YAML alias bombs and unsafe tags end in one error line (plus a hint) and
+exit code 2 for ``scan --from`` and ``report``, the same way ``manifests`` and ``pin``
+refuse them.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from scanner import cli, decoding
+from scanner.report import json_format
+from tests.unit import helpers
+
+DEEP_JSON = {
+    "unclosed-lists": "[" * 200_000,
+    "closed-lists": "[" * 300 + "]" * 300,
+    "objects": '{"a": ' * 100_000 + "1" + "}" * 100_000,
+    "inside-a-list": '{"kind": "List", "items": [' + "[" * 250 + "]" * 250 + "]}",
+}
+
+
+def one_error_line(err: str, *expected: str) -> None:
+    lines = err.splitlines()
+    assert lines and lines[0].startswith("error: "), err
+    assert all(e in lines[0] for e in expected), lines[0]
+    assert len(lines) <= 2 and all(ln.startswith("  hint: ") for ln in lines[1:]), err
+    assert "Traceback" not in err
+
+
+def nested(depth: int) -> str:
+    """``depth`` lists around a scalar: the scalar sits at ``depth``."""
+    return "[" * depth + "1" + "]" * depth
+
+
+# --- the limit -------------------------------------------------------------------------------
+
+
+def test_json_and_yaml_share_one_depth_limit() -> None:
+    limit = decoding.MAX_DEPTH
+    assert decoding.json_value(nested(limit)) == [decoding.json_value(nested(limit - 1))]
+    [(_, data)] = decoding.yaml_documents(nested(limit))
+    assert data == decoding.json_value(nested(limit))
+    with pytest.raises(decoding.Problem, match=f"nested deeper than {limit} levels"):
+        decoding.json_value(nested(limit + 1))
+    with pytest.raises(decoding.Problem, match=f"nested deeper than {limit} levels"):
+        list(decoding.yaml_documents(nested(limit + 1)))
+    assert decoding.json_value("[" * limit + "]" * limit) is not None
+
+
+def test_json_syntax_errors_are_unparsable_not_refused() -> None:
+    with pytest.raises(decoding.Unparsable) as info:
+        decoding.json_value('{\n  "a": }')
+    assert info.value.line == 2
+    with pytest.raises(decoding.Problem) as deep:
+        decoding.json_value("[" * 200_000)
+    assert not isinstance(deep.value, decoding.Unparsable)
+
+
+# --- scan --from -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", DEEP_JSON.values(), ids=DEEP_JSON.keys())
+def test_scan_from_deeply_nested_json_is_one_error_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text(text)
+    started = time.monotonic()
+    assert cli.main(["scan", "--from", str(path)]) == 2
+    assert time.monotonic() - started < 10
+    out, err = capsys.readouterr()
+    assert out == ""
+    one_error_line(err, f"{path}: nested deeper than {decoding.MAX_DEPTH} levels")
+    assert "kubectl get" in err  # the hint says what to pass instead
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", DEEP_JSON.values(), ids=DEEP_JSON.keys())
+def test_report_from_deeply_nested_json_is_one_error_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> None:
+    path, page = tmp_path / "deep.json", tmp_path / "page.html"
+    path.write_text(text)
+    assert cli.main(["report", str(path), "-o", str(page)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    one_error_line(err, f"{path}: nested deeper than {decoding.MAX_DEPTH} levels",
+                   "not a driftscan report")
+    assert "driftscan scan --format json" in err
+    assert not page.exists()
+
+
+def test_a_report_within_the_limit_still_loads(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    path, page = tmp_path / "r.json", tmp_path / "page.html"
+    sample = helpers.FIXTURES / "digest-drift" / "fires-repushed-tag.json"
+    path.write_text(json_format.render(helpers.report_for(helpers.load(sample))))
+    assert cli.main(["report", str(path), "-o", str(page)]) == 0
+    assert page.exists() and capsys.readouterr().err == ""
