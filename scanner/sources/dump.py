@@ -7,7 +7,8 @@ being read; an object of a kind nobody knows, a file that is neither JSON nor YA
 object missing a field driftscan needs is an ``errors.InputError`` that names the file,
 the object and what to do. Every problem in every file is collected before raising.
 
-JSON is decoded by :mod:`scanner.decoding`: nesting past its depth limit is refused.
+Text is decoded by :mod:`scanner.decoding`, the project's one safe loader: nesting past
+its depth limit, YAML alias bombs and unsafe YAML tags are refused, not followed.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from scanner import decoding, errors, model
 from scanner.sources import parsing
@@ -114,23 +113,16 @@ def _decode(name: str, text: str) -> list[Any]:
             json_error = f"line {e.line} {e.message}"
         except decoding.Problem as e:
             raise errors.InputError(e.where(name)) from e
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        documents = [d for d in yaml.load_all(text, Loader=loader) if d is not None]
-    except yaml.YAMLError as e:
-        detail = json_error or _yaml_position(e)
+        documents = [d for _, d in decoding.yaml_documents(text) if d is not None]
+    except decoding.Unparsable as e:
+        detail = json_error or f"line {e.line}: {e.message.removeprefix('invalid YAML: ')}"
         raise errors.InputError(f"{name}: not valid JSON or YAML ({detail})") from e
+    except decoding.Problem as e:
+        raise errors.InputError(e.where(name)) from e
     if not documents:
         raise errors.InputError(f"{name}: no objects in the file")
     return documents
-
-
-def _yaml_position(e: yaml.YAMLError) -> str:
-    mark = getattr(e, "problem_mark", None)
-    problem = getattr(e, "problem", None) or "syntax error"
-    if mark is not None:
-        return f"line {mark.line + 1} column {mark.column + 1}: {problem}"
-    return str(problem)
 
 
 def _objects(

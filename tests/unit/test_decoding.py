@@ -78,6 +78,44 @@ def test_scan_from_deeply_nested_json_is_one_error_line(
     assert "kubectl get" in err  # the hint says what to pass instead
 
 
+def alias_bomb(items: int = 20_000, containers: int = 2_000) -> str:
+    """A kubectl-shaped List whose items are aliases of one Pod with aliased containers:
+    ~90 KB of text that expands to 40 million containers."""
+    listed = ", ".join(['&c {name: c, image: "registry.invalid/app:1"}']
+                       + ["*c"] * containers)
+    pod = ("&p {apiVersion: v1, kind: Pod, metadata: {name: p, namespace: d},"
+           f" spec: {{containers: [{listed}]}}}}")
+    return (f"apiVersion: v1\nkind: List\nmetadata: {{}}\nseed: {pod}\n"
+            f"items: [{', '.join(['*p'] * items)}]\n")
+
+
+@pytest.mark.timeout(60)
+def test_scan_from_a_yaml_alias_bomb_is_refused_quickly(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bomb.yaml"
+    path.write_text(alias_bomb())
+    assert 80_000 < path.stat().st_size < 120_000
+    started = time.monotonic()
+    assert cli.main(["scan", "--from", str(path)]) == 2
+    assert time.monotonic() - started < 10
+    one_error_line(capsys.readouterr().err, f"{path}:4: YAML aliases expand to more than")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: !!python/object/apply:os.system ['id']\n",
+     ":4: YAML tag !!python/object/apply:os.system is not allowed"),
+    ("kind: Pod\n" + "".join(f"{'  ' * i}a:\n" for i in range(250)) + "  " * 250 + "b: 1\n",
+     f":203: nested deeper than {decoding.MAX_DEPTH} levels"),
+    ("kind: Pod\nmetadata: {name: a}\nmetadata: {name: b}\n", ":3: duplicate key 'metadata'"),
+], ids=["unsafe-tag", "deep-nesting", "duplicate-key"])
+def test_scan_from_yaml_uses_the_one_safe_loader(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str) -> None:
+    path = tmp_path / "dump.yaml"
+    path.write_text(text)
+    assert cli.main(["scan", "--from", str(path)]) == 2
+    one_error_line(capsys.readouterr().err, f"{path}{expected}")
+
+
 # --- report ----------------------------------------------------------------------------------
 
 
