@@ -11,7 +11,9 @@ parsed straight into compact records and dropped; kinds and namespaces are liste
 parallel threads. A ``410 Gone`` on an expired continue token restarts that LIST.
 ``403 Forbidden`` for a kind or namespace becomes a ``model.Gap``; an ``-A`` LIST that is
 forbidden cluster-wide falls back to the context's namespace. An apiserver that does not
-answer, rejected credentials or an unknown context raise ``errors.ClusterUnreachable``.
+answer, rejected credentials, an unknown context or a malformed kubeconfig (checked
+with the project's safe YAML loader before the client library reads it, and described
+in kubeconfig terms) raise ``errors.ClusterUnreachable``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
-from scanner import errors, model
+from scanner import decoding, errors, model
 from scanner.sources import parsing, progress
 
 __all__ = ["RESOURCES", "LiveOptions", "Resource", "load"]
@@ -190,12 +192,17 @@ def _connect(options: LiveOptions) -> _Connection:
             f"no kubeconfig at {path}",
             hint="pass --kubeconfig PATH, set KUBECONFIG, or scan a dump with --from FILE",
         )
+    unusable = [problem for problem in map(_check_kubeconfig, files) if problem]
+    if unusable:
+        raise errors.ClusterUnreachable("; ".join(unusable), hint=_KUBECONFIG_HINT)
     try:
         contexts, current = k8s_config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
             config_file=path
         )
     except _CONFIG_ERRORS as e:
-        raise errors.ClusterUnreachable(f"kubeconfig {path} is unusable: {e}") from e
+        raise errors.ClusterUnreachable(
+            f"kubeconfig {path} is unusable: {_one_line(e)}", hint=_KUBECONFIG_HINT
+        ) from e
     names = [str(c.get("name")) for c in contexts or ()]
     wanted = options.context or (current or {}).get("name")
     if not wanted:
@@ -216,9 +223,109 @@ def _connect(options: LiveOptions) -> _Connection:
         )
     except _CONFIG_ERRORS as e:
         raise errors.ClusterUnreachable(
-            f"context {wanted!r} in kubeconfig {path} is unusable: {e}"
+            f"context {wanted!r} in kubeconfig {path} is unusable: {_one_line(e)}",
+            hint=_KUBECONFIG_HINT,
         ) from e
     return _Connection(api, str(wanted), str(namespace), str(api.configuration.host))
+
+
+_KUBECONFIG_HINT = (
+    "fix the file (`kubectl config view --kubeconfig FILE` shows what kubectl reads), pass"
+    " --kubeconfig PATH to another one, or scan a dump with --from FILE"
+)
+_KUBECONFIG_LISTS = (("clusters", "cluster"), ("contexts", "context"), ("users", "user"))
+
+
+def _check_kubeconfig(file: str) -> str | None:
+    """What makes a kubeconfig file unusable, in kubeconfig terms; None when nothing does.
+
+    The client library reports a malformed file with Python internals (``'int' object is
+    not iterable``) or a multi-line YAML error, and reads YAML without an alias limit;
+    this reads the file with the project's safe loader first and names the file and every
+    field that is wrong, on one line. Missing files are skipped, as kubectl skips them
+    in ``KUBECONFIG``.
+    """
+    path = Path(file).expanduser()
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        return f"kubeconfig {file} cannot be read ({e.strerror or e})"
+    except UnicodeDecodeError:
+        return f"kubeconfig {file} cannot be read (not UTF-8 text)"
+    try:
+        documents = [data for _, data in decoding.yaml_documents(text)]
+    except decoding.Problem as e:
+        problems = [f"line {e.line}: {e.message}" if e.line is not None else e.message]
+    else:
+        problems = _kubeconfig_problems(documents)
+    return f"kubeconfig {file} is unusable: {'; '.join(problems)}" if problems else None
+
+
+def _kubeconfig_problems(documents: list[Any]) -> list[str]:
+    if len(documents) > 1:
+        return [f"it holds {len(documents)} YAML documents; a kubeconfig is one"]
+    config = documents[0] if documents else None
+    if config is None:
+        return ["the file is empty"]
+    if not isinstance(config, dict):
+        return [f"the top level must be a mapping (apiVersion, clusters, contexts, users),"
+                f" not {_kind_of(config)}"]
+    problems: list[str] = []
+    for key, inner in _KUBECONFIG_LISTS:
+        entries = config.get(key)
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            problems.append(f"`{key}` must be a list, not {_kind_of(entries)}")
+            continue
+        for index, entry in enumerate(entries):
+            where = f"`{key}[{index}]`"
+            if not isinstance(entry, dict):
+                problems.append(f"{where} must be a mapping with `name` and `{inner}`, not"
+                                f" {_kind_of(entry)}")
+                continue
+            name = entry.get("name")
+            if not isinstance(name, str) or not name:
+                problems.append(f"{where} has no `name`")
+            else:
+                where = f"`{key}[{index}]` ({name})"
+            body = entry.get(inner)
+            if body is not None and not isinstance(body, dict):
+                problems.append(f"{where}: `{inner}` must be a mapping, not {_kind_of(body)}")
+            elif inner == "context" and isinstance(body, dict):
+                problems.extend(
+                    f"{where}: `context.{field}` must be a string, not {_kind_of(body[field])}"
+                    for field in ("cluster", "user", "namespace")
+                    if body.get(field) is not None and not isinstance(body[field], str)
+                )
+    current = config.get("current-context")
+    if current is not None and not isinstance(current, str):
+        problems.append(f"`current-context` must be a string, not {_kind_of(current)}")
+    return problems
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _one_line(e: BaseException) -> str:
+    """The client library's message on one line, without its "Invalid kube-config" preamble."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    for preamble in ("Invalid kube-config file. ", "Invalid kube-config. "):
+        text = text.removeprefix(preamble)
+    return text
 
 
 def _connect_in_cluster() -> _Connection:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from scanner import errors, model
+from scanner import cli, errors, model
 from scanner.sources import live, loading
 from tests.unit import helpers
 from tests.unit.fake_apiserver import FakeApiserver, kubeconfig, serve, split_by_kind
@@ -159,6 +161,89 @@ def test_missing_and_malformed_kubeconfig(tmp_path: Path,
     bad.write_text("contexts: [")
     with pytest.raises(errors.ClusterUnreachable, match="is unusable"):
         live.load(live.LiveOptions(kubeconfig=str(bad)))
+
+
+VALID_PARTS = ("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "
+               "'https://127.0.0.1:1'}}]\nusers: [{name: u, user: {token: t}}]\n")
+
+MALFORMED_KUBECONFIGS = {
+    "contexts-not-a-list": ("contexts: 5\n", "`contexts` must be a list, not a number"),
+    "invalid-yaml": ("contexts: [\n", "line 2: invalid YAML: did not find expected node content"),
+    "context-not-a-mapping": ("contexts: [5]\n",
+                              "`contexts[0]` must be a mapping with `name` and `context`,"
+                              " not a number"),
+    "entry-without-name": ("users: [{user: {token: t}}]\n", "`users[0]` has no `name`"),
+    "inner-not-a-mapping": ("clusters: [{name: c, cluster: [https://x]}]\n",
+                            "`clusters[0]` (c): `cluster` must be a mapping, not a list"),
+    "namespace-not-a-string": ("contexts: [{name: a, context: {cluster: c, namespace: [x]}}]\n",
+                               "`contexts[0]` (a): `context.namespace` must be a string,"
+                               " not a list"),
+    "current-context-not-a-string": ("current-context: {a: 1}\n",
+                                     "`current-context` must be a string, not a mapping"),
+    "top-level-list": ("- contexts\n", "the top level must be a mapping (apiVersion,"
+                       " clusters, contexts, users), not a list"),
+    "empty": ("# nothing yet\n", "the file is empty"),
+    "two-documents": ("kind: Config\n---\nkind: Config\n",
+                      "it holds 2 YAML documents; a kubeconfig is one"),
+    "unsafe-tag": ("current-context: !!python/object/apply:os.system ['id']\n",
+                   "line 1: YAML tag !!python/object/apply:os.system is not allowed (only plain"
+                   " data: strings, numbers, booleans, null, maps, lists)"),
+    "every-problem": ("clusters: 1\nusers: x\n",
+                      "`clusters` must be a list, not a number; `users` must be a list,"
+                      " not a string"),
+}
+
+
+def assert_one_kubeconfig_error(err: str, expected: str) -> None:
+    lines = err.splitlines()
+    assert len(lines) == 2, err
+    assert lines[0] == f"error: {expected}"
+    assert lines[1].startswith("  hint: fix the file")
+    assert "Traceback" not in err and "object is not" not in err
+
+
+@pytest.mark.parametrize(("text", "problem"), MALFORMED_KUBECONFIGS.values(),
+                         ids=MALFORMED_KUBECONFIGS.keys())
+def test_malformed_kubeconfig_is_one_line_in_kubeconfig_terms(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, problem: str) -> None:
+    path = tmp_path / "kc2"
+    path.write_text(text)
+    assert cli.main(["scan", "--kubeconfig", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert_one_kubeconfig_error(err, f"kubeconfig {path} is unusable: {problem}")
+
+
+def test_every_malformed_file_in_kubeconfig_is_named(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    good, bad, worse = tmp_path / "good", tmp_path / "bad", tmp_path / "worse"
+    good.write_text(VALID_PARTS + "contexts: [{name: a, context: {cluster: c, user: u}}]\n")
+    bad.write_text("contexts: {a: 1}\n")
+    worse.write_text("users: [7]\n")
+    monkeypatch.setenv("KUBECONFIG", os.pathsep.join(map(str, (good, bad, worse))))
+    assert cli.main(["scan"]) == 2
+    assert_one_kubeconfig_error(
+        capsys.readouterr().err,
+        f"kubeconfig {bad} is unusable: `contexts` must be a list, not a mapping; kubeconfig"
+        f" {worse} is unusable: `users[0]` must be a mapping with `name` and `user`, not a"
+        " number")
+
+
+def test_a_kubeconfig_alias_bomb_is_refused_quickly(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+    path = tmp_path / "kc"
+    path.write_text(VALID_PARTS + "\n".join(lines) + "\ncontexts: [*i]\n")
+    started = time.monotonic()
+    assert cli.main(["scan", "--kubeconfig", str(path)]) == 2
+    assert time.monotonic() - started < 10
+    assert_one_kubeconfig_error(capsys.readouterr().err,
+                                f"kubeconfig {path} is unusable: line 5: YAML aliases expand"
+                                " to more than 100,000 nodes (an alias bomb?); refusing to"
+                                " expand")
 
 
 def test_kubeconfig_from_environment(tmp_path: Path, fake: FakeApiserver,
