@@ -16,8 +16,9 @@ The edit is a text edit of the ``image`` scalar at its recorded position, in its
 original quoting, so comments, key order, indentation and line endings stay as they
 were. The edited text is parsed again and every image compared with what was intended
 before anything is written. Any problem anywhere (an image that does not resolve, a
-refused workload, a scalar that cannot be rewritten in place) writes nothing; files are
-replaced atomically.
+refused workload, a scalar that cannot be rewritten in place) writes nothing. Files are
+replaced all or none: every new text is written to a temporary file beside its target
+before any target is renamed over, and a failure undoes what was done.
 """
 
 from __future__ import annotations
@@ -337,9 +338,11 @@ def run(options: PinOptions, stdout: Console, *, stdin_text: str | None = None,
         _diff(files, new_texts, stdout)
     elif options.mode == "write":
         changed = [f for f in files if new_texts[f.name] != f.text]
+        targets = []
         for file in changed:
-            assert file.path is not None
-            _replace(file.path, new_texts[file.name])
+            assert file.path is not None  # --write refuses stdin above
+            targets.append((file.path, file.text, new_texts[file.name]))
+        _replace_all(targets)
         count = sum(len(edits[f.name]) for f in changed)
         print(f"pinned {count} image(s) in {len(changed)} file(s)", file=sys.stderr)
     else:
@@ -366,18 +369,69 @@ def _diff(files: Sequence[manifests.ManifestFile], new_texts: Mapping[str, str],
     out.flush()
 
 
-def _replace(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (same folder, then rename), keeping its mode."""
+def _replace_all(targets: Sequence[tuple[Path, str, str]]) -> None:
+    """Rewrite every ``(path, old text, new text)`` or none of them.
+
+    Each new text is first written to a temporary file beside its target (same folder,
+    same mode); only when all are written are they renamed over the targets. A failure
+    before the renames removes the temporary files and leaves every target as it was;
+    a failed rename puts the old text back into the files already renamed.
+
+    Raises:
+        errors.InputError: a file could not be written; says what was left unchanged.
+    """
+    prepared: list[tuple[Path, str, str]] = []  # (target, old text, temporary file)
     try:
-        mode = path.stat().st_mode & 0o7777
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".pin", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except BaseException:
+        for path, old, new in targets:
+            prepared.append((path, old, _prepare(path, new)))
+    except BaseException as e:
+        for _, _, tmp in prepared:
             Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise errors.InputError(f"cannot write {path}: {e.strerror or e}; no file was"
+                                    " changed") from e
+        raise
+    renamed: list[tuple[Path, str]] = []
+    try:
+        for path, old, tmp in prepared:
+            os.replace(tmp, path)
+            renamed.append((path, old))
+    except BaseException as e:
+        for _, _, tmp in prepared[len(renamed):]:
+            Path(tmp).unlink(missing_ok=True)
+        stuck = _restore(renamed)
+        if not isinstance(e, OSError):
             raise
-    except OSError as e:
-        raise errors.InputError(f"cannot write {path}: {e.strerror or e}") from e
+        left = ("no file was changed" if not stuck else
+                "could not restore " + ", ".join(str(p) for p in stuck))
+        raise errors.InputError(f"cannot write {path}: {e.strerror or e}; {left}") from e
+
+
+def _prepare(path: Path, text: str) -> str:
+    """Write ``text`` to a new temporary file beside ``path`` with its mode; return its name."""
+    mode = path.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".pin", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _restore(renamed: Sequence[tuple[Path, str]]) -> list[Path]:
+    """Put the old text back into files already replaced; return those that failed."""
+    stuck: list[Path] = []
+    for path, old in renamed:
+        try:
+            tmp = _prepare(path, old)
+            try:
+                os.replace(tmp, path)
+            except OSError:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError:
+            stuck.append(path)
+    return stuck

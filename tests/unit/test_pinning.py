@@ -3,11 +3,16 @@ cluster, and nothing written on any error."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import os
 import shutil
+import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -222,6 +227,66 @@ def test_cli_refuses_contradictory_options(tmp_path: Path,
     assert "stdin" in capsys.readouterr().err
     assert cli.main(["pin", str(shop), "--diff", "--write"]) == 2
     capsys.readouterr()
+
+
+def failing_on(calls: set[int], real: Callable[..., Any], error: OSError,
+               ) -> Callable[..., Any]:
+    """``real``, except that the calls numbered in ``calls`` (from 1) raise ``error``."""
+    count = 0
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        nonlocal count
+        count += 1
+        if count in calls:
+            raise error
+        return real(*args, **kwargs)
+
+    return call
+
+
+def write_shop(shop: Path) -> None:
+    pinning.run(pinning.PinOptions(paths=(str(shop),), mode="write"),
+                Console(file=io.StringIO()), resolver=resolver()[0])
+
+
+def test_write_prepares_every_file_before_replacing_any(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shop = shop_copy(tmp_path)
+    before = {p.name: p.read_bytes() for p in shop.iterdir()}
+    full = OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(pinning.tempfile, "mkstemp", failing_on({2}, tempfile.mkstemp, full))
+    with pytest.raises(errors.InputError) as info:
+        write_shop(shop)
+    assert {p.name: p.read_bytes() for p in shop.iterdir()} == before  # no temp file left
+    assert info.value.message == (f"cannot write {shop / 'stateful.yaml'}: No space left on"
+                                  " device; no file was changed")
+
+
+def test_a_failed_rename_puts_back_the_files_already_replaced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shop = shop_copy(tmp_path)
+    (shop / "jobs.yaml").chmod(0o640)
+    before = {p.name: p.read_bytes() for p in shop.iterdir()}
+    busy = OSError(errno.EBUSY, "Device or resource busy")
+    monkeypatch.setattr(pinning.os, "replace", failing_on({2}, os.replace, busy))
+    with pytest.raises(errors.InputError) as info:
+        write_shop(shop)
+    assert {p.name: p.read_bytes() for p in shop.iterdir()} == before
+    assert (shop / "jobs.yaml").stat().st_mode & 0o777 == 0o640
+    assert info.value.message == (f"cannot write {shop / 'stateful.yaml'}: Device or resource"
+                                  " busy; no file was changed")
+
+
+def test_a_file_that_cannot_be_put_back_is_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shop = shop_copy(tmp_path)
+    busy = OSError(errno.EBUSY, "Device or resource busy")
+    monkeypatch.setattr(pinning.os, "replace", failing_on({2, 3}, os.replace, busy))
+    with pytest.raises(errors.InputError) as info:
+        write_shop(shop)
+    assert info.value.message == (f"cannot write {shop / 'stateful.yaml'}: Device or resource"
+                                  f" busy; could not restore {shop / 'jobs.yaml'}")
+    assert sorted(p.name for p in shop.iterdir()) == ["jobs.yaml", "stateful.yaml", "web.yaml"]
 
 
 # --- from the cluster -------------------------------------------------------------------------
