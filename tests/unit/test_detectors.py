@@ -1,4 +1,12 @@
-"""Precise expectations for the cases issue 3 lists, on the hand-written fixtures."""
+"""Precise detector expectations on the hand-written fixtures.
+
+The cases: drift within one revision from a re-pushed tag (and a pinned control that
+stays clean), two- and three-revision rollouts, a rollout started at zero pods, stalled
+and paused rollouts, a StatefulSet partition, a DaemonSet with OnDelete, drift only in a
+sidecar or only in a terminated init container, CronJob → Job → Pod ownership, a bare
+Pod, ``docker-pullable://`` and config-digest image IDs, the opt-out annotation, finding
+order and a severity override.
+"""
 
 from __future__ import annotations
 
