@@ -9,7 +9,9 @@ depends on who pulls it:
   plus the marker layer (``images_kind.RunnableBuilds``).
 
 Either way the same build label gives the same digest. ``running`` picks the publisher
-with :func:`for_cluster`; ``steps`` calls :meth:`Publisher.push`.
+with :func:`for_cluster`; ``steps`` calls :meth:`Publisher.push`. The publisher remembers
+every manifest it put into a repository, so cleanup can delete exactly those
+(:meth:`Publisher.pushed`, :meth:`Publisher.delete`) from a registry others share.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ class Publisher(Protocol):
         """Publish the build labelled ``label`` as ``repository:tag``; return its digest."""
         ...
 
+    def pushed(self) -> list[tuple[str, str]]:
+        """``(repository, digest)`` of every manifest pushed so far, in push order."""
+        ...
+
+    def delete(self, repository: str, digest: str) -> None:
+        """Delete a manifest this publisher pushed (and so every tag pointing at it)."""
+        ...
+
 
 class RegistryBuilds:
     """Builds images with ``make`` and pushes them; re-tags builds already in a repository."""
@@ -44,6 +54,7 @@ class RegistryBuilds:
         self.make = make
         self.kind = kind
         self._in_repository: dict[tuple[str, str], str] = {}
+        self._pushed: list[tuple[str, str]] = []
 
     def push(self, repository: str, tag: str, label: str) -> str:
         """Push (or re-tag, when the build is already in ``repository``) and return the digest.
@@ -55,9 +66,33 @@ class RegistryBuilds:
         if known is not None:
             # The re-tag: point the tag at a manifest the repository already holds.
             return self.client.tag(repository, known, tag)
-        digest = registry.push_image(self.client, repository, tag, self.make(label))
+        image = self.make(label)
+        digest = registry.push_image(self.client, repository, tag, image)
         self._in_repository[(repository, label)] = digest
+        # An index's platform manifests go in by digest before it; note them first.
+        children = image.images if isinstance(image, registry.ImageIndex) else ()
+        for manifest in (*(c.digest for c in children), digest):
+            if (repository, manifest) not in self._pushed:
+                self._pushed.append((repository, manifest))
         return digest
+
+    def pushed(self) -> list[tuple[str, str]]:
+        """``(repository, digest)`` of every manifest pushed so far, in push order."""
+        return list(self._pushed)
+
+    def delete(self, repository: str, digest: str) -> None:
+        """Delete one pushed manifest by digest; the tags pointing at it go with it.
+
+        Raises:
+            errors.RegistryError: the registry refused (many refuse deletes unless
+                configured to allow them) or did not answer; ``registry.NotFound`` when
+                the manifest is already gone.
+        """
+        self.client.delete_manifest(repository, digest)
+        self._in_repository = {k: v for k, v in self._in_repository.items()
+                               if not (k[0] == repository and v == digest)}
+        if (repository, digest) in self._pushed:
+            self._pushed.remove((repository, digest))
 
 
 def is_kwok(nodes: Sequence[dict[str, Any]]) -> bool:

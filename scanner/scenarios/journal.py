@@ -148,7 +148,8 @@ def _cleanup(c: records.CleanupRecord | None) -> dict[str, Any] | None:
     return {"namespace": c.namespace, "namespace_deleted": c.namespace_deleted,
             "namespace_gone": c.namespace_gone,
             "nodes_removed": c.nodes_removed, "nodes_uncordoned": c.nodes_uncordoned,
-            "kept": c.kept, "errors": c.errors, "duration_s": round(c.duration_s, 3)}
+            "images_deleted": c.images_deleted, "kept": c.kept, "errors": c.errors,
+            "duration_s": round(c.duration_s, 3)}
 
 
 def _round(value: float | None) -> float | None:

@@ -141,6 +141,9 @@ class CleanupRecord:
     cluster was stopped right after)."""
     nodes_removed: list[str] = field(default_factory=list)
     nodes_uncordoned: list[str] = field(default_factory=list)
+    images_deleted: list[str] = field(default_factory=list)
+    """``REPOSITORY@DIGEST`` of the manifests the scenario pushed and cleanup deleted (on a
+    shared registry; see ``targets.Target.shared_registry``)."""
     kept: str | None = None
     """Why nothing was removed (``--cleanup never`` / ``on-success``), when that applies."""
     errors: list[str] = field(default_factory=list)

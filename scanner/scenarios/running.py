@@ -18,6 +18,8 @@ For each scenario:
    something);
 4. ``finally`` steps (not after an interrupt);
 5. cleanup, always — also after a failure or Ctrl-C; signals are held off while it runs.
+   It uncordons what the scenario cordoned, deletes its namespace and the nodes it added,
+   and — on a shared registry (``existing``) — the image manifests it pushed.
 
 Ctrl-C (SIGINT) and SIGTERM interrupt the scenario that runs, skip the rest, release the
 cluster and still write journal.json and junit.xml.
@@ -35,7 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner import errors, scanning
+from scanner import errors, registry, scanning
 from scanner.report import json_format
 from scanner.report import model as report_model
 from scanner.scenarios import (
@@ -439,8 +441,9 @@ def _cleanup(ctx: RunContext, rec: records.ScenarioRecord, target: targets.Targe
     policy = ctx.options.cleanup
     keep = policy == "never" or (policy == "on-success" and not rec.passed)
     if keep and rec.namespace:
-        c.kept = (f"--cleanup {policy}: namespace {rec.namespace} and added nodes kept for "
-                  "inspection")
+        images = ", pushed images" if target.shared_registry else ""
+        c.kept = (f"--cleanup {policy}: namespace {rec.namespace}{images} and added nodes "
+                  "kept for inspection")
     run_label = {steps.LABEL_RUN: ctx.record.run_id}
     for node in (ws.cordoned if ws else []):
         try:
@@ -471,8 +474,33 @@ def _cleanup(ctx: RunContext, rec: records.ScenarioRecord, target: targets.Targe
                     c.nodes_removed.append(node)
             except errors.DriftscanError as e:
                 c.errors.append(f"delete node {node}: {e}")
+        if ws is not None and target.shared_registry:
+            _delete_pushed(ws, target, c)
     c.duration_s = time.monotonic() - began
     ctx.observer.cleanup_finished(rec, c)
+
+
+def _delete_pushed(ws: steps.Workspace, target: targets.Target,
+                   c: records.CleanupRecord) -> None:
+    """Delete the manifests the scenario pushed (newest first), and so their tags.
+
+    Only this scenario's pushes are deleted: every one went to a repository under its own
+    namespace, which no one else writes to. The first refusal stops the deletion (a
+    registry that refuses one delete refuses the rest) and is reported with what is left.
+    """
+    todo = list(reversed(ws.publisher.pushed()))
+    for i, (repository, digest) in enumerate(todo):
+        try:
+            ws.publisher.delete(repository, digest)
+        except registry.NotFound:
+            continue  # already gone
+        except errors.DriftscanError as e:
+            left = len(todo) - i
+            c.errors.append(f"delete {target.handle.registry}/{repository}@{digest}: {e}; "
+                            f"{left} pushed manifest(s) left under "
+                            f"{target.handle.registry}/{ws.namespace}/")
+            return
+        c.images_deleted.append(f"{repository}@{digest}")
 
 
 def _await_pods_off(kube: kubeapi.Kube, namespace: str, nodes: set[str],

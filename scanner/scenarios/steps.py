@@ -6,9 +6,10 @@ far). A step returns an :class:`Outcome` (what it did, structured output for the
 or raises :class:`StepFailed`; polling steps (waits, drains, new nodes) stop at their
 deadline with ``timed_out`` set and the last state they saw.
 
-Every write stays inside the scenario's namespace, except the node steps: ``add-node``
-creates a node the engine labels and removes at cleanup, ``drain-node`` cordons a node the
-engine uncordons at cleanup (only if it was schedulable before).
+Every write stays inside the scenario's namespace, and every push inside a repository
+under it (``{{ namespace }}/…``), except the node steps: ``add-node`` creates a node the
+engine labels and removes at cleanup; ``drain-node`` cordons a node the engine uncordons at
+cleanup (only if it was schedulable before).
 """
 
 from __future__ import annotations
@@ -144,6 +145,10 @@ def _apply(a: Any, ws: Workspace, timeout: float) -> Outcome:
 def _push(a: Any, ws: Workspace, timeout: float) -> Outcome:
     assert isinstance(a, d.Push)
     repository = ws.fill(a.repository)
+    if not repository.startswith(f"{ws.namespace}/"):
+        raise StepFailed(f"repository {repository} is not under the scenario's namespace "
+                         f"({ws.namespace}/…); a scenario pushes only to repositories it "
+                         "creates")
     record = ws.builds.get(a.build)
     label = record.label if record else f"{ws.namespace}/{a.build}"
     digest = ws.publisher.push(repository, a.tag, label)

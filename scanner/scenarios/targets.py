@@ -9,6 +9,9 @@ per scenario with ``--isolate``) and releases it at the end. Three sources:
 * :class:`ExistingCluster` — a context of the user's kubeconfig, named explicitly, plus
   a registry its nodes pull from; nothing is started or stopped.
 * :class:`GivenCluster` — a ready ``ClusterHandle`` (tests pass the session cluster).
+
+Images a scenario pushed are deleted at cleanup where the registry is shared
+(:attr:`Target.shared_registry`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,16 @@ class Target:
     """Kubeconfig context (``None``: the kubeconfig's current one)."""
     stops_at_release: bool = False
     """The run started it and stops it when done (so leftovers need no waiting for)."""
+
+    @property
+    def shared_registry(self) -> bool:
+        """True unless the registry is a kwok or kind test cluster's own.
+
+        kwok and kind clusters run a registry of their own that goes away with the cluster;
+        any other registry (``--provider existing``) may hold images of others, so the
+        engine deletes what a scenario pushed there at cleanup.
+        """
+        return self.handle.provider not in ("kwok", "kind")
 
     def describe(self) -> dict[str, Any]:
         """Plain data for the journal."""

@@ -102,6 +102,9 @@ class ProgressObserver(observers.Observer):
             parts.append(f"node(s) {', '.join(cleanup.nodes_removed)} removed")
         if cleanup.nodes_uncordoned:
             parts.append(f"node(s) {', '.join(cleanup.nodes_uncordoned)} uncordoned")
+        if cleanup.images_deleted:
+            parts.append(f"{len(cleanup.images_deleted)} pushed image manifest(s) deleted "
+                         "from the registry")
         parts += [f"[red]{escape(e)}[/]" for e in cleanup.errors]
         if parts:
             self._print(f"  [dim]cleanup: {'; '.join(parts)} ({cleanup.duration_s:.1f}s)[/]")

@@ -1,7 +1,8 @@
 """The scenario runner on the real kwok cluster: library scenarios pass, a scenario whose
 expectation cannot hold fails with expected-vs-found, and cleanup leaves no namespace
 behind — after success, after a failed step, after an interrupt raised mid-run, and after
-SIGINT to a ``driftscan scenario run`` process.
+SIGINT to a ``driftscan scenario run`` process. A run touches only what it created: the
+images it pushed to a shared registry are deleted.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from scanner import cli
+from scanner import cli, registry
 from scanner.clusters import base
 from scanner.scenarios import loading, observers, outputs, records, running, targets
 from tests.integration import kubeutil as ku
@@ -73,6 +74,15 @@ def scenario_file(folder: Path, body: str, app: str = APP) -> tuple[Path, str]:
 def namespaces_of(kube: client.ApiClient, scenario: str) -> list[Any]:
     return client.CoreV1Api(kube).list_namespace(
         label_selector=f"{LABEL_SCENARIO}={scenario}").items
+
+
+def node_states(kube: client.ApiClient) -> dict[str, bool]:
+    """Every node's name → whether it is cordoned."""
+    out = {}
+    for n in client.CoreV1Api(kube).list_node().items:
+        assert n.metadata is not None and n.spec is not None
+        out[str(n.metadata.name)] = bool(n.spec.unschedulable)
+    return out
 
 
 def assert_no_namespace_left(kube: client.ApiClient, scenario: str) -> None:
@@ -125,9 +135,9 @@ def test_the_whole_library_passes_in_a_shared_cluster(
     assert failed == {}
     assert record.exit_code() == 0
     assert took < 300, f"the library took {took:.0f}s"
-    nodes = {n.metadata.name for n in client.CoreV1Api(kube).list_node().items}
+    nodes = node_states(kube)
     assert not [n for n in nodes if n.startswith("ds-")], "added nodes were removed"
-    assert not any(n.spec.unschedulable for n in client.CoreV1Api(kube).list_node().items)
+    assert not any(nodes.values())
     for s in scenarios:
         assert not namespaces_of(kube, s.name)
 
@@ -327,3 +337,39 @@ def test_existing_provider_skips_node_steps(cluster: base.ClusterHandle, tmp_pat
     case = ET.parse(out / "junit.xml").getroot().find("testsuite/testcase")
     assert case is not None and case.find("skipped") is not None
     assert not namespaces_of(kube, "retag-new-node")
+
+
+# --- a run touches only what it created -------------------------------------------------
+
+
+def test_existing_provider_deletes_the_images_it_pushed(
+        cluster: base.ClusterHandle, kube: client.ApiClient, tmp_path: Path) -> None:
+    reg = registry.client_for(cluster.registry)
+    other = f"others-{uuid.uuid4().hex[:8]}/web"
+    theirs = registry.push_image(reg, other, "1.0", registry.build_image(f"{other}-1"))
+    path, name = scenario_file(tmp_path, """\
+        steps:
+        - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b1}
+        - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b2}
+        - push: {repository: "{{ namespace }}/shop/web", tag: "1.1", build: b1}
+        - push: {repository: "{{ namespace }}/shop/api", tag: "1.0", build: b1}
+        - apply: app.yaml
+        - wait: {rollout: Deployment/web}
+        - scan: s
+        expect:
+          s: {clean: true}
+        """)
+    out = tmp_path / "out"
+    assert run_cli(["--file", str(path), "--out", str(out), *existing_args(cluster)]) == 0
+    (scenario,) = json.loads((out / "journal.json").read_text())["scenarios"]
+    namespace = scenario["namespace"]
+    digests = {b["name"]: b["digest"] for b in scenario["builds"]}
+    assert sorted(scenario["cleanup"]["images_deleted"]) == sorted([
+        f"{namespace}/shop/web@{digests['b1']}", f"{namespace}/shop/web@{digests['b2']}",
+        f"{namespace}/shop/api@{digests['b1']}"])
+    assert scenario["cleanup"]["errors"] == []
+    for repository in ("shop/web", "shop/api"):
+        for reference in ("1.0", "1.1", digests["b1"], digests["b2"]):
+            assert not reg.manifest_exists(f"{namespace}/{repository}", reference)
+    assert reg.resolve(other, "1.0") == theirs  # what the run did not push is still there
+    assert_no_namespace_left(kube, name)

@@ -187,6 +187,7 @@ def test_every_problem_is_collected_not_just_the_first(tmp_path: Path) -> None:
     expected = [
         "name: 'Bad_Name' is not a lower-case kebab-case name",
         "steps[0] push: push: 'build' is a required property",
+        "steps[0] push: push.repository: 'x' is not a repository under the scenario's own",
         "steps[1]: a step needs exactly one of: apply, push,",
         "steps[2] wait: wait: a wait has several actions (rollout, pods)",
         "steps[3] apply: cannot read manifest missing.yaml",
@@ -243,6 +244,45 @@ def test_cross_checks_of_manifests_and_references(tmp_path: Path) -> None:
     assert "node 'ghost' is not added by an earlier add-node step" in text
     assert "clean: true contradicts expecting digest-drift to fire" in text
     assert "`container` needs `workload`" in text
+
+
+def test_push_goes_only_to_repositories_under_the_scenario_namespace(tmp_path: Path) -> None:
+    path = write(tmp_path, "push.yaml", """\
+        name: push
+        steps:
+        - push: {repository: "{{ namespace }}/shop/web", tag: v1, build: b1}
+        - push: {repository: shared/web, tag: v1, build: b2}
+        - push: {repository: "{{ registry }}/{{ namespace }}/web", tag: v1, build: b3}
+        - name: the namespace itself is no repository path
+          push: {repository: "{{ namespace }}", tag: v1, build: b4}
+        - push: {repository: "{{ namespace }}/../other/web", tag: v1, build: b5}
+        - push: {repository: "{{namespace}}/Web", tag: v1, build: b6}
+        - scan: s
+        expect:
+          s: {fires: [{rule: no-such-rule, workload: Deployment/web}]}
+        """)
+    problems = problems_of(path)
+    refused = [p for p in problems if p.field == "push.repository"]
+    assert [(p.where, p.line) for p in refused] == [
+        ("steps[1] push", 4), ("steps[2] push", 5), ("steps[3] push 'the namespace itself is "
+                                                     "no repository path'", 7),
+        ("steps[4] push", 8), ("steps[5] push", 9)]
+    assert all(p.file == path for p in refused)
+    assert str(refused[0]) == (
+        f"{path}:4: steps[1] push: push.repository: 'shared/web' is not a repository under the "
+        "scenario's own namespace, \"{{ namespace }}/NAME\" in lower case (a scenario pushes "
+        "only to repositories it creates, so it never moves a tag it did not push)")
+    # Collected with the file's other problems, not instead of them.
+    assert any("unknown rule 'no-such-rule'" in p.message for p in problems)
+    assert len(problems) == len(refused) + 1
+
+
+def test_the_library_pushes_only_under_each_scenario_namespace() -> None:
+    for scenario in loading.library(LIBRARY):
+        for step in scenario.all_steps:
+            if isinstance(step.action, d.Push):
+                assert step.action.repository.startswith("{{ namespace }}/"), \
+                    f"{scenario.name} {step.path}"
 
 
 def test_set_image_names_a_container_of_the_workload(tmp_path: Path) -> None:
