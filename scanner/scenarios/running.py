@@ -8,7 +8,9 @@ tests).
 For each scenario:
 
 1. preflight: node steps only where the cluster allows them (else the scenario is
-   skipped); enough schedulable nodes (else it is aborted);
+   skipped): none on ``existing``, ``add-node`` only on kwok, ``drain-node: {hosting: …}``
+   only on a cluster the run started (elsewhere a scenario drains only nodes it added);
+   enough schedulable nodes (else it is aborted);
 2. a fresh namespace ``ds-NAME-XXXXXX`` labelled with the run id — the only namespace
    the scenario writes to, and the only one cleanup deletes (after checking the label);
 3. ``steps`` in order, each with its timeout (and within the scenario's budget); the
@@ -246,6 +248,7 @@ def run_scenario(ctx: RunContext, target: targets.Target,
             registry=target.handle.pull_registry,
             scan=lambda: ctx.scan(target, rec.namespace or ""),
             can_add_nodes=builds.is_kwok(nodes) and target.handle.provider != "existing",
+            may_drain_any=target.started,
             builds=rec.builds)
         kube.create_namespace(rec.namespace, ws.labels())
         _run_steps(ctx, rec, ws, scenario.steps, began + scenario.timeout)
@@ -313,6 +316,16 @@ def _check_node_steps(scenario: d.Scenario, target: targets.Target,
         raise _Stop(records.Status.ABORTED,
                     "skipped: add-node needs a kwok cluster (kind cannot add nodes to a "
                     "running cluster); run this scenario with --provider kwok", skip=True)
+    hosting = next(((s.path, s.action.hosting) for s in scenario.all_steps
+                    if isinstance(s.action, d.DrainNode) and s.action.node is None), None)
+    if hosting is not None and not target.started:
+        path, selector = hosting
+        raise _Stop(records.Status.ABORTED,
+                    f"skipped: {path} drain-node {{hosting: {selector}}} could cordon a node "
+                    f"this run did not create: cluster {target.handle.name!r} was already "
+                    "running when the run began. On a cluster the run does not start, "
+                    "drain-node only drains nodes the scenario added (drain-node: {node: "
+                    "NAME}); stop the cluster first so the run starts its own", skip=True)
 
 
 def _schedulable(node: dict[str, Any]) -> bool:

@@ -9,7 +9,8 @@ deadline with ``timed_out`` set and the last state they saw.
 Every write stays inside the scenario's namespace, and every push inside a repository
 under it (``{{ namespace }}/…``), except the node steps: ``add-node`` creates a node the
 engine labels and removes at cleanup; ``drain-node`` cordons a node the engine uncordons at
-cleanup (only if it was schedulable before).
+cleanup (only if it was schedulable before) — a node the scenario added, or, on a cluster
+the run started (``Workspace.may_drain_any``), any node.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ class Workspace:
     """Registry prefix pods pull from (``{{ registry }}``)."""
     scan: Callable[[], report_model.Report]
     can_add_nodes: bool = False
+    may_drain_any: bool = False
+    """The run started the cluster: ``drain-node`` may cordon any of its nodes. Otherwise
+    only nodes in ``nodes_added``."""
     builds: dict[str, records.BuildRecord] = field(default_factory=dict)
     nodes_added: dict[str, str] = field(default_factory=dict)
     """Scenario's node name → the node's real name."""
@@ -266,6 +270,9 @@ def _drain_node(a: Any, ws: Workspace, timeout: float) -> Outcome:
         if not placed:
             raise StepFailed(f"no live pod matching {a.hosting} runs on a node")
         node = str(sorted(placed.items(), key=lambda kv: (-kv[1], str(kv[0])))[0][0])
+    if node not in ws.nodes_added.values() and not ws.may_drain_any:
+        raise StepFailed(f"node {node} was not added by this scenario and the run did not "
+                         "start this cluster; drain-node leaves nodes it did not create alone")
     current = ws.kube.node(node)
     if current is None:
         raise StepFailed(f"node {node} does not exist")

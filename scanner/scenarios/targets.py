@@ -10,7 +10,9 @@ per scenario with ``--isolate``) and releases it at the end. Three sources:
   a registry its nodes pull from; nothing is started or stopped.
 * :class:`GivenCluster` — a ready ``ClusterHandle`` (tests pass the session cluster).
 
-Images a scenario pushed are deleted at cleanup where the registry is shared
+What a target allows follows from who owns it: ``drain-node`` may cordon any node only on
+a cluster the run started (:attr:`Target.started`); elsewhere only nodes the scenario
+added. Images a scenario pushed are deleted at cleanup where the registry is shared
 (:attr:`Target.shared_registry`).
 """
 
@@ -35,6 +37,10 @@ class Target:
     """Kubeconfig context (``None``: the kubeconfig's current one)."""
     stops_at_release: bool = False
     """The run started it and stops it when done (so leftovers need no waiting for)."""
+    started: bool = False
+    """The run started this cluster (also with ``--keep-cluster``): every node in it is the
+    run's own, so a scenario may cordon any of them. False for a cluster that was already
+    running and for ``--provider existing``."""
 
     @property
     def shared_registry(self) -> bool:
@@ -70,15 +76,21 @@ class Clusters(Protocol):
 class GivenCluster:
     """A cluster someone else runs; never started or stopped here."""
 
-    def __init__(self, handle: base.ClusterHandle, context: str | None = None) -> None:
-        """Use ``handle`` (and ``context`` of its kubeconfig) for every scenario."""
+    def __init__(self, handle: base.ClusterHandle, context: str | None = None, *,
+                 started: bool = False) -> None:
+        """Use ``handle`` (and ``context`` of its kubeconfig) for every scenario.
+
+        ``started``: the caller started the cluster for this run alone (a test session's
+        throw-away cluster), so its nodes count as the run's (see ``Target.started``).
+        """
         self.handle = handle
         self.context = context
+        self.started = started
         self.provider = handle.provider
 
     def acquire(self, scenario: str | None, nodes: int, say: base.Say) -> Target:
         """The given cluster."""
-        return Target(self.handle, self.context)
+        return Target(self.handle, self.context, started=self.started)
 
     def release(self, target: Target, say: base.Say) -> None:
         """Nothing to do."""
@@ -110,7 +122,8 @@ class ProviderClusters:
         except errors.ProviderError:
             running = False
         handle = provider.up(nodes, say)
-        return Target(handle, stops_at_release=not running and not self.keep)
+        return Target(handle, stops_at_release=not running and not self.keep,
+                      started=not running)
 
     def release(self, target: Target, say: base.Say) -> None:
         """Stop the cluster when this run started it and ``--keep-cluster`` is not set."""

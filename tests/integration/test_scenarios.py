@@ -2,7 +2,8 @@
 expectation cannot hold fails with expected-vs-found, and cleanup leaves no namespace
 behind — after success, after a failed step, after an interrupt raised mid-run, and after
 SIGINT to a ``driftscan scenario run`` process. A run touches only what it created: the
-images it pushed to a shared registry are deleted.
+images it pushed to a shared registry are deleted, and drain-node leaves nodes of a
+cluster the run did not start alone.
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ def test_the_whole_library_passes_in_a_shared_cluster(
         cluster: base.ClusterHandle, kube: client.ApiClient, tmp_path: Path) -> None:
     scenarios = loading.library()
     started = time.monotonic()
-    record = running.run(scenarios, clusters=targets.GivenCluster(cluster),
+    # The session's cluster is a throw-away one of its own: its nodes may be drained.
+    record = running.run(scenarios, clusters=targets.GivenCluster(cluster, started=True),
                          outputs_=outputs.Outputs(tmp_path))
     took = time.monotonic() - started
     failed = {s.scenario.name: (s.status.value, s.error, [r.message for r in s.results
@@ -373,3 +375,53 @@ def test_existing_provider_deletes_the_images_it_pushed(
             assert not reg.manifest_exists(f"{namespace}/{repository}", reference)
     assert reg.resolve(other, "1.0") == theirs  # what the run did not push is still there
     assert_no_namespace_left(kube, name)
+
+
+def test_drain_node_leaves_nodes_of_a_cluster_the_run_did_not_start_alone(
+        cluster: base.ClusterHandle, kube: client.ApiClient, tmp_path: Path) -> None:
+    hosting, _ = scenario_file(tmp_path, """\
+        steps:
+        - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b1}
+        - apply: app.yaml
+        - wait: {rollout: Deployment/web}
+        - drain-node: {hosting: app=web}
+        - scan: s
+        expect:
+          s: {clean: true}
+        """)
+    added, _ = scenario_file(tmp_path, """\
+        steps:
+        - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b1}
+        - add-node: extra
+        - apply: app.yaml
+        - wait: {rollout: Deployment/web}
+        - drain-node: {node: extra}
+        - wait: {pods: {selector: app=web, count: 3}}
+        - scan: s
+        expect:
+          s: {clean: true}
+        """)
+    before = node_states(kube)
+    assert not any(before.values())
+    record = running.run(loading.load_files([hosting, added]),
+                         clusters=targets.GivenCluster(cluster),  # reused: not the run's
+                         outputs_=outputs.Outputs(tmp_path / "out"))
+    assert record.exit_code() == 0
+    skipped, drained = record.scenarios
+    assert skipped.skipped and skipped.status is records.Status.ABORTED
+    assert skipped.error is not None and skipped.error.startswith(
+        "skipped: steps[3] drain-node {hosting: app=web} could cordon a node this run did "
+        "not create")
+    assert skipped.namespace is None and skipped.steps == []
+    assert drained.passed, drained.error
+    (drain,) = [st for st in drained.steps if st.step.kind == "drain-node"]
+    assert drain.output["node"] not in before and drain.output["node"].endswith("-extra")
+    assert drained.cleanup is not None
+    assert drained.cleanup.nodes_uncordoned == [drain.output["node"]]
+    assert drained.cleanup.nodes_removed == [drain.output["node"]]
+    assert node_states(kube) == before  # the added node is gone; no node stays cordoned
+    journal = json.loads((tmp_path / "out" / "journal.json").read_text())
+    assert journal["scenarios"][0]["skipped"] is True
+    assert journal["scenarios"][0]["error"]["message"] == skipped.error
+    case = ET.parse(tmp_path / "out" / "junit.xml").getroot().find("testsuite/testcase")
+    assert case is not None and case.find("skipped") is not None

@@ -1,6 +1,7 @@
 """The engine touches only what a run created: pushes stay under the scenario's namespace
-and are deleted at cleanup where the registry is shared. A fake API server stands in for
-the cluster."""
+and are deleted at cleanup where the registry is shared; drain-node cordons only nodes
+the run added, or any node of a cluster the run started — otherwise the scenario is
+skipped before it begins. A fake API server stands in for the cluster."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from typing import Any
 import pytest
 
 from scanner import errors, registry
-from scanner.clusters import base
+from scanner.clusters import base, providers
 from scanner.scenarios import (
     builds,
     journal,
+    kubeapi,
     observers,
     outputs,
     records,
@@ -147,15 +149,15 @@ def scenario(*actions: d.Action) -> d.Scenario:
                                                      for a in actions]})
 
 
-def workspace(kube: FakeKube, sc: d.Scenario,
-              client: MemoryRegistry | None = None) -> steps.Workspace:
+def workspace(kube: FakeKube, sc: d.Scenario, client: MemoryRegistry | None = None, *,
+              may_drain_any: bool = False) -> steps.Workspace:
     publisher = builds.RegistryBuilds(client or MemoryRegistry(), registry.build_image,
                                       "synthetic")
     return steps.Workspace(scenario=sc, namespace=NAMESPACE, run_id="run-1",
                            kube=kube,  # type: ignore[arg-type]
                            publisher=publisher, registry="127.0.0.1:5000",
                            scan=lambda: pytest.fail("no scan here"),
-                           can_add_nodes=True)
+                           can_add_nodes=True, may_drain_any=may_drain_any)
 
 
 def context(tmp_path: Path, clusters: targets.Clusters, cleanup: str = "always"
@@ -270,3 +272,116 @@ def test_a_registry_that_refuses_deletes_is_reported_once(tmp_path: Path) -> Non
     (error,) = c.errors
     assert "HTTP 405 UNSUPPORTED" in error
     assert error.endswith(f"3 pushed manifest(s) left under 127.0.0.1:5000/{NAMESPACE}/")
+
+
+# --- drain-node: only nodes the run created ------------------------------------------------
+
+
+HOSTING = d.DrainNode(None, "app=web")
+
+
+class Clusters:
+    """Hands out one target as given."""
+
+    provider = "kwok"
+
+    def __init__(self, target: targets.Target) -> None:
+        self.target = target
+
+    def acquire(self, scenario: str | None, nodes: int, say: base.Say) -> targets.Target:
+        return self.target
+
+    def release(self, target: targets.Target, say: base.Say) -> None:
+        pass
+
+
+def run_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kube: FakeKube,
+           target: targets.Target, sc: d.Scenario) -> records.RunRecord:
+    monkeypatch.setattr(kubeapi, "Kube", lambda *a, **k: kube)
+    return running.run([sc], clusters=Clusters(target), outputs_=outputs.Outputs(tmp_path),
+                       options=running.RunOptions(namespace_wait_s=0.0))
+
+
+@pytest.mark.parametrize("target", [
+    targets.Target(handle("kwok")),                            # reused kwok cluster
+    targets.Target(handle("kind")),                            # reused kind cluster
+], ids=["kwok", "kind"])
+def test_drain_by_hosting_is_skipped_on_a_cluster_the_run_did_not_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: targets.Target) -> None:
+    kube = FakeKube(["n1", "n2"])
+    sc = scenario(d.Sleep(0.01), HOSTING)
+    record = run_on(tmp_path, monkeypatch, kube, target, sc)
+    (rec,) = record.scenarios
+    assert rec.skipped and rec.status is records.Status.ABORTED and rec.steps == []
+    assert rec.error is not None and rec.error.startswith(
+        "skipped: steps[1] drain-node {hosting: app=web} could cordon a node this run did "
+        "not create: cluster 'c' was already running when the run began.")
+    assert kube.writes == []
+    assert record.exit_code() == 0
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    (entry,) = journal["scenarios"]
+    assert entry["skipped"] is True and entry["error"]["message"] == rec.error
+
+
+def test_drain_by_hosting_runs_on_a_cluster_the_run_started(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kube = FakeKube(["n1", "n2"])
+    sc = scenario(HOSTING)
+    monkeypatch.setattr(running, "namespace_for", lambda name: NAMESPACE)
+    kube.add_pod("web-1", "n2")
+    record = run_on(tmp_path, monkeypatch, kube, targets.Target(handle("kwok"), started=True),
+                    sc)
+    (rec,) = record.scenarios
+    assert rec.status is records.Status.COMPLETED, rec.error
+    assert ("cordon", "n2") in kube.writes and ("uncordon", "n2") in kube.writes
+
+
+def test_drain_of_an_added_node_runs_on_any_kwok_cluster(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kube = FakeKube(["n1", "n2"])
+    sc = scenario(d.AddNode("extra"), d.DrainNode("extra", None))
+    monkeypatch.setattr(running, "namespace_for", lambda name: NAMESPACE)
+    record = run_on(tmp_path, monkeypatch, kube, targets.Target(handle("kwok")), sc)
+    (rec,) = record.scenarios
+    assert rec.status is records.Status.COMPLETED, rec.error
+    added = "ds-abc123-extra"
+    assert [w for w in kube.writes if w[0] in ("cordon", "uncordon", "delete-node")] == [
+        ("cordon", added), ("uncordon", added), ("delete-node", added)]
+
+
+def test_drain_node_refuses_a_node_the_run_did_not_create() -> None:
+    kube = FakeKube(["n1", "n2"])
+    kube.add_pod("web-1", "n2")
+    ws = workspace(kube, scenario(HOSTING), may_drain_any=False)
+    with pytest.raises(steps.StepFailed, match="node n2 was not added by this scenario"):
+        run_step(HOSTING, ws)
+    assert kube.writes == []
+    ws.nodes_added["mine"] = "n2"          # a node the scenario added may be drained
+    assert run_step(HOSTING, ws).output == {"node": "n2", "evicted": ["web-1"]}
+
+
+def test_only_a_cluster_the_run_starts_counts_as_started(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    class Provider:
+        def __init__(self, running_: bool) -> None:
+            self.running = running_
+
+        def handle(self) -> base.ClusterHandle:
+            if not self.running:
+                raise errors.ProviderError("not running")
+            return handle("kwok")
+
+        def up(self, nodes: int, say: base.Say) -> base.ClusterHandle:
+            return handle("kwok")
+
+    for already, keep in ((True, False), (False, False), (False, True)):
+        monkeypatch.setattr(providers, "get",
+                            lambda provider, name, a=already: Provider(a))
+        target = targets.ProviderClusters("kwok", "c", keep=keep).acquire(None, 4, print)
+        assert target.started is (not already)
+        assert target.stops_at_release is (not already and not keep)
+    assert not targets.GivenCluster(handle("kwok")).acquire(None, 1, print).started
+    assert targets.GivenCluster(handle("kwok"), started=True).acquire(None, 1, print).started
+    existing = targets.ExistingCluster(context="ctx", registry="r:5000")
+    assert not existing.acquire(None, 1, print).started
+    assert existing.acquire(None, 1, print).shared_registry
