@@ -2,8 +2,8 @@
 expectation cannot hold fails with expected-vs-found, and cleanup leaves no namespace
 behind — after success, after a failed step, after an interrupt raised mid-run, and after
 SIGINT to a ``driftscan scenario run`` process. A run touches only what it created: the
-images it pushed to a shared registry are deleted, and drain-node leaves nodes of a
-cluster the run did not start alone.
+images it pushed to a shared registry are deleted, drain-node leaves nodes of a cluster
+the run did not start alone, and a cluster the CLI starts for a run is gone afterwards.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import yaml
 from kubernetes import client
 
 from scanner import cli, registry
-from scanner.clusters import base
+from scanner.clusters import base, kwok, processes
 from scanner.scenarios import loading, observers, outputs, records, running, targets
 from tests.integration import kubeutil as ku
 
@@ -425,3 +425,41 @@ def test_drain_node_leaves_nodes_of_a_cluster_the_run_did_not_start_alone(
     assert journal["scenarios"][0]["error"]["message"] == skipped.error
     case = ET.parse(tmp_path / "out" / "junit.xml").getroot().find("testsuite/testcase")
     assert case is not None and case.find("skipped") is not None
+
+
+def test_the_cli_starts_and_stops_a_cluster_of_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    state = tmp_path / "state"
+    monkeypatch.setenv("DRIFTSCAN_STATE_DIR", str(state))
+    for var in ("DRIFTSCAN_KUBECONFIG", "DRIFTSCAN_REGISTRY", "KUBECONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    name = f"own-{uuid.uuid4().hex[:6]}"
+    started: list[processes.Process] = []
+    save = kwok.KwokProvider._save
+
+    def spy(self: kwok.KwokProvider, data: dict[str, Any]) -> None:
+        started.extend(processes.Process.from_json(p) for p in data.get("processes", []))
+        save(self, data)
+
+    monkeypatch.setattr(kwok.KwokProvider, "_save", spy)
+    out = tmp_path / "out"
+    # retag-node-drain drains a node it did not add: allowed on a cluster the run started.
+    code = run_cli(["retag-node-drain", "--provider", "kwok", "--name", name,
+                    "--out", str(out)])
+    printed = capsys.readouterr()
+    assert code == 0, printed.out + printed.err
+    assert "1 scenario: 1 passed" in printed.out
+    for file in ("journal.json", "junit.xml", "index.html"):
+        assert (out / file).is_file(), file
+    journal = json.loads((out / "journal.json").read_text())
+    assert [c["name"] for c in journal["run"]["clusters"]] == [name]
+    (scenario,) = journal["scenarios"]
+    assert scenario["name"] == "retag-node-drain" and scenario["passed"] is True
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and (suite.get("tests"), suite.get("failures"),
+                                  suite.get("errors"), suite.get("skipped")) == ("1", "0", "0",
+                                                                                 "0")
+    assert {p.name for p in started} >= {"etcd", "kube-apiserver", "kwok", "registry"}
+    assert [p.name for p in started if processes.alive(p)] == []
+    assert not (state / "clusters" / name).exists()
