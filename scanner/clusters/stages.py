@@ -34,6 +34,22 @@ _CONTAINER_STATUS = """\
         restartCount: 0
 """
 
+# Both node Stages write KWOK's healthy conditions; a condition's transition time stays
+# the node's creation time, as it does on a node that has been Ready since it joined.
+_NODE_CONDITIONS = """\
+      {{ $now := Now }}
+      {{ $since := or .metadata.creationTimestamp $now }}
+      conditions:
+      {{ range NodeConditions }}
+      - lastHeartbeatTime: {{ $now | Quote }}
+        lastTransitionTime: {{ $since | Quote }}
+        message: {{ .message | Quote }}
+        reason: {{ .reason | Quote }}
+        status: {{ .status | Quote }}
+        type: {{ .type | Quote }}
+      {{ end }}
+"""
+
 # KWOK v0.8 takes node Stages from the same config once any Stage is given, so the
 # node lifecycle is declared too: initialise (Ready, addresses, capacity), then heartbeat.
 _NODE_STAGES = """\
@@ -50,17 +66,7 @@ spec:
       values: ['True']
   next:
     statusTemplate: |
-      {{ $now := Now }}
-      conditions:
-      {{ range NodeConditions }}
-      - lastHeartbeatTime: {{ $now | Quote }}
-        lastTransitionTime: {{ $now | Quote }}
-        message: {{ .message | Quote }}
-        reason: {{ .reason | Quote }}
-        status: {{ .status | Quote }}
-        type: {{ .type | Quote }}
-      {{ end }}
-      addresses:
+@NODE_CONDITIONS@      addresses:
       - {address: {{ NodeIP | Quote }}, type: InternalIP}
       - {address: {{ .metadata.name | Quote }}, type: Hostname}
       allocatable: {cpu: "1000", memory: 4Ti, pods: "1000"}
@@ -95,18 +101,7 @@ spec:
     jitterDurationMilliseconds: 20000
   next:
     statusTemplate: |
-      {{ $now := Now }}
-      {{ $since := or .metadata.creationTimestamp $now }}
-      conditions:
-      {{ range NodeConditions }}
-      - lastHeartbeatTime: {{ $now | Quote }}
-        lastTransitionTime: {{ $since | Quote }}
-        message: {{ .message | Quote }}
-        reason: {{ .reason | Quote }}
-        status: {{ .status | Quote }}
-        type: {{ .type | Quote }}
-      {{ end }}
-  immediateNextStage: true
+@NODE_CONDITIONS@  immediateNextStage: true
 ---
 """
 
@@ -255,5 +250,5 @@ spec:
 def render(ready_delay_ms: int = 0, ready_jitter_ms: int = 0) -> str:
     """The Stage documents for KWOK's ``--config``, with the given readiness delay."""
     jitter = max(ready_jitter_ms, ready_delay_ms)
-    return _NODE_STAGES + (_TEMPLATE.replace("@CONTAINER@", _CONTAINER_STATUS)
+    return _NODE_STAGES.replace("@NODE_CONDITIONS@", _NODE_CONDITIONS) + (_TEMPLATE.replace("@CONTAINER@", _CONTAINER_STATUS)
             .replace("@DELAY@", str(ready_delay_ms)).replace("@JITTER@", str(jitter)))
