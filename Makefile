@@ -39,6 +39,7 @@ demo: setup
 	$(BIN)/driftscan scenario run --all --out $(DEMO_OUT)
 
 bench: setup
+	$(BIN)/python benchmarks/cluster_up.py
 	$(BIN)/python benchmarks/scan_scale.py
 	$(BIN)/python benchmarks/html_report.py
 
