@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup python cluster-tools test unit lint demo bench clean
+.PHONY: setup python cluster-tools browser test unit lint demo bench clean
 
 setup: python cluster-tools
 
@@ -21,7 +21,17 @@ $(STAMP): pyproject.toml
 cluster-tools:
 	bash tools/build.sh
 
-test: setup
+# Headless Chromium for the browser tests (Debian's package), installed when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "the browser tests need Chromium: sudo apt-get install chromium" >&2; exit 2; \
+	  fi; }
+
+test: setup browser
 	$(BIN)/python -m pytest
 
 unit: python
