@@ -105,6 +105,12 @@ spec:
 ---
 """
 
+# Where a started pod lives: its node's IP and an IP from KWOK's pod CIDR.
+_POD_ADDRESS = """\
+      hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
+      podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) | Quote }}
+"""
+
 _TEMPLATE = """\
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
@@ -157,9 +163,7 @@ spec:
           terminated: {exitCode: 0, reason: Completed, startedAt: {{ $now | Quote }}, finishedAt: {{ $now | Quote }}}
         {{ end }}
       {{ end }}
-      hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
-      podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) | Quote }}
-      phase: Running
+@POD_ADDRESS@      phase: Running
       startTime: {{ or .status.startTime $now | Quote }}
 ---
 apiVersion: kwok.x-k8s.io/v1alpha1
@@ -197,9 +201,7 @@ spec:
             startedAt: {{ $now | Quote }}
         {{ end }}
       {{ end }}
-      hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
-      podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) | Quote }}
-      phase: Pending
+@POD_ADDRESS@      phase: Pending
       startTime: {{ $now | Quote }}
 ---
 apiVersion: kwok.x-k8s.io/v1alpha1
@@ -250,5 +252,10 @@ spec:
 def render(ready_delay_ms: int = 0, ready_jitter_ms: int = 0) -> str:
     """The Stage documents for KWOK's ``--config``, with the given readiness delay."""
     jitter = max(ready_jitter_ms, ready_delay_ms)
-    return _NODE_STAGES.replace("@NODE_CONDITIONS@", _NODE_CONDITIONS) + (_TEMPLATE.replace("@CONTAINER@", _CONTAINER_STATUS)
-            .replace("@DELAY@", str(ready_delay_ms)).replace("@JITTER@", str(jitter)))
+    fragments = {"@NODE_CONDITIONS@": _NODE_CONDITIONS, "@CONTAINER@": _CONTAINER_STATUS,
+                 "@POD_ADDRESS@": _POD_ADDRESS, "@DELAY@": str(ready_delay_ms),
+                 "@JITTER@": str(jitter)}
+    text = _NODE_STAGES + _TEMPLATE
+    for marker, fragment in fragments.items():
+        text = text.replace(marker, fragment)
+    return text
