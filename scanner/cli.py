@@ -1,8 +1,9 @@
 """Command line entry point ``driftscan``: parses arguments, calls one function, maps errors.
 
 Every ``errors.DriftscanError`` becomes one message on stderr and exit code 2; nothing a
-user can cause ends in a traceback. Exit codes: 0 clean, 1 findings at or above
-``--fail-on`` (or a missed scenario expectation), 2 usage or environment error.
+user can cause ends in a traceback. Exit codes (``scanner.exits``): 0 clean, 1 findings at
+or above ``--fail-on`` (or a missed scenario expectation), 2 usage or environment error,
+3 incomplete (gaps or unreadable input, nothing at ``--fail-on``), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -14,11 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from scanner import __version__, errors
-
-EXIT_CLEAN = 0
-EXIT_FINDINGS = 1
-EXIT_ERROR = 2
+from scanner import __version__, errors, exits
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,10 +49,19 @@ def cli() -> None:
 @click.option("--insecure-registry", "insecure_registries", multiple=True, metavar="HOST",
               help="Reach this registry over plain HTTP (loopback ones always are); "
               "repeatable.")
+@click.option("--allow-gaps", is_flag=True,
+              help="Exit 0 instead of 3 when the scan is incomplete and no finding reaches "
+              "--fail-on (the gaps are still reported).")
 def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...],
          all_namespaces: bool, files: tuple[str, ...], fmt: str, output: str | None,
-         fail_on: str, registry_check: bool, insecure_registries: tuple[str, ...]) -> int:
-    """Find workloads whose pods run different builds of the same container."""
+         fail_on: str, registry_check: bool, insecure_registries: tuple[str, ...],
+         allow_gaps: bool) -> int:
+    r"""Find workloads whose pods run different builds of the same container.
+
+    \b
+    Exit codes: 0 clean and complete, 1 findings at or above --fail-on, 2 usage or
+    environment error, 3 incomplete (gaps; --allow-gaps makes it 0), 130 interrupted.
+    """
     from rich.console import Console
 
     from scanner import findings, scanning
@@ -69,6 +75,7 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
         fail_on=findings.Severity.parse(fail_on),
         registry_check=registry_check,
         insecure_registries=insecure_registries,
+        allow_gaps=allow_gaps,
     )
     return scanning.run(options, Console(), Console(stderr=True))
 
@@ -289,21 +296,21 @@ def main(argv: list[str] | None = None) -> int:
         result = cli.main(args=argv, prog_name="driftscan", standalone_mode=False)
     except errors.DriftscanError as e:
         click.echo(f"error: {e}", err=True)
-        return EXIT_ERROR
+        return exits.ERROR
     except click.exceptions.Exit as e:
         return int(e.exit_code)
     except click.ClickException as e:
         e.show()
-        return EXIT_ERROR
+        return exits.ERROR
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        return EXIT_ERROR
+        return exits.ERROR
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        return 130
+        return exits.INTERRUPTED
     if isinstance(result, int) and not isinstance(result, bool):
         return result
-    return EXIT_CLEAN
+    return exits.CLEAN
 
 
 def _exit(code: int) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from scanner import detectors, errors, findings, graph
+from scanner import detectors, errors, exits, findings, graph
 from scanner import registry as oci
 from scanner.report import building, html, json_format, junit, sarif, terminal
 from scanner.report import model as report_model
@@ -22,9 +22,6 @@ from scanner.sources import progress as source_progress
 __all__ = ["FORMATS", "ScanOptions", "exit_code", "run", "scan"]
 
 FORMATS = ("table", "json", "html", "sarif", "junit")
-
-EXIT_CLEAN = 0
-EXIT_FINDINGS = 1
 
 
 @dataclass(frozen=True)
@@ -40,6 +37,8 @@ class ScanOptions:
     """Resolve every tag against its registry and run ``latent-drift``."""
     insecure_registries: tuple[str, ...] = ()
     """Registries reached over plain HTTP (loopback ones always are)."""
+    allow_gaps: bool = False
+    """Exit 0 rather than 3 when the scan is incomplete and nothing reaches ``fail_on``."""
 
 
 def scan(
@@ -64,10 +63,16 @@ def scan(
     return building.build(snapshot, g, found, detectors.REGISTRY)
 
 
-def exit_code(report: report_model.Report, fail_on: findings.Severity) -> int:
-    """1 when a finding is at or above ``fail_on``, else 0 (gaps do not change it)."""
+def exit_code(report: report_model.Report, fail_on: findings.Severity,
+              allow_gaps: bool = False) -> int:
+    """The exit code for ``report`` (see :mod:`scanner.exits`).
+
+    1 when a finding is at or above ``fail_on``; else 3 when the scan has gaps (0 with
+    ``allow_gaps``); else 0.
+    """
     worst = report.worst_severity()
-    return EXIT_FINDINGS if worst is not None and worst.rank >= fail_on.rank else EXIT_CLEAN
+    return exits.for_result(fails=worst is not None and worst.rank >= fail_on.rank,
+                            incomplete=bool(report.gaps), allow_gaps=allow_gaps)
 
 
 def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
@@ -97,10 +102,11 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
     else:
         report = scan(options.request, resolver=resolver)
     _write(report, options, stdout)
-    if options.output and report.gaps:
-        stderr.print(f"warning: incomplete scan, {len(report.gaps)} gap(s) listed in the report",
-                     style="bold red", highlight=False)
-    return exit_code(report, options.fail_on)
+    if report.gaps:
+        stderr.print(f"warning: incomplete scan, {len(report.gaps)} gap(s) listed in the report"
+                     + ("" if options.allow_gaps else " (exit code 3; --allow-gaps accepts them)"),
+                     style="bold red", highlight=False, soft_wrap=True)
+    return exit_code(report, options.fail_on, options.allow_gaps)
 
 
 def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -> None:

@@ -175,6 +175,21 @@ def test_live_scan_with_gaps_still_reflects_findings(capsys: pytest.CaptureFixtu
     assert "INCOMPLETE SCAN" in out.splitlines()[0]
 
 
+def test_live_scan_with_gaps_and_no_failing_finding_exits_3(capsys: pytest.CaptureFixture[str],
+                                                            tmp_path: Path) -> None:
+    fake = FakeApiserver(collections=split_by_kind(helpers.raw(helpers.FIXTURES / "digest-drift"
+                                                               / "fires-repushed-tag.json")))
+    fake.forbidden.add("/api/v1/nodes")
+    with serve(fake) as url:
+        path = kubeconfig(tmp_path / "kc", url)
+        code, _, err = run(capsys, "scan", "--kubeconfig", str(path), "-n", "shop",
+                           "--fail-on", "critical", "--format", "json")
+        assert code == 3 and "incomplete scan" in err and "--allow-gaps" in err
+        code, _, _ = run(capsys, "scan", "--kubeconfig", str(path), "-n", "shop",
+                         "--fail-on", "critical", "--format", "json", "--allow-gaps")
+        assert code == 0
+
+
 def test_no_library_exception_leaks(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from kubernetes.client import ApiClient, ApiException

@@ -1,0 +1,42 @@
+"""The exit codes every command shares, in one place.
+
+====  =====================================================================================
+code  meaning
+====  =====================================================================================
+0     complete and clean: nothing at or above ``--fail-on``
+1     findings at or above ``--fail-on`` (or a missed scenario expectation)
+2     usage or environment error: the message says what to do
+3     incomplete: no finding reaches ``--fail-on``, but something could not be read (gaps,
+      unreadable files, unreachable registries), so the result cannot be called clean;
+      ``--allow-gaps`` turns this into 0
+130   interrupted (Ctrl-C)
+====  =====================================================================================
+
+Findings at ``--fail-on`` win over incompleteness: 1 already fails a CI job, and the gaps
+are still listed in every output.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CLEAN", "ERROR", "FINDINGS", "INCOMPLETE", "INTERRUPTED", "for_result"]
+
+CLEAN = 0
+FINDINGS = 1
+ERROR = 2
+INCOMPLETE = 3
+INTERRUPTED = 130
+
+
+def for_result(*, fails: bool, incomplete: bool, allow_gaps: bool = False) -> int:
+    """The exit code of a scan-like command.
+
+    Args:
+        fails: a finding is at or above ``--fail-on``.
+        incomplete: the result has gaps or unreadable input.
+        allow_gaps: the user asked for gaps not to change the exit code.
+    """
+    if fails:
+        return FINDINGS
+    if incomplete and not allow_gaps:
+        return INCOMPLETE
+    return CLEAN
