@@ -144,15 +144,18 @@ def report_command(report_json: str, output: str) -> None:
 
 
 @cli.command("rules")
+@click.argument("rule", required=False, metavar="[RULE]")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table",
               show_default=True, help="table for the terminal, markdown for docs/rules.md.")
-def rules_command(fmt: str) -> None:
-    """List every rule with its default severity, title and remediation."""
+def rules_command(rule: str | None, fmt: str) -> None:
+    """List every rule (severity, what it checks, the fix), or explain RULE in full."""
     from rich.console import Console
 
     from scanner import rule_listing
 
-    if fmt == "markdown":
+    if rule is not None:
+        rule_listing.explain(rule, Console())
+    elif fmt == "markdown":
         click.echo(rule_listing.markdown(), nl=False)
     else:
         rule_listing.table(Console())

@@ -114,7 +114,7 @@ def _tag_finding(
     message: str,
 ) -> findings.Finding:
     del g
-    pin = common.pin_for(ref, spec.name, spec.image, common.pick_digest(uses))
+    pin = common.pick(ref, spec.name, spec.image, uses)
     digests = common.count_by_digest(uses)
     running = (
         f"; live pods run {common.describe_digests(digests)}" if digests else ""

@@ -26,7 +26,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from scanner import errors
+from scanner import errors, suggest
 from scanner.scenarios import checking, problems
 from scanner.scenarios import definitions as d
 
@@ -162,8 +162,9 @@ def _load(path: Path) -> tuple[d.Scenario | None, list[problems.Problem]]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        return None, [problems.Problem(path, f"not valid YAML: {getattr(e, 'problem', None) or e}",
-                              line=line)]
+        return None, [problems.Problem(
+            path, f"not valid YAML: {getattr(e, 'problem', None) or e}"
+            f"{_placeholder_hint(text, line)}", line=line)]
     if not isinstance(data, dict):
         return None, [problems.Problem(
             path, "the file must hold one YAML mapping (name, steps, expect)")]
@@ -177,6 +178,19 @@ def _load(path: Path) -> tuple[d.Scenario | None, list[problems.Problem]]:
     if found:
         return None, found
     return scenario, []
+
+
+def _placeholder_hint(text: str, line: int | None) -> str:
+    """A hint when an unquoted ``{{ … }}`` placeholder (a YAML flow mapping) broke the file."""
+    lines = text.splitlines()
+    near = lines[max(0, (line or 1) - 2):(line or len(lines))] if line else lines
+    for candidate in near:
+        key, sep, value = candidate.partition(": ")
+        if sep and value.lstrip().startswith("{{"):
+            field_ = key.strip().lstrip("- ")
+            return (f"; a value that starts with {{{{ must be quoted, e.g."
+                    f" {field_}: \"{value.strip()}\"")
+    return ""
 
 
 # --- schema errors ---------------------------------------------------------------------
@@ -236,8 +250,10 @@ def _message(error: Any) -> str:
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
+        close = [f"{e!r} → {m!r}" for e in extra if (m := suggest.closest(str(e), allowed))]
+        mean = f"; did you mean {', '.join(close)}?" if close else ""
         return (f"unknown field{'s' if len(extra) > 1 else ''} {', '.join(map(repr, extra))}"
-                f"; allowed: {', '.join(allowed)}")
+                f"{mean}; allowed: {', '.join(allowed)}")
     return str(error.message)
 
 

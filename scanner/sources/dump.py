@@ -79,7 +79,13 @@ def load_texts(
         namespaces=tuple(sorted(wanted)),
         all_namespaces=not wanted,
     )
-    return collector.snapshot(source, _now())
+    seen = collector.namespaces()
+    gaps = [
+        model.Gap("Namespace", ns, f"no object in the input is in namespace {ns}: a mistyped"
+                  " -n, or a dump taken without it")
+        for ns in sorted(wanted - seen)
+    ]
+    return collector.snapshot(source, _now(), gaps)
 
 
 def _now() -> str:

@@ -10,10 +10,12 @@ Each LIST pages with ``limit``/``continue`` and asks for raw JSON
 parsed straight into compact records and dropped; kinds and namespaces are listed in
 parallel threads. A ``410 Gone`` on an expired continue token restarts that LIST.
 ``403 Forbidden`` for a kind or namespace becomes a ``model.Gap``; an ``-A`` LIST that is
-forbidden cluster-wide falls back to the context's namespace. An apiserver that does not
-answer, rejected credentials, an unknown context or a malformed kubeconfig (checked
-with the project's safe YAML loader before the client library reads it, and described
-in kubeconfig terms) raise ``errors.ClusterUnreachable``.
+forbidden cluster-wide falls back to the context's namespace. A namespace that does not
+exist is a gap too (the apiserver answers an empty list for it, which must not read as
+clean), as is an empty one whose existence RBAC does not let the scan check. An
+apiserver that does not answer, rejected credentials, an unknown context or a malformed
+kubeconfig (checked with the project's safe YAML loader before the client library reads
+it, and described in kubeconfig terms) raise ``errors.ClusterUnreachable``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
-from scanner import decoding, errors, model
+from scanner import decoding, errors, model, suggest
 from scanner.sources import parsing, progress
 
 __all__ = ["RESOURCES", "LiveOptions", "Resource", "load"]
@@ -149,6 +151,9 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
                 collector.merge(result.collector)
                 gaps.extend(result.gaps)
                 forbidden += result.forbidden
+        named = [ns for ns in namespaces if ns is not None]
+        snapshot_namespaces = collector.namespaces()
+        gaps.extend(_missing_namespaces(conn, options, named, snapshot_namespaces))
     finally:
         conn.api.close()  # type: ignore[no-untyped-call]
     if forbidden == len(jobs):
@@ -162,6 +167,7 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
         context=conn.context,
         namespaces=tuple(ns for ns in namespaces if ns is not None),
         all_namespaces=options.all_namespaces,
+        server=conn.host,
     )
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return collector.snapshot(source, stamp, sorted(gaps, key=_gap_key))
@@ -409,6 +415,52 @@ def _probe(conn: _Connection, options: LiveOptions) -> None:
             f" {conn.context!r} (401 Unauthorized)",
             hint="refresh the token or client certificate in the kubeconfig",
         )
+
+
+# --- namespaces --------------------------------------------------------------------------
+
+
+def _missing_namespaces(
+    conn: _Connection, options: LiveOptions, named: Sequence[str], seen: frozenset[str]
+) -> list[model.Gap]:
+    """Gaps for scanned namespaces that do not exist, or whose existence cannot be checked.
+
+    LISTs in a namespace that does not exist answer 200 with no items, so without this a
+    mistyped ``-n`` would scan as clean.
+    """
+    gaps: list[model.Gap] = []
+    known: list[str] | None = None
+    for namespace in named:
+        response = _get(conn, f"/api/v1/namespaces/{namespace}", (), options)
+        if response.status == 200:
+            continue
+        if response.status == 404:
+            if known is None:
+                known = _namespace_names(conn, options)
+            hint = suggest.did_you_mean(namespace, known)
+            gaps.append(model.Gap(
+                "Namespace", namespace,
+                f"namespace {namespace} does not exist in context {conn.context}{hint}"
+                " (`kubectl get namespaces` lists them)"))
+        elif namespace not in seen:
+            gaps.append(model.Gap(
+                "Namespace", namespace,
+                f"nothing was found in namespace {namespace} and the apiserver did not let"
+                f" the scan check that it exists (GET answered {response.status}:"
+                f" {_status_message(response.body)})"))
+    return gaps
+
+
+def _namespace_names(conn: _Connection, options: LiveOptions) -> list[str]:
+    """Every namespace's name, or [] when listing them is not allowed."""
+    response = _get(conn, "/api/v1/namespaces", (), options)
+    if response.status != 200:
+        return []
+    try:
+        items = json.loads(response.body).get("items") or []
+    except (ValueError, AttributeError):
+        return []
+    return [str((i.get("metadata") or {}).get("name")) for i in items if isinstance(i, Mapping)]
 
 
 # --- listing -----------------------------------------------------------------------------

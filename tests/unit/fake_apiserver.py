@@ -1,7 +1,9 @@
 """A tiny HTTP apiserver for live-source tests: paginated LISTs, 403s, 410s, a request log.
 
 Serves ``GET /version`` and collection paths from an in-memory table; ``limit`` and
-``continue`` page like the real apiserver (the token is an offset). Only GET is
+``continue`` page like the real apiserver (the token is an offset). A namespace exists
+(``GET /api/v1/namespaces/NAME``, and in ``GET /api/v1/namespaces``) when a collection
+path lies under it, unless ``namespaces`` names them explicitly. Only GET is
 implemented, so any write would fail the test with a 501.
 """
 
@@ -24,6 +26,7 @@ class FakeApiserver:
     forbidden: set[str] = field(default_factory=set)
     expire_once: set[str] = field(default_factory=set)
     unauthorized: bool = False
+    namespaces: set[str] | None = None
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -38,6 +41,10 @@ class FakeApiserver:
             return 401, _status(401, "Unauthorized", "Unauthorized")
         if parsed.path == "/version":
             return 200, {"major": "1", "minor": "32", "gitVersion": "v1.32.0"}
+        if parsed.path not in self.forbidden and parsed.path.startswith("/api/v1/namespaces"):
+            answer = self._namespaces(parsed.path)
+            if answer is not None:
+                return answer
         if parsed.path in self.forbidden:
             return 403, _status(403, "Forbidden",
                                 f'pods is forbidden: User "system:serviceaccount:x:y" cannot'
@@ -59,6 +66,23 @@ class FakeApiserver:
             metadata["continue"] = str(following)
             metadata["remainingItemCount"] = len(items) - following
         return 200, {"kind": "List", "apiVersion": "v1", "metadata": metadata, "items": page}
+
+    def existing_namespaces(self) -> set[str]:
+        if self.namespaces is not None:
+            return self.namespaces
+        return {p.split("/")[-2] for p in self.collections if "/namespaces/" in p}
+
+    def _namespaces(self, path: str) -> tuple[int, dict[str, Any]] | None:
+        parts = path.strip("/").split("/")  # api v1 namespaces [NAME]
+        if len(parts) == 3:
+            items = [{"metadata": {"name": n}} for n in sorted(self.existing_namespaces())]
+            return 200, {"kind": "NamespaceList", "apiVersion": "v1", "items": items}
+        if len(parts) != 4:
+            return None
+        if parts[3] in self.existing_namespaces():
+            return 200, {"kind": "Namespace", "apiVersion": "v1",
+                         "metadata": {"name": parts[3]}}
+        return 404, _status(404, "NotFound", f'namespaces "{parts[3]}" not found')
 
     def get_paths(self) -> list[str]:
         return [path for method, path, _ in self.requests]
