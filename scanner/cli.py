@@ -231,9 +231,10 @@ def scenario() -> None:
 
 @scenario.command("list")
 @click.option("--file", "files", multiple=True, metavar="PATH",
-              help="Also list (and validate) this scenario file; repeatable.")
+              help="List and validate only this scenario file (not the library); "
+              "repeatable.")
 def scenario_list(files: tuple[str, ...]) -> int:
-    """List the scenario library (scenarios/*.yaml), validating every file."""
+    """List the scenario library (scenarios/*.yaml), or only --file files, validating each."""
     from rich.console import Console
 
     from scanner.scenarios import commands

@@ -113,6 +113,7 @@ class KwokProvider:
                 have = len(state.get("nodes", []))
                 for i in range(have, nodes):
                     self.add_node(f"kwok-node-{i}")
+                    say(f"added node kwok-node-{i} ({nodes} nodes asked for)")
                 say(f"kwok cluster {self.cluster!r} is already running")
                 return self.handle()
             say(f"kwok cluster {self.cluster!r} is not healthy; restarting it")

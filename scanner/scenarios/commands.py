@@ -19,6 +19,7 @@ from rich.table import Table
 
 from scanner import errors
 from scanner.clusters import providers
+from scanner.scenarios import definitions as d
 from scanner.scenarios import loading, outputs, running, targets, terminal
 
 __all__ = ["RunRequest", "list_command", "run_command"]
@@ -46,13 +47,55 @@ class RunRequest:
 
 
 def list_command(stdout: Console, files: Sequence[str] = ()) -> int:
-    """Print the library (and ``--file`` scenarios) as a table; 0, or raise when invalid."""
-    scenarios = loading.library() + (loading.load_files([Path(f) for f in files])
-                                     if files else [])
+    """Print the library, or only the ``--file`` scenarios, as a table; 0, or raise when invalid.
+
+    With ``--file``, each file also gets a line saying whether it is valid.
+    """
+    if files:
+        return _list_files(stdout, files)
+    scenarios = loading.library()
     if not scenarios:
         stdout.print(f"no scenarios in {loading.library_dir()}", highlight=False)
         return 0
-    table = Table(title=f"Scenarios ({loading.library_dir()})", title_justify="left")
+    _table(stdout, scenarios, f"Scenarios ({loading.library_dir()})")
+    return 0
+
+
+def _list_files(stdout: Console, files: Sequence[str]) -> int:
+    """The ``--file`` scenarios, then one valid/invalid line per file; raise when any is invalid.
+
+    Raises:
+        loading.InvalidScenarios: every problem of every invalid file.
+        errors.InputError: a file does not exist.
+    """
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise errors.InputError(f"scenario file {missing[0]} does not exist")
+    valid: list[tuple[str, d.Scenario]] = []
+    problems: list[loading.Problem] = []
+    verdicts: list[str] = []
+    for f in dict.fromkeys(files):
+        try:
+            scenario = loading.load_file(Path(f))
+        except loading.InvalidScenarios as e:
+            problems.extend(e.problems)
+            n = len(e.problems)
+            verdicts.append(f"[bold red]{escape(f)}: invalid[/] ({n} problem{'s' * (n != 1)},"
+                            " listed below)")
+            continue
+        valid.append((f, scenario))
+        verdicts.append(f"[green]{escape(f)}: valid[/] (scenario {escape(scenario.name)})")
+    if valid:
+        _table(stdout, [s for _, s in valid], "Scenarios (--file)")
+    for line in verdicts:
+        stdout.print(line, highlight=False, soft_wrap=True)
+    if problems:
+        raise loading.InvalidScenarios(problems)
+    return 0
+
+
+def _table(stdout: Console, scenarios: Sequence[d.Scenario], title: str) -> None:
+    table = Table(title=title, title_justify="left")
     table.add_column("name", no_wrap=True)
     table.add_column("what it replays", ratio=3)
     table.add_column("scans (expectations)", ratio=2)
@@ -65,7 +108,6 @@ def list_command(stdout: Console, files: Sequence[str] = ()) -> int:
         tags = f" [dim]({escape(', '.join(s.tags))})[/]" if s.tags else ""
         table.add_row(s.name, escape(s.title) + tags, ", ".join(expects))
     stdout.print(table)
-    return 0
 
 
 def _clusters(request: RunRequest, say: Console) -> targets.Clusters:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources as importlib_resources
 from pathlib import Path
@@ -180,16 +181,19 @@ def _load(path: Path) -> tuple[d.Scenario | None, list[problems.Problem]]:
     return scenario, []
 
 
+_UNQUOTED = re.compile(r"(?:([A-Za-z_][\w-]*):|-)\s+(\{\{[^}]*\}\}[^,\s}\]]*)")
+
+
 def _placeholder_hint(text: str, line: int | None) -> str:
     """A hint when an unquoted ``{{ … }}`` placeholder (a YAML flow mapping) broke the file."""
     lines = text.splitlines()
-    near = lines[max(0, (line or 1) - 2):(line or len(lines))] if line else lines
-    for candidate in near:
-        key, sep, value = candidate.partition(": ")
-        if sep and value.lstrip().startswith("{{"):
-            field_ = key.strip().lstrip("- ")
+    near = lines[max(0, (line or 1) - 2):line] if line else lines
+    for candidate in reversed(near):
+        match = _UNQUOTED.search(candidate)
+        if match:
+            key = f"{match.group(1)}: " if match.group(1) else "- "
             return (f"; a value that starts with {{{{ must be quoted, e.g."
-                    f" {field_}: \"{value.strip()}\"")
+                    f" {key}\"{match.group(2)}\"")
     return ""
 
 
@@ -250,8 +254,12 @@ def _message(error: Any) -> str:
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
-        close = [f"{e!r} → {m!r}" for e in extra if (m := suggest.closest(str(e), allowed))]
-        mean = f"; did you mean {', '.join(close)}?" if close else ""
+        close = [(e, m) for e in extra if (m := suggest.closest(str(e), allowed))]
+        if len(extra) == 1 and close:
+            mean = f"; did you mean {close[0][1]!r}?"
+        else:
+            mean = ("; did you mean " + ", ".join(f"{m!r} for {e!r}" for e, m in close) + "?"
+                    if close else "")
         return (f"unknown field{'s' if len(extra) > 1 else ''} {', '.join(map(repr, extra))}"
                 f"{mean}; allowed: {', '.join(allowed)}")
     return str(error.message)

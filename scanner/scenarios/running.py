@@ -284,12 +284,14 @@ def _await_nodes(kube: kubeapi.Kube, wanted: int, timeout: float = 60.0) -> list
     """The nodes, once ``wanted`` of them are schedulable (or the time is up).
 
     A cluster that has just started reports its nodes Ready a moment before the node
-    lifecycle controller lifts their ``not-ready`` taints.
+    lifecycle controller lifts their ``not-ready`` taints. When there are fewer nodes than
+    ``wanted`` at all, no wait helps: the nodes are returned at once.
     """
     deadline = time.monotonic() + timeout
     while True:
         nodes = kube.nodes()
-        if sum(_schedulable(n) for n in nodes) >= wanted or time.monotonic() > deadline:
+        if (sum(_schedulable(n) for n in nodes) >= wanted or len(nodes) < wanted
+                or time.monotonic() > deadline):
             return nodes
         time.sleep(0.5)
 
@@ -298,8 +300,14 @@ def _check_nodes(scenario: d.Scenario, target: targets.Target,
                  nodes: list[dict[str, Any]]) -> None:
     schedulable = [n for n in nodes if _schedulable(n)]
     if len(schedulable) < scenario.min_nodes:
-        hint = ("start the cluster with more nodes (--nodes N)"
-                if target.handle.provider in ("kwok", "kind") else "use a larger cluster")
+        if target.handle.provider not in ("kwok", "kind"):
+            hint = "use a larger cluster"
+        elif target.started:
+            hint = "start the cluster with more nodes (--nodes N)"
+        else:
+            hint = (f"cluster {target.handle.name!r} was already running and is used as it "
+                    "is; stop it (driftscan cluster down) so the run starts one with enough "
+                    f"nodes, or start it with --nodes {scenario.min_nodes}")
         raise _Stop(records.Status.ABORTED,
                     f"needs at least {scenario.min_nodes} schedulable nodes; the cluster has "
                     f"{len(schedulable)} ({hint})")
