@@ -205,11 +205,22 @@ def cluster_down(provider: str, name: str) -> None:
 
 @cluster.command("status")
 @_provider_options
-def cluster_status(provider: str, name: str) -> None:
-    """Show whether the cluster and each of its components is running."""
+def cluster_status(provider: str, name: str) -> int:
+    """Show whether the cluster and each of its components is running.
+
+    Exit code 0 when every component runs; 3 when the cluster is stopped, partly
+    stopped or was never created (as `systemctl status` does for a unit not running).
+    """
     from scanner.clusters import providers
 
-    click.echo(providers.status_text(provider, name=name))
+    text, running = providers.status(provider, name=name)
+    click.echo(text)
+    if running:
+        return exits.CLEAN
+    chosen = providers.choose(provider)
+    click.echo(f"cluster {name} is not running; start it: driftscan cluster up --provider"
+               f" {chosen} --name {name}", err=True)
+    return exits.INCOMPLETE
 
 
 @cluster.command("env")

@@ -43,6 +43,7 @@ from scanner.report import html, loading
 from scanner.report import model as report_model
 
 __all__ = [
+    "HYGIENE_FAMILIES",
     "JOURNAL_SCHEMA",
     "page_path",
     "render_validation",
@@ -87,6 +88,10 @@ class ScanLink:
     workloads: int
     with_findings: int
     complete: bool
+    drift: int = 0
+    """Workloads with a finding of a drift rule (any family but tag hygiene)."""
+    hygiene_only: int = 0
+    """Workloads whose only findings are tag hygiene (``clean: true`` allows those)."""
 
 
 @dataclass(frozen=True)
@@ -164,7 +169,9 @@ def _error(value: Any) -> str | None:
     if isinstance(value, Mapping):
         message = _str(value, "message")
         step = _str(value, "step")
-        return f"{step}: {message}" if step and message else (message or None)
+        if step and message and step not in message:
+            return f"{step}: {message}"
+        return message or None
     return value if isinstance(value, str) and value else None
 
 
@@ -202,9 +209,11 @@ def _scenario(data: Mapping[str, Any]) -> tuple[ScenarioView, dict[str, report_m
             continue
         report = loading.from_data(raw, name=f"journal: scenario {name}, scan {label}")
         reports[label] = report
+        drift, hygiene = _drift_and_hygiene(report)
         scans.append(ScanLink(label, _str(scan, "started_at"), _float(scan, "time_to_detect_s"),
                               path, urllib.parse.quote(path), report.summary.workloads,
-                              report.summary.with_findings, report.summary.complete))
+                              report.summary.with_findings, report.summary.complete,
+                              drift, hygiene))
     namespace = _str(data, "namespace") or None
     rows = []
     for e in _list(data, "expectations"):
@@ -242,6 +251,24 @@ def _scenario(data: Mapping[str, Any]) -> tuple[ScenarioView, dict[str, report_m
         expectations=tuple(rows),
     )
     return view, reports
+
+
+HYGIENE_FAMILIES = frozenset({"tags"})
+"""Rule families about how images are referenced, not about builds that differ: a scan
+expected ``clean`` may have them (the scenarios' ``NON_DRIFT_FAMILIES``)."""
+
+
+def _drift_and_hygiene(report: report_model.Report) -> tuple[int, int]:
+    """Workloads with drift findings, and workloads with tag-hygiene findings only."""
+    family = {r.id: r.family for r in report.rules}
+    drift = hygiene = 0
+    for w in report.workloads:
+        families = {family.get(f.rule, "") for f in w.findings}
+        if families - HYGIENE_FAMILIES:
+            drift += 1
+        elif families:
+            hygiene += 1
+    return drift, hygiene
 
 
 def _anchor(report: report_model.Report | None, workload: str,

@@ -127,7 +127,10 @@ def run(scenarios: Sequence[d.Scenario], *, clusters: targets.Clusters,
             _run_all(ctx, scenarios)
         except KeyboardInterrupt:
             record.status = records.Status.INTERRUPTED
-            record.error = record.error or "interrupted (Ctrl-C or SIGTERM)"
+            where = next((f" in scenario {s.scenario.name}" + (s.error or "").removeprefix(
+                "interrupted (Ctrl-C or SIGTERM)") for s in record.scenarios
+                if s.status is records.Status.INTERRUPTED), "")
+            record.error = record.error or f"interrupted (Ctrl-C or SIGTERM){where}"
         finally:
             _not_run(ctx, scenarios)
             record.ended = time.time()
@@ -257,6 +260,7 @@ def run_scenario(ctx: RunContext, target: targets.Target,
         rec.status, rec.error, rec.error_step, rec.skipped = e.status, e.message, e.step, e.skip
     except KeyboardInterrupt:
         rec.status, rec.error = records.Status.INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)"
+        _name_interrupted_step(rec)
         interrupted = True
     except errors.DriftscanError as e:
         started = ws is not None and bool(rec.steps)
@@ -278,6 +282,16 @@ def run_scenario(ctx: RunContext, target: targets.Target,
                 rec.duration_s = time.monotonic() - began
                 ctx.observer.scenario_finished(rec)
     return rec
+
+
+def _name_interrupted_step(rec: records.ScenarioRecord) -> None:
+    """Name the step Ctrl-C stopped in the record (journal, HTML), as the terminal does."""
+    srec = next((s for s in reversed(rec.steps)
+                 if s.status is records.StepStatus.INTERRUPTED), None)
+    if srec is not None:
+        rec.error_step = srec.step.path
+        rec.error = (f"interrupted (Ctrl-C or SIGTERM) during {srec.step.path}"
+                     f" {srec.describe()}")
 
 
 def _await_nodes(kube: kubeapi.Kube, wanted: int, timeout: float = 60.0) -> list[dict[str, Any]]:
@@ -444,6 +458,7 @@ def _run_finally(ctx: RunContext, rec: records.ScenarioRecord, ws: steps.Workspa
             rec.status, rec.error, rec.error_step = records.Status.FAILED, e.message, e.step
     except KeyboardInterrupt:
         rec.status, rec.error = records.Status.INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)"
+        _name_interrupted_step(rec)
         return True
     except errors.DriftscanError as e:
         if rec.status is records.Status.COMPLETED:

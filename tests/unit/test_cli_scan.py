@@ -1,4 +1,4 @@
-"""``driftscan scan`` and ``driftscan rules`` in-process: exit codes and output lines."""
+"""``driftscan scan``, ``rules`` and ``cluster status`` in-process: exit codes and output."""
 
 from __future__ import annotations
 
@@ -372,3 +372,15 @@ def test_no_kubeconfig_and_no_dump(capsys: pytest.CaptureFixture[str], tmp_path:
     assert code == 2
     assert_one_error_line(err, f"no kubeconfig at {tmp_path / 'missing'}")
     assert "--from FILE" in err
+
+
+def test_cluster_status_of_a_missing_cluster_exits_3(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTSCAN_STATE_DIR", str(tmp_path))
+    code, out, err = run(capsys, "cluster", "status", "--provider", "kwok", "--name", "gone")
+    assert code == 3
+    assert out.splitlines() == ["cluster gone (provider kwok)",
+                                "  cluster                  stopped  not created"]
+    assert err == ("cluster gone is not running; start it: driftscan cluster up --provider"
+                   " kwok --name gone\n")
