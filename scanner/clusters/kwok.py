@@ -148,15 +148,15 @@ class KwokProvider:
             if self.dir.exists() and not keep_logs:
                 shutil.rmtree(self.dir, ignore_errors=True)
             return
-        for p in reversed(self._processes(state)):
-            processes.stop(p)
+        began = time.monotonic()
+        processes.stop_all(list(reversed(self._processes(state))))
         if keep_logs:
             for sub in ("etcd", "registry"):
                 shutil.rmtree(self.dir / sub, ignore_errors=True)
             self._state_file.unlink(missing_ok=True)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
-        say(f"kwok cluster {self.cluster!r} stopped")
+        say(f"kwok cluster {self.cluster!r} stopped in {time.monotonic() - began:.1f}s")
 
     def status(self) -> list[base.ComponentStatus]:
         """Each process and whether it runs; the apiserver also reports /readyz."""

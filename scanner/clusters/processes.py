@@ -14,12 +14,13 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from scanner import errors
 
-__all__ = ["Process", "alive", "free_port", "log_tail", "port_open", "start", "stop"]
+__all__ = ["Process", "alive", "free_port", "log_tail", "port_open", "start", "stop", "stop_all"]
 
 
 @dataclass(frozen=True)
@@ -109,18 +110,29 @@ def alive(p: Process) -> bool:
 
 def stop(p: Process, timeout: float = 10.0) -> None:
     """Send SIGTERM to the process group, then SIGKILL if it has not exited in time."""
-    if not alive(p):
-        return
+    stop_all([p], timeout)
+
+
+def stop_all(procs: Sequence[Process], timeout: float = 10.0) -> None:
+    """Stop every process at once: SIGTERM to each group, then SIGKILL to what is left.
+
+    Signalled together, the processes shut down in parallel, so stopping a cluster takes
+    as long as its slowest process rather than the sum of all of them.
+    """
+    left = [p for p in procs if alive(p)]
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(p.pid, sig)
+        for p in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p.pid, sig)
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not alive(p):
-                return
+        while left and time.monotonic() < deadline:
             time.sleep(0.05)
-    raise errors.ProviderError(f"{p.name} (pid {p.pid}) did not stop",
-                               hint=f"kill it by hand: kill -9 {p.pid}")
+            left = [p for p in left if alive(p)]
+        if not left:
+            return
+    names = ", ".join(f"{p.name} (pid {p.pid})" for p in left)
+    pids = " ".join(str(p.pid) for p in left)
+    raise errors.ProviderError(f"{names} did not stop", hint=f"kill it by hand: kill -9 {pids}")
 
 
 def log_tail(path: str | Path, lines: int = 15) -> str:

@@ -20,8 +20,10 @@ For each scenario:
    something);
 4. ``finally`` steps (not after an interrupt);
 5. cleanup, always — also after a failure or Ctrl-C; signals are held off while it runs.
-   It uncordons what the scenario cordoned, deletes its namespace and the nodes it added,
-   and — on a shared registry (``existing``) — the image manifests it pushed.
+   It uncordons what the scenario cordoned, deletes its namespace (its pods first, with
+   no grace period) and the nodes it added, and — on a shared registry (``existing``) —
+   the image manifests it pushed; on a cluster that is not stopped right after, it waits
+   (with a progress line, counted in its duration) until the namespace is gone.
 
 Ctrl-C (SIGINT) and SIGTERM interrupt the scenario that runs, skip the rest, release the
 cluster and still write journal.json and junit.xml.
@@ -36,7 +38,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from scanner import errors, registry, scanning
@@ -81,7 +83,8 @@ class RunOptions:
     nodes: int | None = None
     """Nodes for clusters the run starts (default: what the scenarios need, at least 4)."""
     namespace_wait_s: float = 60.0
-    """How long to wait at the end for deleted namespaces to disappear."""
+    """How long cleanup waits for a deleted namespace to disappear (on a cluster that is
+    not stopped right after; a stopped cluster takes its namespaces with it)."""
 
 
 @dataclass
@@ -94,8 +97,6 @@ class RunContext:
     options: RunOptions
     record: records.RunRecord
     scan: Scan = live_scan
-    deleted: list[tuple[records.CleanupRecord, targets.Target]] = field(default_factory=list)
-    """Cleanups that asked for their namespace's deletion, and on which cluster."""
 
 
 def new_run_id() -> str:
@@ -182,8 +183,6 @@ def _acquire(ctx: RunContext, scenario: str | None, nodes: int) -> targets.Targe
 
 
 def _release(ctx: RunContext, target: targets.Target) -> None:
-    if not target.stops_at_release:
-        _await_namespaces(ctx, target)
     try:
         ctx.clusters.release(target, ctx.observer.say)
     except errors.DriftscanError as e:
@@ -492,9 +491,11 @@ def _cleanup(ctx: RunContext, rec: records.ScenarioRecord, target: targets.Targe
             try:
                 found = kube.namespace(rec.namespace)
                 if found is not None and _labelled(found, run_label):
+                    # The pods are the scenario's own: no grace period to honour, so the
+                    # namespace controller need not wait out each pod's 30 s.
+                    kube.delete_pods_now(rec.namespace)
                     kube.delete_namespace(rec.namespace)
                     c.namespace_deleted = True
-                    ctx.deleted.append((c, target))
             except errors.DriftscanError as e:
                 c.errors.append(f"delete namespace {rec.namespace}: {e}")
         added = list(ws.nodes_added.values()) if ws else []
@@ -512,6 +513,8 @@ def _cleanup(ctx: RunContext, rec: records.ScenarioRecord, target: targets.Targe
                 c.errors.append(f"delete node {node}: {e}")
         if ws is not None and target.shared_registry:
             _delete_pushed(ws, target, c)
+        if c.namespace_deleted and not target.stops_at_release:
+            _await_namespace(ctx, kube, c)
     c.duration_s = time.monotonic() - began
     ctx.observer.cleanup_finished(rec, c)
 
@@ -565,37 +568,30 @@ def _labelled(obj: dict[str, Any], labels: dict[str, str]) -> bool:
     return all(have.get(k) == v for k, v in labels.items())
 
 
-def _await_namespaces(ctx: RunContext, target: targets.Target) -> None:
-    """Wait (bounded) until the namespaces cleanup deleted are gone; note the outcome."""
-    pending = [(c, c.namespace or "") for c, t in ctx.deleted
-               if t == target and c.namespace_gone is None]
-    if not pending:
-        return
+def _await_namespace(ctx: RunContext, kube: kubeapi.Kube, c: records.CleanupRecord) -> None:
+    """Wait (bounded, with a progress line) until the deleted namespace is gone.
+
+    The namespace controller deletes its objects after the DELETE returns; on a cluster
+    that lives on, the run confirms it, and the wait counts in the cleanup's duration.
+    """
+    ns = c.namespace or ""
+    ctx.observer.say(f"cleanup: waiting for the namespace controller to remove namespace "
+                     f"{ns} (up to {ctx.options.namespace_wait_s:g}s)")
+    began = time.monotonic()
+    deadline = began + ctx.options.namespace_wait_s
     try:
-        kube = kubeapi.Kube(target.handle.kubeconfig, target.context)
-    except errors.DriftscanError:
-        return
-    deadline = time.monotonic() + ctx.options.namespace_wait_s
-    try:
-        with _shielded(ctx.observer.say):
-            while pending:
-                still = []
-                for c, ns in pending:
-                    if kube.namespace(ns) is None:
-                        c.namespace_gone = True
-                    else:
-                        still.append((c, ns))
-                pending = still
-                if not pending or time.monotonic() > deadline:
-                    break
-                time.sleep(0.5)
-            for c, ns in pending:
+        while kube.namespace(ns) is not None:
+            if time.monotonic() > deadline:
                 c.namespace_gone = False
-                ctx.observer.say(f"warning: namespace {ns} is still terminating")
+                c.errors.append(f"namespace {ns} is still terminating after "
+                                f"{ctx.options.namespace_wait_s:g}s")
+                break
+            time.sleep(0.25)
+        else:
+            c.namespace_gone = True
     except errors.DriftscanError as e:
-        ctx.observer.say(f"warning: could not confirm namespace deletion: {e}")
-    finally:
-        kube.close()
+        c.errors.append(f"could not confirm that namespace {ns} is gone: {e}")
+    c.namespace_wait_s = time.monotonic() - began
 
 
 # --- signals ---------------------------------------------------------------------------

@@ -90,6 +90,10 @@ class FakeKube:
     def delete_pod(self, namespace: str, name: str) -> None:
         self.evict(namespace, name)
 
+    def delete_pods_now(self, namespace: str) -> None:
+        self.writes.append(("delete-pods-now", namespace))
+        self.pods = [p for p in self.pods if p["metadata"]["namespace"] != namespace]
+
     def close(self) -> None:
         pass
 
