@@ -34,7 +34,9 @@ def markdown() -> str:
         "# driftscan rules",
         "",
         "Generated from the detector registry by `driftscan rules --format markdown`;"
-        " do not edit by hand.",
+        " do not edit by hand. In a terminal, `driftscan rules` lists every rule with its"
+        " severity, what it checks and the fix, and `driftscan rules RULE` prints one in"
+        " full.",
         "",
         f"Opt a workload out of rules with the annotation `{detectors.IGNORE_ANNOTATION}:"
         " rule-a,rule-b` (`*` for all) on the workload (or on a bare pod).",
