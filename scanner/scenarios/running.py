@@ -41,7 +41,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scanner import errors, registry, scanning
+from scanner import errors, scanning
+from scanner.oci import failures
 from scanner.report import json_format
 from scanner.report import model as report_model
 from scanner.scenarios import (
@@ -531,7 +532,7 @@ def _delete_pushed(ws: steps.Workspace, target: targets.Target,
     for i, (repository, digest) in enumerate(todo):
         try:
             ws.publisher.delete(repository, digest)
-        except registry.NotFound:
+        except failures.NotFound:
             continue  # already gone
         except errors.DriftscanError as e:
             left = len(todo) - i
