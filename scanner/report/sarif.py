@@ -142,8 +142,8 @@ def from_report(report: report_model.Report) -> dict[str, Any]:
         for g in report.gaps
     ]
     return _run(report.tool, report.rules, results, notifications,
-                {"source": report.source.type, "complete": report.summary.complete,
-                 "generatedAt": report.generated_at})
+                {"source": report.source.type, "scanned": report.source.describe(),
+                 "complete": report.summary.complete, "generatedAt": report.generated_at})
 
 
 def _uri(file: str) -> str:

@@ -384,3 +384,20 @@ def test_cluster_status_of_a_missing_cluster_exits_3(
                                 "  cluster                  stopped  not created"]
     assert err == ("cluster gone is not running; start it: driftscan cluster up --provider"
                    " kwok --name gone\n")
+
+
+@pytest.mark.parametrize("fmt", ["html", "sarif", "junit"])
+def test_every_format_names_context_server_and_namespaces(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, fmt: str) -> None:
+    fake = FakeApiserver(collections=split_by_kind(helpers.raw(Path(CLEAN))))
+    code, out, _, url = _live(tmp_path, fake, capsys, "-n", "shop", "--format", fmt)
+    assert code == 0
+    if fmt == "html":
+        from tests import htmltree
+
+        page = htmltree.parse(out)
+        header = page.find("header", class_="top").words
+        assert f"Sourcelive cluster, context test ({url})" in header
+        assert "Scopenamespace shop" in header
+    else:
+        assert f"context test ({url}), namespace shop" in out
