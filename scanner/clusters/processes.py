@@ -20,7 +20,8 @@ from pathlib import Path
 
 from scanner import errors
 
-__all__ = ["Process", "alive", "free_port", "log_tail", "port_open", "start", "stop", "stop_all"]
+__all__ = ["Process", "alive", "free_port", "kill_all", "log_tail", "port_open", "start", "stop",
+           "stop_all"]
 
 
 @dataclass(frozen=True)
@@ -116,11 +117,20 @@ def stop(p: Process, timeout: float = 10.0) -> None:
 def stop_all(procs: Sequence[Process], timeout: float = 10.0) -> None:
     """Stop every process at once: SIGTERM to each group, then SIGKILL to what is left.
 
-    Signalled together, the processes shut down in parallel, so stopping a cluster takes
-    as long as its slowest process rather than the sum of all of them.
+    Signalled together, the processes shut down in parallel, so stopping them takes as
+    long as the slowest one rather than the sum of all of them.
     """
+    _signal_all(procs, ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)))
+
+
+def kill_all(procs: Sequence[Process]) -> None:
+    """SIGKILL every process group at once and wait (briefly) until they are gone."""
+    _signal_all(procs, ((signal.SIGKILL, 5.0),))
+
+
+def _signal_all(procs: Sequence[Process], steps: Sequence[tuple[int, float]]) -> None:
     left = [p for p in procs if alive(p)]
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+    for sig, wait in steps:
         for p in left:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(p.pid, sig)

@@ -146,7 +146,7 @@ def _cleanup(c: records.CleanupRecord | None) -> dict[str, Any] | None:
     if c is None:
         return None
     return {"namespace": c.namespace, "namespace_deleted": c.namespace_deleted,
-            "namespace_gone": c.namespace_gone, "namespace_wait_s": round(c.namespace_wait_s, 3),
+            "namespace_gone": c.namespace_gone,
             "nodes_removed": c.nodes_removed, "nodes_uncordoned": c.nodes_uncordoned,
             "images_deleted": c.images_deleted, "kept": c.kept, "errors": c.errors,
             "duration_s": round(c.duration_s, 3)}

@@ -193,11 +193,6 @@ class Kube:
             if e.status != 404:
                 raise
 
-    def delete_pods_now(self, namespace: str) -> None:
-        """Delete every pod of ``namespace`` with no grace period (scenario cleanup only)."""
-        self.request("DELETE", resources.KINDS["Pod"].collection(namespace),
-                     what=f"delete the pods of {namespace}", body={"gracePeriodSeconds": 0})
-
     def evict(self, namespace: str, name: str) -> bool:
         """Evict a pod through the Eviction API; False when a PodDisruptionBudget refuses."""
         try:

@@ -20,10 +20,10 @@ For each scenario:
    something);
 4. ``finally`` steps (not after an interrupt);
 5. cleanup, always — also after a failure or Ctrl-C; signals are held off while it runs.
-   It uncordons what the scenario cordoned, deletes its namespace (its pods first, with
-   no grace period) and the nodes it added, and — on a shared registry (``existing``) —
-   the image manifests it pushed; on a cluster that is not stopped right after, it waits
-   (with a progress line, counted in its duration) until the namespace is gone.
+   It uncordons what the scenario cordoned, deletes its namespace (without waiting for
+   the namespace controller to finish) and the nodes it added (once their pods are gone:
+   a progress line says so), and — on a shared registry (``existing``) — the image
+   manifests it pushed.
 
 Ctrl-C (SIGINT) and SIGTERM interrupt the scenario that runs, skip the rest, release the
 cluster and still write journal.json and junit.xml.
@@ -83,9 +83,6 @@ class RunOptions:
     """A cluster of its own for each scenario."""
     nodes: int | None = None
     """Nodes for clusters the run starts (default: what the scenarios need, at least 4)."""
-    namespace_wait_s: float = 60.0
-    """How long cleanup waits for a deleted namespace to disappear (on a cluster that is
-    not stopped right after; a stopped cluster takes its namespaces with it)."""
 
 
 @dataclass
@@ -184,10 +181,18 @@ def _acquire(ctx: RunContext, scenario: str | None, nodes: int) -> targets.Targe
 
 
 def _release(ctx: RunContext, target: targets.Target) -> None:
+    """Give the cluster back; stopping one the run started is announced and timed."""
+    if target.stops_at_release:
+        ctx.observer.say(f"stopping {target.handle.provider} cluster "
+                         f"{target.handle.name!r} (the run started it)")
+    began = time.monotonic()
     try:
         ctx.clusters.release(target, ctx.observer.say)
     except errors.DriftscanError as e:
         ctx.observer.say(f"warning: could not stop the cluster: {e}")
+    for entry in ctx.record.clusters:
+        if entry.get("name") == target.handle.name and "release_s" not in entry:
+            entry["release_s"] = round(time.monotonic() - began, 3)
 
 
 def _skip(ctx: RunContext, scenario: d.Scenario, why: str, *, started: bool = False) -> None:
@@ -492,9 +497,8 @@ def _cleanup(ctx: RunContext, rec: records.ScenarioRecord, target: targets.Targe
             try:
                 found = kube.namespace(rec.namespace)
                 if found is not None and _labelled(found, run_label):
-                    # The pods are the scenario's own: no grace period to honour, so the
-                    # namespace controller need not wait out each pod's 30 s.
-                    kube.delete_pods_now(rec.namespace)
+                    # Not waited for: the namespace controller needs seconds to delete
+                    # every kind of object in it, and nothing in the run depends on it.
                     kube.delete_namespace(rec.namespace)
                     c.namespace_deleted = True
             except errors.DriftscanError as e:
@@ -503,6 +507,8 @@ def _cleanup(ctx: RunContext, rec: records.ScenarioRecord, target: targets.Targe
         if added and rec.namespace:
             # Let the node's (fake) kubelet finish the namespace's pods first: pods of a
             # node that is already gone wait for the pod garbage collector (~1 min).
+            ctx.observer.say(f"cleanup: waiting for the pods of {rec.namespace} to leave "
+                             f"{', '.join(sorted(added))} before removing it (up to 20s)")
             _await_pods_off(kube, rec.namespace, set(added), c)
         for node in added:
             try:
@@ -514,8 +520,6 @@ def _cleanup(ctx: RunContext, rec: records.ScenarioRecord, target: targets.Targe
                 c.errors.append(f"delete node {node}: {e}")
         if ws is not None and target.shared_registry:
             _delete_pushed(ws, target, c)
-        if c.namespace_deleted and not target.stops_at_release:
-            _await_namespace(ctx, kube, c)
     c.duration_s = time.monotonic() - began
     ctx.observer.cleanup_finished(rec, c)
 
@@ -567,32 +571,6 @@ def _labelled(obj: dict[str, Any], labels: dict[str, str]) -> bool:
     """True when ``obj`` carries every label (so cleanup only removes what it created)."""
     have = obj.get("metadata", {}).get("labels") or {}
     return all(have.get(k) == v for k, v in labels.items())
-
-
-def _await_namespace(ctx: RunContext, kube: kubeapi.Kube, c: records.CleanupRecord) -> None:
-    """Wait (bounded, with a progress line) until the deleted namespace is gone.
-
-    The namespace controller deletes its objects after the DELETE returns; on a cluster
-    that lives on, the run confirms it, and the wait counts in the cleanup's duration.
-    """
-    ns = c.namespace or ""
-    ctx.observer.say(f"cleanup: waiting for the namespace controller to remove namespace "
-                     f"{ns} (up to {ctx.options.namespace_wait_s:g}s)")
-    began = time.monotonic()
-    deadline = began + ctx.options.namespace_wait_s
-    try:
-        while kube.namespace(ns) is not None:
-            if time.monotonic() > deadline:
-                c.namespace_gone = False
-                c.errors.append(f"namespace {ns} is still terminating after "
-                                f"{ctx.options.namespace_wait_s:g}s")
-                break
-            time.sleep(0.25)
-        else:
-            c.namespace_gone = True
-    except errors.DriftscanError as e:
-        c.errors.append(f"could not confirm that namespace {ns} is gone: {e}")
-    c.namespace_wait_s = time.monotonic() - began
 
 
 # --- signals ---------------------------------------------------------------------------

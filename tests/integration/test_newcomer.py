@@ -1,8 +1,8 @@
 """What a newcomer meets on the real kwok cluster: a scan of a namespace that does not
 exist is a gap (exit 3), never clean, and names context, apiserver and namespaces; a
 cluster that was already running is used as it is by ``scenario run`` (no node added, a
-scenario needing more nodes aborted with the reason), and cleanup's wait for the
-namespace controller is announced and counted."""
+scenario needing more nodes aborted with the reason), and cleanup does not sit silently
+waiting for the namespace controller."""
 
 from __future__ import annotations
 
@@ -86,14 +86,14 @@ def test_scenario_run_uses_a_running_cluster_as_it_is(
         assert code == 2, printed.out + printed.err  # one scenario was aborted
         assert (f"kwok cluster '{name}' is already running with 2 nodes: used as it is, no "
                 "node added (scenarios that need more nodes are aborted)") in printed.err
-        assert (f"cleanup: waiting for the namespace controller to remove namespace "
-                f"ds-{small_name}-") in printed.err
         journal = json.loads((out_dir / "journal.json").read_text())
         first, second = journal["scenarios"]
         assert first["passed"] is True
-        assert first["cleanup"]["namespace_gone"] is True
-        assert 0 < first["cleanup"]["namespace_wait_s"] <= first["cleanup"]["duration_s"]
-        assert first["cleanup"]["duration_s"] < 15, first["cleanup"]
+        # The namespace controller's work is not waited for: cleanup takes well under
+        # the seconds it needs.
+        assert first["cleanup"]["namespace_deleted"] is True
+        assert first["cleanup"]["namespace_gone"] is None
+        assert first["cleanup"]["duration_s"] < 3, first["cleanup"]
         assert second["name"] == big_name and second["status"] == "aborted"
         assert second["error"]["message"] == (
             f"needs at least 3 schedulable nodes; the cluster has 2 (cluster '{name}' was "

@@ -1,5 +1,6 @@
-"""Cleanup on a cluster that lives on: pods go without a grace period, and the wait for the
-namespace controller is announced while it happens and counted in the durations."""
+"""Cleanup does not wait for the namespace controller (nothing depends on it), announces
+the waits it keeps, and counts them: pods leaving a node before it is removed, and
+stopping a cluster the run started (``release_s`` in the journal)."""
 
 from __future__ import annotations
 
@@ -9,31 +10,24 @@ from typing import Any
 
 import pytest
 
+from scanner.clusters import base
 from scanner.scenarios import definitions as d
 from scanner.scenarios import kubeapi, observers, outputs, records, running, targets
 from tests.unit.test_scenario_running import NAMESPACE, Clusters, FakeKube, handle, scenario
 
 
-class SlowNamespace(FakeKube):
-    """The namespace stays listed for ``polls`` GETs after its deletion."""
+class Terminating(FakeKube):
+    """A deleted namespace stays listed (as while the namespace controller works)."""
 
-    def __init__(self, nodes: list[str], polls: int) -> None:
+    def __init__(self, nodes: list[str]) -> None:
         super().__init__(nodes)
-        self.polls = polls
-        self.terminating: dict[str, dict[str, Any]] = {}
+        self.gets = 0
 
     def delete_namespace(self, name: str) -> None:
-        found = self.namespaces.get(name)
-        super().delete_namespace(name)
-        if found is not None:
-            self.terminating[name] = found
+        self.writes.append(("delete-namespace", name))
 
     def namespace(self, name: str) -> dict[str, Any] | None:
-        if name in self.terminating:
-            if self.polls <= 0:
-                return None
-            self.polls -= 1
-            return self.terminating[name]
+        self.gets += 1
         return super().namespace(name)
 
 
@@ -50,50 +44,61 @@ class Said(observers.Observer):
         self.cleanups.append(cleanup)
 
 
+class Stopping(Clusters):
+    """Releasing takes a moment, as stopping a cluster's processes does."""
+
+    def release(self, target: targets.Target, say: base.Say) -> None:
+        import time
+
+        time.sleep(0.3)
+        say("kwok cluster 'c' stopped in 0.3s")
+
+
 def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kube: FakeKube,
-         target: targets.Target, wait: float = 10.0) -> tuple[records.RunRecord, Said]:
+         clusters: Clusters) -> tuple[records.RunRecord, Said]:
     monkeypatch.setattr(kubeapi, "Kube", lambda *a, **k: kube)
     monkeypatch.setattr(running, "namespace_for", lambda name: NAMESPACE)
     said = Said()
-    record = running.run([scenario(d.Sleep(0.01))], clusters=Clusters(target),
-                         outputs_=outputs.Outputs(tmp_path), observer=said,
-                         options=running.RunOptions(namespace_wait_s=wait))
+    record = running.run([scenario(d.Sleep(0.01))], clusters=clusters,
+                         outputs_=outputs.Outputs(tmp_path), observer=said)
     return record, said
 
 
-def test_the_wait_is_announced_and_counted(tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    kube = SlowNamespace(["n1"], polls=3)
-    kube.add_pod("web-1", "n1")
-    record, said = _run(tmp_path, monkeypatch, kube, targets.Target(handle("kwok")))
+def test_a_terminating_namespace_is_not_waited_for(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    kube = Terminating(["n1"])
+    record, said = _run(tmp_path, monkeypatch, kube, Clusters(targets.Target(handle("kwok"))))
     (rec,) = record.scenarios
-    assert rec.passed
-    assert said.lines == [f"cleanup: waiting for the namespace controller to remove namespace "
-                          f"{NAMESPACE} (up to 10s)"]
-    (c,) = said.cleanups  # reported after the wait, so the line shows the real duration
-    assert c.namespace_gone is True
-    assert 0.5 <= c.namespace_wait_s <= c.duration_s <= rec.duration_s
-    assert ("delete-pods-now", NAMESPACE) in kube.writes
-    assert kube.writes.index(("delete-pods-now", NAMESPACE)) < kube.writes.index(
-        ("delete-namespace", NAMESPACE))
-    cleanup = json.loads((tmp_path / "journal.json").read_text())["scenarios"][0]["cleanup"]
-    assert cleanup["namespace_gone"] is True and cleanup["namespace_wait_s"] >= 0.5
-
-
-def test_a_namespace_that_stays_is_reported(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    kube = SlowNamespace(["n1"], polls=10_000)
-    record, said = _run(tmp_path, monkeypatch, kube, targets.Target(handle("kwok")), wait=0.3)
     (c,) = said.cleanups
-    assert c.namespace_gone is False
-    assert c.errors == [f"namespace {NAMESPACE} is still terminating after 0.3s"]
+    assert rec.passed and c.namespace_deleted and c.namespace_gone is None
+    assert ("delete-namespace", NAMESPACE) in kube.writes
+    assert kube.gets == 1  # the label check before deleting; no polling afterwards
+    assert c.duration_s < 1.0
+    assert said.lines == []  # nothing awaited, nothing to announce
 
 
-def test_nothing_is_awaited_on_a_cluster_the_run_stops(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    kube = SlowNamespace(["n1"], polls=10_000)
+def test_stopping_a_cluster_the_run_started_is_announced_and_timed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = targets.Target(handle("kwok"), started=True, stops_at_release=True)
-    record, said = _run(tmp_path, monkeypatch, kube, target)
-    (c,) = said.cleanups
-    assert said.lines == [] and c.namespace_gone is None and c.namespace_wait_s == 0.0
-    assert c.namespace_deleted
+    record, said = _run(tmp_path, monkeypatch, FakeKube(["n1"]), Stopping(target))
+    assert said.lines == ["stopping kwok cluster 'c' (the run started it)",
+                          "kwok cluster 'c' stopped in 0.3s"]
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    (cluster,) = journal["run"]["clusters"]
+    assert 0.3 <= cluster["release_s"] < 2
+    assert journal["run"]["duration_s"] >= cluster["release_s"]
+
+
+def test_removing_an_added_node_announces_the_wait_for_its_pods(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kube = FakeKube(["n1"])
+    monkeypatch.setattr(kubeapi, "Kube", lambda *a, **k: kube)
+    monkeypatch.setattr(running, "namespace_for", lambda name: NAMESPACE)
+    said = Said()
+    sc = scenario(d.AddNode("extra"))
+    running.run([sc], clusters=Clusters(targets.Target(handle("kwok"), started=True)),
+                outputs_=outputs.Outputs(tmp_path), observer=said)
+    waits = [ln for ln in said.lines if ln.startswith("cleanup: waiting for the pods of")]
+    assert waits and waits[0].startswith(f"cleanup: waiting for the pods of {NAMESPACE} to "
+                                         "leave ")
+    assert waits[0].endswith(" before removing it (up to 20s)")

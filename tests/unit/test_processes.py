@@ -31,3 +31,15 @@ def test_stop_all_of_nothing_running_returns_at_once(tmp_path: Path) -> None:
     began = time.monotonic()
     processes.stop_all([gone])
     assert time.monotonic() - began < 0.5
+
+
+def test_kill_all_does_not_wait_for_a_graceful_stop(tmp_path: Path) -> None:
+    bash = shutil.which("bash")
+    assert bash is not None
+    procs = [processes.start(f"slow-{i}", [bash, "-c", SLOW_TO_STOP], tmp_path)
+             for i in range(3)]
+    time.sleep(0.3)
+    began = time.monotonic()
+    processes.kill_all(procs)
+    assert not any(processes.alive(p) for p in procs)
+    assert time.monotonic() - began < 0.9
