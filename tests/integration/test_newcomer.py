@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 import uuid
 from pathlib import Path
 
@@ -78,7 +79,8 @@ def test_scenario_run_uses_a_running_cluster_as_it_is(
         small, small_name = scenario_file(tmp_path, ONE_NODE)
         big_dir = tmp_path / "big"
         big_dir.mkdir()
-        big, big_name = scenario_file(big_dir, "requires: {nodes: 3}\n" + ONE_NODE)
+        big, big_name = scenario_file(big_dir, "requires: {nodes: 3}\n"
+                                      + textwrap.dedent(ONE_NODE))
         out_dir = tmp_path / "out"
         code = cli.main(["scenario", "run", "--file", str(small), "--file", str(big),
                          *args, "--out", str(out_dir)])
