@@ -261,3 +261,37 @@ def test_every_rule_evidences_a_known_control_and_the_report_lists_them() -> Non
     with pytest.raises(ValueError, match="unknown control"):
         rules.Rule("x-rule", detectors.REGISTRY.rules()[0].severity, "title", "why", "fix",
                    "tags", controls=("ISO:nope",))
+
+
+def test_sarif_invocation_carries_the_provenance(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from scanner.report import sarif
+
+    report = helpers.report_for(helpers.load(SAMPLE))
+    log = sarif.from_report(report)
+    schema = json.loads((helpers.FIXTURES / "schemas" / "sarif-schema-2.1.0.json").read_text())
+    jsonschema.validate(log, schema)
+    [invocation] = log["runs"][0]["invocations"]
+    assert invocation["commandLine"] == " ".join(kubedump.SAMPLE_COMMAND)
+    assert invocation["arguments"] == list(kubedump.SAMPLE_COMMAND[1:])
+    inputs = invocation["properties"]["provenance"]["inputs"]
+    assert inputs[0]["sha256"] == hashlib.sha256(SAMPLE.read_bytes()).hexdigest()
+    assert report.integrity is not None
+    assert log["runs"][0]["properties"]["reportDigest"] == report.integrity.digest
+
+
+def test_manifest_json_lists_its_inputs_with_sha256(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = tmp_path / "web.yaml"
+    manifest.write_text("# café: non-ASCII bytes are hashed as read\n"
+                        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n"
+                        "spec:\n  selector: {matchLabels: {app: web}}\n  template:\n"
+                        "    metadata: {labels: {app: web}}\n"
+                        "    spec: {containers: [{name: web, image: 'nginx:1.27'}]}\n",
+                        encoding="utf-8")
+    assert cli.main(["manifests", str(manifest), "--format", "json", "--fail-on",
+                     "critical"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    raw = manifest.read_bytes()
+    assert data["inputs"] == [{"path": str(manifest), "sha256": hashlib.sha256(raw).hexdigest(),
+                               "bytes": len(raw)}]
