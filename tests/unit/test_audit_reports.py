@@ -295,3 +295,21 @@ def test_manifest_json_lists_its_inputs_with_sha256(tmp_path: Path,
     raw = manifest.read_bytes()
     assert data["inputs"] == [{"path": str(manifest), "sha256": hashlib.sha256(raw).hexdigest(),
                                "bytes": len(raw)}]
+
+
+def test_pdf_without_chromium_is_exit_2_with_what_to_do(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("DRIFTSCAN_CHROMIUM", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no chromium on it
+    out = tmp_path / "r.pdf"
+    assert cli.main(["scan", "--from", str(SAMPLE), "--format", "pdf", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "needs Chromium" in err and "apt-get install -y chromium" in err
+    assert "--format html" in err and "Traceback" not in err
+    assert not out.exists()
+    monkeypatch.setenv("DRIFTSCAN_CHROMIUM", str(tmp_path / "nope"))
+    assert cli.main(["scan", "--from", str(SAMPLE), "--format", "pdf", "-o", str(out)]) == 2
+    assert "not an executable" in capsys.readouterr().err
+    assert cli.main(["scan", "--from", str(SAMPLE), "--format", "pdf"]) == 2
+    assert "needs -o" in capsys.readouterr().err
