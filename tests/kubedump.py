@@ -457,6 +457,28 @@ def main() -> int:
         return 1
     chromium.screenshot(exe, page.as_uri(), ROOT / "docs" / "sample-report.png", 1400, 2000)
     print("wrote docs/sample-report.png")
+    return _sample_pdf_page(report)
+
+
+def _sample_pdf_page(report: Any) -> int:
+    """docs/sample-report-pdf.png: page one of the sample report printed to PDF."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from scanner import printing
+    from scanner.report import html
+
+    if shutil.which("pdftoppm") is None:
+        print("pdftoppm (poppler-utils) not found: docs/sample-report-pdf.png not refreshed",
+              file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory() as work:
+        pdf = Path(work) / "sample.pdf"
+        printing.write(html.render(report), pdf, printing.Header.of(report))
+        subprocess.run(["pdftoppm", "-png", "-r", "70", "-f", "1", "-l", "1", "-singlefile",
+                        str(pdf), str(ROOT / "docs" / "sample-report-pdf")], check=True)
+    print("wrote docs/sample-report-pdf.png")
     return 0
 
 
