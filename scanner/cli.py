@@ -157,12 +157,11 @@ class _ReportGroup(click.Group):
 @click.option("-o", "--output", metavar="FILE", help="Where to write the --history page.")
 @click.pass_context
 def report_command(ctx: click.Context, history_dir: str | None, output: str | None) -> int:
-    r"""Render, verify or compare saved JSON reports.
+    """Render, verify or draw the history of saved JSON reports.
 
-    \b
-    driftscan report REPORT.json -o OUT.html [--format html|pdf]
-    driftscan report verify REPORT.json [--key PUBLIC.pem]
-    driftscan report --history DIR/ -o history.html
+    `report REPORT.json -o OUT.html [--format html|pdf]` renders one report;
+    `report verify REPORT.json [--key PUBLIC.pem]` checks its digest and signature;
+    `report --history DIR -o OUT.html` draws one page over every report in DIR.
     """
     if ctx.invoked_subcommand is not None:
         return exits.CLEAN
@@ -203,10 +202,9 @@ def report_render(report_json: str, output: str, fmt: str) -> None:
 @click.option("--key", metavar="PEM", help="Ed25519 public (or private) key file the "
               "signature must verify with; without it only the digest is checked.")
 def report_verify(report_json: str, key: str | None) -> int:
-    r"""Check a JSON report's digest (and signature) against its body.
+    """Check a JSON report's digest (and signature) against its body.
 
-    \b
-    Exit codes: 0 verified, 1 the report was changed, is unsigned although --key was
+    Exit codes: 0 verified; 1 the report was changed, is unsigned although --key was
     given, or its signature does not verify; 2 unreadable report or key.
     """
     from scanner.report import integrity, loading
@@ -232,11 +230,10 @@ def report_verify(report_json: str, key: str | None) -> int:
               "reaches --fail-on.")
 def diff_command(old_json: str, new_json: str, fmt: str, output: str | None, fail_on: str,
                  allow_gaps: bool) -> int:
-    r"""What changed between two saved JSON reports: new, resolved and persisting findings.
+    """What changed between two saved JSON reports: new, resolved and persisting findings.
 
-    \b
-    Exit codes: 0 no new finding at or above --fail-on, 1 new findings at or above it,
-    2 usage error, 3 NEW.json is incomplete (--allow-gaps makes it 0).
+    Exit codes: 0 no new finding at or above --fail-on; 1 new findings at or above it;
+    2 usage error; 3 NEW.json is incomplete (--allow-gaps makes it 0).
     """
     from rich.console import Console
 
