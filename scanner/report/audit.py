@@ -7,7 +7,9 @@ from the ``Report`` model alone, so a page rendered later from JSON says the sam
 
 Compliance per control: a workload is *out* when it has a finding of a rule that names
 the control, *in* otherwise. A report with gaps cannot prove *in* for what it did not
-read, so its summary says so.
+read, so its summary says so. The page names up to ``AuditView.listed`` workloads per
+list and counts the rest, so a 2,000-workload page stays small; the workload table
+above it lists every workload with the rules it breaks.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class AuditView:
     complete: bool
     digest: str | None
     key_fingerprint: str | None
+    listed: int = 100
+    """Workloads named per list in the page; the rest are counted, not named."""
 
 
 def _join(items: tuple[str, ...], empty: str = "none") -> str:

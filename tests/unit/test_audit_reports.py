@@ -313,3 +313,13 @@ def test_pdf_without_chromium_is_exit_2_with_what_to_do(
     assert "not an executable" in capsys.readouterr().err
     assert cli.main(["scan", "--from", str(SAMPLE), "--format", "pdf"]) == 2
     assert "needs -o" in capsys.readouterr().err
+
+
+def test_audit_summary_names_a_bounded_number_of_workloads_per_list() -> None:
+    report = helpers.report_for(helpers.load(SAMPLE))
+    view = dataclasses.replace(audit.view(report, html.anchors(report)), listed=1)
+    text = html.environment().get_template("_audit_summary.html.j2").render(audit=view)
+    row = htmltree.parse(text).by_id("control-nist-800-53-cm-2")
+    cells = row.find_all("td")
+    assert (cells[2].words, cells[3].words) == ("2", "3")
+    assert "and 1 more" in cells[4].words and "and 2 more" in cells[4].words
