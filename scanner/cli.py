@@ -187,9 +187,13 @@ def report_command(ctx: click.Context, history_dir: str | None, output: str | No
 def report_render(report_json: str, output: str, fmt: str) -> None:
     """Render a saved JSON report (`scan --format json`) as a self-contained HTML page or PDF."""
     from scanner import printing
-    from scanner.report import html, loading
+    from scanner.report import html, integrity, loading
 
-    report = loading.read(report_json)
+    data = loading.read_object(report_json)
+    report = loading.from_data(data, name=report_json)
+    verdict = integrity.verify(data)
+    if not verdict.ok:  # the page would show a digest the file no longer matches
+        click.echo(f"warning: {report_json}: {verdict.lines[0]}", err=True)
     if fmt == "pdf":
         printing.write(html.render(report), output, printing.Header.of(report))
     else:

@@ -323,3 +323,16 @@ def test_audit_summary_names_a_bounded_number_of_workloads_per_list() -> None:
     cells = row.find_all("td")
     assert (cells[2].words, cells[3].words) == ("2", "3")
     assert "and 1 more" in cells[4].words and "and 2 more" in cells[4].words
+
+
+def test_rendering_a_changed_report_warns(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    data = _report()
+    data["generated_at"] = "2030-01-01T00:00:00Z"
+    saved = tmp_path / "r.json"
+    saved.write_text(json.dumps(data))
+    assert cli.main(["report", str(saved), "-o", str(tmp_path / "r.html")]) == 0
+    assert "warning:" in capsys.readouterr().err
+    saved.write_text(json.dumps(_report()))
+    assert cli.main(["report", str(saved), "-o", str(tmp_path / "r.html")]) == 0
+    assert "warning" not in capsys.readouterr().err
