@@ -24,6 +24,7 @@ from kubernetes import client
 from scanner import cli
 from scanner.clusters import base
 from scanner.oci import synthetic
+from tests import htmltree
 from tests.e2e import chromium
 from tests.integration import kubeutil as ku
 from tests.integration.test_scan_live import _token_kubeconfig
@@ -211,7 +212,10 @@ def test_diff_and_history_over_an_injection_and_its_fix(
     assert "3 report(s)" in capsys.readouterr().out
     text = page.read_text()
     assert "journal.json" in text  # listed as skipped, not read as a report
-    assert f"Deployment {name}" in text or "Deployment t-" in text
+    dom = htmltree.parse(text)
+    [row] = dom.by_id("longest-table").find("tbody").find_all("tr")
+    assert row.find("td").words.endswith("/web") and "resolved" in row.words
+    assert dom.by_id("mttr").words != "n/a"  # digest-drift and floating-tag resolved
 
 
 def test_history_over_library_scenarios_in_chromium(
