@@ -170,11 +170,12 @@ def report_command(ctx: click.Context, history_dir: str | None, output: str | No
                                 hint="see `driftscan report --help`")
     if output is None:
         raise errors.InputError("--history needs -o FILE.html", hint="name the page to write")
+    from scanner import redacting
     from scanner.report import history
 
     page = history.load(history_dir)
     history.write(page, output)
-    click.echo(f"wrote {output}: {history.summary_line(page)}")
+    click.echo(redacting.printable(f"wrote {output}: {history.summary_line(page)}"))
     return exits.CLEAN
 
 
@@ -186,14 +187,15 @@ def report_command(ctx: click.Context, history_dir: str | None, output: str | No
               show_default=True, help="html, or pdf printed by headless Chromium.")
 def report_render(report_json: str, output: str, fmt: str) -> None:
     """Render a saved JSON report (`scan --format json`) as a self-contained HTML page or PDF."""
-    from scanner import printing
+    from scanner import printing, redacting
     from scanner.report import html, integrity, loading
 
     data = loading.read_object(report_json)
     report = loading.from_data(data, name=report_json)
     verdict = integrity.verify(data)
     if not verdict.ok:  # the page would show a digest the file no longer matches
-        click.echo(f"warning: {report_json}: {verdict.lines[0]}", err=True)
+        click.echo(redacting.printable(f"warning: {report_json}: {verdict.lines[0]}"),
+                   err=True)
     if fmt == "pdf":
         printing.write(html.render(report), output, printing.Header.of(report))
     else:
@@ -211,12 +213,13 @@ def report_verify(report_json: str, key: str | None) -> int:
     Exit codes: 0 verified; 1 the report was changed, is unsigned although --key was
     given, or its signature does not verify; 2 unreadable report or key.
     """
+    from scanner import redacting
     from scanner.report import integrity, loading
 
     public = integrity.load_public_key(key) if key else None
     verdict = integrity.verify(loading.read_object(report_json), public)
     for line in verdict.lines:
-        click.echo(f"{report_json}: {line}", err=not verdict.ok)
+        click.echo(redacting.printable(f"{report_json}: {line}"), err=not verdict.ok)
     return exits.CLEAN if verdict.ok else exits.VERIFY_FAILED
 
 

@@ -1,4 +1,4 @@
-"""The command line as a report records it: exact, except for secrets.
+"""The command line as a report records it: exact, except for secrets; text safe to print.
 
 ``cli`` passes ``sys.argv`` through :func:`command_line` before a report stores it in its
 provenance block. driftscan's own options take paths, never secret values (``--sign-key``
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-__all__ = ["REDACTED", "command_line"]
+__all__ = ["REDACTED", "command_line", "printable"]
 
 REDACTED = "<redacted>"
 
@@ -62,3 +62,16 @@ def command_line(argv: Sequence[str]) -> tuple[str, ...]:
             continue
         result.append(_scrub(arg))
     return tuple(result)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters (escape sequences, bidi overrides) for a terminal.
+
+    Values read from a report file (digests, paths, times) reach the terminal through
+    ``report verify``, ``diff`` and ``report --history``; a hostile file must not be able
+    to move the cursor or recolour the screen.
+    """
+    return _CONTROL.sub("\N{REPLACEMENT CHARACTER}", text)

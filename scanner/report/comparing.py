@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from scanner import errors, findings
+from scanner import errors, findings, redacting
 from scanner.report import html
 from scanner.report import model as report_model
 
@@ -250,6 +250,11 @@ def _short(digest: str) -> str:
     return digest.removeprefix("sha256:")[:12]
 
 
+def _plain(text: str) -> str:
+    """Text from a report file, made safe for the terminal (no markup, no control codes)."""
+    return escape(redacting.printable(text))
+
+
 def summary_line(change: Change) -> str:
     """``3 new, 1 resolved, 4 persisting finding(s) in 5 workload(s)``."""
     return (f"{change.count('new')} new, {change.count('resolved')} resolved,"
@@ -259,11 +264,11 @@ def summary_line(change: Change) -> str:
 
 def render_table(change: Change, console: Console) -> None:
     """The diff as a terminal table, one row per workload."""
-    console.print(f"OLD {escape(change.old.generated_at)} ({escape(change.old.source)}) → NEW"
-                  f" {escape(change.new.generated_at)} ({escape(change.new.source)})",
+    console.print(f"OLD {_plain(change.old.generated_at)} ({_plain(change.old.source)}) → NEW"
+                  f" {_plain(change.new.generated_at)} ({_plain(change.new.source)})",
                   highlight=False, soft_wrap=True)
     for note in change.notes:
-        console.print(f"warning: {escape(note)}", style="yellow", highlight=False,
+        console.print(f"warning: {_plain(note)}", style="yellow", highlight=False,
                       soft_wrap=True)
     t = Table(box=box.SIMPLE_HEAD, show_edge=False)
     for column in ("Workload", "Score", "New", "Resolved", "Persisting", "Builds"):
@@ -271,12 +276,12 @@ def render_table(change: Change, console: Console) -> None:
     for w in change.workloads:
         builds = [f"+{b.container} {_short(b.digest)}" for b in w.builds_appeared]
         builds += [f"-{b.container} {_short(b.digest)}" for b in w.builds_disappeared]
-        t.add_row(escape(w.label) + ("" if w.status == "kept" else f" ({w.status})"),
-                  _score(w),
-                  escape(", ".join(f"{f.rule} ({f.severity})" for f in w.new)),
-                  escape(", ".join(f.rule for f in w.resolved)),
-                  escape(", ".join(f.rule for f in w.persisting)),
-                  escape(", ".join(builds)))
+        t.add_row(_plain(w.label) + ("" if w.status == "kept" else f" ({w.status})"),
+                  _plain(_score(w)),
+                  _plain(", ".join(f"{f.rule} ({f.severity})" for f in w.new)),
+                  _plain(", ".join(f.rule for f in w.resolved)),
+                  _plain(", ".join(f.rule for f in w.persisting)),
+                  _plain(", ".join(builds)))
     console.print(t)
     console.print(summary_line(change), highlight=False)
 

@@ -336,3 +336,21 @@ def test_rendering_a_changed_report_warns(tmp_path: Path,
     saved.write_text(json.dumps(_report()))
     assert cli.main(["report", str(saved), "-o", str(tmp_path / "r.html")]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_hostile_values_from_a_report_file_reach_no_terminal(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _report()
+    data["source"]["files"] = ["\x1b[31mred\u202eevil"]  # type: ignore[index]
+    renamed = tmp_path / "renamed.json"
+    renamed.write_text(json.dumps(data))
+    # Old debt only (the same findings on both sides): nothing new, exit 0.
+    assert cli.main(["diff", str(renamed), str(renamed)]) == 0
+    data["integrity"]["digest"] = "\x1b[2J\x1b]0;owned\x07sha256:00"  # type: ignore[index]
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text(json.dumps(data))
+    assert cli.main(["report", "verify", str(hostile)]) == 1
+    printed = capsys.readouterr()
+    for stream in (printed.out, printed.err):
+        assert "\x1b" not in stream and "\x07" not in stream and "\u202e" not in stream
+    assert "red" in printed.out and "MISMATCH" in printed.err
