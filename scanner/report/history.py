@@ -46,6 +46,8 @@ class Point:
     workloads: int
     with_findings: int
     complete: bool
+    cluster_id: str | None = None
+    """``provenance.cluster.id``: reports of several clusters in one history show it."""
 
     @property
     def total(self) -> int:
@@ -88,6 +90,11 @@ class HistoryPage:
     """Findings still present in the last report that lists their workload."""
     mean_seconds_to_resolve: float | None
     skipped: tuple[Skipped, ...]
+
+    @property
+    def clusters(self) -> tuple[str, ...]:
+        """The distinct cluster ids the reports name (empty for dumps and older reports)."""
+        return tuple(sorted({p.cluster_id for p in self.points if p.cluster_id}))
 
 
 def _time(stamp: str) -> datetime.datetime:
@@ -167,7 +174,8 @@ def _point(path: str, r: report_model.Report) -> Point:
     if src.namespaces:
         source += " · " + ", ".join(src.namespaces)
     return Point(path, r.generated_at, source, dict(r.summary.by_severity),
-                 r.summary.workloads, r.summary.with_findings, not r.gaps)
+                 r.summary.workloads, r.summary.with_findings, not r.gaps,
+                 r.provenance.cluster_id if r.provenance else None)
 
 
 def _drifted(w: report_model.WorkloadEntry) -> bool:

@@ -183,3 +183,20 @@ def test_history_of_a_folder_without_reports_is_exit_2(
     assert cli.main(["report", "--history", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "no driftscan JSON report" in err and "Traceback" not in err
+
+
+def test_history_says_when_reports_come_from_different_clusters(
+        dumps: dict[str, Path]) -> None:
+    def on(cluster: str, stamp: str) -> report_model.Report:
+        report = _report(dumps["after"], stamp)
+        assert report.provenance is not None
+        return dataclasses.replace(report, provenance=dataclasses.replace(
+            report.provenance, cluster_id=cluster))
+
+    page = history.page_of("x", [("a.json", on("uid-a", "2026-01-10T12:00:00Z")),
+                                 ("b.json", on("uid-b", "2026-01-10T13:00:00Z"))])
+    assert page.clusters == ("uid-a", "uid-b")
+    dom = htmltree.parse(history.render(page))
+    assert "2 different clusters" in dom.by_id("clusters").words
+    same = history.page_of("x", [("a.json", on("uid-a", "2026-01-10T12:00:00Z"))])
+    assert "id=\"clusters\"" not in history.render(same)
