@@ -354,3 +354,16 @@ def test_hostile_values_from_a_report_file_reach_no_terminal(
     for stream in (printed.out, printed.err):
         assert "\x1b" not in stream and "\x07" not in stream and "\u202e" not in stream
     assert "red" in printed.out and "MISMATCH" in printed.err
+
+
+def test_junit_names_the_report_digest() -> None:
+    import xml.etree.ElementTree as ET
+
+    from scanner import findings
+    from scanner.report import junit
+
+    report = helpers.report_for(helpers.load(SAMPLE))
+    root = ET.fromstring(junit.render(report, findings.Severity.HIGH))
+    props = {p.attrib["name"]: p.attrib["value"] for p in root.iter("property")}
+    assert report.integrity is not None
+    assert props["report_digest"] == report.integrity.digest and props["cluster_id"] == ""
