@@ -188,6 +188,10 @@ def test_diff_and_history_over_an_injection_and_its_fix(
     assert code == 0, printed.out + printed.err
     before, after, fixed = (out / "scans" / f"{name}--{label}.json"
                             for label in ("before", "after", "fixed"))
+    # Each scan of the run records the cluster and the equivalent command line.
+    provenance = json.loads(before.read_text())["provenance"]
+    assert provenance["cluster"]["id"] and provenance["command_line"][:2] == ["driftscan", "scan"]
+    assert provenance["command_line"][-2] == "-n"
 
     assert cli.main(["diff", str(before), str(after), "--format", "json"]) == 1
     injected = json.loads(capsys.readouterr().out)
