@@ -88,15 +88,28 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
 @click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]),
               default="high", show_default=True,
               help="Exit 1 when a finding is at or above this severity.")
+@click.option("--allow-gaps", is_flag=True,
+              help="Exit 0 instead of 3 when some input could not be read and no finding "
+              "reaches --fail-on (the unreadable files are still listed).")
 def manifests_command(paths: tuple[str, ...], fmt: str, output: str | None,
-                      fail_on: str) -> int:
-    """Check manifests (files, folders, - for stdin) for tags that let builds drift."""
+                      fail_on: str, allow_gaps: bool) -> int:
+    r"""Check manifests (files, folders, - for stdin) for tags that let builds drift.
+
+    Every readable file is checked; every file that is not (a Helm template, a kustomize
+    patch, a duplicate key…) is listed with its line, the reason and what to do.
+
+    \b
+    Exit codes: 0 clean and complete, 1 findings at or above --fail-on, 2 usage error
+    (a path that does not exist), 3 some input unreadable and nothing at --fail-on
+    (--allow-gaps makes it 0), 130 interrupted.
+    """
     from rich.console import Console
 
     from scanner import findings, manifest_scanning
 
     options = manifest_scanning.ManifestOptions(
-        paths=paths, format=fmt, output=output, fail_on=findings.Severity.parse(fail_on))
+        paths=paths, format=fmt, output=output, fail_on=findings.Severity.parse(fail_on),
+        allow_gaps=allow_gaps)
     return manifest_scanning.run(options, Console())
 
 

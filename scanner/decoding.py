@@ -17,6 +17,7 @@ file name and raise their own ``errors.InputError``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,8 +39,39 @@ _SCALAR_TAGS = frozenset(
 _MAP_TAG = _TAG + "map"
 _SEQ_TAG = _TAG + "seq"
 _MERGE_TAG = _TAG + "merge"
+_BOOL_TAG = _TAG + "bool"
+_TRUE = frozenset({"y", "yes", "true", "on"})
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _KubectlLoader(_BASE_LOADER):  # type: ignore[misc]
+    """The safe loader with the plain-scalar rules of kubectl's YAML reader (go-yaml v2).
+
+    kubectl reads YAML 1.1 values: ``y``/``n``, ``yes``/``no`` and ``on``/``off`` are
+    booleans, ``~`` and ``null`` are null. It does not know PyYAML's ``=`` (the
+    ``!!value`` tag, a string to kubectl), base-60 numbers (``1:30`` stays a string) or
+    implicit timestamps (strings once they reach an object). Only plain scalars are
+    resolved; quoted ones stay strings.
+    """
+
+    yaml_implicit_resolvers: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+
+
+for _tag, _pattern, _first in (
+    ("bool", r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE"
+             r"|on|On|ON|off|Off|OFF)$", "yYnNtTfFoO"),
+    ("int", r"^(?:[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)"
+            r"|[-+]?0x[0-9a-fA-F_]+)$", "-+0123456789"),
+    ("float", r"^(?:[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)?"
+              r"|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
+              r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+0123456789."),
+    ("null", r"^(?:~|null|Null|NULL|)$", "~nN"),
+    ("merge", r"^<<$", "<"),
+):
+    _KubectlLoader.add_implicit_resolver(_TAG + _tag, re.compile(_pattern), list(_first))
+_KubectlLoader.add_implicit_resolver(_TAG + "null", re.compile(r"^$"), [""])
+_LOADER: Any = _KubectlLoader
 
 
 class Problem(ValueError):
@@ -182,6 +214,11 @@ class _Builder:
             raise _unsafe(node)
         if node.tag in (_TAG + "timestamp", _TAG + "binary"):
             return node.value  # Kubernetes reads these as strings
+        if node.tag == _BOOL_TAG:
+            return node.value.lower() in _TRUE
+        if node.tag == _TAG + "int" and node.value.lstrip("+-").startswith("0o"):
+            sign = -1 if node.value.startswith("-") else 1
+            return sign * int(node.value.lstrip("+-")[2:].replace("_", ""), 8)
         return _CONSTRUCTOR.construct_object(node, deep=True)
 
     def _mapping(self, node: yaml.nodes.MappingNode, depth: int, active: frozenset[int],
@@ -197,7 +234,7 @@ class _Builder:
             if not isinstance(key_node, yaml.nodes.ScalarNode):
                 raise Problem(key_node.start_mark.line + 1, "mapping key is not a scalar")
             key = self._scalar(key_node)
-            text = key if isinstance(key, str) else str(key)
+            text = key if isinstance(key, str) else _key_text(key)
             if text in result:
                 raise Problem(key_node.start_mark.line + 1, f"duplicate key {text!r}")
             result[text] = self.value(value_node, depth + 1, active)
@@ -215,6 +252,15 @@ class _Builder:
                 raise Problem(item.start_mark.line + 1, "merge key (<<) needs a mapping")
             sources.append(value)
         return sources
+
+
+def _key_text(key: Any) -> str:
+    """A non-string key as kubectl's JSON conversion spells it (``true``, ``null``…)."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if key is None:
+        return "null"
+    return str(key)
 
 
 def _unsafe(node: yaml.nodes.Node) -> Problem:

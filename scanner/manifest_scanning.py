@@ -6,6 +6,10 @@ of its own (no pods), and the registry's static detectors — ``floating-tag``,
 check it; each finding is placed at the line and column of the container's ``image``
 field. The rollout rules are not run: every one of them is defined by live state
 (revisions holding pods, status revisions), which a manifest does not have.
+
+A file that cannot be read does not stop the run: it is listed in every format with
+what to do, the rest is checked, ``-o`` is written, and the exit code says the result
+is incomplete (:mod:`scanner.exits`: 3 unless a finding reaches ``--fail-on``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import TextIO
 
 from rich.console import Console
 
-from scanner import __version__, detectors, errors, findings, graph
+from scanner import __version__, detectors, errors, exits, findings, graph
 from scanner.detectors import rules
 from scanner.report import manifest_report, sarif
 from scanner.report import model as report_model
@@ -31,9 +35,6 @@ FORMATS = ("table", "json", "sarif")
 STATIC_RULES = ("floating-tag", "mutable-tag", "pull-policy-divergence")
 """Rules that judge a pod template alone; the only ones a manifest can trigger."""
 
-EXIT_CLEAN = 0
-EXIT_FINDINGS = 1
-
 
 @dataclass(frozen=True)
 class ManifestOptions:
@@ -43,6 +44,8 @@ class ManifestOptions:
     format: str = "table"
     output: str | None = None
     fail_on: findings.Severity = findings.Severity.HIGH
+    allow_gaps: bool = False
+    """Exit 0 rather than 3 when input was unreadable and nothing reaches ``fail_on``."""
 
 
 def static_registry() -> rules.Registry:
@@ -54,17 +57,24 @@ def check(files: Sequence[manifests.ManifestFile], *, generated_at: str | None =
           ) -> manifest_report.ManifestReport:
     """Run the static rules on every workload of ``files`` and place each finding.
 
-    Raises:
-        errors.InputError: a workload lacks a field the detectors need.
+    A workload lacking a field the detectors need is listed as unreadable.
     """
     registry = static_registry()
     found: list[manifest_report.ManifestFinding] = []
+    unreadable = [manifest_report.InputProblem(p.file, p.line, p.reason, p.hint)
+                  for f in files for p in f.problems]
     workloads = image_count = 0
     for file in files:
         for obj in file.objects:
+            try:
+                snapshot = manifests.snapshot_of(obj)
+            except errors.InputError as e:
+                unreadable.append(manifest_report.InputProblem(
+                    file.name, obj.line, e.message.removeprefix(f"{obj.where}: "),
+                    "fix the manifest"))
+                continue
             workloads += 1
             image_count += len(obj.images)
-            snapshot = manifests.snapshot_of(obj)
             g = graph.build(snapshot)
             by_container = {f.container: f for f in obj.images}
             for finding in detectors.detect(snapshot, g, registry=registry):
@@ -105,6 +115,10 @@ def check(files: Sequence[manifests.ManifestFile], *, generated_at: str | None =
                                    r.remediation, r.family)
             for r in registry.rules()
         ),
+        unreadable=tuple(sorted(unreadable, key=lambda p: (p.file, p.line or 0))),
+        skipped=tuple(manifest_report.SkippedObject(s.file, s.line, s.kind, s.api_version,
+                                                    s.name)
+                      for f in files for s in f.skipped),
     )
 
 
@@ -112,12 +126,14 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def run(options: ManifestOptions, stdout: Console, *, stdin_text: str | None = None) -> int:
+def run(options: ManifestOptions, stdout: Console, *, stdin_text: str | None = None,
+        stderr: Console | None = None) -> int:
     """Check the manifests, write the result where asked, return the exit code.
 
     Raises:
-        errors.DriftscanError: unreadable or unsafe input, unwritable output.
+        errors.DriftscanError: a path that does not exist, unwritable output.
     """
+    stderr = stderr or Console(stderr=True)
     if options.format not in FORMATS:
         raise errors.InputError(f"unknown format {options.format!r}",
                                 hint=f"use one of {', '.join(FORMATS)}")
@@ -139,10 +155,15 @@ def run(options: ManifestOptions, stdout: Console, *, stdin_text: str | None = N
             _write(options.output, lambda handle: handle.write(text))
     if options.output is not None:
         stdout.print(f"wrote {options.output}: {manifest_report.summary_line(report)}",
-                     highlight=False, soft_wrap=True)
+                     highlight=False, soft_wrap=True, markup=False)
+    if not report.complete and (options.output is not None or options.format != "table"):
+        # The table lists them already; JSON/SARIF on stdout must stay machine-readable.
+        for problem in report.unreadable:
+            stderr.print(f"unreadable: {problem.where}: {problem.reason} ({problem.hint})",
+                         highlight=False, soft_wrap=True, markup=False)
     worst = report.worst_severity()
-    return (EXIT_FINDINGS if worst is not None and worst.rank >= options.fail_on.rank
-            else EXIT_CLEAN)
+    return exits.for_result(fails=worst is not None and worst.rank >= options.fail_on.rank,
+                            incomplete=not report.complete, allow_gaps=options.allow_gaps)
 
 
 def _write(output: str, write: Callable[[TextIO], object]) -> None:

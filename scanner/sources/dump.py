@@ -27,7 +27,7 @@ __all__ = ["load", "load_texts"]
 _MAX_PROBLEMS_SHOWN = 5
 _CLUSTER_SCOPED = frozenset({"Node"})
 _DUMP_HINT = (
-    "pass the output of `kubectl get pods,rs,deploy,sts,ds,jobs,cronjobs,svc,nodes,"
+    "pass the output of `kubectl get pods,rs,deploy,sts,ds,jobs,cronjobs,rc,svc,nodes,"
     "controllerrevisions -A -o json`"
 )
 
@@ -181,6 +181,9 @@ def _add(
         problems.append(f"{where}: object has no kind")
         return
     label = f"{where} ({kind} {_identity(obj)})"
+    if kind == "Rollout" and not (isinstance(api_version, str)
+                                  and api_version.startswith(parsing.ROLLOUT_GROUP + "/")):
+        return  # another project's Rollout kind: a custom resource driftscan does not read
     if kind not in parsing.KINDS:
         if kind in parsing.IGNORED_KINDS:
             return

@@ -125,7 +125,8 @@ def _token_kubeconfig(cluster: base.ClusterHandle, kube: client.ApiClient, names
     rbac.create_namespaced_role(namespace, {
         "metadata": {"name": "scanner"},
         "rules": [
-            {"apiGroups": [""], "resources": ["pods", "services"], "verbs": ["get", "list"]},
+            {"apiGroups": [""], "resources": ["pods", "services", "replicationcontrollers"],
+             "verbs": ["get", "list"]},
             {"apiGroups": ["apps"], "resources": ["deployments", "replicasets",
                                                   "statefulsets", "daemonsets",
                                                   "controllerrevisions"],
