@@ -37,7 +37,7 @@ def test_drift_dump_exits_1_with_table(capsys: pytest.CaptureFixture[str]) -> No
     assert err == ""
     assert "Deployment shop/web" in out
     assert out.splitlines()[-1] == (
-        "2 workloads, 5 pods, 1 with findings; findings: 1 high, 2 low; max score 53 (D)")
+        "2 workloads, 5 pods, 1 with findings; findings: 1 high, 1 low; max score 48 (D)")
 
 
 def test_clean_dump_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
@@ -68,8 +68,8 @@ def test_json_to_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
     code, out, _ = run(capsys, "scan", "--from", DRIFT, "--format", "json", "-o", str(target))
     assert code == 1
     assert out.splitlines() == [f"wrote {target}: 2 workloads, 5 pods, 1 with findings; "
-                                "findings: 1 high, 2 low; max score 53 (D)"]
-    assert json.loads(target.read_text())["summary"]["max_score"] == 53
+                                "findings: 1 high, 1 low; max score 48 (D)"]
+    assert json.loads(target.read_text())["summary"]["max_score"] == 48
 
 
 def test_table_to_file_has_no_color_codes(capsys: pytest.CaptureFixture[str],

@@ -211,11 +211,15 @@ def test_static_rules_fire_at_the_image_lines() -> None:
     web_text = (SHOP / "web.yaml").read_text()
     web = {(f.container, f.rule): f for f in report.findings if f.name == "web"}
     assert web[("web", "mutable-tag")].line == line_of(web_text, "shop/web:1.0")
-    assert web[("web", "pull-policy-divergence")].severity == "low"
+    # IfNotPresent on a versioned tag is the default: mutable-tag says it all.
+    assert ("web", "pull-policy-divergence") not in web
     assert web[("sidecar", "floating-tag")].line == line_of(web_text, "shop/sidecar")
     assert ("migrate", "mutable-tag") in web
     debug = [f for f in report.findings if f.name == "debug"]
-    assert {f.rule for f in debug} == {"floating-tag", "pull-policy-divergence"}
+    assert {f.rule for f in debug} == {"floating-tag"}
+    agent = {f.rule: f for f in report.findings if f.name == "agent"}
+    assert agent["pull-policy-divergence"].severity == "low"  # Always on :0.9
+    assert "a container restart pulls" in agent["pull-policy-divergence"].message
     assert report.workloads == 6 and report.images == 8
     assert report.findings == tuple(sorted(report.findings, key=lambda f: f.sort_key()))
 
@@ -230,9 +234,9 @@ def test_pinned_images_are_clean() -> None:
 
 def test_the_ignore_annotation_applies_to_manifests() -> None:
     text = (SHOP / "stateful.yaml").read_text().replace(
-        "  name: cache\n", "  name: cache\n  annotations: {driftscan.io/ignore: mutable-tag}\n")
+        "  name: agent\n", "  name: agent\n  annotations: {driftscan.io/ignore: mutable-tag}\n")
     report = manifest_scanning.check(manifests.load_texts([("s.yaml", None, text)]))
-    assert {f.rule for f in report.findings if f.name == "cache"} == {"pull-policy-divergence"}
+    assert {f.rule for f in report.findings if f.name == "agent"} == {"pull-policy-divergence"}
 
 
 # --- the command ----------------------------------------------------------------------------
