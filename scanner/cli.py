@@ -124,10 +124,20 @@ def manifests_command(paths: tuple[str, ...], fmt: str, output: str | None,
 @click.option("--insecure-registry", "insecure_registries", multiple=True, metavar="HOST",
               help="Reach this registry over plain HTTP (loopback ones always are); "
               "repeatable.")
+@click.option("--allow-gaps", is_flag=True,
+              help="Exit 0 instead of 3 when some file could not be read (it is listed "
+              "and left unchanged).")
 def pin_command(paths: tuple[str, ...], diff: bool, write: bool, from_cluster: bool,
                 kubeconfig: str | None, context: str | None,
-                insecure_registries: tuple[str, ...]) -> int:
-    """Rewrite image tags to tag@sha256 digests (prints the pinned manifests by default)."""
+                insecure_registries: tuple[str, ...], allow_gaps: bool) -> int:
+    r"""Rewrite image tags to tag@sha256 digests (prints the pinned manifests by default).
+
+    A file that cannot be read is listed and left unchanged; the others are pinned.
+
+    \b
+    Exit codes: 0 done, 2 usage error or an image that cannot be pinned (nothing is
+    written), 3 some file unreadable (--allow-gaps makes it 0), 130 interrupted.
+    """
     from rich.console import Console
 
     from scanner import pinning
@@ -140,7 +150,7 @@ def pin_command(paths: tuple[str, ...], diff: bool, write: bool, from_cluster: b
     options = pinning.PinOptions(
         paths=paths, mode="diff" if diff else "write" if write else "print",
         from_cluster=from_cluster, kubeconfig=kubeconfig, context=context,
-        insecure_registries=insecure_registries)
+        insecure_registries=insecure_registries, allow_gaps=allow_gaps)
     return pinning.run(options, Console())
 
 
