@@ -189,7 +189,8 @@ def test_opt_out_annotation(tmp_path: object) -> None:
     doc = helpers.raw(helpers.FIXTURES / "digest-drift" / "fires-repushed-tag.json")
     for item in doc["items"]:
         if item["kind"] == "Deployment" and item["metadata"]["name"] == "web":
-            item["metadata"]["annotations"]["driftscan.io/ignore"] = "digest-drift, pull-policy-divergence"
+            item["metadata"]["annotations"]["driftscan.io/ignore"] = (
+                "digest-drift, pull-policy-divergence")
     path = Path(str(tmp_path)) / "ignored.json"
     path.write_text(json.dumps(doc))
     found = helpers.analyse(helpers.load(path))[1]
