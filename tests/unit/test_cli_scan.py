@@ -104,13 +104,28 @@ def test_several_files(capsys: pytest.CaptureFixture[str]) -> None:
          "missing metadata.namespace"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                         content: str, expected: str) -> None:
+def test_unreadable_input_is_a_gap_beside_what_was_read(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str, expected: str) -> None:
     path = tmp_path / "input.json"
     path.write_text(content)
-    code, out, err = run(capsys, "scan", "--from", str(path))
-    assert code == 2
-    assert out == ""
+    code, out, err = run(capsys, "scan", "--from", str(path), "--from", DRIFT, "--fail-on",
+                         "critical", "--format", "json")
+    assert code == 3  # incomplete, and nothing at --fail-on
+    data = json.loads(out)
+    assert data["summary"]["complete"] is False
+    [gap] = data["gaps"]
+    assert gap["kind"] == "File" and str(path) in gap["reason"] and expected in gap["reason"]
+    assert "\n" not in gap["reason"]
+    assert {w["name"] for w in data["workloads"]} >= {"web"}  # the readable file was scanned
+    assert "incomplete scan" in err and "Traceback" not in err
+    code, _, _ = run(capsys, "scan", "--from", str(path), "--from", DRIFT, "--fail-on",
+                     "critical", "--allow-gaps", "--format", "json")
+    assert code == 0
+    code, out, _ = run(capsys, "scan", "--from", str(path), "--from", DRIFT)
+    assert code == 1  # findings at --fail-on win over the gap
+    assert "INCOMPLETE" in out
+    code, _, err = run(capsys, "scan", "--from", str(path))
+    assert code == 2  # nothing at all could be read: no scan to report
     assert_one_error_line(err, expected)
 
 
