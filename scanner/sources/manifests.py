@@ -312,15 +312,16 @@ class _Reader:
     def refused(self, p: decoding.Problem) -> None:
         """The decoder gave up on the file (or, for refused content, on one document)."""
         template = _template_line(self.text)
-        if isinstance(p, decoding.Unparsable) and template is not None:
-            self.problem(template, "a Helm/Go template ({{ … }}), not YAML until it is"
-                         f" rendered (the parser stopped at line {p.line})", _HELM_HINT)
+        syntax = isinstance(p, decoding.Unparsable) or "not a scalar" in p.message
+        if syntax and template is not None:
+            self.problem(template, "a Helm/Go template leftover ({{ … }}): not YAML until"
+                         f" it is rendered ({p.message} at line {p.line})", _HELM_HINT)
         elif isinstance(p, decoding.Unparsable):
             self.problem(p.line, p.message, "fix the YAML syntax at that line; kubectl"
                          " cannot read it either")
         elif p.message.startswith("duplicate key"):
             self.problem(p.line, p.message, "keep one of them: kubectl apply refuses"
-                         " duplicate fields; later documents of the file were not read")
+                         " duplicate fields; documents after it in the file were not read")
         elif p.message.startswith("YAML tag"):
             self.problem(p.line, p.message, "drop the tag: kubectl reads plain data only")
         else:
