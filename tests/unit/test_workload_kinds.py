@@ -139,10 +139,13 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Path, FakeApiserver]]:
                  "/apis/apps/v1/controllerrevisions", "/apis/batch/v1/jobs",
                  "/apis/batch/v1/cronjobs", "/api/v1/services", "/api/v1/nodes"):
         collections[path] = []
+        collections[path.replace("/v1/", f"/v1/namespaces/{NS}/")] = []
     for item in shop():
         if item["kind"] in paths:
             body = {k: v for k, v in item.items() if k not in ("kind", "apiVersion")}
             collections[paths[item["kind"]]].append(body)
+            namespaced = paths[item["kind"]].replace("/v1/", f"/v1/namespaces/{NS}/")
+            collections.setdefault(namespaced, []).append(body)
     fake = FakeApiserver(collections=collections)
     with serve(fake) as url:
         yield kubeconfig(tmp_path / "kubeconfig", url), fake
@@ -162,10 +165,12 @@ def test_live_scan_lists_rcs_and_groups_rollout_pods_by_owner(
 
 def test_live_scan_rc_forbidden_is_a_gap(cluster: tuple[Path, FakeApiserver]) -> None:
     config, fake = cluster
-    fake.forbidden.add("/api/v1/replicationcontrollers")
-    snapshot = live.load(live.LiveOptions(kubeconfig=str(config), all_namespaces=True))
+    fake.forbidden.update({"/api/v1/replicationcontrollers",
+                           f"/api/v1/namespaces/{NS}/replicationcontrollers"})
+    snapshot = live.load(live.LiveOptions(kubeconfig=str(config), namespaces=(NS,)))
     assert [g.kind for g in snapshot.gaps] == ["ReplicationController"]
     assert "forbidden" in snapshot.gaps[0].reason
+    assert ("Rollout", "canary", "app", "digest-drift") in findings_of(snapshot)
 
 
 MANIFEST = f"""\
