@@ -63,46 +63,43 @@ def check(files: Sequence[manifests.ManifestFile], *, generated_at: str | None =
     found: list[manifest_report.ManifestFinding] = []
     unreadable = [manifest_report.InputProblem(p.file, p.line, p.reason, p.hint)
                   for f in files for p in f.problems]
-    workloads = image_count = 0
-    for file in files:
-        for obj in file.objects:
-            try:
-                snapshot = manifests.snapshot_of(obj)
-            except errors.InputError as e:
-                unreadable.append(manifest_report.InputProblem(
-                    file.name, obj.line, e.message.removeprefix(f"{obj.where}: "),
-                    "fix the manifest"))
+    objects = [obj for file in files for obj in file.objects]
+    snapshots, problems = manifests.snapshots_of(objects)
+    for refused, reason in problems:
+        unreadable.append(manifest_report.InputProblem(refused.file, refused.line, reason,
+                                                       "fix the manifest"))
+    workloads = sum(len(refs) for _, refs in snapshots)
+    image_count = sum(len(o.images) for _, refs in snapshots for o in refs.values())
+    for snapshot, refs in snapshots:
+        g = graph.build(snapshot)
+        for finding in detectors.detect(snapshot, g, registry=registry):
+            obj = refs.get(finding.workload)
+            field = None if obj is None else next(
+                (f for f in obj.images if f.container == finding.container), None)
+            if obj is None or field is None:
                 continue
-            workloads += 1
-            image_count += len(obj.images)
-            g = graph.build(snapshot)
-            by_container = {f.container: f for f in obj.images}
-            for finding in detectors.detect(snapshot, g, registry=registry):
-                field = by_container.get(finding.container or "")
-                if field is None:
-                    continue
-                rule = registry.rule(finding.rule)
-                found.append(
-                    manifest_report.ManifestFinding(
-                        rule=finding.rule,
-                        severity=finding.severity.value,
-                        message=finding.message,
-                        remediation=f"{rule.remediation} `driftscan pin {file.name} --diff`"
-                        " shows the change." if file.name != "-" else rule.remediation,
-                        file=file.name,
-                        line=field.line,
-                        column=field.column,
-                        end_column=field.end_column if field.end_line == field.line
-                        else field.column + len(field.image),
-                        document=obj.document,
-                        kind=obj.kind,
-                        namespace=obj.namespace,
-                        name=obj.name,
-                        container=field.container,
-                        image=field.image,
-                        field=field.path,
-                    )
+            rule = registry.rule(finding.rule)
+            found.append(
+                manifest_report.ManifestFinding(
+                    rule=finding.rule,
+                    severity=finding.severity.value,
+                    message=finding.message,
+                    remediation=f"{rule.remediation} `driftscan pin {obj.file} --diff`"
+                    " shows the change." if obj.file != "-" else rule.remediation,
+                    file=obj.file,
+                    line=field.line,
+                    column=field.column,
+                    end_column=field.end_column if field.end_line == field.line
+                    else field.column + len(field.image),
+                    document=obj.document,
+                    kind=obj.kind,
+                    namespace=obj.namespace,
+                    name=obj.name,
+                    container=field.container,
+                    image=field.image,
+                    field=field.path,
                 )
+            )
     return manifest_report.ManifestReport(
         generated_at=generated_at or _now(),
         tool=report_model.ToolEntry("driftscan", __version__),
