@@ -315,10 +315,10 @@ class _Reader:
         syntax = isinstance(p, decoding.Unparsable) or "not a scalar" in p.message
         if syntax and template is not None:
             self.problem(template, "a Helm/Go template leftover ({{ … }}): not YAML until"
-                         f" it is rendered ({p.message} at line {p.line})", _HELM_HINT)
+                         f" it is rendered ({p.message} at line {p.line})", self._helm_hint())
         elif isinstance(p, decoding.Unparsable):
-            self.problem(p.line, p.message, "fix the YAML syntax at that line; kubectl"
-                         " cannot read it either")
+            self.problem(p.line, p.message, "fix the YAML syntax at that line (kubectl cannot"
+                         " read it either), or leave the file out if it is not a manifest")
         elif p.message.startswith("duplicate key"):
             self.problem(p.line, p.message, "keep one of them: kubectl apply refuses"
                          " duplicate fields; documents after it in the file were not read")
@@ -326,6 +326,15 @@ class _Reader:
             self.problem(p.line, p.message, "drop the tag: kubectl reads plain data only")
         else:
             self.problem(p.line, p.message, "fix the manifest")
+
+    def _helm_hint(self) -> str:
+        """How to render: naming the chart when the file sits in one (``Chart.yaml``)."""
+        if self.path is not None:
+            for folder in list(self.path.parents)[:4]:
+                if (folder / "Chart.yaml").is_file():
+                    return (f"render the chart first: `helm template {folder} | driftscan"
+                            " manifests -`")
+        return _HELM_HINT
 
     def _object_problem(self, line: int, data: Mapping[str, Any], reason: str) -> None:
         """A workload that lacks a field: name a kustomize patch or template as such."""
@@ -497,7 +506,7 @@ class _Reader:
         if ref is None:
             if "{{" in value:
                 self.problem(image_line, f"{label}: image {value!r} ({what}) is a template"
-                             " leftover", _HELM_HINT)
+                             " leftover", self._helm_hint())
             elif any(c in value for c in "<>$"):
                 self.problem(image_line, f"{label}: image {value!r} ({what}) is a"
                              " placeholder, not an image reference",

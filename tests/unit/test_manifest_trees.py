@@ -79,6 +79,7 @@ def test_each_bad_file_is_listed_with_line_reason_and_what_to_do() -> None:
     assert problems["apps/duplicate.yaml"].line == 13
     assert problems["apps/placeholder.yaml"].line == 8
     assert problems["helm/templates/deployment.yaml"].line == 4  # the first {{
+    assert f"helm template {TREE / 'helm'} |" in problems["helm/templates/deployment.yaml"].hint
 
 
 def test_new_kinds_and_image_volumes_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
