@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from scanner import registry as oci
 from scanner.clusters import pki
+from scanner.oci import client as oci_client
+from scanner.oci import failures
 
 
 @pytest.fixture
@@ -34,8 +35,8 @@ def untrusted_https(tmp_path: Path) -> Iterator[int]:
 
 def test_tls_verification_failure_is_named_with_what_to_do(untrusted_https: int) -> None:
     registry = f"localhost:{untrusted_https}"
-    client = oci.Client(registry, insecure=False, timeout=5)
-    with pytest.raises(oci.Unreachable) as info:
+    client = oci_client.Client(registry, insecure=False, timeout=5)
+    with pytest.raises(failures.Unreachable) as info:
         client.head_manifest("shop/web", "1.0")
     message, hint = info.value.message, info.value.hint or ""
     assert message.startswith(f"registry {registry}: TLS certificate verification failed")

@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from scanner import graph, model, pinning
-from scanner import registry as oci
+from scanner.oci import resolver as oci_resolver
 from scanner.sources import dump, live
 from tests.unit import helpers
 from tests.unit.fake_apiserver import FakeApiserver, kubeconfig, serve
@@ -205,7 +205,7 @@ def test_pin_rewrites_rc_rollout_and_image_volume_references() -> None:
     out = io.StringIO()
     code = pinning.run(pinning.PinOptions(paths=("-",)), Console(file=out),
                        stdin_text=MANIFEST,
-                       resolver=oci.Resolver(client_factory=lambda _name: client))
+                       tag_resolver=oci_resolver.Resolver(client_factory=lambda _name: client))
     assert code == 0
     assert out.getvalue() == (MANIFEST
                               .replace("guestbook:v3", f"guestbook:v3@{digest('g')}")
