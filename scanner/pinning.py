@@ -348,7 +348,7 @@ def run(options: PinOptions, stdout: Console, *, stdin_text: str | None = None,
             for note in docker_config.notes:
                 print(f"warning: {docker_config.source}: {note}", file=sys.stderr)
             tag_resolver = resolver.Resolver(docker_config=docker_config,
-                                    insecure_hosts=options.insecure_registries)
+                                             insecure_hosts=options.insecure_registries)
         digests = digests_from_registry(files, tag_resolver)
     edits = plan(files, digests)
     new_texts: dict[str, str] = {}
