@@ -171,3 +171,16 @@ def test_piped_table_has_one_whole_line_per_finding(tmp_path: Path) -> None:
     guestbook = next(r for r in findings if "guestbook" in r)
     assert f"{TREE / 'apps' / 'legacy.yaml'}:30" in guestbook
     assert "\x1b[" not in result.stdout
+
+
+def test_json_matches_its_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    import jsonschema
+
+    schema = json.loads((Path(manifests.__file__).parents[1] / "schemas"
+                         / "manifests-v1.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    _, doc = run_json(capsys, "--fail-on", "critical")
+    jsonschema.validate(doc, schema)
+    broken = dict(doc, unreadable=[{"file": "x.yaml", "line": 0, "reason": "r"}])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
