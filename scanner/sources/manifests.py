@@ -220,6 +220,7 @@ def load(paths: Sequence[str], *, stdin_text: str | None = None) -> list[Manifes
     texts: list[tuple[str, Path | None, str]] = []
     problems: list[str] = []
     unreadable: list[ManifestFile] = []
+    sequence: list[str] = []  # every name in the order given, read or not
     seen_stdin = False
     for raw in paths:
         if raw == "-":
@@ -229,8 +230,10 @@ def load(paths: Sequence[str], *, stdin_text: str | None = None) -> list[Manifes
             seen_stdin = True
             text = stdin_text if stdin_text is not None else sys.stdin.read()
             texts.append(("-", None, text))
+            sequence.append("-")
             continue
         for path in _expand(raw, problems):
+            sequence.append(str(path))
             reason, hint = "", ""
             try:
                 data = path.read_bytes()
@@ -250,10 +253,9 @@ def load(paths: Sequence[str], *, stdin_text: str | None = None) -> list[Manifes
     if problems:
         raise errors.InputError("; ".join(problems),
                                 hint="pass files, folders, or - for stdin; nothing was checked")
-    order = {name: i for i, name in enumerate(
-        [n for n, _, _ in texts] + [f.name for f in unreadable])}
+    order = {name: i for i, name in enumerate(sequence)}
     read = load_texts(texts) + unreadable
-    return sorted(read, key=lambda f: (f.name == "-", order[f.name])) if unreadable else read
+    return sorted(read, key=lambda f: order[f.name]) if unreadable else read
 
 
 def load_texts(texts: Sequence[tuple[str, Path | None, str]]) -> list[ManifestFile]:

@@ -184,3 +184,15 @@ def test_json_matches_its_schema(capsys: pytest.CaptureFixture[str]) -> None:
     broken = dict(doc, unreadable=[{"file": "x.yaml", "line": 0, "reason": "r"}])
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, schema)
+
+
+def test_a_file_that_is_not_text_is_listed_in_place(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text((TREE / "apps" / "web.yaml").read_text())
+    (tmp_path / "b.yaml").write_bytes(b"\xff\xfe\x00binary")
+    (tmp_path / "c.yaml").write_text((TREE / "apps" / "rollout.yaml").read_text())
+    files = manifests.load([str(tmp_path)])
+    assert [Path(f.name).name for f in files] == ["a.yaml", "b.yaml", "c.yaml"]
+    [problem] = files[1].problems
+    assert problem.line is None and problem.reason == "not UTF-8 text"
+    assert problem.text() == f"{tmp_path / 'b.yaml'}: not UTF-8 text (save it as UTF-8, or leave it out)"
+    assert [len(f.objects) for f in files] == [1, 0, 2]
