@@ -194,5 +194,6 @@ def test_a_file_that_is_not_text_is_listed_in_place(tmp_path: Path) -> None:
     assert [Path(f.name).name for f in files] == ["a.yaml", "b.yaml", "c.yaml"]
     [problem] = files[1].problems
     assert problem.line is None and problem.reason == "not UTF-8 text"
-    assert problem.text() == f"{tmp_path / 'b.yaml'}: not UTF-8 text (save it as UTF-8, or leave it out)"
+    assert problem.text() == (f"{tmp_path / 'b.yaml'}: not UTF-8 text"
+                              " (save it as UTF-8, or leave it out)")
     assert [len(f.objects) for f in files] == [1, 0, 2]
