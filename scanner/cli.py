@@ -56,12 +56,12 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
          all_namespaces: bool, files: tuple[str, ...], fmt: str, output: str | None,
          fail_on: str, registry_check: bool, insecure_registries: tuple[str, ...],
          allow_gaps: bool) -> int:
-    r"""Find workloads whose pods run different builds of the same container.
+    """Find workloads whose pods run different builds of the same container.
 
     \b
     Exit codes: 0 clean and complete, 1 findings at or above --fail-on, 2 usage or
     environment error, 3 incomplete (gaps; --allow-gaps makes it 0), 130 interrupted.
-    """
+    """  # noqa: D301 — \b (backspace) keeps click from rewrapping
     from rich.console import Console
 
     from scanner import findings, scanning
@@ -93,7 +93,7 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
               "reaches --fail-on (the unreadable files are still listed).")
 def manifests_command(paths: tuple[str, ...], fmt: str, output: str | None,
                       fail_on: str, allow_gaps: bool) -> int:
-    r"""Check manifests (files, folders, - for stdin) for tags that let builds drift.
+    """Check manifests (files, folders, - for stdin) for tags that let builds drift.
 
     Every readable file is checked; every file that is not (a Helm template, a kustomize
     patch, a duplicate key…) is listed with its line, the reason and what to do.
@@ -102,7 +102,7 @@ def manifests_command(paths: tuple[str, ...], fmt: str, output: str | None,
     Exit codes: 0 clean and complete, 1 findings at or above --fail-on, 2 usage error
     (a path that does not exist), 3 some input unreadable and nothing at --fail-on
     (--allow-gaps makes it 0), 130 interrupted.
-    """
+    """  # noqa: D301 — \b (backspace) keeps click from rewrapping
     from rich.console import Console
 
     from scanner import findings, manifest_scanning
@@ -130,14 +130,14 @@ def manifests_command(paths: tuple[str, ...], fmt: str, output: str | None,
 def pin_command(paths: tuple[str, ...], diff: bool, write: bool, from_cluster: bool,
                 kubeconfig: str | None, context: str | None,
                 insecure_registries: tuple[str, ...], allow_gaps: bool) -> int:
-    r"""Rewrite image tags to tag@sha256 digests (prints the pinned manifests by default).
+    """Rewrite image tags to tag@sha256 digests (prints the pinned manifests by default).
 
     A file that cannot be read is listed and left unchanged; the others are pinned.
 
     \b
     Exit codes: 0 done, 2 usage error or an image that cannot be pinned (nothing is
     written), 3 some file unreadable (--allow-gaps makes it 0), 130 interrupted.
-    """
+    """  # noqa: D301 — \b (backspace) keeps click from rewrapping
     from rich.console import Console
 
     from scanner import pinning
