@@ -512,7 +512,7 @@ class _Reader:
             elif any(c in value for c in "<>$"):
                 self.problem(image_line, f"{label}: image {value!r} ({what}) is a"
                              " placeholder, not an image reference",
-                             "put the real image there (or run the step that fills it in)")
+                             "put the real image there, or run the step that fills it in")
             else:
                 self.problem(image_line, f"{label}: {value!r} ({what}) is not a valid image"
                              " reference", "fix the image name")
