@@ -210,10 +210,12 @@ def summary_line(report: ManifestReport) -> str:
 def render_table(report: ManifestReport, console: Console) -> None:
     """Findings ordered by file and line, then what was skipped or unreadable, then a summary.
 
-    On a terminal a rich table; anywhere else (a pipe, a file, a CI log) one plain line per
-    finding with every column whole, as kubectl's plain output does.
+    On a terminal a rich table when it fits the width (``COLUMNS`` included); anywhere
+    else (a pipe, a file, a CI log), or when folding would cut paths and images into
+    pieces, one plain line per finding with every column whole, as kubectl's plain output
+    does.
     """
-    if not console.is_terminal:
+    if not console.is_terminal or _plain_width(report) > console.width:
         _render_plain(report, console)
         return
     if report.findings:
@@ -249,11 +251,23 @@ _FIX = "fix: pin each image to the digest you tested (`driftscan pin PATH --diff
 _HEADERS = ("LOCATION", "RULE", "SEVERITY", "WORKLOAD", "CONTAINER", "IMAGE")
 
 
-def _render_plain(report: ManifestReport, console: Console) -> None:
-    rows = [_HEADERS] + [
+def _rows(report: ManifestReport) -> list[tuple[str, ...]]:
+    return [_HEADERS] + [
         (f"{f.file}:{f.line}", f.rule, f.severity, f.workload, f.container, f.image)
         for f in report.findings
     ]
+
+
+def _plain_width(report: ManifestReport) -> int:
+    """Width of the plain table: its widest cells plus the gaps between them."""
+    if not report.findings:
+        return 0
+    rows = _rows(report)
+    return sum(max(len(r[i]) for r in rows) for i in range(len(_HEADERS))) + 3 * 5
+
+
+def _render_plain(report: ManifestReport, console: Console) -> None:
+    rows = _rows(report)
     lines: list[str] = []
     if report.findings:
         widths = [max(len(_plain(r[i])) for r in rows) for i in range(len(_HEADERS))]

@@ -197,3 +197,22 @@ def test_a_file_that_is_not_text_is_listed_in_place(tmp_path: Path) -> None:
     assert problem.text() == (f"{tmp_path / 'b.yaml'}: not UTF-8 text"
                               " (save it as UTF-8, or leave it out)")
     assert [len(f.objects) for f in files] == [1, 0, 2]
+
+
+@pytest.mark.parametrize(("width", "rich_table"), [(220, True), (100, False)])
+def test_a_terminal_gets_the_rich_table_only_when_it_fits(width: int, rich_table: bool) -> None:
+    import io
+
+    from rich.console import Console
+
+    from scanner import manifest_scanning
+    from scanner.report import manifest_report
+
+    report = manifest_scanning.check(manifests.load([str(TREE / "apps" / "rollout.yaml")]))
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=width, color_system=None)
+    manifest_report.render_table(report, console)
+    lines = out.getvalue().splitlines()
+    assert lines[0].split()[0] == ("Location" if rich_table else "LOCATION")
+    rows = [ln for ln in lines if "rollout.yaml:" in ln]
+    assert len(rows) == 2 and all("registry.invalid:5000/shop/" in r for r in rows)
