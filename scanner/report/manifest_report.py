@@ -252,10 +252,10 @@ _HEADERS = ("LOCATION", "RULE", "SEVERITY", "WORKLOAD", "CONTAINER", "IMAGE")
 
 
 def _rows(report: ManifestReport) -> list[tuple[str, ...]]:
-    return [_HEADERS] + [
-        (f"{f.file}:{f.line}", f.rule, f.severity, f.workload, f.container, f.image)
-        for f in report.findings
-    ]
+    rows: list[tuple[str, ...]] = [_HEADERS]
+    rows.extend((f"{f.file}:{f.line}", f.rule, f.severity, f.workload, f.container, f.image)
+                for f in report.findings)
+    return rows
 
 
 def _plain_width(report: ManifestReport) -> int:

@@ -28,6 +28,7 @@ exist (a usage error) raises ``errors.InputError``.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -265,13 +266,47 @@ def load_texts(texts: Sequence[tuple[str, Path | None, str]]) -> list[ManifestFi
         reader = _Reader(name, path, text)
         objects: list[ManifestObject] = []
         try:
-            for obj in reader.objects():  # kept one by one: a later refusal keeps these
-                objects.append(obj)
+            objects.extend(reader.objects(text))
         except decoding.Problem as p:
-            reader.refused(p)
+            documents = _split_documents(text)
+            reader = _Reader(name, path, text)
+            objects = []
+            if len(documents) == 1:
+                reader.refused(p, text)
+            # As kubectl does, read each document on its own: one bad one does not hide
+            # the others.
+            for number, document in enumerate(documents if len(documents) > 1 else [], 1):
+                try:
+                    objects.extend(reader.objects(document, number))
+                except decoding.Problem as q:
+                    reader.refused(q, document)
         result.append(ManifestFile(name, path, text, tuple(objects), tuple(reader.problems),
                                    tuple(reader.skipped)))
     return result
+
+
+_SEPARATOR = re.compile(r"^---(?=[ \t]|$)", re.MULTILINE)
+
+
+def _split_documents(text: str) -> list[str]:
+    """Each ``---``-separated document of ``text``, the rest blanked out.
+
+    Everything outside the document becomes spaces (newlines kept), so lines, columns and
+    character offsets stay those of the file: findings and ``pin`` edits land in place.
+    """
+    starts = [m.start() for m in _SEPARATOR.finditer(text)]
+    bounds = [0, *starts, len(text)]
+    documents = []
+    for begin, end in zip(bounds, bounds[1:], strict=False):
+        if not text[begin:end].strip():
+            continue
+        blank_before = _BLANK.sub(" ", text[:begin])
+        blank_after = _BLANK.sub(" ", text[end:])
+        documents.append(blank_before + text[begin:end] + blank_after)
+    return documents
+
+
+_BLANK = re.compile(r"[^\n]")
 
 
 def _expand(raw: str, problems: list[str]) -> Iterator[Path]:
@@ -311,9 +346,9 @@ class _Reader:
     def problem(self, line: int | None, reason: str, hint: str = "fix the manifest") -> None:
         self.problems.append(Unreadable(self.name, line, reason, hint))
 
-    def refused(self, p: decoding.Problem) -> None:
-        """The decoder gave up on the file (or, for refused content, on one document)."""
-        template = _template_line(self.text)
+    def refused(self, p: decoding.Problem, text: str) -> None:
+        """The decoder gave up on ``text`` (the file, or one document of it)."""
+        template = _template_line(text)
         syntax = isinstance(p, decoding.Unparsable) or "not a scalar" in p.message
         if syntax and template is not None:
             self.problem(template, "a Helm/Go template leftover ({{ … }}): not YAML until"
@@ -323,7 +358,7 @@ class _Reader:
                          " read it either), or leave the file out if it is not a manifest")
         elif p.message.startswith("duplicate key"):
             self.problem(p.line, p.message, "keep one of them: kubectl apply refuses"
-                         " duplicate fields; documents after it in the file were not read")
+                         " duplicate fields")
         elif p.message.startswith("YAML tag"):
             self.problem(p.line, p.message, "drop the tag: kubectl reads plain data only")
         else:
@@ -351,8 +386,9 @@ class _Reader:
 
     # -- reading
 
-    def objects(self) -> Iterator[ManifestObject]:
-        for number, (doc, data) in enumerate(decoding.yaml_documents(self.text), start=1):
+    def objects(self, text: str, first: int = 1) -> Iterator[ManifestObject]:
+        """The workloads of ``text`` (the file, or one document of it numbered ``first``)."""
+        for number, (doc, data) in enumerate(decoding.yaml_documents(text), start=first):
             line = doc.start_mark.line + 1
             if data is None:
                 continue

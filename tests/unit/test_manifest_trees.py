@@ -216,3 +216,15 @@ def test_a_terminal_gets_the_rich_table_only_when_it_fits(width: int, rich_table
     assert lines[0].split()[0] == ("Location" if rich_table else "LOCATION")
     rows = [ln for ln in lines if "rollout.yaml:" in ln]
     assert len(rows) == 2 and all("registry.invalid:5000/shop/" in r for r in rows)
+
+
+def test_each_document_is_read_on_its_own() -> None:
+    path = TREE.parent / "multi-document.yaml"
+    text = path.read_text()
+    [file] = manifests.load([str(path)])
+    assert [(o.name, o.document) for o in file.objects] == [("first", 1), ("last", 4)]
+    assert [(p.line, p.reason.split(":")[0]) for p in file.problems] == [
+        (18, "duplicate key 'image'"), (22, "invalid YAML")]
+    last = file.objects[1].images[0]  # offsets are the file's, so pin edits land in place
+    assert text[last.start:last.end] == '"registry.invalid:5000/multi/c"'
+    assert last.line == 28
