@@ -21,14 +21,16 @@ $(STAMP): pyproject.toml
 cluster-tools:
 	bash tools/build.sh
 
-# Headless Chromium for the browser tests (Debian's package), installed when missing.
+# Headless Chromium for the browser tests (Debian's package), and poppler-utils to read
+# the PDFs it prints, installed when missing.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium && command -v pdftotext; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	    apt-get update -qq && apt-get install -y -qq chromium poppler-utils >/dev/null; \
 	  else \
-	    echo "the browser tests need Chromium: sudo apt-get install chromium" >&2; exit 2; \
+	    echo "the browser tests need Chromium and poppler-utils:" \
+	      "sudo apt-get install chromium poppler-utils" >&2; exit 2; \
 	  fi; }
 
 test: setup browser

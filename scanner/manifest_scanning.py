@@ -15,6 +15,7 @@ is incomplete (:mod:`scanner.exits`: 3 unless a finding reaches ``--fail-on``).
 from __future__ import annotations
 
 import datetime
+import hashlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -109,14 +110,21 @@ def check(files: Sequence[manifests.ManifestFile], *, generated_at: str | None =
         findings=tuple(sorted(found, key=lambda f: f.sort_key())),
         rules=tuple(
             report_model.RuleEntry(r.id, r.severity.value, r.title, r.rationale,
-                                   r.remediation, r.family)
+                                   r.remediation, r.family, r.controls)
             for r in registry.rules()
         ),
         unreadable=tuple(sorted(unreadable, key=lambda p: (p.file, p.line or 0))),
         skipped=tuple(manifest_report.SkippedObject(s.file, s.line, s.kind, s.api_version,
                                                     s.name)
                       for f in files for s in f.skipped),
+        # Files that could not be read at all have no bytes to vouch for.
+        inputs=tuple(_input(f) for f in files if f.text or not f.problems),
     )
+
+
+def _input(file: manifests.ManifestFile) -> report_model.InputEntry:
+    data = file.text.encode("utf-8")  # the exact bytes: files are decoded strictly
+    return report_model.InputEntry(file.name, hashlib.sha256(data).hexdigest(), len(data))
 
 
 def _now() -> str:

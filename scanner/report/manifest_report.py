@@ -108,6 +108,8 @@ class ManifestReport:
     rules: tuple[report_model.RuleEntry, ...]
     unreadable: tuple[InputProblem, ...] = ()
     skipped: tuple[SkippedObject, ...] = ()
+    inputs: tuple[report_model.InputEntry, ...] = ()
+    """Every file read, with the sha256 of its bytes (provenance for an auditor)."""
 
     @property
     def complete(self) -> bool:
@@ -134,6 +136,8 @@ def to_dict(report: ManifestReport) -> dict[str, Any]:
         "generated_at": report.generated_at,
         "tool": {"name": report.tool.name, "version": report.tool.version},
         "files": list(report.files),
+        "inputs": [{"path": i.path, "sha256": i.sha256, "bytes": i.bytes}
+                   for i in report.inputs],
         "summary": {
             "workloads": report.workloads,
             "images": report.images,
