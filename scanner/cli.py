@@ -229,20 +229,29 @@ def scenario() -> None:
 @scenario.command("list")
 @click.option("--file", "files", multiple=True, metavar="PATH",
               help="Also list (and validate) this scenario file; repeatable.")
-def scenario_list(files: tuple[str, ...]) -> int:
-    """List the scenario library (scenarios/*.yaml), validating every file."""
+@click.option("--dir", "dirs", multiple=True, metavar="PATH",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Also search this folder of scenario files (your team's own); "
+              "repeatable.")
+def scenario_list(files: tuple[str, ...], dirs: tuple[Path, ...]) -> int:
+    """List the scenario library (and --dir folders): validated, with where each comes from."""
     from rich.console import Console
 
     from scanner.scenarios import commands
 
-    return commands.list_command(Console(), files)
+    return commands.list_command(Console(), files, dirs)
 
 
 @scenario.command("run")
 @click.argument("names", nargs=-1, metavar="[NAME...]")
-@click.option("--all", "all_", is_flag=True, help="Run every scenario of the library.")
+@click.option("--all", "all_", is_flag=True,
+              help="Run every scenario of the library and of each --dir.")
 @click.option("--file", "files", multiple=True, metavar="PATH",
               help="Run a scenario file from anywhere; repeatable.")
+@click.option("--dir", "dirs", multiple=True, metavar="PATH",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Also search this folder of scenario files (your team's own); "
+              "repeatable.")
 @click.option("--provider", type=click.Choice(["auto", "kwok", "kind", "existing"]),
               default="auto", show_default=True,
               help="Where to run: auto picks kind when a Docker engine answers, kwok "
@@ -269,7 +278,8 @@ def scenario_list(files: tuple[str, ...]) -> int:
 @click.option("--pull-registry", metavar="HOST:PORT", help="--provider existing: the same "
               "registry as the cluster's nodes name it, when that differs.")
 @click.option("-v", "--verbose", is_flag=True, help="Print what each step did.")
-def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...], provider: str,
+def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...],
+                 dirs: tuple[Path, ...], provider: str,
                  keep_cluster: bool, isolate: bool, out: Path, cluster_name: str,
                  nodes: int | None, cleanup: str, context: str | None, kubeconfig: str | None,
                  registry: str | None, pull_registry: str | None, verbose: bool) -> int:
@@ -279,8 +289,9 @@ def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...], pro
     from scanner.scenarios import commands
 
     request = commands.RunRequest(
-        names=names, all=all_, files=files, provider=provider, keep_cluster=keep_cluster,
-        isolate=isolate, out=out, cluster_name=cluster_name, nodes=nodes, context=context,
+        names=names, all=all_, files=files, dirs=dirs, provider=provider,
+        keep_cluster=keep_cluster, isolate=isolate, out=out, cluster_name=cluster_name,
+        nodes=nodes, context=context,
         kubeconfig=kubeconfig, registry=registry, pull_registry=pull_registry,
         cleanup=cleanup, verbose=verbose)
     return commands.run_command(request, Console(), Console(stderr=True), sys.argv)

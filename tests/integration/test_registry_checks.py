@@ -260,7 +260,7 @@ def test_pin_from_cluster_uses_the_running_digest_and_refuses_drift(
     assert path.read_text() == original  # nothing written
 
 
-APPS = Path(__file__).resolve().parents[2] / "scenarios" / "apps"
+APPS = Path(__file__).resolve().parents[2] / "scanner" / "library" / "apps"
 APP_FILES = ("online-boutique/cartservice.yaml", "online-boutique/checkoutservice.yaml",
              "online-boutique/emailservice-envoy.yaml",
              "online-boutique/productcatalogservice.yaml",
