@@ -200,6 +200,30 @@ def cluster_down(provider: str, name: str) -> None:
     providers.down(provider, name=name, say=_say)
 
 
+@cluster.command("tools")
+@click.option("--provider", type=click.Choice(["kwok", "auto", "kind"]), default="kwok",
+              show_default=True, help="Build what this provider needs: kwok its binaries; "
+              "kind nothing; auto decides as `cluster up` would (kind when a Docker engine "
+              "answers).")
+@click.option("--bin", "bin_dir", type=click.Path(file_okay=False, path_type=Path),
+              metavar="DIR", help="Also copy the binaries into DIR (what `make "
+              "cluster-tools` does for a checkout's .tools/bin).")
+def cluster_tools(provider: str, bin_dir: Path | None) -> None:
+    """Build the kwok cluster's binaries from pinned Go modules (needs Go).
+
+    They land in the per-user cache, ~/.cache/driftscan-tools/VERSION/, where `cluster up`
+    finds them; binaries already there are reused, so a second run takes seconds.
+    """
+    from scanner.clusters import providers, toolbuilding
+
+    chosen = providers.choose(provider)
+    if chosen != "kwok":
+        _say(f"provider: {chosen}{' (auto: a Docker engine answers)' if provider == 'auto' else ''}"
+             "; kind brings its own binaries, nothing to build")
+        return
+    toolbuilding.build(bin_dir=bin_dir, say=_say)
+
+
 @cluster.command("status")
 @_provider_options
 def cluster_status(provider: str, name: str) -> None:
