@@ -79,6 +79,7 @@ class Installed:
     venv: Path
     cwd: Path
     env: dict[str, str]
+    wheel: Path
 
     def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(self.venv / "bin" / "driftscan"), *args], cwd=self.cwd,
@@ -116,7 +117,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
             "DRIFTSCAN_PULL_REGISTRY")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    return Installed(venv, cwd, env)
+    return Installed(venv, cwd, env, wheel)
 
 
 def test_the_installed_package_is_not_the_checkout(installed: Installed) -> None:
@@ -184,3 +185,17 @@ def test_a_dir_of_its_own(installed: Installed) -> None:
     empty = installed.run("scenario", "run", "--all", "--dir", "nothing", "--provider", "kwok")
     assert empty.returncode == 2
     assert "scenario folder nothing holds no *.yaml files" in empty.stderr
+
+
+def test_pipx_installs_the_wheel(installed: Installed, tmp_path: Path) -> None:
+    env = {**installed.env, "PIPX_HOME": str(tmp_path / "pipx"),
+           "PIPX_BIN_DIR": str(tmp_path / "bin"), "PIPX_MAN_DIR": str(tmp_path / "man")}
+    done = subprocess.run([sys.executable, "-m", "pipx", "install", str(installed.wheel)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+                          check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    driftscan = tmp_path / "bin" / "driftscan"
+    listed = subprocess.run([str(driftscan), "scenario", "list"], cwd=installed.cwd, env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.count("library │") == 13
