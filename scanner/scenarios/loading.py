@@ -140,6 +140,7 @@ def select(names: Sequence[str], *, all_: bool, files: Sequence[str],
         raise errors.InputError("no scenario selected",
                                 hint="name scenarios, pass --all, or --file PATH "
                                      "(`driftscan scenario list` shows the library)")
+    folders(dirs)  # an unusable --dir is an error even when only --file selects
     chosen: list[d.Scenario] = []
     if names or all_:
         lib = [s for _, s in discover(dirs)]

@@ -98,6 +98,9 @@ def test_a_dir_that_is_missing_or_holds_no_scenarios_is_refused(tmp_path: Path) 
     (tmp_path / "empty").mkdir()
     with pytest.raises(errors.InputError, match="empty holds no \\*.yaml files"):
         loading.select([], all_=True, files=[], dirs=[tmp_path / "empty"])
+    with pytest.raises(errors.InputError, match="empty holds no \\*.yaml files"):
+        loading.select([], all_=False, files=[str(team_folder(tmp_path, "t") / "t.yaml")],
+                       dirs=[tmp_path / "empty"])
 
 
 def test_a_dir_reusing_a_library_name_is_invalid(tmp_path: Path) -> None:
