@@ -289,7 +289,7 @@ def _ready(kube: client.ApiClient, namespace: str) -> bool:
                     == (d.status.number_ready or 0) for d in daemons))
 
 
-@pytest.mark.skipif(not APPS.is_dir(), reason="scenarios/apps is not in this tree")
+@pytest.mark.skipif(not APPS.is_dir(), reason="scanner/library/apps is not in this tree")
 def test_pin_write_on_the_scenario_apps_runs_the_resolved_digests(
         cluster: base.ClusterHandle, kube: client.ApiClient, namespace: str, registry: str,
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
