@@ -221,6 +221,8 @@ def cluster_tools(provider: str, bin_dir: Path | None) -> None:
         _say(f"provider: {chosen}{' (auto: a Docker engine answers)' if provider == 'auto' else ''}"
              "; kind brings its own binaries, nothing to build")
         return
+    if provider == "auto":
+        _say("provider: kwok (auto: no Docker engine answers)")
     toolbuilding.build(bin_dir=bin_dir, say=_say)
 
 

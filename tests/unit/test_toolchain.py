@@ -299,6 +299,8 @@ def test_cluster_tools_builds_nothing_when_auto_picks_kind(
     assert not places["cache"].exists()
     monkeypatch.setattr(providers, "docker_engine_answers", lambda timeout=5.0: False)
     assert cli.main(["cluster", "tools", "--provider", "auto"]) == exits.ERROR  # kwok: no Go
+    err = capsys.readouterr().err
+    assert err.startswith("provider: kwok (auto: no Docker engine answers)\nerror: Go is not")
 
 
 def test_make_demo_chooses_the_provider_before_building(tmp_path: Path) -> None:
