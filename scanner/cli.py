@@ -333,6 +333,32 @@ def cluster_down(provider: str, name: str) -> None:
     providers.down(provider, name=name, say=_say)
 
 
+@cluster.command("tools")
+@click.option("--provider", type=click.Choice(["kwok", "auto", "kind"]), default="kwok",
+              show_default=True, help="Build what this provider needs: kwok its binaries; "
+              "kind nothing; auto decides as `cluster up` would (kind when a Docker engine "
+              "answers).")
+@click.option("--bin", "bin_dir", type=click.Path(file_okay=False, path_type=Path),
+              metavar="DIR", help="Also copy the binaries into DIR (what `make "
+              "cluster-tools` does for a checkout's .tools/bin).")
+def cluster_tools(provider: str, bin_dir: Path | None) -> None:
+    """Build the kwok cluster's binaries from pinned Go modules (needs Go).
+
+    They land in the per-user cache, ~/.cache/driftscan-tools/VERSION/, where `cluster up`
+    finds them; binaries already there are reused, so a second run takes seconds.
+    """
+    from scanner.clusters import providers, toolbuilding
+
+    chosen = providers.choose(provider)
+    if chosen != "kwok":
+        _say(f"provider: {chosen}{' (auto: a Docker engine answers)' if provider == 'auto' else ''}"
+             "; kind brings its own binaries, nothing to build")
+        return
+    if provider == "auto":
+        _say("provider: kwok (auto: no Docker engine answers)")
+    toolbuilding.build(bin_dir=bin_dir, say=_say)
+
+
 @cluster.command("status")
 @_provider_options
 def cluster_status(provider: str, name: str) -> None:
@@ -362,20 +388,29 @@ def scenario() -> None:
 @scenario.command("list")
 @click.option("--file", "files", multiple=True, metavar="PATH",
               help="Also list (and validate) this scenario file; repeatable.")
-def scenario_list(files: tuple[str, ...]) -> int:
-    """List the scenario library (scenarios/*.yaml), validating every file."""
+@click.option("--dir", "dirs", multiple=True, metavar="PATH",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Also search this folder of scenario files (your team's own); "
+              "repeatable.")
+def scenario_list(files: tuple[str, ...], dirs: tuple[Path, ...]) -> int:
+    """List the scenario library (and --dir folders): validated, with where each comes from."""
     from rich.console import Console
 
     from scanner.scenarios import commands
 
-    return commands.list_command(Console(), files)
+    return commands.list_command(Console(), files, dirs)
 
 
 @scenario.command("run")
 @click.argument("names", nargs=-1, metavar="[NAME...]")
-@click.option("--all", "all_", is_flag=True, help="Run every scenario of the library.")
+@click.option("--all", "all_", is_flag=True,
+              help="Run every scenario of the library and of each --dir.")
 @click.option("--file", "files", multiple=True, metavar="PATH",
               help="Run a scenario file from anywhere; repeatable.")
+@click.option("--dir", "dirs", multiple=True, metavar="PATH",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Also search this folder of scenario files (your team's own); "
+              "repeatable.")
 @click.option("--provider", type=click.Choice(["auto", "kwok", "kind", "existing"]),
               default="auto", show_default=True,
               help="Where to run: auto picks kind when a Docker engine answers, kwok "
@@ -402,7 +437,8 @@ def scenario_list(files: tuple[str, ...]) -> int:
 @click.option("--pull-registry", metavar="HOST:PORT", help="--provider existing: the same "
               "registry as the cluster's nodes name it, when that differs.")
 @click.option("-v", "--verbose", is_flag=True, help="Print what each step did.")
-def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...], provider: str,
+def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...],
+                 dirs: tuple[Path, ...], provider: str,
                  keep_cluster: bool, isolate: bool, out: Path, cluster_name: str,
                  nodes: int | None, cleanup: str, context: str | None, kubeconfig: str | None,
                  registry: str | None, pull_registry: str | None, verbose: bool) -> int:
@@ -412,8 +448,9 @@ def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...], pro
     from scanner.scenarios import commands
 
     request = commands.RunRequest(
-        names=names, all=all_, files=files, provider=provider, keep_cluster=keep_cluster,
-        isolate=isolate, out=out, cluster_name=cluster_name, nodes=nodes, context=context,
+        names=names, all=all_, files=files, dirs=dirs, provider=provider,
+        keep_cluster=keep_cluster, isolate=isolate, out=out, cluster_name=cluster_name,
+        nodes=nodes, context=context,
         kubeconfig=kubeconfig, registry=registry, pull_registry=pull_registry,
         cleanup=cleanup, verbose=verbose)
     return commands.run_command(request, Console(), Console(stderr=True), sys.argv)
