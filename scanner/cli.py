@@ -60,12 +60,12 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
          all_namespaces: bool, files: tuple[str, ...], fmt: str, output: str | None,
          fail_on: str, registry_check: bool, insecure_registries: tuple[str, ...],
          allow_gaps: bool, sign_key: str | None) -> int:
-    r"""Find workloads whose pods run different builds of the same container.
+    """Find workloads whose pods run different builds of the same container.
 
     \b
     Exit codes: 0 clean and complete, 1 findings at or above --fail-on, 2 usage or
     environment error, 3 incomplete (gaps; --allow-gaps makes it 0), 130 interrupted.
-    """
+    """  # noqa: D301 — \b (backspace) keeps click from rewrapping
     from rich.console import Console
 
     from scanner import findings, redacting, scanning
@@ -94,15 +94,28 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
 @click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]),
               default="high", show_default=True,
               help="Exit 1 when a finding is at or above this severity.")
+@click.option("--allow-gaps", is_flag=True,
+              help="Exit 0 instead of 3 when some input could not be read and no finding "
+              "reaches --fail-on (the unreadable files are still listed).")
 def manifests_command(paths: tuple[str, ...], fmt: str, output: str | None,
-                      fail_on: str) -> int:
-    """Check manifests (files, folders, - for stdin) for tags that let builds drift."""
+                      fail_on: str, allow_gaps: bool) -> int:
+    """Check manifests (files, folders, - for stdin) for tags that let builds drift.
+
+    Every readable file is checked; every file that is not (a Helm template, a kustomize
+    patch, a duplicate key…) is listed with its line, the reason and what to do.
+
+    \b
+    Exit codes: 0 clean and complete, 1 findings at or above --fail-on, 2 usage error
+    (a path that does not exist), 3 some input unreadable and nothing at --fail-on
+    (--allow-gaps makes it 0), 130 interrupted.
+    """  # noqa: D301 — \b (backspace) keeps click from rewrapping
     from rich.console import Console
 
     from scanner import findings, manifest_scanning
 
     options = manifest_scanning.ManifestOptions(
-        paths=paths, format=fmt, output=output, fail_on=findings.Severity.parse(fail_on))
+        paths=paths, format=fmt, output=output, fail_on=findings.Severity.parse(fail_on),
+        allow_gaps=allow_gaps)
     return manifest_scanning.run(options, Console())
 
 
@@ -117,10 +130,20 @@ def manifests_command(paths: tuple[str, ...], fmt: str, output: str | None,
 @click.option("--insecure-registry", "insecure_registries", multiple=True, metavar="HOST",
               help="Reach this registry over plain HTTP (loopback ones always are); "
               "repeatable.")
+@click.option("--allow-gaps", is_flag=True,
+              help="Exit 0 instead of 3 when some file could not be read (it is listed "
+              "and left unchanged).")
 def pin_command(paths: tuple[str, ...], diff: bool, write: bool, from_cluster: bool,
                 kubeconfig: str | None, context: str | None,
-                insecure_registries: tuple[str, ...]) -> int:
-    """Rewrite image tags to tag@sha256 digests (prints the pinned manifests by default)."""
+                insecure_registries: tuple[str, ...], allow_gaps: bool) -> int:
+    """Rewrite image tags to tag@sha256 digests (prints the pinned manifests by default).
+
+    A file that cannot be read is listed and left unchanged; the others are pinned.
+
+    \b
+    Exit codes: 0 done, 2 usage error or an image that cannot be pinned (nothing is
+    written), 3 some file unreadable (--allow-gaps makes it 0), 130 interrupted.
+    """  # noqa: D301 — \b (backspace) keeps click from rewrapping
     from rich.console import Console
 
     from scanner import pinning
@@ -133,7 +156,7 @@ def pin_command(paths: tuple[str, ...], diff: bool, write: bool, from_cluster: b
     options = pinning.PinOptions(
         paths=paths, mode="diff" if diff else "write" if write else "print",
         from_cluster=from_cluster, kubeconfig=kubeconfig, context=context,
-        insecure_registries=insecure_registries)
+        insecure_registries=insecure_registries, allow_gaps=allow_gaps)
     return pinning.run(options, Console())
 
 
@@ -313,6 +336,32 @@ def cluster_down(provider: str, name: str) -> None:
     providers.down(provider, name=name, say=_say)
 
 
+@cluster.command("tools")
+@click.option("--provider", type=click.Choice(["kwok", "auto", "kind"]), default="kwok",
+              show_default=True, help="Build what this provider needs: kwok its binaries; "
+              "kind nothing; auto decides as `cluster up` would (kind when a Docker engine "
+              "answers).")
+@click.option("--bin", "bin_dir", type=click.Path(file_okay=False, path_type=Path),
+              metavar="DIR", help="Also copy the binaries into DIR (what `make "
+              "cluster-tools` does for a checkout's .tools/bin).")
+def cluster_tools(provider: str, bin_dir: Path | None) -> None:
+    """Build the kwok cluster's binaries from pinned Go modules (needs Go).
+
+    They land in the per-user cache, ~/.cache/driftscan-tools/VERSION/, where `cluster up`
+    finds them; binaries already there are reused, so a second run takes seconds.
+    """
+    from scanner.clusters import providers, toolbuilding
+
+    chosen = providers.choose(provider)
+    if chosen != "kwok":
+        _say(f"provider: {chosen}{' (auto: a Docker engine answers)' if provider == 'auto' else ''}"
+             "; kind brings its own binaries, nothing to build")
+        return
+    if provider == "auto":
+        _say("provider: kwok (auto: no Docker engine answers)")
+    toolbuilding.build(bin_dir=bin_dir, say=_say)
+
+
 @cluster.command("status")
 @_provider_options
 def cluster_status(provider: str, name: str) -> int:
@@ -352,22 +401,31 @@ def scenario() -> None:
 
 @scenario.command("list")
 @click.option("--file", "files", multiple=True, metavar="PATH",
-              help="List and validate only this scenario file (not the library); "
+              help="List and validate only this scenario file (not the library), and say "
+              "whether it is valid; repeatable.")
+@click.option("--dir", "dirs", multiple=True, metavar="PATH",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Also search this folder of scenario files (your team's own); "
               "repeatable.")
-def scenario_list(files: tuple[str, ...]) -> int:
-    """List the scenario library (scenarios/*.yaml), or only --file files, validating each."""
+def scenario_list(files: tuple[str, ...], dirs: tuple[Path, ...]) -> int:
+    """List the scenario library (and --dir folders), or only --file files: validated."""
     from rich.console import Console
 
     from scanner.scenarios import commands
 
-    return commands.list_command(Console(), files)
+    return commands.list_command(Console(), files, dirs)
 
 
 @scenario.command("run")
 @click.argument("names", nargs=-1, metavar="[NAME...]")
-@click.option("--all", "all_", is_flag=True, help="Run every scenario of the library.")
+@click.option("--all", "all_", is_flag=True,
+              help="Run every scenario of the library and of each --dir.")
 @click.option("--file", "files", multiple=True, metavar="PATH",
               help="Run a scenario file from anywhere; repeatable.")
+@click.option("--dir", "dirs", multiple=True, metavar="PATH",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Also search this folder of scenario files (your team's own); "
+              "repeatable.")
 @click.option("--provider", type=click.Choice(["auto", "kwok", "kind", "existing"]),
               default="auto", show_default=True,
               help="Where to run: auto picks kind when a Docker engine answers, kwok "
@@ -394,7 +452,8 @@ def scenario_list(files: tuple[str, ...]) -> int:
 @click.option("--pull-registry", metavar="HOST:PORT", help="--provider existing: the same "
               "registry as the cluster's nodes name it, when that differs.")
 @click.option("-v", "--verbose", is_flag=True, help="Print what each step did.")
-def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...], provider: str,
+def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...],
+                 dirs: tuple[Path, ...], provider: str,
                  keep_cluster: bool, isolate: bool, out: Path, cluster_name: str,
                  nodes: int | None, cleanup: str, context: str | None, kubeconfig: str | None,
                  registry: str | None, pull_registry: str | None, verbose: bool) -> int:
@@ -404,8 +463,9 @@ def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...], pro
     from scanner.scenarios import commands
 
     request = commands.RunRequest(
-        names=names, all=all_, files=files, provider=provider, keep_cluster=keep_cluster,
-        isolate=isolate, out=out, cluster_name=cluster_name, nodes=nodes, context=context,
+        names=names, all=all_, files=files, dirs=dirs, provider=provider,
+        keep_cluster=keep_cluster, isolate=isolate, out=out, cluster_name=cluster_name,
+        nodes=nodes, context=context,
         kubeconfig=kubeconfig, registry=registry, pull_registry=pull_registry,
         cleanup=cleanup, verbose=verbose)
     return commands.run_command(request, Console(), Console(stderr=True), sys.argv)

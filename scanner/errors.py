@@ -66,7 +66,7 @@ class RenderFailed(DriftscanError):
 
 
 class ScenarioInvalid(DriftscanError):
-    """A scenario file does not follow scenarios/schema.json."""
+    """A scenario file does not follow the scenario schema (library/schema.json)."""
 
 
 class ProviderError(DriftscanError):

@@ -49,6 +49,8 @@ class ContainerRole(enum.Enum):
     SIDECAR = "sidecar"
     """An init container with ``restartPolicy: Always`` (a native sidecar)."""
     EPHEMERAL = "ephemeral"
+    VOLUME = "volume"
+    """An image volume (``volumes[].image.reference``): an image no container runs."""
 
     @property
     def is_init(self) -> bool:

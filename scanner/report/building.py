@@ -263,4 +263,5 @@ def _role_order(role: model.ContainerRole) -> int:
         model.ContainerRole.SIDECAR: 1,
         model.ContainerRole.MAIN: 2,
         model.ContainerRole.EPHEMERAL: 3,
+        model.ContainerRole.VOLUME: 4,
     }[role]

@@ -32,6 +32,7 @@ class RunRequest:
     names: tuple[str, ...] = ()
     all: bool = False
     files: tuple[str, ...] = ()
+    dirs: tuple[Path, ...] = ()
     provider: str = "auto"
     keep_cluster: bool = False
     isolate: bool = False
@@ -46,22 +47,32 @@ class RunRequest:
     verbose: bool = False
 
 
-def list_command(stdout: Console, files: Sequence[str] = ()) -> int:
-    """Print the library, or only the ``--file`` scenarios, as a table; 0, or raise when invalid.
+def list_command(stdout: Console, files: Sequence[str] = (),
+                 dirs: Sequence[Path] = ()) -> int:
+    """Print the library and each ``--dir`` as one table (only the files with ``--file``).
 
-    With ``--file``, each file also gets a line saying whether it is valid.
+    With ``--file`` alone, only the files are listed (with ``--dir`` also the library and the
+    folders), each file with a line saying whether it is valid.
+
+    The ``from`` column says where each scenario comes from: ``library`` (shipped in the
+    package), the ``--dir`` folder, or ``--file``.
+
+    Raises:
+        errors.InputError: nothing found (naming what was searched), an unusable ``--dir``,
+            a ``--file`` that does not exist.
+        errors.ScenarioInvalid: a file is invalid.
     """
     if files:
-        return _list_files(stdout, files)
-    scenarios = loading.library()
-    if not scenarios:
-        stdout.print(f"no scenarios in {loading.library_dir()}", highlight=False)
-        return 0
-    _table(stdout, scenarios, f"Scenarios ({loading.library_dir()})")
+        return _list_files(stdout, files, dirs)
+    found = loading.discover(dirs)
+    if not found:
+        raise errors.InputError(f"no scenarios found: searched {loading.searched(dirs)}",
+                                hint="reinstall driftscan, or pass --dir PATH / --file PATH")
+    _table(stdout, found, f"Scenarios (library: {loading.library_dir()})")
     return 0
 
 
-def _list_files(stdout: Console, files: Sequence[str]) -> int:
+def _list_files(stdout: Console, files: Sequence[str], dirs: Sequence[Path]) -> int:
     """The ``--file`` scenarios, then one valid/invalid line per file; raise when any is invalid.
 
     Raises:
@@ -71,7 +82,8 @@ def _list_files(stdout: Console, files: Sequence[str]) -> int:
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
         raise errors.InputError(f"scenario file {missing[0]} does not exist")
-    valid: list[tuple[str, d.Scenario]] = []
+    # --file alone lists just the files; --dir asks for the library and the folders too.
+    found = loading.discover(dirs) if dirs else []
     problems: list[loading.Problem] = []
     verdicts: list[str] = []
     for f in dict.fromkeys(files):
@@ -83,10 +95,10 @@ def _list_files(stdout: Console, files: Sequence[str]) -> int:
             verdicts.append(f"[bold red]{escape(f)}: invalid[/] ({n} problem{'s' * (n != 1)},"
                             " listed below)")
             continue
-        valid.append((f, scenario))
+        found.append(("--file", scenario))
         verdicts.append(f"[green]{escape(f)}: valid[/] (scenario {escape(scenario.name)})")
-    if valid:
-        _table(stdout, [s for _, s in valid], "Scenarios (--file)")
+    if found:
+        _table(stdout, found, "Scenarios (--file)")
     for line in verdicts:
         stdout.print(line, highlight=False, soft_wrap=True)
     if problems:
@@ -94,19 +106,20 @@ def _list_files(stdout: Console, files: Sequence[str]) -> int:
     return 0
 
 
-def _table(stdout: Console, scenarios: Sequence[d.Scenario], title: str) -> None:
+def _table(stdout: Console, found: Sequence[tuple[str, d.Scenario]], title: str) -> None:
     table = Table(title=title, title_justify="left")
     table.add_column("name", no_wrap=True)
     table.add_column("what it replays", ratio=3)
     table.add_column("scans (expectations)", ratio=2)
-    for s in scenarios:
+    table.add_column("from", overflow="fold")
+    for origin, s in found:
         expects = []
         for label in s.scan_labels():
             e = s.expect.get(label)
             n = (len(e.fires) + len(e.absent) + (e.clean is not None)) if e else 0
             expects.append(f"{label} ({n})")
         tags = f" [dim]({escape(', '.join(s.tags))})[/]" if s.tags else ""
-        table.add_row(s.name, escape(s.title) + tags, ", ".join(expects))
+        table.add_row(s.name, escape(s.title) + tags, ", ".join(expects), escape(origin))
     stdout.print(table)
 
 
@@ -135,9 +148,11 @@ def run_command(request: RunRequest, stdout: Console, stderr: Console,
 
     Raises:
         errors.ScenarioInvalid: a selected scenario file is invalid.
-        errors.InputError: unknown names, contradictory options, unusable ``--out``.
+        errors.InputError: nothing selected, unknown names, contradictory options, an
+            unusable ``--dir`` or ``--out``.
     """
-    scenarios = loading.select(request.names, all_=request.all, files=request.files)
+    scenarios = loading.select(request.names, all_=request.all, files=request.files,
+                               dirs=request.dirs)
     clusters = _clusters(request, stderr)
     options = running.RunOptions(cleanup=request.cleanup, isolate=request.isolate,
                                  nodes=request.nodes)

@@ -74,8 +74,7 @@ def test_fires_missed_names_what_the_workload_has_instead() -> None:
     assert not result.met
     assert result.message == ("expected overlapping-rollout on Deployment/web; found no "
                               "overlapping-rollout on Deployment/web; its findings: "
-                              "digest-drift (high); mutable-tag (low); pull-policy-divergence "
-                              "(low)")
+                              "digest-drift (high); mutable-tag (low)")
 
 
 def test_fires_missed_for_a_workload_the_scan_did_not_see() -> None:

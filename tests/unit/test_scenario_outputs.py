@@ -19,7 +19,7 @@ from scanner.scenarios import definitions as d
 from scanner.scenarios import expectations, journal, junit, loading, outputs, records, terminal
 from tests.unit import helpers
 
-LIBRARY = Path(__file__).resolve().parents[2] / "scenarios"
+LIBRARY = Path(__file__).resolve().parents[2] / "scanner" / "library"
 
 
 def scenario(name: str) -> d.Scenario:
@@ -115,7 +115,7 @@ def test_junit_has_one_testcase_per_scenario_with_expected_vs_found() -> None:
     assert [c.tag for c in cases["pinned-control"]] == ["properties", "system-out"]
     failure = cases["retag-scale-up"].find("failure")
     assert failure is not None and failure.get("type") == "deviated"
-    assert failure.get("message", "").startswith("3 of 4 expectations missed: after-scale-up: "
+    assert failure.get("message", "").startswith("2 of 3 expectations missed: after-scale-up: "
                                                  "expected digest-drift on Deployment/userservice")
     assert "after-scale-up: expected digest-drift on Deployment/userservice container " \
            "userservice (severity ≥ high, digests 2, revisions 1); found no workload " \
@@ -139,7 +139,7 @@ def test_journal_matches_its_schema_and_is_self_contained() -> None:
     assert data["schema"] == "driftscan/scenario-journal/v1"
     assert data["run"]["status"] == "interrupted" and data["run"]["exit_code"] == 130
     assert data["summary"]["passed"] == 1 and data["summary"]["deviated"] == 1
-    assert data["summary"]["expectations"] == {"total": 9, "met": 6, "missed": 3}
+    assert data["summary"]["expectations"] == {"total": 8, "met": 6, "missed": 2}
     passed, deviated, failed, not_run = data["scenarios"]
     assert passed["definition_text"].startswith("# yaml-language-server")
     assert "apps/bank-of-anthos/userservice-pinned.yaml" in passed["manifests"]
@@ -163,7 +163,7 @@ def test_terminal_summary() -> None:
     terminal.summary(make_run(), Console(file=out, width=100, color_system=None))
     text = out.getvalue()
     for row in ("│ pinned-control │ passed   │          5/5 │              - │     3.0s │",
-                "│ retag-scale-up │ deviated │          1/4 │              - │     4.0s │",
+                "│ retag-scale-up │ deviated │          1/3 │              - │     4.0s │",
                 "│ stuck-rollout  │ failed   │            - │              - │    60.0s │",
                 "│ sidecar-drift  │ not run  │            - │              - │        - │"):
         assert row in text, row

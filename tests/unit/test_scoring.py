@@ -63,8 +63,8 @@ def test_fixture_scores() -> None:
         return report.workloads[0].score, report.workloads[0].grade
 
     assert worst("digest-drift", "clean-pinned-control.json") == (0, "A")
-    assert worst("mutable-tag", "fires-versioned-tag.json") == (10, "B")
-    assert worst("digest-drift", "fires-repushed-tag.json") == (30 + 10 + 3 + 5 + 5, "D")
+    assert worst("mutable-tag", "fires-versioned-tag.json") == (5, "A")
+    assert worst("digest-drift", "fires-repushed-tag.json") == (30 + 10 + 3 + 5, "D")
 
 
 # --- properties ---------------------------------------------------------------------------
