@@ -7,7 +7,6 @@ waiting for the namespace controller."""
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 import uuid
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 import yaml
 
 from scanner import cli
-from scanner.clusters import base, kwok
+from scanner.clusters import base, toolchain
 from tests.integration.test_scenarios import scenario_file
 
 pytestmark = pytest.mark.cluster
@@ -66,8 +65,8 @@ ONE_NODE = """\
 def test_scenario_run_uses_a_running_cluster_as_it_is(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    if not os.access(kwok.tools_bin() / "kube-apiserver", os.X_OK):
-        pytest.fail("cluster binaries missing: run `make cluster-tools`")
+    if not toolchain.ready():
+        pytest.fail(f"cluster binaries missing: run `{toolchain.build_command()}`")
     monkeypatch.setenv("DRIFTSCAN_STATE_DIR", str(tmp_path / "state"))
     for var in ("DRIFTSCAN_KUBECONFIG", "DRIFTSCAN_REGISTRY", "KUBECONFIG"):
         monkeypatch.delenv(var, raising=False)
