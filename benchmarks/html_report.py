@@ -43,7 +43,7 @@ def build_report(workloads: int) -> tuple[report_model.Report, float, int]:
         start = time.perf_counter()
         snapshot = dump.load([str(path)])
         g = graph.build(snapshot)
-        report = building.build(snapshot, g, detectors.detect(snapshot, g), detectors.REGISTRY)
+        report = building.build(snapshot, g, detectors.detect(snapshot, g), detectors.RULES)
         return report, time.perf_counter() - start, len(snapshot.pods)
 
 

@@ -1,11 +1,12 @@
 """``driftscan manifests``: the static rules on YAML before it is applied.
 
 The CLI calls :func:`run`. Each workload read by ``sources.manifests`` becomes a snapshot
-of its own (no pods), and the registry's static detectors — ``floating-tag``,
-``mutable-tag`` and ``pull-policy-divergence``, the same functions a live scan runs —
-check it; each finding is placed at the line and column of the container's ``image``
-field. The rollout rules are not run: every one of them is defined by live state
-(revisions holding pods, status revisions), which a manifest does not have.
+of its own (no pods), and the static detectors — the rules that need only a pod template
+(``floating-tag``, ``mutable-tag`` and ``pull-policy-divergence``), the same functions a
+live scan runs — check it; each finding is placed at the line and column of the
+container's ``image`` field. The rollout rules are not run: every one of them is
+defined by live state (revisions holding pods, status revisions), which a manifest does
+not have.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from scanner.report import manifest_report, sarif
 from scanner.report import model as report_model
 from scanner.sources import manifests
 
-__all__ = ["FORMATS", "STATIC_RULES", "ManifestOptions", "check", "run", "static_registry"]
+__all__ = ["FORMATS", "STATIC_RULES", "ManifestOptions", "check", "run", "static_rule_set"]
 
 FORMATS = ("table", "json", "sarif")
-STATIC_RULES = ("floating-tag", "mutable-tag", "pull-policy-divergence")
+STATIC_RULES = detectors.RULES.ids(lambda rule: rule.static)
 """Rules that judge a pod template alone; the only ones a manifest can trigger."""
 
 EXIT_CLEAN = 0
@@ -45,9 +46,9 @@ class ManifestOptions:
     fail_on: findings.Severity = findings.Severity.HIGH
 
 
-def static_registry() -> rules.Registry:
-    """The registry's detectors for :data:`STATIC_RULES`, in registry order."""
-    return rules.Registry(d for d in detectors.REGISTRY if d.rule.id in STATIC_RULES)
+def static_rule_set() -> rules.RuleSet:
+    """The detectors of :data:`STATIC_RULES`, in declaration order."""
+    return detectors.RULES.only(lambda rule: rule.static)
 
 
 def check(files: Sequence[manifests.ManifestFile], *, generated_at: str | None = None,
@@ -57,7 +58,7 @@ def check(files: Sequence[manifests.ManifestFile], *, generated_at: str | None =
     Raises:
         errors.InputError: a workload lacks a field the detectors need.
     """
-    registry = static_registry()
+    rule_set = static_rule_set()
     found: list[manifest_report.ManifestFinding] = []
     workloads = image_count = 0
     for file in files:
@@ -67,11 +68,11 @@ def check(files: Sequence[manifests.ManifestFile], *, generated_at: str | None =
             snapshot = manifests.snapshot_of(obj)
             g = graph.build(snapshot)
             by_container = {f.container: f for f in obj.images}
-            for finding in detectors.detect(snapshot, g, registry=registry):
+            for finding in detectors.detect(snapshot, g, rule_set=rule_set):
                 field = by_container.get(finding.container or "")
                 if field is None:
                     continue
-                rule = registry.rule(finding.rule)
+                rule = rule_set.rule(finding.rule)
                 found.append(
                     manifest_report.ManifestFinding(
                         rule=finding.rule,
@@ -103,7 +104,7 @@ def check(files: Sequence[manifests.ManifestFile], *, generated_at: str | None =
         rules=tuple(
             report_model.RuleEntry(r.id, r.severity.value, r.title, r.rationale,
                                    r.remediation, r.family)
-            for r in registry.rules()
+            for r in rule_set.rules()
         ),
     )
 

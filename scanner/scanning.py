@@ -60,7 +60,7 @@ def scan(
         snapshot = resolving.resolve(snapshot, tag_resolver)
     g = graph.build(snapshot)
     found = detectors.detect(snapshot, g)
-    return building.build(snapshot, g, found, detectors.REGISTRY)
+    return building.build(snapshot, g, found, detectors.RULES)
 
 
 def exit_code(report: report_model.Report, fail_on: findings.Severity,

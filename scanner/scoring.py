@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from scanner import findings, model
+from scanner import detectors, findings, model
 
 __all__ = [
     "GRADES",
@@ -40,7 +40,8 @@ SEVERITY_POINTS = {
     findings.Severity.HIGH: 30,
     findings.Severity.CRITICAL: 50,
 }
-MULTI_BUILD_RULES = frozenset({"digest-drift", "rollout-version-mix", "overlapping-rollout"})
+MULTI_BUILD_RULES = frozenset(detectors.RULES.ids(lambda rule: rule.counts_builds))
+"""Rules whose score counts builds, split Services and callers (``Rule.counts_builds``)."""
 PER_EXTRA_BUILD = 5
 MAX_EXTRA_BUILDS = 15
 SPLIT_TRAFFIC = 10

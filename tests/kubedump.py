@@ -438,7 +438,7 @@ def main() -> int:
     write_json(xss_dump(), DUMPS / "xss.json")
     snapshot = dump_source.load(["tests/dumps/sample-shop.json"])
     g = graph.build(snapshot)
-    report = building.build(snapshot, g, detectors.detect(snapshot, g), detectors.REGISTRY,
+    report = building.build(snapshot, g, detectors.detect(snapshot, g), detectors.RULES,
                             generated_at="2026-01-10T12:00:00Z")
     page = ROOT / "docs" / "sample-report.html"
     html.write(report, page)

@@ -34,6 +34,9 @@ DIGEST_DRIFT = rules.Rule(
         "build; the change rolls the workload onto it. Stop re-pushing release tags."
     ),
     family="digests",
+    needs=rules.Needs.LIVE,
+    concern=rules.Concern.DRIFT,
+    counts_builds=True,
 )
 
 UNVERIFIABLE_IMAGE_ID = rules.Rule(
@@ -51,6 +54,8 @@ UNVERIFIABLE_IMAGE_ID = rules.Rule(
         "runtime reports repo@sha256:… for every pod."
     ),
     family="digests",
+    needs=rules.Needs.LIVE,
+    concern=rules.Concern.DRIFT,
 )
 
 

@@ -37,6 +37,8 @@ LATENT_DRIFT = rules.Rule(
         "runs now to keep it, or the tag's new digest to roll it out deliberately."
     ),
     family="resolutions",
+    needs=rules.Needs.REGISTRY,
+    concern=rules.Concern.DRIFT,
 )
 
 _Tags = dict[tuple[str, str, str], model.RegistryTag]

@@ -48,6 +48,9 @@ ROLLOUT_VERSION_MIX = rules.Rule(
         "digest so each revision names exactly one build."
     ),
     family="rollouts",
+    needs=rules.Needs.LIVE,
+    concern=rules.Concern.DRIFT,
+    counts_builds=True,
 )
 
 OVERLAPPING_ROLLOUT = rules.Rule(
@@ -64,6 +67,9 @@ OVERLAPPING_ROLLOUT = rules.Rule(
         "rollout status`), or roll back to one known revision."
     ),
     family="rollouts",
+    needs=rules.Needs.LIVE,
+    concern=rules.Concern.DRIFT,
+    counts_builds=True,
 )
 
 STALLED_ROLLOUT = rules.Rule(
@@ -80,6 +86,8 @@ STALLED_ROLLOUT = rules.Rule(
         "undo`); alert on Progressing=False."
     ),
     family="rollouts",
+    needs=rules.Needs.LIVE,
+    concern=rules.Concern.DRIFT,
 )
 
 PAUSED_ROLLOUT = rules.Rule(
@@ -96,6 +104,8 @@ PAUSED_ROLLOUT = rules.Rule(
         "digest."
     ),
     family="rollouts",
+    needs=rules.Needs.LIVE,
+    concern=rules.Concern.DRIFT,
 )
 
 

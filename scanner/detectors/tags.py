@@ -33,6 +33,8 @@ FLOATING_TAG = rules.Rule(
     ),
     remediation="Reference the image by digest: image:tag@sha256:… (or image@sha256:…).",
     family="tags",
+    needs=rules.Needs.TEMPLATE,
+    concern=rules.Concern.HYGIENE,
 )
 
 MUTABLE_TAG = rules.Rule(
@@ -49,6 +51,8 @@ MUTABLE_TAG = rules.Rule(
         "`driftscan pin` or an admission policy that resolves digests."
     ),
     family="tags",
+    needs=rules.Needs.TEMPLATE,
+    concern=rules.Concern.HYGIENE,
 )
 
 PULL_POLICY_DIVERGENCE = rules.Rule(
@@ -65,6 +69,8 @@ PULL_POLICY_DIVERGENCE = rules.Rule(
         "Pin the image by digest; then the pull policy no longer decides which build runs."
     ),
     family="tags",
+    needs=rules.Needs.TEMPLATE,
+    concern=rules.Concern.HYGIENE,
 )
 
 

@@ -35,6 +35,8 @@ PARTITIONED_UPDATE = rules.Rule(
         "to 0, or roll the updated ordinals back."
     ),
     family="updates",
+    needs=rules.Needs.LIVE,
+    concern=rules.Concern.DRIFT,
 )
 
 ONDELETE_UPDATE = rules.Rule(
@@ -52,6 +54,8 @@ ONDELETE_UPDATE = rules.Rule(
         "switch the workload to a RollingUpdate strategy."
     ),
     family="updates",
+    needs=rules.Needs.LIVE,
+    concern=rules.Concern.DRIFT,
 )
 
 

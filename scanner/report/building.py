@@ -23,7 +23,7 @@ def build(
     snapshot: model.Snapshot,
     g: graph.Graph,
     all_findings: Iterable[findings.Finding],
-    registry: rules.Registry,
+    rule_set: rules.RuleSet,
     *,
     generated_at: str | None = None,
 ) -> report_model.Report:
@@ -33,7 +33,7 @@ def build(
         snapshot: what the scan saw.
         g: its graph.
         all_findings: the detectors' findings.
-        registry: rule metadata for titles, rationale and remediation.
+        rule_set: rule metadata for titles, rationale and remediation.
         generated_at: ISO 8601 timestamp; now (UTC) when None.
 
     Returns:
@@ -47,7 +47,7 @@ def build(
         by_workload[f.workload].append(f)
     workloads = [
         _workload(g, ref, sorted(by_workload[ref], key=lambda f: f.sort_key()), scores[ref],
-                  registry)
+                  rule_set)
         for ref in refs
     ]
     workloads.sort(key=lambda w: (-w.score, w.kind, w.namespace, w.name))
@@ -85,7 +85,7 @@ def build(
             report_model.RuleEntry(
                 r.id, r.severity.value, r.title, r.rationale, r.remediation, r.family
             )
-            for r in registry.rules()
+            for r in rule_set.rules()
         ),
     )
 
@@ -99,12 +99,12 @@ def _workload(
     ref: model.WorkloadRef,
     workload_findings: list[findings.Finding],
     score: scoring.WorkloadScore,
-    registry: rules.Registry,
+    rule_set: rules.RuleSet,
 ) -> report_model.WorkloadEntry:
     items = list(score.items)
     entries = []
     for f, item in zip(workload_findings, items, strict=True):
-        rule = registry.rule(f.rule) if f.rule in registry else None
+        rule = rule_set.rule(f.rule) if f.rule in rule_set else None
         entries.append(
             report_model.FindingEntry(
                 rule=f.rule,

@@ -19,13 +19,12 @@ from typing import Any
 import yaml
 
 from scanner import detectors, findings
+from scanner.detectors import rules
 from scanner.scenarios import definitions as d
 from scanner.scenarios import problems, resources
 
-__all__ = ["ACTIONS", "EXTRA_RULES", "WAITS", "Checker", "field_path", "step_label"]
+__all__ = ["ACTIONS", "WAITS", "Checker", "field_path", "step_label"]
 
-EXTRA_RULES = ("latent-drift",)
-"""Rules that exist but are not in the default detector registry (``--registry-check``)."""
 _DUMMY_DIGEST = "sha256:" + "0" * 64
 
 ACTIONS = ("apply", "push", "set-image", "scale", "delete-pods", "add-node", "drain-node",
@@ -357,7 +356,7 @@ class Checker:
                     self.problem(q + ["rule"], f"unknown rule {f['rule']!r} (see `driftscan "
                                  "rules`)", where, f"fires[{j}].rule")
                     continue
-                if spec.get("clean") is True and known[f["rule"]] not in d.NON_DRIFT_FAMILIES:
+                if spec.get("clean") is True and known[f["rule"]].drift:
                     self.problem(q, f"clean: true contradicts expecting {f['rule']} to fire",
                                  where, f"fires[{j}]")
                 fires.append(d.Fires(
@@ -409,9 +408,6 @@ def _known_placeholder(m: tuple[str, str | None]) -> bool:
     return (name in d.PLAIN_NAMES and arg is None) or (name == "digest" and arg is not None)
 
 
-def _known_rules() -> dict[str, str]:
-    """Rule id → family, for every rule expectations may name."""
-    out = {r.id: r.family for r in detectors.REGISTRY.rules()}
-    for extra in EXTRA_RULES:
-        out.setdefault(extra, "registry")
-    return out
+def _known_rules() -> dict[str, rules.Rule]:
+    """Every rule expectations may name, by id."""
+    return {r.id: r for r in detectors.RULES.rules()}

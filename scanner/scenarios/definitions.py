@@ -48,9 +48,6 @@ __all__ = [
     "substitute",
 ]
 
-NON_DRIFT_FAMILIES = frozenset({"tags"})
-"""Rule families that describe tag hygiene, not drift; ``clean: true`` allows them."""
-
 DEFAULT_WAIT_TIMEOUT = 60.0
 DEFAULT_STEP_TIMEOUT = 60.0
 DEFAULT_SCENARIO_TIMEOUT = 300.0

@@ -10,8 +10,8 @@ How the counts are read from a finding:
   ``digests_by_revision`` map, ``1`` when it names a single ``revision``; otherwise the
   revisions of the workload's pods that run the finding's container.
 
-``clean: true`` holds when no finding of a drift rule is in the report (every family but
-tag hygiene: ``floating-tag``, ``mutable-tag`` and ``pull-policy-divergence`` may fire)
+``clean: true`` holds when no finding of a drift rule is in the report (``Rule.concern``;
+tag hygiene — ``floating-tag``, ``mutable-tag`` and ``pull-policy-divergence`` — may fire)
 and the scan saw everything it asked for (no gaps): a partial scan proves nothing.
 """
 
@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from scanner import findings
+from scanner import detectors, findings
 from scanner.report import model as report_model
 from scanner.scenarios import definitions as d
 from scanner.scenarios import records
@@ -35,6 +35,8 @@ class Seen:
 
     rule: str
     family: str
+    drift: bool
+    """Whether the rule reports drift (tag hygiene does not break ``clean: true``)."""
     severity: findings.Severity
     kind: str
     namespace: str
@@ -64,18 +66,20 @@ class Seen:
 
 
 def is_drift(seen: Seen) -> bool:
-    """True for drift rules (everything outside the tag-hygiene family)."""
-    return seen.family not in d.NON_DRIFT_FAMILIES
+    """True for drift rules (everything but tag hygiene)."""
+    return seen.drift
 
 
 def seen_findings(report: report_model.Report) -> list[Seen]:
     """Every finding of the report, with its digest and revision counts."""
     families = {r.id: r.family for r in report.rules}
+    hygiene = set(detectors.RULES.ids(lambda rule: not rule.drift))
     out = []
     for w in report.workloads:
         for f in w.findings:
             out.append(Seen(
                 rule=f.rule, family=families.get(f.rule, "unknown"),
+                drift=f.rule not in hygiene,
                 severity=findings.Severity(f.severity), kind=w.kind, namespace=w.namespace,
                 name=w.name, container=f.container, digests=len(set(f.observed)),
                 revisions=_revisions(f, w), message=f.message))

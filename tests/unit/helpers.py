@@ -51,7 +51,7 @@ def analyse(snapshot: model.Snapshot) -> tuple[graph.Graph, list[findings.Findin
 
 def report_for(snapshot: model.Snapshot) -> report_model.Report:
     g, found = analyse(snapshot)
-    return building.build(snapshot, g, found, detectors.REGISTRY,
+    return building.build(snapshot, g, found, detectors.RULES,
                           generated_at="2026-01-10T12:00:00Z")
 
 
