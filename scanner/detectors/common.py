@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from scanner import findings, graph, images, model
+from scanner import evidence, findings, graph, images, model
 from scanner.detectors import rules
 
 __all__ = [
@@ -171,13 +171,12 @@ def pin_sentence(pin: findings.Pin | None, ref: model.WorkloadRef) -> str:
 
 def traffic_evidence(
     g: graph.Graph, ref: model.WorkloadRef, container: str
-) -> list[findings.JSONValue]:
+) -> tuple[evidence.ServiceTraffic, ...]:
     """Per selecting Service: how its ready endpoints split across builds of ``container``."""
-    result: list[findings.JSONValue] = []
-    for svc in graph.services_selecting(g, ref):
-        share = graph.traffic_by_digest(g, svc, container)
-        result.append({"service": svc.name, "ready_pods_by_digest": dict(share.items())})
-    return result
+    return tuple(
+        evidence.ServiceTraffic(svc.name, dict(graph.traffic_by_digest(g, svc, container).items()))
+        for svc in graph.services_selecting(g, ref)
+    )
 
 
 def finding(
@@ -188,7 +187,7 @@ def finding(
     container: str | None = None,
     observed: Iterable[str] = (),
     pin: findings.Pin | None = None,
-    evidence: dict[str, findings.JSONValue] | None = None,
+    evidence: evidence.Evidence,
     remediation: str = "",
 ) -> findings.Finding:
     """Build a finding of ``rule`` (at its default severity) with sorted observed digests."""
@@ -200,7 +199,7 @@ def finding(
         container=container,
         observed=tuple(sorted(set(observed))),
         expected=pin.digest if pin else None,
-        evidence=evidence or {},
+        evidence=evidence,
         remediation=remediation,
         pin=pin,
     )

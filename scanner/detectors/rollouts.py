@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from scanner import findings, graph, model
+from scanner import evidence, findings, graph, model
 from scanner.detectors import common, rules
 
 __all__ = [
@@ -153,19 +153,19 @@ def rollout_version_mix(snapshot: model.Snapshot, g: graph.Graph) -> list[findin
                     container=view.name,
                     observed=union,
                     pin=pin,
-                    evidence={
-                        "revisions": [
-                            {
-                                "revision": groups[k].name if k in groups else k,
-                                "number": groups[k].number if k in groups else None,
-                                "pods_by_digest": dict(per_revision[k].items()),
-                            }
+                    evidence=evidence.VersionMix(
+                        revisions=tuple(
+                            evidence.RevisionDigests(
+                                revision=groups[k].name if k in groups else k,
+                                number=groups[k].number if k in groups else None,
+                                pods_by_digest=dict(per_revision[k].items()),
+                            )
                             for k in ordered
-                        ],
-                        "newest_revision": newest.name if newest else None,
-                        "services": common.traffic_evidence(g, ref, view.name),
-                        "callers": [str(c) for c in graph.callers(g, ref)],
-                    },
+                        ),
+                        newest_revision=newest.name if newest else None,
+                        services=common.traffic_evidence(g, ref, view.name),
+                        callers=tuple(str(c) for c in graph.callers(g, ref)),
+                    ),
                     remediation=(
                         f"Finish or undo the rollout (`kubectl rollout status"
                         f" {common.kubectl_resource(ref)} -n {ref.namespace}`). "
@@ -218,18 +218,18 @@ def overlapping_rollout(snapshot: model.Snapshot, g: graph.Graph) -> list[findin
                 ref,
                 f"{why} — {described}",
                 observed=digests,
-                evidence={
-                    "revisions": [
-                        {
-                            "revision": r.name,
-                            "number": r.number,
-                            "live_pods": len(r.live_pods),
-                            "desired_replicas": r.record.replicas if r.record else None,
-                        }
+                evidence=evidence.OverlappingRollout(
+                    revisions=tuple(
+                        evidence.RevisionHolding(
+                            revision=r.name,
+                            number=r.number,
+                            live_pods=len(r.live_pods),
+                            desired_replicas=r.record.replicas if r.record else None,
+                        )
                         for r in holding
-                    ],
-                    "newest_revision": newest.name if newest else None,
-                },
+                    ),
+                    newest_revision=newest.name if newest else None,
+                ),
                 remediation=(
                     f"Let {newest.name if newest else 'the newest revision'} finish before "
                     "the next change, or roll back to one revision"
@@ -303,13 +303,13 @@ def stalled_rollout(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.F
                 ref,
                 "; ".join(reasons),
                 observed=serving_digests,
-                evidence={
-                    "stuck_pods_by_reason": {r: sorted(p) for r, p in sorted(stuck.items())},
-                    "stuck_images": sorted(stuck_images),
-                    "serving_pods": len(serving),
-                    "progress_deadline_exceeded": deadline,
-                    "condition_message": progressing.message if progressing else None,
-                },
+                evidence=evidence.StalledRollout(
+                    stuck_pods_by_reason={r: tuple(sorted(p)) for r, p in sorted(stuck.items())},
+                    stuck_images=tuple(sorted(stuck_images)),
+                    serving_pods=len(serving),
+                    progress_deadline_exceeded=deadline,
+                    condition_message=progressing.message if progressing else None,
+                ),
                 remediation=(
                     f"Fix the image {', '.join(sorted(stuck_images)) or 'reference'} (does the"
                     f" tag exist? can the nodes reach the registry?){undo}."
@@ -356,7 +356,9 @@ def paused_rollout(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.Fi
                 ref,
                 f"rollout is paused and {'; '.join(parts)}",
                 observed=observed,
-                evidence={"mixed_containers": mixed, "pending_template_changes": lagging},
+                evidence=evidence.PausedRollout(
+                    mixed_containers=tuple(mixed), pending_template_changes=tuple(lagging)
+                ),
                 remediation=(
                     f"Resume (`kubectl rollout resume {resource} -n {ref.namespace}`) or roll"
                     f" back (`kubectl rollout undo {resource} -n {ref.namespace}`)."

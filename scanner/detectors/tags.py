@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from scanner import findings, graph, images, model
+from scanner import evidence, findings, graph, images, model
 from scanner.detectors import common, rules
 
 __all__ = ["DETECTORS", "FLOATING_TAG", "MUTABLE_TAG", "PULL_POLICY_DIVERGENCE"]
@@ -93,14 +93,14 @@ def _template_views(
 
 def _evidence(
     spec: model.ContainerSpec, policy: str, uses: list[graph.DigestUse]
-) -> dict[str, findings.JSONValue]:
-    return {
-        "image": spec.image,
-        "init": spec.role.is_init,
-        "pull_policy": policy,
-        "running_digests": dict(common.count_by_digest(uses).items()),
-        "nodes": sorted({u.pod.node for u in uses if u.pod.node}),
-    }
+) -> evidence.TagUse:
+    return evidence.TagUse(
+        image=spec.image,
+        init=spec.role.is_init,
+        pull_policy=policy,
+        running_digests=dict(common.count_by_digest(uses).items()),
+        nodes=tuple(sorted({u.pod.node for u in uses if u.pod.node})),
+    )
 
 
 def effective_pull_policy(spec: model.ContainerSpec, parsed: images.ImageRef) -> str:

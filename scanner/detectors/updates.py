@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-from scanner import findings, graph, model
+from scanner import evidence, findings, graph, model
 from scanner.detectors import common, rules
 
 __all__ = ["DETECTORS", "ONDELETE_UPDATE", "PARTITIONED_UPDATE"]
@@ -113,14 +113,14 @@ def partitioned_update(snapshot: model.Snapshot, g: graph.Graph) -> list[finding
                 f" {', '.join(sorted(behind))} while the update revision is"
                 f" {update.name if update else '?'}",
                 observed={d for ds in digests.values() for d in ds},
-                evidence={
-                    "partition": record.partition,
-                    "replicas": record.replicas,
-                    "current_revision": record.current_revision or None,
-                    "update_revision": update.name if update else None,
-                    "pods_behind": {k: list(v) for k, v in behind.items()},
-                    "digests_by_revision": {k: list(v) for k, v in digests.items()},
-                },
+                evidence=evidence.PartitionedUpdate(
+                    partition=record.partition,
+                    replicas=record.replicas,
+                    current_revision=record.current_revision or None,
+                    update_revision=update.name if update else None,
+                    pods_behind={k: tuple(v) for k, v in behind.items()},
+                    digests_by_revision={k: tuple(v) for k, v in digests.items()},
+                ),
                 remediation=(
                     "Finish the staged rollout: `kubectl patch statefulset"
                     f" {ref.name} -n {ref.namespace} -p '{patch}'`."
@@ -177,14 +177,14 @@ def ondelete_update(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.F
                 ref,
                 message,
                 observed={d for ds in digests.values() for d in ds},
-                evidence={
-                    "update_revision": update.name if update else None,
-                    "current_revision": record.current_revision or None,
-                    "pods_behind": {k: list(v) for k, v in behind.items()},
-                    "digests_by_revision": {k: list(v) for k, v in digests.items()},
-                    "desired_number_scheduled": record.desired_number_scheduled,
-                    "updated_number_scheduled": record.updated_number_scheduled,
-                },
+                evidence=evidence.OnDeleteUpdate(
+                    update_revision=update.name if update else None,
+                    current_revision=record.current_revision or None,
+                    pods_behind={k: tuple(v) for k, v in behind.items()},
+                    digests_by_revision={k: tuple(v) for k, v in digests.items()},
+                    desired_number_scheduled=record.desired_number_scheduled,
+                    updated_number_scheduled=record.updated_number_scheduled,
+                ),
                 remediation=(
                     "Replace the old pods (one at a time for stateful apps):"
                     f"{delete or ' delete each pod not on the update revision'}, or switch"

@@ -110,7 +110,7 @@ def _workload(
                 rule=f.rule,
                 severity=f.severity.value,
                 message=f.message,
-                evidence=dict(f.evidence),
+                evidence=f.evidence.to_json(),
                 remediation=f.remediation or (rule.remediation if rule else ""),
                 title=rule.title if rule else f.rule,
                 rationale=rule.rationale if rule else "",

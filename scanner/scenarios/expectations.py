@@ -6,9 +6,10 @@ report model, so unit tests feed them hand-built reports.
 How the counts are read from a finding:
 
 * **digests** — distinct digests the finding observed among live pods (its ``observed``);
-* **revisions** — the revisions the finding names: its evidence's ``revisions`` list or
-  ``digests_by_revision`` map, ``1`` when it names a single ``revision``; otherwise the
-  revisions of the workload's pods that run the finding's container.
+* **revisions** — the revisions the finding's evidence names
+  (:meth:`scanner.evidence.Evidence.revision_count`: the revisions holding pods, the
+  revisions by digest, ``1`` for the single drifted revision); otherwise the revisions of
+  the workload's pods that run the finding's container.
 
 ``clean: true`` holds when no finding of a drift rule is in the report (``Rule.concern``;
 tag hygiene — ``floating-tag``, ``mutable-tag`` and ``pull-policy-divergence`` — may fire)
@@ -17,11 +18,11 @@ and the scan saw everything it asked for (no gaps): a partial scan proves nothin
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from scanner import detectors, findings
+from scanner import detectors, evidence, findings
 from scanner.report import model as report_model
 from scanner.scenarios import definitions as d
 from scanner.scenarios import records
@@ -87,15 +88,9 @@ def seen_findings(report: report_model.Report) -> list[Seen]:
 
 
 def _revisions(f: report_model.FindingEntry, w: report_model.WorkloadEntry) -> int:
-    evidence: Mapping[str, Any] = f.evidence
-    listed = evidence.get("revisions")
-    if isinstance(listed, list | tuple):
-        return len(listed)
-    by_revision = evidence.get("digests_by_revision")
-    if isinstance(by_revision, Mapping):
-        return len(by_revision)
-    if isinstance(evidence.get("revision"), str):
-        return 1
+    named = evidence.from_json(f.rule, f.evidence).revision_count()
+    if named is not None:
+        return named
     names = {r for c in w.containers if f.container in (None, c.name)
              for dg in c.digests for r in dg.revisions}
     return len(names)
