@@ -22,6 +22,7 @@ be missing::
                           "expected": {"rule", "workload": "Kind/name", …} | …,
                           "description": "digest-drift on Deployment/web (severity ≥ high)",
                           "met": true, "message": "expected …; found …",
+                          "detected": "found …",
                           "time_to_detect_s": 12.3, "html_file": "scans/…html"}]}]}
 
 ``status`` is ``completed``, ``failed``, ``aborted`` or ``interrupted`` (a scenario may
@@ -180,11 +181,8 @@ def _expected(e: Mapping[str, Any]) -> tuple[str, str, str]:
 
 
 def _detected(e: Mapping[str, Any]) -> str:
-    """What the scan found: the part of the runner's message after ``expected …;``."""
-    message = _str(e, "detected") or _str(e, "message")
-    if message.startswith("expected ") and "; " in message:
-        return message.split("; ", 1)[1]
-    return message
+    """What the scan found, as the runner recorded it (the whole message in older journals)."""
+    return _str(e, "detected") or _str(e, "message")
 
 
 def _scenario(data: Mapping[str, Any]) -> tuple[ScenarioView, dict[str, report_model.Report]]:

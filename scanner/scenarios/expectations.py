@@ -115,12 +115,11 @@ def _fires(label: str, e: d.Fires, seen: list[Seen], report: report_model.Report
 
     candidates = [s for s in seen if s.rule == e.rule and where(s)]
     matching = [s for s in candidates if _satisfies(e, s)]
-    expected = f"expected {e.describe()}"
     if matching:
         return records.ExpectationResult(
             scan=label, kind="fires", expected=e.to_json(), description=e.describe(), met=True,
-            found=[s.to_json() for s in matching],
-            message=f"{expected}; found {_join(s.describe() for s in matching)}",
+            found=[s.to_json() for s in matching], wanted=e.describe(),
+            detected=f"found {_join(s.describe() for s in matching)}",
             time_to_detect_s=time_to_detect_s)
     on_workload = [s for s in seen if s.workload == str(e.workload)]
     if candidates:
@@ -139,7 +138,7 @@ def _fires(label: str, e: d.Fires, seen: list[Seen], report: report_model.Report
                      f"{_plural(len(report.workloads), 'workload')})")
     return records.ExpectationResult(
         scan=label, kind="fires", expected=e.to_json(), description=e.describe(), met=False,
-        found=[s.to_json() for s in candidates], message=f"{expected}; {found}")
+        found=[s.to_json() for s in candidates], wanted=e.describe(), detected=found)
 
 
 def _satisfies(e: d.Fires, s: Seen) -> bool:
@@ -159,12 +158,12 @@ def _absent(label: str, e: d.Absent, seen: list[Seen]) -> records.ExpectationRes
         return e.container is None or s.container == e.container
 
     offending = [s for s in seen if hit(s)]
-    expected = f"expected {e.describe()}"
-    message = (f"{expected}; found none" if not offending
-               else f"{expected}; found {_join(s.describe() for s in offending)}")
+    detected = ("found none" if not offending
+                else f"found {_join(s.describe() for s in offending)}")
     return records.ExpectationResult(
         scan=label, kind="absent", expected=e.to_json(), description=e.describe(),
-        met=not offending, found=[s.to_json() for s in offending], message=message)
+        met=not offending, found=[s.to_json() for s in offending], wanted=e.describe(),
+        detected=detected)
 
 
 def _clean(label: str, clean: bool, seen: list[Seen],
@@ -175,19 +174,14 @@ def _clean(label: str, clean: bool, seen: list[Seen],
         reasons = _join(f"{g.kind} ({g.reason})" for g in report.gaps)
         return records.ExpectationResult(
             scan=label, kind="clean", expected={"clean": True}, description=description,
-            met=False, found=[],
-            message=f"expected a clean scan; the scan is incomplete ({reasons}), so it "
-                    "cannot prove that")
+            met=False, found=[], wanted="a clean scan",
+            detected=f"the scan is incomplete ({reasons}), so it cannot prove that")
     met = not drift if clean else bool(drift)
-    if clean:
-        found = "found none" if not drift else f"found {_join(s.describe() for s in drift)}"
-        message = f"expected no drift finding; {found}"
-    else:
-        message = ("expected some drift finding; "
-                   + (f"found {_join(s.describe() for s in drift)}" if drift else "found none"))
+    found = "found none" if not drift else f"found {_join(s.describe() for s in drift)}"
     return records.ExpectationResult(
         scan=label, kind="clean", expected={"clean": clean}, description=description,
-        met=met, found=[s.to_json() for s in drift], message=message)
+        met=met, found=[s.to_json() for s in drift],
+        wanted="no drift finding" if clean else "some drift finding", detected=found)
 
 
 def _plural(n: int, word: str) -> str:

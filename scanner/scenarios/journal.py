@@ -136,7 +136,7 @@ def _result(r: records.ExpectationResult, s: records.ScenarioRecord) -> dict[str
     return {
         "scan": r.scan, "kind": r.kind, "expected": r.expected,
         "description": r.description, "met": r.met, "message": r.message,
-        "found": r.found, "time_to_detect_s": _round(r.time_to_detect_s),
+        "detected": r.detected, "found": r.found, "time_to_detect_s": _round(r.time_to_detect_s),
         "report_file": scan.report_file if scan else None,
         "html_file": scan.html_file if scan else None,
     }

@@ -48,6 +48,11 @@ def test_fires_met_with_severity_and_counts() -> None:
     assert result.message == ("expected digest-drift on Deployment/web container web (severity "
                               "≥ high, digests 2, revisions 1); found digest-drift on "
                               "Deployment/web container web (high, 2 digests, 1 revision)")
+    # Expected and found are kept as data; the sentence is only their join.
+    assert result.wanted == ("digest-drift on Deployment/web container web (severity ≥ high,"
+                             " digests 2, revisions 1)")
+    assert result.detected == ("found digest-drift on Deployment/web container web (high,"
+                               " 2 digests, 1 revision)")
     assert result.found[0]["rule"] == "digest-drift"
 
 
