@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner import errors
-from scanner.report import html, validation
+from scanner.report import html, scenario_run, validation
 from scanner.report import model as report_model
 from scanner.scenarios import journal, junit, observers, records
 
@@ -100,9 +100,9 @@ class Outputs:
         self._write(JUNIT, junit.render(run))
         if not page:
             return None
-        html, problem = _render_validation(data)
-        if html is not None:
-            self._write(VALIDATION, html)
+        text, problem = _render_validation(journal.to_model(run))
+        if text is not None:
+            self._write(VALIDATION, text)
         return problem
 
     def _write(self, relative: str, text: str) -> None:
@@ -124,10 +124,10 @@ def _render_html(report: report_model.Report) -> tuple[str | None, str | None]:
         return None, f"HTML rendering failed: {type(e).__name__}: {e}"
 
 
-def _render_validation(data: dict[str, Any]) -> tuple[str | None, str | None]:
+def _render_validation(run: scenario_run.Journal) -> tuple[str | None, str | None]:
     """The validation page, or why it could not be rendered."""
     try:
-        return validation.render_validation(data), None
+        return validation.render_validation(run), None
     except Exception as e:  # noqa: BLE001 - the journal and JUnit are written regardless
         return None, f"validation page failed: {type(e).__name__}: {e}"
 

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 from rich.console import Console
 
-from scanner.report import json_format
+from scanner.report import json_format, scenario_run, validation
 from scanner.scenarios import definitions as d
 from scanner.scenarios import expectations, journal, junit, loading, outputs, records, terminal
 from tests.unit import helpers
@@ -205,3 +205,16 @@ def test_an_unwritable_out_dir_is_an_input_error(tmp_path: Path) -> None:
 
     with pytest.raises(errors.InputError, match="pass another --out DIR"):
         outputs.Outputs(blocker / "out").prepare()
+
+
+def test_validation_page_from_records_equals_the_page_from_the_saved_journal() -> None:
+    # In one process the page is built from the runner's records; from a file, from the
+    # journal JSON. Both roads must give the same typed journal and the same page.
+    run = make_run()
+    from_records = journal.to_model(run)
+    saved = json.loads(json.dumps(journal.to_dict(run, ["driftscan"]), default=str))
+    from_file = scenario_run.from_json(saved)
+    assert from_records == from_file
+    assert validation.render_validation(from_records) == validation.render_validation(saved)
+    missed = [e for s in from_records.scenarios for e in s.expectations if not e.met]
+    assert missed and all(e.detected.startswith("found") for e in missed)
