@@ -12,6 +12,7 @@ not have.
 from __future__ import annotations
 
 import datetime
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,10 @@ def static_rule_set() -> rules.RuleSet:
     return detectors.RULES.only(lambda rule: rule.static)
 
 
+def _pin_diff(path: str) -> str:
+    return shlex.join(("driftscan", "pin", path, "--diff"))
+
+
 def check(files: Sequence[manifests.ManifestFile], *, generated_at: str | None = None,
           ) -> manifest_report.ManifestReport:
     """Run the static rules on every workload of ``files`` and place each finding.
@@ -78,7 +83,7 @@ def check(files: Sequence[manifests.ManifestFile], *, generated_at: str | None =
                         rule=finding.rule,
                         severity=finding.severity.value,
                         message=finding.message,
-                        remediation=f"{rule.remediation} `driftscan pin {file.name} --diff`"
+                        remediation=f"{rule.remediation} `{_pin_diff(file.name)}`"
                         " shows the change." if file.name != "-" else rule.remediation,
                         file=file.name,
                         line=field.line,

@@ -8,6 +8,7 @@ reports a registry digest, there is no pin.
 
 from __future__ import annotations
 
+import shlex
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -135,6 +136,17 @@ def kubectl_resource(ref: model.WorkloadRef) -> str | None:
     return f"{kind}/{ref.name}" if kind else None
 
 
+def kubectl(*args: str) -> str:
+    """A ``kubectl`` command line, every argument shell-quoted (images may hold anything)."""
+    return shlex.join(("kubectl", *args))
+
+
+def rollout_command(verb: str, ref: model.WorkloadRef) -> str | None:
+    """``kubectl rollout VERB deployment/web -n NS``; None for kinds kubectl cannot roll."""
+    resource = kubectl_resource(ref)
+    return kubectl("rollout", verb, resource, "-n", ref.namespace) if resource else None
+
+
 def pin_for(
     ref: model.WorkloadRef, container: str, image: str, digest: str | None
 ) -> findings.Pin | None:
@@ -146,7 +158,7 @@ def pin_for(
     pinned = f"{base}@{digest}"
     resource = kubectl_resource(ref)
     command = (
-        f"kubectl set image {resource} -n {ref.namespace} {container}={pinned}"
+        kubectl("set", "image", resource, "-n", ref.namespace, f"{container}={pinned}")
         if resource
         else None
     )

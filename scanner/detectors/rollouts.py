@@ -167,10 +167,9 @@ def rollout_version_mix(snapshot: model.Snapshot, g: graph.Graph) -> list[findin
                         callers=tuple(str(c) for c in graph.callers(g, ref)),
                     ),
                     remediation=(
-                        f"Finish or undo the rollout (`kubectl rollout status"
-                        f" {common.kubectl_resource(ref)} -n {ref.namespace}`). "
+                        f"Finish or undo the rollout (`{status}`). "
                         + common.pin_sentence(pin, ref)
-                        if common.kubectl_resource(ref) and ref.kind != "Pod"
+                        if (status := common.rollout_command("status", ref)) and ref.kind != "Pod"
                         else common.pin_sentence(pin, ref)
                     ),
                 )
@@ -234,8 +233,7 @@ def overlapping_rollout(snapshot: model.Snapshot, g: graph.Graph) -> list[findin
                     f"Let {newest.name if newest else 'the newest revision'} finish before "
                     "the next change, or roll back to one revision"
                     + (
-                        f" (`kubectl rollout undo {common.kubectl_resource(ref)}"
-                        f" -n {ref.namespace}`)."
+                        f" (`{common.rollout_command('undo', ref)}`)."
                         if ref.kind in ("Deployment", "StatefulSet", "DaemonSet")
                         else "."
                     )
@@ -291,10 +289,10 @@ def stalled_rollout(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.F
             for u in graph.digest_uses(g, ref, live_only=True)
             if u.image_id.comparable and u.pod.name not in stuck_pods
         }
-        resource = common.kubectl_resource(ref)
+        rollback = common.rollout_command("undo", ref)
         undo = (
-            f" or roll back: `kubectl rollout undo {resource} -n {ref.namespace}`"
-            if ref.kind in ("Deployment", "StatefulSet", "DaemonSet") and resource
+            f" or roll back: `{rollback}`"
+            if ref.kind in ("Deployment", "StatefulSet", "DaemonSet") and rollback
             else ""
         )
         result.append(
@@ -349,7 +347,6 @@ def paused_rollout(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.Fi
         if lagging:
             parts.append("the template changed but pods still run the old images: "
                          + ", ".join(lagging))
-        resource = common.kubectl_resource(ref)
         result.append(
             common.finding(
                 PAUSED_ROLLOUT,
@@ -360,8 +357,8 @@ def paused_rollout(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.Fi
                     mixed_containers=tuple(mixed), pending_template_changes=tuple(lagging)
                 ),
                 remediation=(
-                    f"Resume (`kubectl rollout resume {resource} -n {ref.namespace}`) or roll"
-                    f" back (`kubectl rollout undo {resource} -n {ref.namespace}`)."
+                    f"Resume (`{common.rollout_command('resume', ref)}`) or roll"
+                    f" back (`{common.rollout_command('undo', ref)}`)."
                 ),
             )
         )

@@ -122,8 +122,10 @@ def partitioned_update(snapshot: model.Snapshot, g: graph.Graph) -> list[finding
                     digests_by_revision={k: tuple(v) for k, v in digests.items()},
                 ),
                 remediation=(
-                    "Finish the staged rollout: `kubectl patch statefulset"
-                    f" {ref.name} -n {ref.namespace} -p '{patch}'`."
+                    "Finish the staged rollout: `"
+                    + common.kubectl("patch", "statefulset", ref.name, "-n", ref.namespace,
+                                     "-p", patch)
+                    + "`."
                 ),
             )
         )
@@ -166,7 +168,7 @@ def ondelete_update(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.F
             )
         pods_to_delete = sorted(p for names in behind.values() for p in names)
         delete = (
-            f" `kubectl delete pod -n {ref.namespace} {' '.join(pods_to_delete[:10])}`"
+            f" `{common.kubectl('delete', 'pod', '-n', ref.namespace, *pods_to_delete[:10])}`"
             + (" …" if len(pods_to_delete) > 10 else "")
             if pods_to_delete
             else ""

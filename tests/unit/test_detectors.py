@@ -10,7 +10,13 @@ order and a severity override.
 
 from __future__ import annotations
 
+import json
+import shlex
+from pathlib import Path
+
 from scanner import evidence, findings, model
+from scanner.detectors import common
+from tests import kubedump
 from tests.unit import helpers
 
 A, B, C = ("sha256:" + ch * 64 for ch in "abc")
@@ -219,3 +225,28 @@ def test_severity_override_retiers_a_rule() -> None:
     g = graph.build(snap)
     found = detectors.detect(snap, g, severity_overrides={"mutable-tag": findings.Severity.HIGH})
     assert by_rule(found, "mutable-tag")[0].severity is findings.Severity.HIGH
+
+
+def test_remediation_commands_survive_hostile_names(tmp_path: Path) -> None:
+    # Names and images from a cluster may hold quotes, spaces and markup: every command
+    # a finding carries must split back into exactly the arguments it was built from.
+    dump_file = tmp_path / "xss.json"
+    dump_file.write_text(json.dumps(kubedump.xss_dump()))
+    commands = 0
+    for f in helpers.analyse(helpers.load(dump_file))[1]:
+        if f.pin is None or f.pin.command is None:
+            continue
+        commands += 1
+        argv = shlex.split(f.pin.command)
+        assert argv[:3] == ["kubectl", "set", "image"]
+        assert argv[4:6] == ["-n", f.workload.namespace]
+        assert argv[6] == f"{f.pin.container}={f.pin.pinned_image}"
+        assert f"`{f.pin.command}`" in f.remediation
+    assert commands
+
+
+def test_kubectl_quotes_only_what_needs_it() -> None:
+    ref = model.WorkloadRef("Deployment", "shop", "web")
+    assert common.rollout_command("undo", ref) == "kubectl rollout undo deployment/web -n shop"
+    assert common.rollout_command("undo", model.WorkloadRef("Job", "shop", "j")) is None
+    assert common.kubectl("delete", "pod", "a b") == "kubectl delete pod 'a b'"
