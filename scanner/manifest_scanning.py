@@ -21,7 +21,7 @@ from typing import TextIO
 
 from rich.console import Console
 
-from scanner import __version__, detectors, errors, findings, graph
+from scanner import __version__, detectors, errors, exits, findings, graph
 from scanner.detectors import rules
 from scanner.report import manifest_report, sarif
 from scanner.report import model as report_model
@@ -33,8 +33,6 @@ FORMATS = ("table", "json", "sarif")
 STATIC_RULES = detectors.RULES.ids(lambda rule: rule.static)
 """Rules that judge a pod template alone; the only ones a manifest can trigger."""
 
-EXIT_CLEAN = 0
-EXIT_FINDINGS = 1
 
 
 @dataclass(frozen=True)
@@ -147,8 +145,8 @@ def run(options: ManifestOptions, stdout: Console, *, stdin_text: str | None = N
         stdout.print(f"wrote {options.output}: {manifest_report.summary_line(report)}",
                      highlight=False, soft_wrap=True)
     worst = report.worst_severity()
-    return (EXIT_FINDINGS if worst is not None and worst.rank >= options.fail_on.rank
-            else EXIT_CLEAN)
+    return exits.for_result(fails=worst is not None and worst.rank >= options.fail_on.rank,
+                            incomplete=False)
 
 
 def _write(output: str, write: Callable[[TextIO], object]) -> None:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from scanner import errors, graph, images, model
+from scanner import errors, exits, graph, images, model
 from scanner.oci import credentials, resolver
 from scanner.sources import manifests
 
@@ -353,7 +353,7 @@ def run(options: PinOptions, stdout: Console, *, stdin_text: str | None = None,
                 out.write("---\n")
             out.write(text if text.endswith("\n") or not text else text + "\n")
         out.flush()
-    return 0
+    return exits.CLEAN
 
 
 def _diff(files: Sequence[manifests.ManifestFile], new_texts: Mapping[str, str],

@@ -85,8 +85,7 @@ def latent_drift(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.Find
 
 def _finding(ref: model.WorkloadRef, spec: model.ContainerSpec, tag: model.RegistryTag,
              uses: list[graph.DigestUse], counts: dict[str, int]) -> findings.Finding:
-    policy = spec.pull_policy or ("Always" if images.parse(spec.image).is_floating
-                                  else "IfNotPresent")
+    policy = spec.pull_policy or images.default_pull_policy(images.parse(spec.image))
     triggers = "scale-up, eviction or node replacement"
     if policy == "Always":
         triggers += ", or any container restart"

@@ -28,11 +28,6 @@ __all__ = [
     "STALLED_ROLLOUT",
 ]
 
-PULL_FAILURES = frozenset(
-    {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
-     "RegistryUnavailable", "SignatureValidationFailed"}
-)
-
 ROLLOUT_VERSION_MIX = rules.Rule(
     id="rollout-version-mix",
     severity=findings.Severity.MEDIUM,
@@ -234,7 +229,7 @@ def overlapping_rollout(snapshot: model.Snapshot, g: graph.Graph) -> list[findin
                     "the next change, or roll back to one revision"
                     + (
                         f" (`{common.rollout_command('undo', ref)}`)."
-                        if ref.kind in ("Deployment", "StatefulSet", "DaemonSet")
+                        if ref.kind in model.ROLLOUT_KINDS
                         else "."
                     )
                 ),
@@ -266,7 +261,7 @@ def stalled_rollout(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.F
         stuck_images: set[str] = set()
         for pod in live:
             for c in pod.containers:
-                if c.waiting_reason in PULL_FAILURES:
+                if c.waiting_reason in model.PULL_FAILURE_REASONS:
                     stuck[c.waiting_reason].append(pod.name)
                     stuck_images.add(c.image)
         stuck_pods = {p for names in stuck.values() for p in names}
@@ -292,7 +287,7 @@ def stalled_rollout(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.F
         rollback = common.rollout_command("undo", ref)
         undo = (
             f" or roll back: `{rollback}`"
-            if ref.kind in ("Deployment", "StatefulSet", "DaemonSet") and rollback
+            if ref.kind in model.ROLLOUT_KINDS and rollback
             else ""
         )
         result.append(

@@ -107,7 +107,7 @@ def effective_pull_policy(spec: model.ContainerSpec, parsed: images.ImageRef) ->
     """The stored ``imagePullPolicy``, or the default the apiserver would store."""
     if spec.pull_policy:
         return spec.pull_policy
-    return "Always" if parsed.is_floating else "IfNotPresent"
+    return images.default_pull_policy(parsed)
 
 
 def _tag_finding(

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from scanner import exits
 from scanner.report import model as report_model
 from scanner.scenarios import definitions as d
 
@@ -227,8 +228,8 @@ class RunRecord:
     def exit_code(self) -> int:
         """0 passed (skips allowed), 1 missed, 2 not carried out, 130 interrupted."""
         if self.status is Status.INTERRUPTED:
-            return 130
+            return exits.INTERRUPTED
         if self.status is not Status.COMPLETED or any(
                 s.status is not Status.COMPLETED and not s.skipped for s in self.scenarios):
-            return 2
-        return 1 if self.deviated else 0
+            return exits.ERROR
+        return exits.FINDINGS if self.deviated else exits.CLEAN
