@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from scanner import detectors, graph  # noqa: E402
 from scanner.report import building, html, json_format  # noqa: E402
-from scanner.report import model as report_model  # noqa: E402
+from scanner.report import document as report_model  # noqa: E402
 from scanner.sources import dump  # noqa: E402
 from tests import kubedump  # noqa: E402
 

@@ -137,9 +137,9 @@ def pin_command(paths: tuple[str, ...], diff: bool, write: bool, from_cluster: b
               help="Where to write the HTML page.")
 def report_command(report_json: str, output: str) -> None:
     """Render a saved JSON report (`scan --format json`) as a self-contained HTML page."""
-    from scanner.report import html, loading
+    from scanner.report import html, reading
 
-    html.write(loading.read(report_json), output)
+    html.write(reading.read(report_json), output)
     click.echo(f"wrote {output}")
 
 

@@ -23,8 +23,8 @@ from rich.console import Console
 
 from scanner import __version__, detectors, errors, exits, findings, graph
 from scanner.detectors import rules
+from scanner.report import document as report_model
 from scanner.report import manifest_report, sarif
-from scanner.report import model as report_model
 from scanner.sources import manifests
 
 __all__ = ["FORMATS", "STATIC_RULES", "ManifestOptions", "check", "run", "static_rule_set"]

@@ -17,7 +17,7 @@ from scanner import evidence, findings, graph, images, model
 from scanner.detectors import rules
 
 __all__ = [
-    "ContainerView",
+    "ContainerUses",
     "by_container",
     "containers",
     "count_by_digest",
@@ -34,7 +34,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class ContainerView:
+class ContainerUses:
     """The live uses of one container name across a workload's pods."""
 
     name: str
@@ -56,19 +56,19 @@ class ContainerView:
         return newest.container.image
 
 
-def by_container(uses: Iterable[graph.DigestUse]) -> list[ContainerView]:
+def by_container(uses: Iterable[graph.DigestUse]) -> list[ContainerUses]:
     """Group uses by container name, in a stable order (init containers first)."""
     grouped: dict[str, list[graph.DigestUse]] = defaultdict(list)
     for use in uses:
         grouped[use.container.name].append(use)
     views = [
-        ContainerView(name, group[0].container.role, tuple(group))
+        ContainerUses(name, group[0].container.role, tuple(group))
         for name, group in grouped.items()
     ]
     return sorted(views, key=lambda v: (not v.role.is_init, v.name))
 
 
-def containers(g: graph.Graph, ref: model.WorkloadRef) -> list[ContainerView]:
+def containers(g: graph.Graph, ref: model.WorkloadRef) -> list[ContainerUses]:
     """Live uses of each container of the workload."""
     return by_container(graph.digest_uses(g, ref, live_only=True))
 

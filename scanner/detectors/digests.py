@@ -79,7 +79,7 @@ def digest_drift(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.Find
 def _drift_finding(
     g: graph.Graph,
     ref: model.WorkloadRef,
-    view: common.ContainerView,
+    view: common.ContainerUses,
     revision_key: str,
     uses: list[graph.DigestUse],
     counts: dict[str, int],

@@ -105,7 +105,7 @@ PAUSED_ROLLOUT = rules.Rule(
 
 
 def _revision_digests(
-    view: common.ContainerView,
+    view: common.ContainerUses,
 ) -> dict[str, dict[str, int]]:
     result: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for use in view.comparable:

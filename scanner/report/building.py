@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from scanner import __version__, detectors, findings, graph, images, model, scoring
 from scanner.detectors import rules
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 
 __all__ = ["build"]
 

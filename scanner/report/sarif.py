@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from scanner.report import document as report_model
 from scanner.report import manifest_report
-from scanner.report import model as report_model
 
 __all__ = ["SARIF_SCHEMA", "SARIF_VERSION", "from_manifests", "from_report", "level", "render"]
 

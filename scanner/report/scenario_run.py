@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from scanner import errors
-from scanner.report import loading
-from scanner.report import model as report_model
+from scanner.report import document as report_model
+from scanner.report import reading
 
 __all__ = ["ExpectationRun", "Journal", "ScanRun", "ScenarioRun", "error_text", "from_json"]
 
@@ -138,7 +138,7 @@ def _scenario(data: Mapping[str, Any]) -> ScenarioRun:
     for scan in _list(data, "scans"):
         label = _str(scan, "label", "scan")
         raw = scan.get("report")
-        report = (loading.from_data(raw, name=f"journal: scenario {name}, scan {label}")
+        report = (reading.from_data(raw, name=f"journal: scenario {name}, scan {label}")
                   if raw is not None else None)
         scans.append(ScanRun(label, _str(scan, "started_at"), _float(scan, "time_to_detect_s"),
                              _str(scan, "html_file") or _str(scan, "page") or None, report))

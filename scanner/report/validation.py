@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from scanner import errors
+from scanner.report import document as report_model
 from scanner.report import html, scenario_run
-from scanner.report import model as report_model
 
 __all__ = [
     "JOURNAL_SCHEMA",

@@ -171,7 +171,7 @@ class Checker:
                 self.problem(p + ["container"], f"{w} has no container {value['container']!r}"
                              f" (its containers: {known})", where, "container")
             self._check_text(value["image"], p + ["image"], where, "image")
-            return d.SetImage(d.Workload.parse(value["workload"]), str(value["container"]),
+            return d.SetImage(d.WorkloadName.parse(value["workload"]), str(value["container"]),
                               str(value["image"])) if w else None
         if kind == "scale":
             w = self._workload(value["workload"], p + ["workload"], where, "workload",
@@ -282,8 +282,8 @@ class Checker:
                 self.workloads[f"{kind}/{obj_name}"] = _Template(kind, obj_name, names)
 
     def _workload(self, text: str, p: list[Any], where: str, field_: str,
-                  kinds: Sequence[str] = resources.WORKLOAD_KINDS) -> d.Workload | None:
-        w = d.Workload.parse(text)
+                  kinds: Sequence[str] = resources.WORKLOAD_KINDS) -> d.WorkloadName | None:
+        w = d.WorkloadName.parse(text)
         if w.kind not in kinds:
             self.problem(p, f"{text}: this step works on {' or '.join(kinds)} only", where,
                          field_)
@@ -360,7 +360,7 @@ class Checker:
                     self.problem(q, f"clean: true contradicts expecting {f['rule']} to fire",
                                  where, f"fires[{j}]")
                 fires.append(d.Fires(
-                    rule=f["rule"], workload=d.Workload.parse(f["workload"]),
+                    rule=f["rule"], workload=d.WorkloadName.parse(f["workload"]),
                     container=f.get("container"),
                     severity=findings.Severity(f["severity"]) if f.get("severity") else None,
                     digests=self._count(f.get("digests"), q + ["digests"], where,
@@ -377,7 +377,7 @@ class Checker:
                     self.problem(q, "`container` needs `workload`", where, f"absent[{j}]")
                 absent.append(d.Absent(
                     rule=a.get("rule"),
-                    workload=d.Workload.parse(a["workload"]) if a.get("workload") else None,
+                    workload=d.WorkloadName.parse(a["workload"]) if a.get("workload") else None,
                     container=a.get("container")))
             out[label] = d.ScanExpectation(label, tuple(fires), tuple(absent), spec.get("clean"))
         return out

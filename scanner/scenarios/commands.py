@@ -19,7 +19,7 @@ from rich.table import Table
 
 from scanner import errors
 from scanner.clusters import providers
-from scanner.scenarios import loading, outputs, running, targets, terminal
+from scanner.scenarios import catalog, narrator, outputs, running, targets
 
 __all__ = ["RunRequest", "list_command", "run_command"]
 
@@ -47,12 +47,12 @@ class RunRequest:
 
 def list_command(stdout: Console, files: Sequence[str] = ()) -> int:
     """Print the library (and ``--file`` scenarios) as a table; 0, or raise when invalid."""
-    scenarios = loading.library() + (loading.load_files([Path(f) for f in files])
+    scenarios = catalog.library() + (catalog.load_files([Path(f) for f in files])
                                      if files else [])
     if not scenarios:
-        stdout.print(f"no scenarios in {loading.library_dir()}", highlight=False)
+        stdout.print(f"no scenarios in {catalog.library_dir()}", highlight=False)
         return 0
-    table = Table(title=f"Scenarios ({loading.library_dir()})", title_justify="left")
+    table = Table(title=f"Scenarios ({catalog.library_dir()})", title_justify="left")
     table.add_column("name", no_wrap=True)
     table.add_column("what it replays", ratio=3)
     table.add_column("scans (expectations)", ratio=2)
@@ -95,13 +95,13 @@ def run_command(request: RunRequest, stdout: Console, stderr: Console,
         errors.ScenarioInvalid: a selected scenario file is invalid.
         errors.InputError: unknown names, contradictory options, unusable ``--out``.
     """
-    scenarios = loading.select(request.names, all_=request.all, files=request.files)
+    scenarios = catalog.select(request.names, all_=request.all, files=request.files)
     clusters = _clusters(request, stderr)
     options = running.RunOptions(cleanup=request.cleanup, isolate=request.isolate,
                                  nodes=request.nodes)
     record = running.run(scenarios, clusters=clusters, outputs_=outputs.Outputs(request.out),
-                         observer=terminal.ProgressObserver(stderr, verbose=request.verbose),
+                         observer=narrator.ProgressObserver(stderr, verbose=request.verbose),
                          options=options, argv=argv)
     stdout.print()
-    terminal.summary(record, stdout, request.out)
+    narrator.summary(record, stdout, request.out)
     return record.exit_code()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scanner import detectors, evidence, findings
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 from scanner.scenarios import definitions as d
 from scanner.scenarios import records
 

@@ -1,9 +1,9 @@
-"""The run's output folder: journal.json, junit.xml and one report per scan.
+"""The run's output folder: journal.json, testsuite.xml and one report per scan.
 
 Layout of ``--out DIR`` (default ``reports/scenarios/LATEST``)::
 
     journal.json                      the whole run (see ``journal``)
-    junit.xml                         one testcase per scenario (see ``junit``)
+    testsuite.xml                         one testcase per scenario (see ``junit``)
     index.html                        the validation page (scenarios × expectations)
     scans/SCENARIO--LABEL.json        each scan's report, driftscan/report/v1
     scans/SCENARIO--LABEL.html        the same report as a page
@@ -24,15 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from scanner import errors
+from scanner.report import document as report_model
 from scanner.report import html, scenario_run, validation
-from scanner.report import model as report_model
-from scanner.scenarios import journal, junit, observers, records
+from scanner.scenarios import journal, observers, records, testsuite
 
 __all__ = ["DEFAULT_DIR", "FilesObserver", "Outputs"]
 
 DEFAULT_DIR = Path("reports") / "scenarios" / "LATEST"
 JOURNAL = "journal.json"
-JUNIT = "junit.xml"
+JUNIT = "testsuite.xml"
 VALIDATION = "index.html"
 SCANS = "scans"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -52,7 +52,7 @@ class Outputs:
 
     @property
     def junit(self) -> Path:
-        """Path of junit.xml."""
+        """Path of testsuite.xml."""
         return self.folder / JUNIT
 
     def prepare(self) -> None:
@@ -91,13 +91,13 @@ class Outputs:
 
     def write_results(self, run: records.RunRecord, argv: Sequence[str] | None = None,
                       *, page: bool = False) -> str | None:
-        """(Re)write journal.json and junit.xml, and with ``page`` the validation page.
+        """(Re)write journal.json and testsuite.xml, and with ``page`` the validation page.
 
         Returns why the validation page was not written, if it was asked for and not.
         """
         data = journal.to_dict(run, argv)
         self._write(JOURNAL, json.dumps(data, indent=2, default=str) + "\n")
-        self._write(JUNIT, junit.render(run))
+        self._write(JUNIT, testsuite.render(run))
         if not page:
             return None
         text, problem = _render_validation(journal.to_model(run))
@@ -133,7 +133,7 @@ def _render_validation(run: scenario_run.Journal) -> tuple[str | None, str | Non
 
 
 class FilesObserver(observers.Observer):
-    """Keeps journal.json and junit.xml current: after each scenario and at the end."""
+    """Keeps journal.json and testsuite.xml current: after each scenario and at the end."""
 
     def __init__(self, outputs: Outputs, argv: Sequence[str] | None = None) -> None:
         """Write through ``outputs``; ``argv`` is recorded as the run's command."""

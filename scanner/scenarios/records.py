@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scanner import exits
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 from scanner.scenarios import definitions as d
 
 __all__ = [

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from scanner import errors
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 from scanner.scenarios import builds, kubeapi, records, waits
 from scanner.scenarios import definitions as d
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from scanner import detectors, findings, graph, model
 from scanner.report import building
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 from scanner.sources import dump
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 
 from scanner import findings
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 from scanner.scenarios import definitions as d
 from scanner.scenarios import expectations
 from tests.unit import helpers
@@ -22,7 +22,7 @@ def report(fixture: str) -> report_model.Report:
 REPUSHED = "digest-drift/fires-repushed-tag.json"
 THREE = "rollout-version-mix/fires-three-revisions.json"
 PINNED = "digest-drift/clean-pinned-control.json"
-WEB = d.Workload("Deployment", "web")
+WEB = d.WorkloadName("Deployment", "web")
 
 
 def fires(**kw: object) -> d.ScanExpectation:
@@ -85,7 +85,7 @@ def test_fires_missed_names_what_the_workload_has_instead() -> None:
 
 def test_fires_missed_for_a_workload_the_scan_did_not_see() -> None:
     (result,) = expectations.evaluate(
-        fires(rule="digest-drift", workload=d.Workload("StatefulSet", "db")), report(REPUSHED))
+        fires(rule="digest-drift", workload=d.WorkloadName("StatefulSet", "db")), report(REPUSHED))
     assert not result.met
     assert "found no workload StatefulSet/db in the scan (it saw 2 workloads)" in result.message
 
@@ -106,7 +106,7 @@ def test_absent_by_rule_by_workload_and_by_container() -> None:
         d.Absent(rule="digest-drift"),
         d.Absent(workload=WEB),
         d.Absent(workload=WEB, container="other"),
-        d.Absent(rule="mutable-tag", workload=d.Workload("Deployment", "frontend")),
+        d.Absent(rule="mutable-tag", workload=d.WorkloadName("Deployment", "frontend")),
     ))
     results = expectations.evaluate(expect, drift_report)
     assert [r.met for r in results] == [True, False, False, True, True]

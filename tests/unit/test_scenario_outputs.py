@@ -1,4 +1,4 @@
-"""What a run writes and prints: journal.json (against its JSON Schema), junit.xml, the
+"""What a run writes and prints: journal.json (against its JSON Schema), testsuite.xml, the
 terminal summary, and the exit code — from hand-made run records with real reports."""
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ import pytest
 from rich.console import Console
 
 from scanner.report import json_format, scenario_run, validation
+from scanner.scenarios import catalog, expectations, journal, narrator, outputs, records, testsuite
 from scanner.scenarios import definitions as d
-from scanner.scenarios import expectations, journal, junit, loading, outputs, records, terminal
 from tests.unit import helpers
 
 LIBRARY = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 def scenario(name: str) -> d.Scenario:
-    (found,) = [s for s in loading.library(LIBRARY) if s.name == name]
+    (found,) = [s for s in catalog.library(LIBRARY) if s.name == name]
     return found
 
 
@@ -101,11 +101,11 @@ def test_exit_codes() -> None:
                                      skipped=True, started=time.time())
     run.scenarios.append(skipped)
     assert run.exit_code() == 0                      # a skip is not a failure
-    assert junit.render(run).count("<skipped ") == 1
+    assert testsuite.render(run).count("<skipped ") == 1
 
 
 def test_junit_has_one_testcase_per_scenario_with_expected_vs_found() -> None:
-    root = ET.fromstring(junit.render(make_run()))
+    root = ET.fromstring(testsuite.render(make_run()))
     suite = root.find("testsuite")
     assert suite is not None
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors"),
@@ -160,7 +160,7 @@ def test_journal_matches_its_schema_and_is_self_contained() -> None:
 
 def test_terminal_summary() -> None:
     out = io.StringIO()
-    terminal.summary(make_run(), Console(file=out, width=100, color_system=None))
+    narrator.summary(make_run(), Console(file=out, width=100, color_system=None))
     text = out.getvalue()
     for row in ("│ pinned-control │ passed   │          5/5 │              - │     3.0s │",
                 "│ retag-scale-up │ deviated │          1/4 │              - │     4.0s │",
