@@ -1,9 +1,9 @@
-"""The run's output folder: journal.json, testsuite.xml and one report per scan.
+"""The run's output folder: journal.json, junit.xml and one report per scan.
 
 Layout of ``--out DIR`` (default ``reports/scenarios/LATEST``)::
 
     journal.json                      the whole run (see ``journal``)
-    testsuite.xml                         one testcase per scenario (see ``junit``)
+    junit.xml                         one testcase per scenario (see ``testsuite``)
     index.html                        the validation page (scenarios × expectations)
     scans/SCENARIO--LABEL.json        each scan's report, driftscan/report/v1
     scans/SCENARIO--LABEL.html        the same report as a page
@@ -32,7 +32,7 @@ __all__ = ["DEFAULT_DIR", "FilesObserver", "Outputs"]
 
 DEFAULT_DIR = Path("reports") / "scenarios" / "LATEST"
 JOURNAL = "journal.json"
-JUNIT = "testsuite.xml"
+JUNIT = "junit.xml"
 VALIDATION = "index.html"
 SCANS = "scans"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -52,7 +52,7 @@ class Outputs:
 
     @property
     def junit(self) -> Path:
-        """Path of testsuite.xml."""
+        """Path of junit.xml."""
         return self.folder / JUNIT
 
     def prepare(self) -> None:
@@ -91,7 +91,7 @@ class Outputs:
 
     def write_results(self, run: records.RunRecord, argv: Sequence[str] | None = None,
                       *, page: bool = False) -> str | None:
-        """(Re)write journal.json and testsuite.xml, and with ``page`` the validation page.
+        """(Re)write journal.json and junit.xml, and with ``page`` the validation page.
 
         Returns why the validation page was not written, if it was asked for and not.
         """
@@ -133,7 +133,7 @@ def _render_validation(run: scenario_run.Journal) -> tuple[str | None, str | Non
 
 
 class FilesObserver(observers.Observer):
-    """Keeps journal.json and testsuite.xml current: after each scenario and at the end."""
+    """Keeps journal.json and junit.xml current: after each scenario and at the end."""
 
     def __init__(self, outputs: Outputs, argv: Sequence[str] | None = None) -> None:
         """Write through ``outputs``; ``argv`` is recorded as the run's command."""

@@ -1,4 +1,4 @@
-"""What a run writes and prints: journal.json (against its JSON Schema), testsuite.xml, the
+"""What a run writes and prints: journal.json (against its JSON Schema), junit.xml, the
 terminal summary, and the exit code — from hand-made run records with real reports."""
 
 from __future__ import annotations
@@ -188,13 +188,14 @@ def test_outputs_replace_an_earlier_run_and_write_scans(tmp_path: Path) -> None:
                                                    json_format.to_dict(report))
     assert json_file == "scans/retag-scale-up--after-scale.json"
     assert json.loads((folder / json_file).read_text())["schema"] == "driftscan/report/v1"
-    if html_file is not None:
-        assert (folder / html_file).read_text().lstrip().lower().startswith("<!doctype html")
-    else:
-        assert problem
+    assert html_file == "scans/retag-scale-up--after-scale.html" and problem is None
+    assert (folder / html_file).read_text().lstrip().lower().startswith("<!doctype html")
     run = make_run()
-    out.write_results(run, argv=["driftscan"])
+    assert out.write_results(run, argv=["driftscan"], page=True) is None
     assert json.loads(out.journal.read_text())["run"]["id"] == run.run_id
+    # The file names are part of the contract (docs/scenarios.md, CI configurations).
+    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == [
+        "index.html", "journal.json", "junit.xml", "mine.txt"]
     ET.parse(out.junit)
 
 
