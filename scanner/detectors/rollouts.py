@@ -43,6 +43,7 @@ ROLLOUT_VERSION_MIX = rules.Rule(
         "digest so each revision names exactly one build."
     ),
     family="rollouts",
+    controls=("NIST-800-53:CM-2", "SOC2:CC8.1"),
     needs=rules.Needs.LIVE,
     concern=rules.Concern.DRIFT,
     counts_builds=True,
@@ -62,6 +63,7 @@ OVERLAPPING_ROLLOUT = rules.Rule(
         "rollout status`), or roll back to one known revision."
     ),
     family="rollouts",
+    controls=("NIST-800-53:CM-3", "SOC2:CC8.1"),
     needs=rules.Needs.LIVE,
     concern=rules.Concern.DRIFT,
     counts_builds=True,
@@ -81,6 +83,7 @@ STALLED_ROLLOUT = rules.Rule(
         "undo`); alert on Progressing=False."
     ),
     family="rollouts",
+    controls=("NIST-800-53:CM-3", "SOC2:CC8.1"),
     needs=rules.Needs.LIVE,
     concern=rules.Concern.DRIFT,
 )
@@ -99,6 +102,7 @@ PAUSED_ROLLOUT = rules.Rule(
         "digest."
     ),
     family="rollouts",
+    controls=("NIST-800-53:CM-2", "NIST-800-53:CM-3"),
     needs=rules.Needs.LIVE,
     concern=rules.Concern.DRIFT,
 )

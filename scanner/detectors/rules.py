@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from scanner import controls as control_catalog
 from scanner import findings, graph, model
 
 __all__ = ["Check", "Concern", "Detector", "DuplicateRule", "Needs", "Rule", "RuleSet"]
@@ -63,6 +64,8 @@ class Rule:
     """The general fix; findings add the exact digest and command."""
     family: str
     """The detector module that owns the rule (checked against the detector's function)."""
+    controls: tuple[str, ...] = ()
+    """Compliance controls a finding of this rule is evidence for (``scanner.controls``)."""
     needs: Needs = field(kw_only=True)
     concern: Concern = field(kw_only=True)
     counts_builds: bool = field(default=False, kw_only=True)
@@ -84,6 +87,9 @@ class Rule:
         for name in ("title", "rationale", "remediation", "family"):
             if not getattr(self, name).strip():
                 raise ValueError(f"rule {self.id}: {name} is empty")
+        unknown = [c for c in self.controls if c not in control_catalog.IDS]
+        if unknown:
+            raise ValueError(f"rule {self.id}: unknown control(s) {', '.join(unknown)}")
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ PARTITIONED_UPDATE = rules.Rule(
         "to 0, or roll the updated ordinals back."
     ),
     family="updates",
+    controls=("NIST-800-53:CM-2", "NIST-800-53:CM-3"),
     needs=rules.Needs.LIVE,
     concern=rules.Concern.DRIFT,
 )
@@ -54,6 +55,7 @@ ONDELETE_UPDATE = rules.Rule(
         "switch the workload to a RollingUpdate strategy."
     ),
     family="updates",
+    controls=("NIST-800-53:CM-2", "NIST-800-53:CM-3"),
     needs=rules.Needs.LIVE,
     concern=rules.Concern.DRIFT,
 )
