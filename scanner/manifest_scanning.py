@@ -1,7 +1,7 @@
 """``driftscan manifests``: the static rules on YAML before it is applied.
 
 The CLI calls :func:`run`. Each workload read by ``sources.manifests`` becomes a snapshot
-of its own (no pods), and the registry's static detectors — ``floating-tag``,
+of its own (no pods), and the static detectors — ``floating-tag``,
 ``mutable-tag`` and ``pull-policy-divergence``, the same functions a live scan runs —
 check it; each finding is placed at the line and column of the container's ``image``
 field. The rollout rules are not run: every one of them is defined by live state
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,14 +27,14 @@ from rich.console import Console
 
 from scanner import __version__, detectors, errors, exits, findings, graph
 from scanner.detectors import rules
+from scanner.report import document as report_model
 from scanner.report import manifest_report, sarif
-from scanner.report import model as report_model
 from scanner.sources import manifests
 
-__all__ = ["FORMATS", "STATIC_RULES", "ManifestOptions", "check", "run", "static_registry"]
+__all__ = ["FORMATS", "STATIC_RULES", "ManifestOptions", "check", "run", "static_rule_set"]
 
 FORMATS = ("table", "json", "sarif")
-STATIC_RULES = ("floating-tag", "mutable-tag", "pull-policy-divergence")
+STATIC_RULES = detectors.RULES.ids(lambda rule: rule.static)
 """Rules that judge a pod template alone; the only ones a manifest can trigger."""
 
 
@@ -49,9 +50,13 @@ class ManifestOptions:
     """Exit 0 rather than 3 when input was unreadable and nothing reaches ``fail_on``."""
 
 
-def static_registry() -> rules.Registry:
-    """The registry's detectors for :data:`STATIC_RULES`, in registry order."""
-    return rules.Registry(d for d in detectors.REGISTRY if d.rule.id in STATIC_RULES)
+def static_rule_set() -> rules.RuleSet:
+    """The detectors of :data:`STATIC_RULES`, in declaration order."""
+    return detectors.RULES.only(lambda rule: rule.static)
+
+
+def _pin_diff(path: str) -> str:
+    return shlex.join(("driftscan", "pin", path, "--diff"))
 
 
 def check(files: Sequence[manifests.ManifestFile], *, generated_at: str | None = None,
@@ -60,7 +65,7 @@ def check(files: Sequence[manifests.ManifestFile], *, generated_at: str | None =
 
     A workload lacking a field the detectors need is listed as unreadable.
     """
-    registry = static_registry()
+    rule_set = static_rule_set()
     found: list[manifest_report.ManifestFinding] = []
     unreadable = [manifest_report.InputProblem(p.file, p.line, p.reason, p.hint)
                   for f in files for p in f.problems]
@@ -73,19 +78,19 @@ def check(files: Sequence[manifests.ManifestFile], *, generated_at: str | None =
     image_count = sum(len(o.images) for _, refs in snapshots for o in refs.values())
     for snapshot, refs in snapshots:
         g = graph.build(snapshot)
-        for finding in detectors.detect(snapshot, g, registry=registry):
+        for finding in detectors.detect(snapshot, g, rule_set=rule_set):
             obj = refs.get(finding.workload)
             field = None if obj is None else next(
                 (f for f in obj.images if f.container == finding.container), None)
             if obj is None or field is None:
                 continue
-            rule = registry.rule(finding.rule)
+            rule = rule_set.rule(finding.rule)
             found.append(
                 manifest_report.ManifestFinding(
                     rule=finding.rule,
                     severity=finding.severity.value,
                     message=finding.message,
-                    remediation=f"{rule.remediation} `driftscan pin {obj.file} --diff`"
+                    remediation=f"{rule.remediation} `{_pin_diff(obj.file)}`"
                     " shows the change." if obj.file != "-" else rule.remediation,
                     file=obj.file,
                     line=field.line,
@@ -111,7 +116,7 @@ def check(files: Sequence[manifests.ManifestFile], *, generated_at: str | None =
         rules=tuple(
             report_model.RuleEntry(r.id, r.severity.value, r.title, r.rationale,
                                    r.remediation, r.family, r.controls)
-            for r in registry.rules()
+            for r in rule_set.rules()
         ),
         unreadable=tuple(sorted(unreadable, key=lambda p: (p.file, p.line or 0))),
         skipped=tuple(manifest_report.SkippedObject(s.file, s.line, s.kind, s.api_version,

@@ -1,4 +1,4 @@
-"""``driftscan rules [RULE]`` and docs/rules.md, all generated from the detector registry.
+"""``driftscan rules [RULE]`` and docs/rules.md, all generated from the detectors' rule set.
 
 A test regenerates docs/rules.md with :func:`markdown` and fails when the file differs,
 so the docs cannot drift from the rules.
@@ -13,19 +13,19 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from scanner import controls, detectors, errors, manifest_scanning, suggest
-from scanner.detectors import resolutions, rules
+from scanner import controls, detectors, errors, suggest
+from scanner.detectors import rules
 
 __all__ = ["checked_by", "explain", "find", "markdown", "table"]
 
 
 def checked_by(rule: rules.Rule) -> str:
-    """Which commands check the rule: live scans, manifests, or registry-checked scans."""
-    if rule.id in manifest_scanning.STATIC_RULES:
-        return "`scan`, `manifests`"
-    if any(d.rule.id == rule.id for d in resolutions.DETECTORS):
-        return "`scan --registry-check`"
-    return "`scan`"
+    """Which commands check the rule, from what it needs (template, live state, registry)."""
+    return {
+        rules.Needs.TEMPLATE: "`scan`, `manifests`",
+        rules.Needs.LIVE: "`scan`",
+        rules.Needs.REGISTRY: "`scan --registry-check`",
+    }[rule.needs]
 
 
 def markdown() -> str:
@@ -33,7 +33,7 @@ def markdown() -> str:
     lines = [
         "# driftscan rules",
         "",
-        "Generated from the detector registry by `driftscan rules --format markdown`;"
+        "Generated from the detectors' rules by `driftscan rules --format markdown`;"
         " do not edit by hand. In a terminal, `driftscan rules` lists every rule with its"
         " severity, what it checks and the fix, and `driftscan rules RULE` prints one in"
         " full.",
@@ -50,7 +50,7 @@ def markdown() -> str:
         "| rule | default severity | checked by | title | controls |",
         "|---|---|---|---|---|",
     ]
-    for rule in detectors.REGISTRY.rules():
+    for rule in detectors.RULES.rules():
         lines.append(f"| [`{rule.id}`](#{rule.id}) | {rule.severity.value} |"
                      f" {checked_by(rule)} | {rule.title} | {', '.join(rule.controls)} |")
     lines += [
@@ -65,10 +65,10 @@ def markdown() -> str:
         "|---|---|---|---|",
     ]
     for control in controls.CATALOG:
-        named = [r.id for r in detectors.REGISTRY.rules() if control.id in r.controls]
+        named = [r.id for r in detectors.RULES.rules() if control.id in r.controls]
         lines.append(f"| `{control.id}` | {control.framework} | {control.title} |"
                      f" {', '.join(f'[`{r}`](#{r})' for r in named)} |")
-    for rule in detectors.REGISTRY.rules():
+    for rule in detectors.RULES.rules():
         lines += [
             "",
             f"## {rule.id}",
@@ -93,7 +93,7 @@ def table(console: Console) -> None:
     t.add_column("Severity", no_wrap=True)
     t.add_column("What it checks", ratio=2, overflow="fold")
     t.add_column("Fix", ratio=3, overflow="fold")
-    for rule in detectors.REGISTRY.rules():
+    for rule in detectors.RULES.rules():
         t.add_row(rule.id, rule.severity.value, rule.title, rule.remediation)
     console.print(t)
     console.print(Text("Why a rule matters, in full: driftscan rules RULE (docs/rules.md)",
@@ -106,9 +106,9 @@ def find(rule_id: str) -> rules.Rule:
     Raises:
         errors.InputError: no such rule (with the closest id, when one is close).
     """
-    if rule_id in detectors.REGISTRY:
-        return detectors.REGISTRY.rule(rule_id)
-    ids = [r.id for r in detectors.REGISTRY.rules()]
+    if rule_id in detectors.RULES:
+        return detectors.RULES.rule(rule_id)
+    ids = [r.id for r in detectors.RULES.rules()]
     raise errors.InputError(
         f"unknown rule {rule_id!r}{suggest.did_you_mean(rule_id, ids)}",
         hint="`driftscan rules` lists every rule")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 
-from scanner import findings, graph, images, model
+from scanner import evidence, findings, graph, images, model
 from scanner.detectors import common, rules
 
 __all__ = ["DETECTORS", "FLOATING_TAG", "MUTABLE_TAG", "PULL_POLICY_DIVERGENCE"]
@@ -38,6 +38,8 @@ FLOATING_TAG = rules.Rule(
     remediation="Reference the image by digest: image:tag@sha256:… (or image@sha256:…).",
     family="tags",
     controls=("NIST-800-53:CM-2", "NIST-800-53:SI-7", "SLSA-1.0:verify-artifacts"),
+    needs=rules.Needs.TEMPLATE,
+    concern=rules.Concern.HYGIENE,
 )
 
 MUTABLE_TAG = rules.Rule(
@@ -55,6 +57,8 @@ MUTABLE_TAG = rules.Rule(
     ),
     family="tags",
     controls=("NIST-800-53:CM-2", "NIST-800-53:SI-7", "SLSA-1.0:verify-artifacts"),
+    needs=rules.Needs.TEMPLATE,
+    concern=rules.Concern.HYGIENE,
 )
 
 PULL_POLICY_DIVERGENCE = rules.Rule(
@@ -74,6 +78,8 @@ PULL_POLICY_DIVERGENCE = rules.Rule(
     ),
     family="tags",
     controls=("NIST-800-53:CM-2", "NIST-800-53:SI-7"),
+    needs=rules.Needs.TEMPLATE,
+    concern=rules.Concern.HYGIENE,
 )
 
 
@@ -103,21 +109,21 @@ def _what(spec: model.ContainerSpec) -> str:
 
 def _evidence(
     spec: model.ContainerSpec, policy: str, uses: list[graph.DigestUse]
-) -> dict[str, findings.JSONValue]:
-    return {
-        "image": spec.image,
-        "init": spec.role.is_init,
-        "pull_policy": policy,
-        "running_digests": dict(common.count_by_digest(uses).items()),
-        "nodes": sorted({u.pod.node for u in uses if u.pod.node}),
-    }
+) -> evidence.TagUse:
+    return evidence.TagUse(
+        image=spec.image,
+        init=spec.role.is_init,
+        pull_policy=policy,
+        running_digests=dict(common.count_by_digest(uses).items()),
+        nodes=tuple(sorted({u.pod.node for u in uses if u.pod.node})),
+    )
 
 
 def effective_pull_policy(spec: model.ContainerSpec, parsed: images.ImageRef) -> str:
     """The stored ``imagePullPolicy``, or the default the apiserver would store."""
     if spec.pull_policy:
         return spec.pull_policy
-    return "Always" if parsed.is_floating else "IfNotPresent"
+    return images.default_pull_policy(parsed)
 
 
 def _tag_finding(

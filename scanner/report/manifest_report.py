@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scanner import findings
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 from scanner.report import terminal
 
 __all__ = ["SCHEMA", "InputProblem", "ManifestFinding", "ManifestReport", "SkippedObject",

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from scanner.report import document as report_model
 from scanner.report import json_format, manifest_report
-from scanner.report import model as report_model
 
 __all__ = ["SARIF_SCHEMA", "SARIF_VERSION", "from_manifests", "from_report", "level", "render"]
 

@@ -19,8 +19,8 @@ from rich.table import Table
 
 from scanner import errors
 from scanner.clusters import providers
+from scanner.scenarios import catalog, narrator, outputs, running, targets
 from scanner.scenarios import definitions as d
-from scanner.scenarios import loading, outputs, running, targets, terminal
 
 __all__ = ["RunRequest", "list_command", "run_command"]
 
@@ -64,11 +64,11 @@ def list_command(stdout: Console, files: Sequence[str] = (),
     """
     if files:
         return _list_files(stdout, files, dirs)
-    found = loading.discover(dirs)
+    found = catalog.discover(dirs)
     if not found:
-        raise errors.InputError(f"no scenarios found: searched {loading.searched(dirs)}",
+        raise errors.InputError(f"no scenarios found: searched {catalog.searched(dirs)}",
                                 hint="reinstall driftscan, or pass --dir PATH / --file PATH")
-    _table(stdout, found, f"Scenarios (library: {loading.library_dir()})")
+    _table(stdout, found, f"Scenarios (library: {catalog.library_dir()})")
     return 0
 
 
@@ -76,20 +76,20 @@ def _list_files(stdout: Console, files: Sequence[str], dirs: Sequence[Path]) -> 
     """The ``--file`` scenarios, then one valid/invalid line per file; raise when any is invalid.
 
     Raises:
-        loading.InvalidScenarios: every problem of every invalid file.
+        catalog.InvalidScenarios: every problem of every invalid file.
         errors.InputError: a file does not exist.
     """
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
         raise errors.InputError(f"scenario file {missing[0]} does not exist")
     # --file alone lists just the files; --dir asks for the library and the folders too.
-    found = loading.discover(dirs) if dirs else []
-    problems: list[loading.Problem] = []
+    found = catalog.discover(dirs) if dirs else []
+    problems: list[catalog.Problem] = []
     verdicts: list[str] = []
     for f in dict.fromkeys(files):
         try:
-            scenario = loading.load_file(Path(f))
-        except loading.InvalidScenarios as e:
+            scenario = catalog.load_file(Path(f))
+        except catalog.InvalidScenarios as e:
             problems.extend(e.problems)
             n = len(e.problems)
             verdicts.append(f"[bold red]{escape(f)}: invalid[/] ({n} problem{'s' * (n != 1)},"
@@ -102,7 +102,7 @@ def _list_files(stdout: Console, files: Sequence[str], dirs: Sequence[Path]) -> 
     for line in verdicts:
         stdout.print(line, highlight=False, soft_wrap=True)
     if problems:
-        raise loading.InvalidScenarios(problems)
+        raise catalog.InvalidScenarios(problems)
     return 0
 
 
@@ -151,14 +151,14 @@ def run_command(request: RunRequest, stdout: Console, stderr: Console,
         errors.InputError: nothing selected, unknown names, contradictory options, an
             unusable ``--dir`` or ``--out``.
     """
-    scenarios = loading.select(request.names, all_=request.all, files=request.files,
+    scenarios = catalog.select(request.names, all_=request.all, files=request.files,
                                dirs=request.dirs)
     clusters = _clusters(request, stderr)
     options = running.RunOptions(cleanup=request.cleanup, isolate=request.isolate,
                                  nodes=request.nodes)
     record = running.run(scenarios, clusters=clusters, outputs_=outputs.Outputs(request.out),
-                         observer=terminal.ProgressObserver(stderr, verbose=request.verbose),
+                         observer=narrator.ProgressObserver(stderr, verbose=request.verbose),
                          options=options, argv=argv)
     stdout.print()
-    terminal.summary(record, stdout, request.out)
+    narrator.summary(record, stdout, request.out)
     return record.exit_code()

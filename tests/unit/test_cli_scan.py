@@ -323,7 +323,7 @@ def test_scan_path_never_runs_subprocesses() -> None:
     root = Path(__file__).resolve().parents[2] / "scanner"
     scan_path = [*root.joinpath("sources").glob("*.py"), *root.joinpath("detectors").glob("*.py"),
                  *root.joinpath("report").glob("*.py"), root / "scanning.py", root / "graph.py",
-                 root / "scoring.py", root / "images.py", root / "progress.py"]
+                 root / "scoring.py", root / "images.py", root / "list_progress.py"]
     for path in scan_path:
         names = {a.name for n in ast.walk(ast.parse(path.read_text()))
                  if isinstance(n, ast.Import) for a in n.names}

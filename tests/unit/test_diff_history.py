@@ -17,7 +17,7 @@ import pytest
 
 from scanner import cli, findings
 from scanner.report import comparing, history
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 from tests import htmltree, kubedump
 from tests.unit import helpers
 

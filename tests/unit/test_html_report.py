@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from scanner import cli, errors, model
-from scanner.report import html, json_format, loading, validation
-from scanner.report import model as report_model
+from scanner.report import document as report_model
+from scanner.report import html, json_format, reading, validation
 from tests import htmltree, kubedump
 from tests.unit import helpers
 
@@ -316,14 +316,14 @@ def test_json_round_trip_gives_the_same_page(tmp_path: Path) -> None:
     report = report_of(SAMPLE)
     path = tmp_path / "r.json"
     path.write_text(json_format.render(report))
-    assert html.render(loading.read(path)) == html.render(report)
+    assert html.render(reading.read(path)) == html.render(report)
 
 
 def test_older_report_without_revisions_and_services_still_renders(tmp_path: Path) -> None:
     data = json_format.to_dict(report_of(SAMPLE))
     for w in data["workloads"]:
         del w["revisions"], w["services"]
-    report = loading.from_data(data)
+    report = reading.from_data(data)
     page = htmltree.parse(html.render(report))
     assert [r[:3] for r in table_rows(page)][0] == ("68", "F", "Deployment shop/catalog")
     graph = page.by_id("w-deployment-shop-checkout").find("svg", class_="graph")
@@ -332,19 +332,19 @@ def test_older_report_without_revisions_and_services_still_renders(tmp_path: Pat
 
 def test_loader_rejects_bad_files_with_every_problem(tmp_path: Path) -> None:
     with pytest.raises(errors.InputError, match="no such file"):
-        loading.read(tmp_path / "missing.json")
+        reading.read(tmp_path / "missing.json")
     (tmp_path / "a.json").write_text("{")
     with pytest.raises(errors.InputError, match="not JSON"):
-        loading.read(tmp_path / "a.json")
+        reading.read(tmp_path / "a.json")
     (tmp_path / "b.json").write_text('{"schema": "driftscan/journal/v1"}')
     with pytest.raises(errors.InputError, match="not a driftscan/report/v1 report"):
-        loading.read(tmp_path / "b.json")
+        reading.read(tmp_path / "b.json")
     data = json_format.to_dict(report_of(SAMPLE))
     data["workloads"][0]["grade"] = "Z"
     del data["summary"]["max_score"]
     (tmp_path / "c.json").write_text(json.dumps(data))
     with pytest.raises(errors.InputError, match=r"2 problem\(s\)") as info:
-        loading.read(tmp_path / "c.json")
+        reading.read(tmp_path / "c.json")
     assert "summary: 'max_score' is a required property" in str(info.value)
     assert "workloads/0/grade: 'Z' is not one of" in str(info.value)
 

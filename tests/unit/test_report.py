@@ -10,8 +10,8 @@ import pytest
 from rich.console import Console
 
 from scanner import errors, model
+from scanner.report import document as report_model
 from scanner.report import json_format, terminal
-from scanner.report import model as report_model
 from tests.unit import helpers
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "scanner" / "schemas"
