@@ -9,15 +9,18 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from scanner import detectors, errors, exits, findings, graph
-from scanner import registry as oci
-from scanner.report import building, html, json_format, junit, sarif, terminal
+from scanner.report import building, terminal
 from scanner.report import model as report_model
-from scanner.sources import loading, resolving
+from scanner.sources import loading
 from scanner.sources import progress as source_progress
+
+if TYPE_CHECKING:  # the registry client and most renderers load only when asked for
+    from scanner import registry as oci
 
 __all__ = ["FORMATS", "ScanOptions", "exit_code", "run", "scan"]
 
@@ -57,6 +60,8 @@ def scan(
     """
     snapshot = loading.load(request, observer)
     if resolver is not None:
+        from scanner.sources import resolving
+
         snapshot = resolving.resolve(snapshot, resolver)
     g = graph.build(snapshot)
     found = detectors.detect(snapshot, g)
@@ -88,6 +93,8 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
     live = not options.request.files
     resolver = None
     if options.registry_check:
+        from scanner import registry as oci
+
         docker_config = oci.load_docker_config()
         for note in docker_config.notes:
             stderr.print(f"warning: {docker_config.source}: {note}", style="yellow",
@@ -135,7 +142,17 @@ def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -
 def _text(report: report_model.Report, options: ScanOptions) -> str:
     fmt = options.format
     if fmt == "junit":
+        from scanner.report import junit
+
         return junit.render(report, options.fail_on)
     if fmt == "sarif":
+        from scanner.report import sarif
+
         return sarif.render(sarif.from_report(report))
-    return html.render(report) if fmt == "html" else json_format.render(report)
+    if fmt == "html":
+        from scanner.report import html
+
+        return html.render(report)
+    from scanner.report import json_format
+
+    return json_format.render(report)
