@@ -51,6 +51,7 @@ demo: setup
 bench: setup
 	$(BIN)/python benchmarks/cluster_up.py
 	$(BIN)/python benchmarks/scan_scale.py
+	$(BIN)/python benchmarks/scan_offline.py
 	$(BIN)/python benchmarks/html_report.py
 
 clean:
