@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from scanner import detectors, errors, exits, findings, graph
-from scanner.report import building, terminal
+from scanner.report import building
 from scanner.report import model as report_model
 from scanner.sources import loading
 from scanner.sources import progress as source_progress
@@ -139,6 +139,8 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
 
 
 def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -> None:
+    from scanner.report import terminal  # rich's tables, for the table format and summary
+
     if options.output is None:
         if options.format != "table":
             sys.stdout.flush()
