@@ -53,7 +53,7 @@ def kubectl_json(kubectl: str, env: dict[str, str], *args: str) -> dict:
 
 
 def fill(handle: base.ClusterHandle, kubectl: str, env: dict[str, str], deployments: int,
-         replicas: int, namespaces: int) -> None:
+         replicas: int, namespaces: int, wait_minutes: float) -> None:
     """Create the Deployments and wait until every pod runs with an imageID."""
     digest = registry.push_image(handle.registry, "bench/app", "v1",
                                  registry.build_image("bench-v1"))
@@ -85,8 +85,9 @@ def fill(handle: base.ClusterHandle, kubectl: str, env: dict[str, str], deployme
               f"({time.monotonic() - started:.0f}s)", file=sys.stderr)
         if running >= want:
             return
-        if time.monotonic() - started > 900:
-            raise SystemExit("pods did not all start within 15 minutes")
+        if time.monotonic() - started > wait_minutes * 60:
+            raise SystemExit(f"pods did not all start within {wait_minutes:g} minutes"
+                             " (--keep-cluster and run again to keep waiting)")
         time.sleep(10)
 
 
@@ -101,6 +102,8 @@ def main() -> int:
                         help="also time the scans from this source tree (holding scanner/)")
     parser.add_argument("--no-kubectl", action="store_true", help="skip the kubectl columns")
     parser.add_argument("--no-offline", action="store_true", help="skip the dump scan")
+    parser.add_argument("--wait-minutes", type=float, default=15,
+                        help="how long to wait for every pod to run with an imageID")
     parser.add_argument("--keep-cluster", action="store_true",
                         help="leave the cluster running (reused by the next run)")
     args = parser.parse_args()
@@ -112,7 +115,8 @@ def main() -> int:
     config = str(handle.kubeconfig)
     env = {**os.environ, "KUBECONFIG": config}
     try:
-        fill(handle, kubectl, env, args.deployments, args.replicas, args.namespaces)
+        fill(handle, kubectl, env, args.deployments, args.replicas, args.namespaces,
+             args.wait_minutes)
         scan = ("scan", "--kubeconfig", config, "-A", "--format", "json", "-o", os.devnull)
         bare = [sys.executable, str(ROOT / "benchmarks" / "bare_list.py"), config]
         commands = {

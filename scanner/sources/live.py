@@ -84,7 +84,6 @@ class LiveOptions:
     namespaces: tuple[str, ...] = ()
     all_namespaces: bool = False
     page_size: int = 500
-    workers: int = 8
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
 
