@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import measure, scan_offline  # noqa: E402
-from scanner import registry  # noqa: E402
-from scanner.clusters import base, kwok  # noqa: E402
+from scanner.clusters import base, kwok, toolchain  # noqa: E402
+from scanner.oci import synthetic  # noqa: E402
 
 TARGET_RATIO = 1.3
 TARGET_RSS_MB = 150
@@ -55,8 +55,8 @@ def kubectl_json(kubectl: str, env: dict[str, str], *args: str) -> dict:
 def fill(handle: base.ClusterHandle, kubectl: str, env: dict[str, str], deployments: int,
          replicas: int, namespaces: int, wait_minutes: float) -> None:
     """Create the Deployments and wait until every pod runs with an imageID."""
-    digest = registry.push_image(handle.registry, "bench/app", "v1",
-                                 registry.build_image("bench-v1"))
+    digest = synthetic.push_image(handle.registry, "bench/app", "v1",
+                                 synthetic.build_image("bench-v1"))
     image = f"{handle.registry}/bench/app:v1"
     docs = []
     for n in range(namespaces):
@@ -111,7 +111,7 @@ def main() -> int:
     provider = kwok.KwokProvider("bench", ready_delay_ms=0)
     print(f"starting kwok cluster 'bench' with {args.nodes} nodes", file=sys.stderr)
     handle = provider.up(args.nodes, say=lambda m: print(f"  {m}", file=sys.stderr))
-    kubectl = str(kwok.tools_bin() / "kubectl")
+    kubectl = str(toolchain.locate_all(("kubectl",))["kubectl"])
     config = str(handle.kubeconfig)
     env = {**os.environ, "KUBECONFIG": config}
     try:

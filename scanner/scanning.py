@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from scanner import detectors, errors, exits, findings, graph
-from scanner.report import building
+from scanner.report import building, integrity
 from scanner.report import model as report_model
 from scanner.sources import loading
 from scanner.sources import progress as source_progress
 
-if TYPE_CHECKING:  # the registry client and most renderers load only when asked for
-    from scanner import registry as oci
+if TYPE_CHECKING:  # the registry client, PDF printing and most renderers load when asked for
+    from scanner.oci import resolver
 
 __all__ = ["FORMATS", "ScanOptions", "exit_code", "run", "scan"]
 
-FORMATS = ("table", "json", "html", "sarif", "junit")
+FORMATS = ("table", "json", "html", "sarif", "junit", "pdf")
 
 
 @dataclass(frozen=True)
@@ -45,31 +45,41 @@ class ScanOptions:
     """Registries reached over plain HTTP (loopback ones always are)."""
     allow_gaps: bool = False
     """Exit 0 rather than 3 when the scan is incomplete and nothing reaches ``fail_on``."""
+    command_line: tuple[str, ...] = ()
+    """The command as typed, secrets already removed; recorded in the provenance block."""
+    sign_key: str | None = None
+    """PEM file of an Ed25519 private key that signs the report's canonical body."""
 
 
 def scan(
     request: loading.LoadRequest,
     observer: source_progress.ListObserver | None = None,
     *,
-    resolver: oci.Resolver | None = None,
+    tag_resolver: resolver.Resolver | None = None,
+    command_line: tuple[str, ...] = (),
 ) -> report_model.Report:
     """Load what ``request`` names, run every detector and build the report.
 
     Args:
         request: what to load.
         observer: hears about LIST progress.
-        resolver: when given (``--registry-check``), every tag is resolved through it
+        tag_resolver: when given (``--registry-check``), every tag is resolved through it
             and ``latent-drift`` compares the answers with what the pods run.
+        command_line: recorded in the provenance block (secrets already removed).
+
+    Returns:
+        The report, sealed with the digest of its canonical body (unsigned).
     """
     with without_cycle_collection():
         snapshot = loading.load(request, observer)
-        if resolver is not None:
+        if tag_resolver is not None:
             from scanner.sources import resolving
 
-            snapshot = resolving.resolve(snapshot, resolver)
+            snapshot = resolving.resolve(snapshot, tag_resolver)
         g = graph.build(snapshot)
         found = detectors.detect(snapshot, g)
-        return building.build(snapshot, g, found, detectors.REGISTRY)
+        return integrity.seal(building.build(snapshot, g, found, detectors.REGISTRY,
+                                             command_line=command_line))
 
 
 @contextlib.contextmanager
@@ -111,24 +121,36 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
         raise errors.InputError(
             f"unknown format {options.format!r}", hint=f"use one of {', '.join(FORMATS)}"
         )
-    live = not options.request.files
-    resolver = None
-    if options.registry_check:
-        from scanner import registry as oci
+    if options.format == "pdf" and options.output is None:
+        raise errors.InputError("--format pdf needs -o FILE.pdf",
+                                hint="name the file to write, e.g. -o report.pdf")
+    key = integrity.load_private_key(options.sign_key) if options.sign_key else None
+    if options.format == "pdf":
+        from scanner import printing
 
-        docker_config = oci.load_docker_config()
+        printing.browser()  # fail before the scan, not after it, when Chromium is missing
+    live = not options.request.files
+    tag_resolver = None
+    if options.registry_check:
+        from scanner.oci import credentials, resolver
+
+        docker_config = credentials.load_docker_config()
         for note in docker_config.notes:
             stderr.print(f"warning: {docker_config.source}: {note}", style="yellow",
                          highlight=False, soft_wrap=True)
-        resolver = oci.Resolver(docker_config=docker_config,
-                                insecure_hosts=options.insecure_registries)
+        tag_resolver = resolver.Resolver(docker_config=docker_config,
+                                        insecure_hosts=options.insecure_registries)
     if live and options.progress and stderr.is_terminal:
         from scanner import progress
 
         with progress.ListProgress(stderr) as observer:
-            report = scan(options.request, observer, resolver=resolver)
+            report = scan(options.request, observer, tag_resolver=tag_resolver,
+                          command_line=options.command_line)
     else:
-        report = scan(options.request, resolver=resolver)
+        report = scan(options.request, tag_resolver=tag_resolver,
+                      command_line=options.command_line)
+    if key is not None:
+        report = integrity.seal(report, key)
     with without_cycle_collection():
         _write(report, options, stdout)
     if report.gaps:
@@ -150,6 +172,14 @@ def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -
             terminal.render(report, stdout)
         return
     path = Path(options.output)
+    if options.format == "pdf":
+        from scanner import printing
+        from scanner.report import html
+
+        printing.write(html.render(report), path, printing.Header.of(report))
+        stdout.print(f"wrote {path}: {terminal.summary_line(report)}", highlight=False,
+                     soft_wrap=True)
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8") as handle:

@@ -39,7 +39,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner import errors, registry, scanning
+from scanner import errors, scanning
+from scanner.oci import failures
 from scanner.report import json_format
 from scanner.report import model as report_model
 from scanner.scenarios import (
@@ -64,10 +65,16 @@ Scan = Callable[[targets.Target, str], report_model.Report]
 
 
 def live_scan(target: targets.Target, namespace: str) -> report_model.Report:
-    """Scan one namespace of the target cluster in-process, as ``driftscan scan -n`` does."""
+    """Scan one namespace of the target cluster in-process, as ``driftscan scan -n`` does.
+
+    The report's provenance records that equivalent command line.
+    """
+    kubeconfig = str(target.handle.kubeconfig)
+    command = ("driftscan", "scan", "--kubeconfig", kubeconfig,
+               *(("--context", target.context) if target.context else ()), "-n", namespace)
     return scanning.scan(source_loading.LoadRequest(
-        kubeconfig=str(target.handle.kubeconfig), context=target.context,
-        namespaces=(namespace,)))
+        kubeconfig=kubeconfig, context=target.context, namespaces=(namespace,)),
+        command_line=command)
 
 
 @dataclass(frozen=True)
@@ -505,7 +512,7 @@ def _delete_pushed(ws: steps.Workspace, target: targets.Target,
     for i, (repository, digest) in enumerate(todo):
         try:
             ws.publisher.delete(repository, digest)
-        except registry.NotFound:
+        except failures.NotFound:
             continue  # already gone
         except errors.DriftscanError as e:
             left = len(todo) - i

@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import dataclasses
 import datetime
+import functools
 import os
 import ssl
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +39,7 @@ import orjson
 import urllib3
 
 from scanner import __version__, errors, model
-from scanner.sources import kubeconfig, parsing, progress
+from scanner.sources import kubeconfig, parsing, progress, provenance
 
 __all__ = ["RESOURCES", "LiveOptions", "Resource", "load"]
 
@@ -115,6 +118,9 @@ class _ListResult:
     collector: parsing.Collector
     gaps: list[model.Gap]
     forbidden: bool = False
+    resource_version: str | None = None
+    """``metadata.resourceVersion`` of the LIST (its first page fixes it for every page)."""
+    answered_at: float = 0.0
 
 
 def load(options: LiveOptions, observer: progress.ListObserver | None = None) -> model.Snapshot:
@@ -134,7 +140,8 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
     observer = observer or progress.NullObserver()
     conn = _connect(options)
     try:
-        _probe(conn)
+        started = _stamp()
+        facts = provenance.learn(functools.partial(_ask, conn), _probe(conn))
         namespaces: tuple[str | None, ...]
         if options.all_namespaces:
             namespaces = (None,)
@@ -148,6 +155,7 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
         collector = parsing.Collector()
         gaps: list[model.Gap] = []
         forbidden = 0
+        answered: list[tuple[float, str]] = []
         with concurrent.futures.ThreadPoolExecutor(1, "driftscan-fetch") as fetcher:
             for resource, namespace in jobs:
                 result = _list_with_fallback(conn, options, resource, namespace, observer,
@@ -155,6 +163,9 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
                 collector.merge(result.collector)
                 gaps.extend(result.gaps)
                 forbidden += result.forbidden
+                if result.resource_version is not None:
+                    answered.append((result.answered_at, result.resource_version))
+        finished = _stamp()
     finally:
         conn.pool.clear()
     if forbidden == len(jobs):
@@ -169,8 +180,28 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
         namespaces=tuple(ns for ns in namespaces if ns is not None),
         all_namespaces=options.all_namespaces,
     )
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return collector.snapshot(source, stamp, sorted(gaps, key=_gap_key))
+    answered.sort()
+    facts_seen = model.Provenance(
+        server=conn.host,
+        cluster_id=facts.cluster_id,
+        server_version=facts.server_version,
+        user=facts.user,
+        unavailable=facts.unavailable,
+        kinds_requested=tuple(r.kind for r in RESOURCES),
+        kinds_read=tuple(r.kind for r in RESOURCES if not any(g.kind == r.kind for g in gaps)),
+        namespaces_requested=source.namespaces,
+        namespaces_read=provenance.namespaces_read(source, gaps, conn.default_namespace),
+        first_resource_version=answered[0][1] if answered else None,
+        last_resource_version=answered[-1][1] if answered else None,
+        list_started_at=started,
+        list_finished_at=finished,
+    )
+    snapshot = collector.snapshot(source, finished, sorted(gaps, key=_gap_key))
+    return dataclasses.replace(snapshot, provenance=facts_seen)
+
+
+def _stamp() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _gap_key(gap: model.Gap) -> tuple[str, str, str]:
@@ -316,10 +347,32 @@ class _Response:
 
 def _get(conn: _Connection, path: str, query: Sequence[tuple[str, Any]]) -> _Response:
     """One read-only GET; transport failures become ``ClusterUnreachable``."""
+    return _request(conn, "GET", path, query)
+
+
+def _ask(conn: _Connection, method: str, path: str,
+         body: Mapping[str, Any] | None) -> provenance.Answer:
+    response = _request(conn, method, path, (), body)
+    return provenance.Answer(response.status, response.body)
+
+
+def _request(
+    conn: _Connection, method: str, path: str, query: Sequence[tuple[str, Any]],
+    payload: Mapping[str, Any] | None = None,
+) -> _Response:
+    """One request (GET, or the SelfSubjectReview POST); transport failures raise."""
+    headers = conn.headers
+    body = None
+    if payload is not None:
+        headers = {**headers, "Content-Type": "application/json"}
+        body = orjson.dumps(dict(payload))
+    url = conn.host + path
+    if query:
+        url += "?" + urllib.parse.urlencode(list(query))
     try:
         response = conn.pool.request(
-            "GET", conn.host + path, fields=list(query), headers=conn.headers,
-            timeout=conn.timeout, redirect=False, retries=False,
+            method, url, body=body, headers=headers, timeout=conn.timeout,
+            redirect=False, retries=False,
         )
     except (urllib3.exceptions.HTTPError, OSError) as e:
         raise errors.ClusterUnreachable(
@@ -350,7 +403,7 @@ def _status_message(body: bytes) -> str:
     return ""
 
 
-def _probe(conn: _Connection) -> None:
+def _probe(conn: _Connection) -> provenance.Answer:
     response = _get(conn, "/version", ())
     if response.status == 401:
         raise errors.ClusterUnreachable(
@@ -358,6 +411,7 @@ def _probe(conn: _Connection) -> None:
             f" {conn.context!r} (401 Unauthorized)",
             hint="refresh the token or client certificate in the kubeconfig",
         )
+    return provenance.Answer(response.status, response.body)
 
 
 # --- listing -----------------------------------------------------------------------------
@@ -403,6 +457,8 @@ def _list(
     collector = parsing.Collector()
     token = ""
     restarts = retries = count = 0
+    version: str | None = None
+    answered_at = 0.0
     pending = fetch(token)
     while True:
         response = pending.result()
@@ -424,6 +480,8 @@ def _list(
             count += _collect(collector, resource, path, page)
             observer.page(resource.kind, namespace, count)
             metadata = page.get("metadata") or {}
+            if version is None:
+                version, answered_at = str(metadata.get("resourceVersion") or ""), time.time()
             token = metadata.get("continue") or ""
             del page
             if token != ahead:
@@ -433,12 +491,13 @@ def _list(
                     pending = fetch(token)
             if not token:
                 observer.finished(resource.kind, namespace, count, None)
-                return _ListResult(collector, [])
+                return _ListResult(collector, [], resource_version=version or None,
+                                   answered_at=answered_at)
             continue
         if response.status == 410 and token and restarts < _MAX_RESTARTS:
             # The continue token expired mid-list: start over for a consistent LIST.
             restarts += 1
-            collector, token, count = parsing.Collector(), "", 0
+            collector, token, count, version = parsing.Collector(), "", 0, None
             pending = fetch(token)
             continue
         if response.status in (429, 500, 502, 503, 504) and retries < _MAX_RETRIES:
