@@ -88,7 +88,9 @@ def without_cycle_collection() -> Iterator[None]:
 
     A scan decodes millions of short-lived, acyclic objects (the pages) while its records
     pile up; every collection the allocations trigger walks that growing heap, which
-    cost as much as all the parsing. Nothing a scan builds holds a reference cycle.
+    cost as much as all the parsing. Nothing a scan builds holds a reference cycle, so
+    when the pause ends what it built is frozen out of the collector's sight rather than
+    walked once more (a full walk of a 10,000-pod scan's records costs a quarter second).
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -96,6 +98,7 @@ def without_cycle_collection() -> Iterator[None]:
         yield
     finally:
         if enabled:
+            gc.freeze()
             gc.enable()
 
 
