@@ -18,7 +18,7 @@ from rich.console import Console
 
 from scanner import detectors, errors, exits, findings, graph
 from scanner.report import building, integrity
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 from scanner.sources import loading
 from scanner.sources import progress as source_progress
 
@@ -78,7 +78,7 @@ def scan(
             snapshot = resolving.resolve(snapshot, tag_resolver)
         g = graph.build(snapshot)
         found = detectors.detect(snapshot, g)
-        return integrity.seal(building.build(snapshot, g, found, detectors.REGISTRY,
+        return integrity.seal(building.build(snapshot, g, found, detectors.RULES,
                                              command_line=command_line))
 
 
@@ -144,9 +144,9 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
         tag_resolver = resolver.Resolver(docker_config=docker_config,
                                         insecure_hosts=options.insecure_registries)
     if live and options.progress and stderr.is_terminal:
-        from scanner import progress
+        from scanner import list_progress
 
-        with progress.ListProgress(stderr) as observer:
+        with list_progress.ListProgress(stderr) as observer:
             report = scan(options.request, observer, tag_resolver=tag_resolver,
                           command_line=options.command_line)
     else:

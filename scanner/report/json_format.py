@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from scanner import errors
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 
 __all__ = ["integrity_dict", "parse", "provenance_dict", "render", "to_dict"]
 
