@@ -11,11 +11,25 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from scanner import __version__, errors, exits
+
+if TYPE_CHECKING:
+    from scanner.report import html as html_report
+
+
+_DETAIL_LEVELS = ["info", "low", "medium", "high", "critical"]
+
+
+def _detail(level: str | None, limit: int | None) -> html_report.Detail:
+    """The HTML page's ``Detail`` from ``--detail`` and ``--detail-limit`` (0: no limit)."""
+    from scanner.report import html
+
+    return html.Detail(threshold=level or html.DEFAULT_DETAIL,
+                       limit=html.DETAIL_LIMIT if limit is None else (limit or None))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,10 +53,17 @@ def cli() -> None:
               "repeatable, - for stdin.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "html", "sarif", "junit"]),
               default="table", show_default=True, help="Output format.")
-@click.option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
+@click.option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout);"
+              " with --format html, DIR/ writes an index and one page per namespace.")
 @click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]),
               default="high", show_default=True,
               help="Exit 1 when a finding is at or above this severity.")
+@click.option("--detail", type=click.Choice(_DETAIL_LEVELS), default=None,
+              help="--format html: show workloads with findings at or above this severity in "
+              "full, the rest as one row each (default: medium; info for every finding).")
+@click.option("--detail-limit", type=click.IntRange(min=0), default=None, metavar="N",
+              help="--format html: at most N workloads in full per page, highest scores first "
+              "(default: 1000; 0 for no limit).")
 @click.option("--registry-check", is_flag=True,
               help="Ask each image's registry what its tag names now and report latent-drift "
               "(unreachable registries become gaps). Credentials: docker config.json.")
@@ -54,8 +75,8 @@ def cli() -> None:
               "--fail-on (the gaps are still reported).")
 def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...],
          all_namespaces: bool, files: tuple[str, ...], fmt: str, output: str | None,
-         fail_on: str, registry_check: bool, insecure_registries: tuple[str, ...],
-         allow_gaps: bool) -> int:
+         fail_on: str, detail: str | None, detail_limit: int | None, registry_check: bool,
+         insecure_registries: tuple[str, ...], allow_gaps: bool) -> int:
     r"""Find workloads whose pods run different builds of the same container.
 
     \b
@@ -67,12 +88,16 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
     from scanner import findings, scanning
     from scanner.sources import loading
 
+    if fmt != "html" and (detail is not None or detail_limit is not None):
+        raise errors.InputError("--detail and --detail-limit shape the HTML page only",
+                                hint="add --format html, or drop them")
     options = scanning.ScanOptions(
         request=loading.LoadRequest(files=files, kubeconfig=kubeconfig, context=context,
                                     namespaces=namespaces, all_namespaces=all_namespaces),
         format=fmt,
         output=output,
         fail_on=findings.Severity.parse(fail_on),
+        detail=_detail(detail, detail_limit),
         registry_check=registry_check,
         insecure_registries=insecure_registries,
         allow_gaps=allow_gaps,
@@ -134,13 +159,29 @@ def pin_command(paths: tuple[str, ...], diff: bool, write: bool, from_cluster: b
 @cli.command("report")
 @click.argument("report_json", metavar="REPORT.json")
 @click.option("-o", "--output", metavar="FILE", required=True,
-              help="Where to write the HTML page.")
-def report_command(report_json: str, output: str) -> None:
+              help="Where to write the HTML page; DIR/ writes an index and one page per "
+              "namespace.")
+@click.option("--detail", type=click.Choice(_DETAIL_LEVELS), default=None,
+              help="Show workloads with findings at or above this severity in full, the rest "
+              "as one row each (default: medium; info for every finding).")
+@click.option("--detail-limit", type=click.IntRange(min=0), default=None, metavar="N",
+              help="At most N workloads in full per page, highest scores first (default: "
+              "1000; 0 for no limit).")
+def report_command(report_json: str, output: str, detail: str | None,
+                   detail_limit: int | None) -> None:
     """Render a saved JSON report (`scan --format json`) as a self-contained HTML page."""
-    from scanner.report import html, loading
+    from scanner.report import html, html_directory, loading
 
-    html.write(loading.read(report_json), output)
+    report = loading.read(report_json)
+    if html_directory.is_directory(output):
+        written = html_directory.write(report, output, _detail(detail, detail_limit))
+        click.echo(f"wrote {written[0]} and {len(written) - 1} page(s) beside it")
+        return
+    html.write(report, output, _detail(detail, detail_limit))
     click.echo(f"wrote {output}")
+    note = html_directory.single_page_note(report)
+    if note:
+        click.echo(note)
 
 
 @cli.command("rules")

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from scanner import detectors, errors, exits, findings, graph
 from scanner import registry as oci
-from scanner.report import building, html, json_format, junit, sarif, terminal
+from scanner.report import building, html, html_directory, json_format, junit, sarif, terminal
 from scanner.report import model as report_model
 from scanner.sources import loading, resolving
 from scanner.sources import progress as source_progress
@@ -39,6 +39,8 @@ class ScanOptions:
     """Registries reached over plain HTTP (loopback ones always are)."""
     allow_gaps: bool = False
     """Exit 0 rather than 3 when the scan is incomplete and nothing reaches ``fail_on``."""
+    detail: html.Detail = html.Detail()
+    """Which workloads the HTML page shows in full (``--detail``, ``--detail-limit``)."""
 
 
 def scan(
@@ -85,6 +87,11 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
         raise errors.InputError(
             f"unknown format {options.format!r}", hint=f"use one of {', '.join(FORMATS)}"
         )
+    if (options.format != "html" and options.output is not None
+            and html_directory.is_directory(options.output)):
+        raise errors.InputError(
+            f"-o {options.output}: a report directory is written only for --format html",
+            hint="name a file, or add --format html")
     live = not options.request.files
     resolver = None
     if options.registry_check:
@@ -110,6 +117,9 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
 
 
 def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -> None:
+    if options.format == "html":
+        _write_html(report, options, stdout)
+        return
     if options.output is None:
         if options.format != "table":
             sys.stdout.flush()
@@ -132,10 +142,31 @@ def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -
                  soft_wrap=True)
 
 
+def _write_html(report: report_model.Report, options: ScanOptions, stdout: Console) -> None:
+    """Stream the page to stdout, to a file, or as a report directory."""
+    if options.output is None:
+        sys.stdout.flush()
+        for piece in html.stream(report, options.detail):
+            stdout.file.write(piece)
+        stdout.file.flush()
+        return
+    if html_directory.is_directory(options.output):
+        written = html_directory.write(report, options.output, options.detail)
+        stdout.print(f"wrote {written[0]} and {len(written) - 1} page(s) beside it: "
+                     f"{terminal.summary_line(report)}", highlight=False, soft_wrap=True)
+        return
+    html.write(report, options.output, options.detail)
+    stdout.print(f"wrote {options.output}: {terminal.summary_line(report)}", highlight=False,
+                 soft_wrap=True)
+    note = html_directory.single_page_note(report)
+    if note:
+        stdout.print(note, highlight=False, soft_wrap=True)
+
+
 def _text(report: report_model.Report, options: ScanOptions) -> str:
     fmt = options.format
     if fmt == "junit":
         return junit.render(report, options.fail_on)
     if fmt == "sarif":
         return sarif.render(sarif.from_report(report))
-    return html.render(report) if fmt == "html" else json_format.render(report)
+    return json_format.render(report)
