@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,7 +187,11 @@ def _detected(e: Mapping[str, Any]) -> str:
     return message
 
 
-def _scenario(data: Mapping[str, Any]) -> tuple[ScenarioView, dict[str, report_model.Report]]:
+PageSink = Callable[[str, report_model.Report], None]
+"""Called with each scan's page path and report as soon as the report is read."""
+
+
+def _scenario(data: Mapping[str, Any], sink: PageSink | None) -> ScenarioView:
     name = _str(data, "name", "unnamed")
     reports: dict[str, report_model.Report] = {}
     scans = []
@@ -202,6 +206,8 @@ def _scenario(data: Mapping[str, Any]) -> tuple[ScenarioView, dict[str, report_m
             continue
         report = loading.from_data(raw, name=f"journal: scenario {name}, scan {label}")
         reports[label] = report
+        if sink is not None:
+            sink(path, report)
         scans.append(ScanLink(label, _str(scan, "started_at"), _float(scan, "time_to_detect_s"),
                               path, urllib.parse.quote(path), report.summary.workloads,
                               report.summary.with_findings, report.summary.complete))
@@ -241,7 +247,7 @@ def _scenario(data: Mapping[str, Any]) -> tuple[ScenarioView, dict[str, report_m
         scans=tuple(scans),
         expectations=tuple(rows),
     )
-    return view, reports
+    return view
 
 
 def _anchor(report: report_model.Report | None, workload: str,
@@ -258,15 +264,14 @@ def _anchor(report: report_model.Report | None, workload: str,
     return None
 
 
-def _page(journal: Mapping[str, Any]) -> tuple[ValidationPage, list[tuple[str, Any]]]:
+def _page(journal: Mapping[str, Any], sink: PageSink | None = None) -> ValidationPage:
+    """The index page's view; each scan's report goes to ``sink`` and is not kept.
+
+    A long run holds hundreds of scans: only one scenario's reports live at a time.
+    """
     if not isinstance(journal, Mapping) or not isinstance(journal.get("scenarios"), list):
         raise errors.InputError("journal: no `scenarios` list; not a driftscan run journal")
-    views = []
-    pages: list[tuple[str, Any]] = []
-    for data in _list(journal, "scenarios"):
-        view, reports = _scenario(data)
-        views.append(view)
-        pages.extend((link.path, reports[link.label]) for link in view.scans)
+    views = [_scenario(data, sink) for data in _list(journal, "scenarios")]
     columns: list[str] = []
     for v in views:
         for e in v.expectations:
@@ -283,7 +288,7 @@ def _page(journal: Mapping[str, Any]) -> tuple[ValidationPage, list[tuple[str, A
     missed = sum(not e.met for v in views for e in v.expectations)
     status = _str(run, "status", "completed")
     passed = status == "completed" and all(v.passed or v.skipped for v in views)
-    page = ValidationPage(
+    return ValidationPage(
         title=f"driftscan scenarios: {'PASSED' if passed else 'FAILED'}"
         f" ({met} of {met + missed} expectations met)",
         tool=tool_text,
@@ -300,7 +305,6 @@ def _page(journal: Mapping[str, Any]) -> tuple[ValidationPage, list[tuple[str, A
         scenarios_passed=sum(v.passed for v in views),
         scenarios_skipped=sum(v.skipped for v in views),
     )
-    return page, pages
 
 
 # --- rendering ----------------------------------------------------------------------------
@@ -313,32 +317,33 @@ def render_validation(journal: Mapping[str, Any]) -> str:
         errors.InputError: the journal has no scenarios list, or a scan's report breaks
             the ``driftscan/report/v1`` schema.
     """
-    page, _ = _page(journal)
-    return html.environment().get_template("validation.html.j2").render(
+    return "".join(_pieces(_page(journal)))
+
+
+def _pieces(page: ValidationPage) -> Iterator[str]:
+    return html.environment().get_template("validation.html.j2").generate(
         page=page, security=html.page_security()
     )
 
 
 def write_validation(journal: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
-    """Write ``index.html`` and every scan page under ``out_dir``; return the paths.
+    """Write every scan page, then ``index.html``, under ``out_dir``; return the paths.
+
+    Each file is streamed and replaced whole; scan pages follow the HTML report's default
+    detail threshold, so a long run's pages stay as small as what they found.
 
     Raises:
         errors.InputError: as :func:`render_validation`, or a file cannot be written.
     """
     root = Path(out_dir)
-    page, pages = _page(journal)
-    written = []
-    for href, report in pages:
+    written: list[Path] = []
+
+    def write_page(href: str, report: report_model.Report) -> None:
         target = root / href
         html.write(report, target)
         written.append(target)
+
+    page = _page(journal, write_page)
     index = root / "index.html"
-    text = html.environment().get_template("validation.html.j2").render(
-        page=page, security=html.page_security()
-    )
-    try:
-        index.parent.mkdir(parents=True, exist_ok=True)
-        index.write_text(text, encoding="utf-8")
-    except OSError as e:
-        raise errors.InputError(f"cannot write {index}: {e.strerror}") from e
+    html.write_atomically(index, _pieces(page))
     return [index, *written]
