@@ -26,15 +26,12 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import os
 import re
 import shlex
-import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
 
 import jinja2
 from markupsafe import Markup
@@ -42,7 +39,8 @@ from markupsafe import Markup
 from scanner import errors, model
 from scanner.detectors import common
 from scanner.report import model as report_model
-from scanner.report import pictures, svg
+from scanner.report import pictures, streaming, svg
+from scanner.report.streaming import Lazy
 
 __all__ = [
     "DEFAULT_DETAIL",
@@ -61,7 +59,6 @@ __all__ = [
     "workload_anchor",
     "worst_severity",
     "write",
-    "write_atomically",
 ]
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
@@ -165,30 +162,6 @@ class Detail:
 
 
 _RANK = {s: len(SEVERITIES) - i for i, s in enumerate(SEVERITIES)}
-
-T = TypeVar("T")
-
-
-class Lazy(Generic[T]):
-    """A sequence the template walks once, built item by item while the page streams out.
-
-    Its length is known up front (for headings and counts) so nothing has to be held to
-    count it: the page's memory grows with one item at a time, not with the cluster.
-    """
-
-    def __init__(self, count: int, items: Callable[[], Iterator[T]]) -> None:
-        self._count = count
-        self._items = items
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __bool__(self) -> bool:
-        return self._count > 0
-
-    def __iter__(self) -> Iterator[T]:
-        return self._items()
-
 
 def kubectl_command(workload: report_model.WorkloadEntry,
                     pin: report_model.PinEntry | None) -> str | None:
@@ -641,42 +614,4 @@ def write(report: report_model.Report, path: str | Path, detail: Detail | None =
     Raises:
         errors.InputError: the file cannot be written.
     """
-    write_atomically(path, stream(report, detail))
-
-
-_BUFFER = 1 << 20
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def write_atomically(path: str | Path, pieces: Iterable[str]) -> None:
-    """Write ``pieces`` to a temporary file beside ``path``, then rename it over ``path``.
-
-    A reader never sees half a page, and a failure leaves any earlier file in place.
-
-    Raises:
-        errors.InputError: the folder or the file cannot be written.
-    """
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                    suffix=".tmp")
-    except OSError as e:
-        raise errors.InputError(f"cannot write {target}: {e.strerror}") from e
-    try:
-        with open(fd, "w", encoding="utf-8", buffering=_BUFFER) as handle:
-            for piece in pieces:
-                handle.write(piece)
-        os.chmod(temp, 0o666 & ~_umask())
-        os.replace(temp, target)
-    except OSError as e:
-        Path(temp).unlink(missing_ok=True)
-        raise errors.InputError(f"cannot write {target}: {e.strerror}") from e
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    streaming.write_atomically(path, stream(report, detail))

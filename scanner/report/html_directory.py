@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from scanner.report import html
+from scanner.report import html, streaming
 from scanner.report import model as report_model
 
 __all__ = [
@@ -220,9 +220,9 @@ def write(report: report_model.Report, out_dir: str | Path,
     written = []
     for group, sub in parts:
         target = root / group.file
-        html.write_atomically(target, html.stream(
+        streaming.write_atomically(target, html.stream(
             sub, detail, html.Context(group.label, INDEX)))
         written.append(target)
     index = root / INDEX
-    html.write_atomically(index, _pieces(report, _index(report, parts, detail), detail))
+    streaming.write_atomically(index, _pieces(report, _index(report, parts, detail), detail))
     return [index, *written]

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner import errors
-from scanner.report import html, loading
+from scanner.report import html, loading, streaming
 from scanner.report import model as report_model
 
 __all__ = [
@@ -345,5 +345,5 @@ def write_validation(journal: Mapping[str, Any], out_dir: str | Path) -> list[Pa
 
     page = _page(journal, write_page)
     index = root / "index.html"
-    html.write_atomically(index, _pieces(page))
+    streaming.write_atomically(index, _pieces(page))
     return [index, *written]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from scanner import cli, errors
-from scanner.report import html, html_directory, json_format
+from scanner.report import html, html_directory, json_format, streaming
 from scanner.report import model as report_model
 from tests import htmltree, kubedump
 from tests.unit import helpers
@@ -202,7 +202,7 @@ def test_write_replaces_the_file_whole_or_not_at_all(small: report_model.Report,
         raise errors.InputError("the report broke mid-way")
 
     with pytest.raises(errors.InputError, match="mid-way"):
-        html.write_atomically(target, failing())
+        streaming.write_atomically(target, failing())
     assert target.read_text() == first
     assert sorted(p.name for p in target.parent.iterdir()) == ["report.html"]
     blocked = tmp_path / "file"
