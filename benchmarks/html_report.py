@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from scanner import detectors, graph  # noqa: E402
-from scanner.report import building, html, html_directory, json_format, loading  # noqa: E402
+from scanner.report import building, html, html_directory, integrity, json_format  # noqa: E402
+from scanner.report import reading as loading  # noqa: E402
 from scanner.sources import dump  # noqa: E402
 from tests import kubedump  # noqa: E402
 from tests.e2e import chromium  # noqa: E402
@@ -109,20 +110,23 @@ class Runs:
         return statistics.median(self.write_s)
 
 
-def build_report(workloads: int, folder: Path) -> tuple[Path, int, int, float]:
+def build_report(workloads: int, folder: Path) -> tuple[Path, int, int, float, float]:
     """Scan a fleet dump and save the report: (report path, pods, workloads with findings,
-    scan seconds)."""
+    scan seconds, seconds to seal it — the canonical body's sha256 every scan computes)."""
     path = folder / f"fleet-{workloads}.json"
     path.write_text(json.dumps(kubedump.fleet(workloads)))
     start = time.perf_counter()
     snapshot = dump.load([str(path)])
     g = graph.build(snapshot)
-    report = building.build(snapshot, g, detectors.detect(snapshot, g), detectors.REGISTRY)
+    report = building.build(snapshot, g, detectors.detect(snapshot, g), detectors.RULES)
     scan_s = time.perf_counter() - start
+    start = time.perf_counter()
+    report = integrity.seal(report)
+    seal_s = time.perf_counter() - start
     saved = folder / f"report-{workloads}.json"
     saved.write_text(json_format.render(report), encoding="utf-8")
     path.unlink()
-    return saved, len(snapshot.pods), report.summary.with_findings, scan_s
+    return saved, len(snapshot.pods), report.summary.with_findings, scan_s, seal_s
 
 
 def run_child(fmt: str, report_json: Path, out: Path) -> dict[str, float]:
@@ -175,7 +179,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="driftscan-bench-") as tmp:
         folder = Path(tmp)
         for n in args.workloads:
-            report_json, pods, flagged, scan_s = build_report(n, folder)
+            report_json, pods, flagged, scan_s, seal_s = build_report(n, folder)
             runs = {"json": Runs([]), "html": Runs([])}
             outs = {"json": folder / f"out-{n}.json", "html": folder / f"out-{n}.html"}
             for _ in range(args.repeat):
@@ -191,8 +195,8 @@ def main() -> int:
                       f"{r.bytes / 1e6:>7.2f} MB{r.median_s:>14.2f} s{r.peak_mb:>7.0f} MB"
                       f"{r.before_mb:>8.0f} MB{shown}", flush=True)
             ratio = runs["html"].median_s / runs["json"].median_s
-            print(f"{'':>9} {flagged} with findings; scan from dump {scan_s:.1f} s; "
-                  f"HTML write / JSON write = {ratio:.2f}", flush=True)
+            print(f"{'':>9} {flagged} with findings; scan from dump {scan_s:.1f} s; seal "
+                  f"(digest) {seal_s:.2f} s; HTML write / JSON write = {ratio:.2f}", flush=True)
             if n == TARGET_AT:
                 h = runs["html"]
                 painted = fcp if fcp is not None else load

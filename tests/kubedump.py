@@ -365,7 +365,7 @@ def sample_journal(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
         description = f"{rule} on {workload}" + (f" ({', '.join(bits)})" if bits else "")
         return {"scan": label, "kind": "fires", "expected": expected,
                 "description": description, "met": met,
-                "message": f"expected {description}; {found}", "found": [],
+                "message": f"expected {description}; {found}", "detected": found, "found": [],
                 "time_to_detect_s": detect if met else None}
 
     def scenario(name: str, title: str, scans: list[dict[str, Any]],
@@ -388,7 +388,8 @@ def sample_journal(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
                       "expected": {"workload": "Deployment/frontend"},
                       "description": "no drift finding on Deployment/frontend", "met": True,
                       "message": "expected no drift finding on Deployment/frontend; "
-                                 "found none", "found": [], "time_to_detect_s": None},
+                                 "found none", "detected": "found none", "found": [],
+                      "time_to_detect_s": None},
                  ], 48.5),
         scenario("stalled-rollout", "A new image that does not exist",
                  [scan("stalled-rollout", "stalled", 65.0, reports["stalled"])], [
@@ -403,7 +404,8 @@ def sample_journal(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
                  [scan("pinned-control", "steady", None, reports["control"], html=False)], [
                      {"scan": "steady", "kind": "clean", "expected": {"clean": True},
                       "description": "clean: no drift finding", "met": True,
-                      "message": "expected no drift finding; found none", "found": [],
+                      "message": "expected no drift finding; found none",
+                      "detected": "found none", "found": [],
                       "time_to_detect_s": None},
                  ], 40.5),
     ]
@@ -426,20 +428,26 @@ def write_json(doc: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+SAMPLE_COMMAND = ("driftscan", "scan", "--from", "tests/dumps/sample-shop.json",
+                  "--format", "html", "-o", "docs/sample-report.html")
+"""The command line the sample page records in its provenance block."""
+
+
 def main() -> int:
     """Rewrite tests/dumps/*.json and docs/sample-report.html from the builders above."""
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)  # the report names the dump by its path relative to the repository
     from scanner import detectors, graph
-    from scanner.report import building, html
+    from scanner.report import building, html, integrity
     from scanner.sources import dump as dump_source
 
     write_json(sample_shop(), DUMPS / "sample-shop.json")
     write_json(xss_dump(), DUMPS / "xss.json")
     snapshot = dump_source.load(["tests/dumps/sample-shop.json"])
     g = graph.build(snapshot)
-    report = building.build(snapshot, g, detectors.detect(snapshot, g), detectors.REGISTRY,
-                            generated_at="2026-01-10T12:00:00Z")
+    report = integrity.seal(building.build(
+        snapshot, g, detectors.detect(snapshot, g), detectors.RULES,
+        generated_at="2026-01-10T12:00:00Z", command_line=SAMPLE_COMMAND))
     page = ROOT / "docs" / "sample-report.html"
     html.write(report, page)
     print("wrote tests/dumps/sample-shop.json, tests/dumps/xss.json, docs/sample-report.html")
@@ -451,6 +459,28 @@ def main() -> int:
         return 1
     chromium.screenshot(exe, page.as_uri(), ROOT / "docs" / "sample-report.png", 1400, 2000)
     print("wrote docs/sample-report.png")
+    return _sample_pdf_page(report)
+
+
+def _sample_pdf_page(report: Any) -> int:
+    """docs/sample-report-pdf.png: page one of the sample report printed to PDF."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from scanner import printing
+    from scanner.report import html
+
+    if shutil.which("pdftoppm") is None:
+        print("pdftoppm (poppler-utils) not found: docs/sample-report-pdf.png not refreshed",
+              file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory() as work:
+        pdf = Path(work) / "sample.pdf"
+        printing.write(html.render(report), pdf, printing.Header.of(report))
+        subprocess.run(["pdftoppm", "-png", "-r", "70", "-f", "1", "-l", "1", "-singlefile",
+                        str(pdf), str(ROOT / "docs" / "sample-report-pdf")], check=True)
+    print("wrote docs/sample-report-pdf.png")
     return 0
 
 

@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from scanner import __version__, detectors, findings, graph, images, model, scoring
+from scanner import __version__, controls, detectors, findings, graph, images, model, scoring
 from scanner.detectors import rules
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 
-__all__ = ["build"]
+__all__ = ["build", "provenance"]
 
 
 def build(
     snapshot: model.Snapshot,
     g: graph.Graph,
     all_findings: Iterable[findings.Finding],
-    registry: rules.Registry,
+    rule_set: rules.RuleSet,
     *,
     generated_at: str | None = None,
+    command_line: Sequence[str] = (),
 ) -> report_model.Report:
     """Build the report: score each workload, attach rule metadata, sort worst first.
 
@@ -33,8 +34,10 @@ def build(
         snapshot: what the scan saw.
         g: its graph.
         all_findings: the detectors' findings.
-        registry: rule metadata for titles, rationale and remediation.
+        rule_set: rule metadata for titles, rationale and remediation.
         generated_at: ISO 8601 timestamp; now (UTC) when None.
+        command_line: the command that asked for the report, secrets already removed
+            (``redacting.command_line``).
 
     Returns:
         The report model.
@@ -47,7 +50,7 @@ def build(
         by_workload[f.workload].append(f)
     workloads = [
         _workload(g, ref, sorted(by_workload[ref], key=lambda f: f.sort_key()), scores[ref],
-                  registry)
+                  rule_set)
         for ref in refs
     ]
     workloads.sort(key=lambda w: (-w.score, w.kind, w.namespace, w.name))
@@ -83,10 +86,43 @@ def build(
         workloads=tuple(workloads),
         rules=tuple(
             report_model.RuleEntry(
-                r.id, r.severity.value, r.title, r.rationale, r.remediation, r.family
+                r.id, r.severity.value, r.title, r.rationale, r.remediation, r.family,
+                r.controls,
             )
-            for r in registry.rules()
+            for r in rule_set.rules()
         ),
+        provenance=provenance(snapshot.provenance, command_line),
+        controls=tuple(
+            report_model.ControlEntry(c.id, c.framework, c.title)
+            for c in controls.CATALOG
+            if any(c.id in r.controls for r in rule_set.rules())
+        ),
+    )
+
+
+def provenance(facts: model.Provenance,
+               command_line: Sequence[str]) -> report_model.ProvenanceEntry:
+    """The report's provenance block from what the source learnt and the command line."""
+    return report_model.ProvenanceEntry(
+        command_line=tuple(command_line),
+        server=facts.server,
+        cluster_id=facts.cluster_id,
+        server_version=facts.server_version,
+        identity=(
+            report_model.IdentityEntry(facts.user.username, facts.user.uid, facts.user.groups)
+            if facts.user
+            else None
+        ),
+        unavailable=dict(facts.unavailable),
+        kinds_requested=facts.kinds_requested,
+        kinds_read=facts.kinds_read,
+        namespaces_requested=facts.namespaces_requested,
+        namespaces_read=facts.namespaces_read,
+        first_resource_version=facts.first_resource_version,
+        last_resource_version=facts.last_resource_version,
+        list_started_at=facts.list_started_at,
+        list_finished_at=facts.list_finished_at,
+        inputs=tuple(report_model.InputEntry(i.path, i.sha256, i.size) for i in facts.inputs),
     )
 
 
@@ -99,18 +135,18 @@ def _workload(
     ref: model.WorkloadRef,
     workload_findings: list[findings.Finding],
     score: scoring.WorkloadScore,
-    registry: rules.Registry,
+    rule_set: rules.RuleSet,
 ) -> report_model.WorkloadEntry:
     items = list(score.items)
     entries = []
     for f, item in zip(workload_findings, items, strict=True):
-        rule = registry.rule(f.rule) if f.rule in registry else None
+        rule = rule_set.rule(f.rule) if f.rule in rule_set else None
         entries.append(
             report_model.FindingEntry(
                 rule=f.rule,
                 severity=f.severity.value,
                 message=f.message,
-                evidence=dict(f.evidence),
+                evidence=f.evidence.to_json(),
                 remediation=f.remediation or (rule.remediation if rule else ""),
                 title=rule.title if rule else f.rule,
                 rationale=rule.rationale if rule else "",
@@ -226,4 +262,5 @@ def _role_order(role: model.ContainerRole) -> int:
         model.ContainerRole.SIDECAR: 1,
         model.ContainerRole.MAIN: 2,
         model.ContainerRole.EPHEMERAL: 3,
+        model.ContainerRole.VOLUME: 4,
     }[role]

@@ -38,8 +38,8 @@ from markupsafe import Markup
 
 from scanner import errors, model
 from scanner.detectors import common
-from scanner.report import model as report_model
-from scanner.report import pictures, streaming, svg
+from scanner.report import audit, pictures, streaming, svg
+from scanner.report import document as report_model
 from scanner.report.streaming import Lazy
 
 __all__ = [
@@ -599,7 +599,8 @@ def stream(report: report_model.Report, detail: Detail | None = None,
     (:func:`write`), or join them (:func:`render`) for a small page.
     """
     return environment().get_template("scan.html.j2").generate(
-        page=page(report, detail, context), security=page_security()
+        page=page(report, detail, context), security=page_security(),
+        audit=audit.view(report, anchors(report)),
     )
 
 

@@ -20,8 +20,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from scanner.report import html, streaming
-from scanner.report import model as report_model
+from scanner.report import audit, html, streaming
+from scanner.report import document as report_model
 
 __all__ = [
     "INDEX",
@@ -202,7 +202,8 @@ def _index(report: report_model.Report, parts: Sequence[tuple[Group, report_mode
 
 def _pieces(report: report_model.Report, index: Index, detail: html.Detail) -> Iterator[str]:
     return html.environment().get_template("index.html.j2").generate(
-        page=html.page(report, detail), index=index, security=html.page_security())
+        page=html.page(report, detail), index=index, security=html.page_security(),
+        audit=audit.view(report, html.anchors(report)))
 
 
 def write(report: report_model.Report, out_dir: str | Path,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from scanner import findings
-from scanner.report import model
+from scanner.report import document
 
 __all__ = ["render"]
 
@@ -26,7 +26,7 @@ def _case(suite: ET.Element, classname: str, name: str) -> ET.Element:
                                              "time": "0"})
 
 
-def render(report: model.Report, fail_on: findings.Severity) -> str:
+def render(report: document.Report, fail_on: findings.Severity) -> str:
     """The report as a JUnit XML document; findings at or above ``fail_on`` fail."""
     root = ET.Element("testsuites", {"name": "driftscan scan"})
     suite = ET.SubElement(root, "testsuite", {"name": SUITE,
@@ -35,7 +35,10 @@ def render(report: model.Report, fail_on: findings.Severity) -> str:
     for key, value in (("schema", report.schema), ("source", report.source.type),
                        ("context", report.source.context or ""),
                        ("fail_on", fail_on.value),
-                       ("complete", str(report.summary.complete).lower())):
+                       ("complete", str(report.summary.complete).lower()),
+                       ("cluster_id", (report.provenance.cluster_id or "")
+                        if report.provenance else ""),
+                       ("report_digest", report.integrity.digest if report.integrity else "")):
         ET.SubElement(props, "property", {"name": key, "value": value})
     tests = failures = errors = 0
     for w in report.workloads:

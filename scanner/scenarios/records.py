@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner.report import model as report_model
+from scanner import exits
+from scanner.report import document as report_model
 from scanner.scenarios import definitions as d
 
 __all__ = [
@@ -102,10 +103,17 @@ class ExpectationResult:
     met: bool
     found: list[dict[str, Any]]
     """The findings that decided it (matching ones, or the offending ones)."""
-    message: str
-    """Expected vs found, in one sentence."""
+    wanted: str
+    """What the scan had to show: ``digest-drift on Deployment/x (…)``, ``no drift finding``."""
+    detected: str
+    """What it showed: ``found …``, ``found none``, or why it could not tell."""
     time_to_detect_s: float | None = None
     """For met ``fires`` expectations: seconds from the injection to the scan's result."""
+
+    @property
+    def message(self) -> str:
+        """Expected vs found, in one sentence."""
+        return f"expected {self.wanted}; {self.detected}"
 
 
 @dataclass
@@ -220,8 +228,8 @@ class RunRecord:
     def exit_code(self) -> int:
         """0 passed (skips allowed), 1 missed, 2 not carried out, 130 interrupted."""
         if self.status is Status.INTERRUPTED:
-            return 130
+            return exits.INTERRUPTED
         if self.status is not Status.COMPLETED or any(
                 s.status is not Status.COMPLETED and not s.skipped for s in self.scenarios):
-            return 2
-        return 1 if self.deviated else 0
+            return exits.ERROR
+        return exits.FINDINGS if self.deviated else exits.CLEAN

@@ -3,7 +3,9 @@
 Connects the way kubectl does (``--kubeconfig``, ``$KUBECONFIG``, ``~/.kube/config`` or
 in-cluster; ``--context`` or the current context; the context's namespace unless ``-n``
 or ``-A``), then lists pods, replicasets, deployments, statefulsets, daemonsets, jobs,
-cronjobs, services, nodes and controllerrevisions — never Secrets, never a write.
+cronjobs, replicationcontrollers, services, nodes and controllerrevisions — never Secrets,
+never a write. Pods of kinds it does not list (an Argo Rollout, an operator's workload) are
+grouped under their owner all the same.
 
 Each LIST pages with ``limit``/``continue`` and asks for raw JSON
 (``ApiClient.call_api`` returns the undecoded response), so a page is decoded once,
@@ -19,7 +21,9 @@ in kubeconfig terms) raise ``errors.ClusterUnreachable``.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import datetime
+import functools
 import json
 import os
 import time
@@ -34,7 +38,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from scanner import decoding, errors, model
-from scanner.sources import parsing, progress
+from scanner.sources import parsing, progress, provenance
 
 __all__ = ["RESOURCES", "LiveOptions", "Resource", "load"]
 
@@ -72,6 +76,7 @@ RESOURCES = (
     Resource("ControllerRevision", "/apis/apps/v1", "controllerrevisions"),
     Resource("Job", "/apis/batch/v1", "jobs"),
     Resource("CronJob", "/apis/batch/v1", "cronjobs"),
+    Resource("ReplicationController", "/api/v1", "replicationcontrollers"),
     Resource("Service", "/api/v1", "services"),
     Resource("Node", "/api/v1", "nodes", namespaced=False),
 )
@@ -105,6 +110,9 @@ class _ListResult:
     collector: parsing.Collector
     gaps: list[model.Gap]
     forbidden: bool = False
+    resource_version: str | None = None
+    """``metadata.resourceVersion`` of the LIST (its first page fixes it for every page)."""
+    answered_at: float = 0.0
 
 
 def load(options: LiveOptions, observer: progress.ListObserver | None = None) -> model.Snapshot:
@@ -124,7 +132,8 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
     observer = observer or progress.NullObserver()
     conn = _connect(options)
     try:
-        _probe(conn, options)
+        started = _stamp()
+        facts = provenance.learn(functools.partial(_ask, conn, options), _probe(conn, options))
         namespaces: tuple[str | None, ...]
         if options.all_namespaces:
             namespaces = (None,)
@@ -138,6 +147,7 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
         collector = parsing.Collector()
         gaps: list[model.Gap] = []
         forbidden = 0
+        answered: list[tuple[float, str]] = []
         workers = max(1, min(options.workers, len(jobs)))
         with concurrent.futures.ThreadPoolExecutor(workers, "driftscan-list") as pool:
             futures = [
@@ -149,13 +159,17 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
                 collector.merge(result.collector)
                 gaps.extend(result.gaps)
                 forbidden += result.forbidden
+                if result.resource_version is not None:
+                    answered.append((result.answered_at, result.resource_version))
+        finished = _stamp()
     finally:
         conn.api.close()  # type: ignore[no-untyped-call]
     if forbidden == len(jobs):
         raise errors.PermissionGap(
             f"RBAC forbids every LIST driftscan needs (context {conn.context!r})",
             hint="grant get/list on pods, replicasets, deployments, statefulsets, daemonsets,"
-            " jobs, cronjobs, services, nodes and controllerrevisions, or pick another -n",
+            " jobs, cronjobs, replicationcontrollers, services, nodes and controllerrevisions,"
+            " or pick another -n",
         )
     source = model.SourceInfo(
         type="live",
@@ -163,8 +177,28 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
         namespaces=tuple(ns for ns in namespaces if ns is not None),
         all_namespaces=options.all_namespaces,
     )
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return collector.snapshot(source, stamp, sorted(gaps, key=_gap_key))
+    answered.sort()
+    facts_seen = model.Provenance(
+        server=conn.host,
+        cluster_id=facts.cluster_id,
+        server_version=facts.server_version,
+        user=facts.user,
+        unavailable=facts.unavailable,
+        kinds_requested=tuple(r.kind for r in RESOURCES),
+        kinds_read=tuple(r.kind for r in RESOURCES if not any(g.kind == r.kind for g in gaps)),
+        namespaces_requested=source.namespaces,
+        namespaces_read=provenance.namespaces_read(source, gaps, conn.default_namespace),
+        first_resource_version=answered[0][1] if answered else None,
+        last_resource_version=answered[-1][1] if answered else None,
+        list_started_at=started,
+        list_finished_at=finished,
+    )
+    snapshot = collector.snapshot(source, finished, sorted(gaps, key=_gap_key))
+    return dataclasses.replace(snapshot, provenance=facts_seen)
+
+
+def _stamp() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _gap_key(gap: model.Gap) -> tuple[str, str, str]:
@@ -356,11 +390,29 @@ def _get(
     conn: _Connection, path: str, query: Sequence[tuple[str, Any]], options: LiveOptions
 ) -> _Response:
     """One read-only GET; transport failures become ``ClusterUnreachable``."""
+    return _request(conn, "GET", path, query, options)
+
+
+def _ask(conn: _Connection, options: LiveOptions, method: str, path: str,
+         body: Mapping[str, Any] | None) -> provenance.Answer:
+    response = _request(conn, method, path, (), options, body)
+    return provenance.Answer(response.status, response.body)
+
+
+def _request(
+    conn: _Connection, method: str, path: str, query: Sequence[tuple[str, Any]],
+    options: LiveOptions, payload: Mapping[str, Any] | None = None,
+) -> _Response:
+    """One request (GET, or the SelfSubjectReview POST); transport failures raise."""
+    headers = {"Accept": "application/json"}
+    if payload is not None:
+        headers["Content-Type"] = "application/json"
     request = conn.api.param_serialize(
-        "GET",
+        method,
         path,
         query_params=list(query),
-        header_params={"Accept": "application/json"},
+        header_params=headers,
+        body=dict(payload) if payload is not None else None,
         auth_settings=["BearerToken"],
     )
     try:
@@ -401,7 +453,7 @@ def _status_message(body: bytes) -> str:
     return ""
 
 
-def _probe(conn: _Connection, options: LiveOptions) -> None:
+def _probe(conn: _Connection, options: LiveOptions) -> provenance.Answer:
     response = _get(conn, "/version", (), options)
     if response.status == 401:
         raise errors.ClusterUnreachable(
@@ -409,6 +461,7 @@ def _probe(conn: _Connection, options: LiveOptions) -> None:
             f" {conn.context!r} (401 Unauthorized)",
             hint="refresh the token or client certificate in the kubeconfig",
         )
+    return provenance.Answer(response.status, response.body)
 
 
 # --- listing -----------------------------------------------------------------------------
@@ -463,6 +516,8 @@ def _pages(
     collector = parsing.Collector()
     token = ""
     restarts = retries = count = 0
+    version: str | None = None
+    answered_at = 0.0
     pending = fetch(token)
     while True:
         response = pending.result()
@@ -482,6 +537,8 @@ def _pages(
             count += _collect(collector, resource, path, page)
             observer.page(resource.kind, namespace, count)
             metadata = page.get("metadata") or {}
+            if version is None:
+                version, answered_at = str(metadata.get("resourceVersion") or ""), time.time()
             token = metadata.get("continue") or ""
             del page
             if token != ahead:
@@ -491,12 +548,13 @@ def _pages(
                     pending = fetch(token)
             if not token:
                 observer.finished(resource.kind, namespace, count, None)
-                return _ListResult(collector, [])
+                return _ListResult(collector, [], resource_version=version or None,
+                                   answered_at=answered_at)
             continue
         if response.status == 410 and token and restarts < _MAX_RESTARTS:
             # The continue token expired mid-list: start over for a consistent LIST.
             restarts += 1
-            collector, token, count = parsing.Collector(), "", 0
+            collector, token, count, version = parsing.Collector(), "", 0, None
             pending = fetch(token)
             continue
         if response.status in (429, 500, 502, 503, 504) and retries < _MAX_RETRIES:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from scanner.report import document as report_model
 from scanner.report import html, html_directory, json_format, validation
-from scanner.report import model as report_model
 from tests import htmltree, kubedump
 from tests.e2e import chromium
 from tests.unit import helpers

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from scanner import cli, errors
+from scanner.report import document as report_model
 from scanner.report import html, html_directory, json_format, streaming
-from scanner.report import model as report_model
 from tests import htmltree, kubedump
 from tests.unit import helpers
 
@@ -78,7 +78,7 @@ def test_default_threshold_details_medium_and_above_and_summarises_the_rest(
         assert target.tag == ("section" if worst(w) == "high" else "tr")
     low_rows = [r for r in rows if r[5].startswith("low")]
     assert len(low_rows) == 10
-    assert {r[5] for r in low_rows} == {"low mutable-tag, pull-policy-divergence"}
+    assert {r[5] for r in low_rows} == {"low mutable-tag"}
     # Nothing summarised silently: the note counts what is summarised and says how to see it.
     note = page.by_id("detail-note").words
     assert "Shown in full: 20 workloads with findings at medium or above" in note

@@ -49,9 +49,49 @@ def test_all_namespaces_pages_through_every_kind(config: Path, fake: FakeApiserv
 
 def test_reads_only_with_get_and_never_secrets(config: Path, fake: FakeApiserver) -> None:
     live.load(opts(config, all_namespaces=True))
-    assert {m for m, _, _ in fake.requests} == {"GET"}
+    # The one other request asks who the scan runs as; it creates nothing.
+    assert {(m, p) for m, p, _ in fake.requests if m != "GET"} == {
+        ("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews")}
     assert not [p for p in fake.get_paths() if "secret" in p]
-    assert set(fake.get_paths()) == {"/version", *(r.path(None) for r in live.RESOURCES)}
+    assert set(fake.get_paths()) == {"/version", "/api/v1/namespaces/kube-system",
+                                     *(r.path(None) for r in live.RESOURCES)}
+
+
+def test_provenance_names_cluster_identity_and_list_window(config: Path,
+                                                           fake: FakeApiserver) -> None:
+    snap = live.load(opts(config, all_namespaces=True))
+    p = snap.provenance
+    assert p.server is not None and p.server.startswith("http://127.0.0.1:")
+    assert p.cluster_id == fake.kube_system_uid
+    assert p.server_version == "v1.32.0"
+    assert p.user == model.UserInfo("system:serviceaccount:shop:scanner", "sa-uid",
+                                    ("system:serviceaccounts", "system:authenticated"))
+    assert p.unavailable == ()
+    assert p.kinds_requested == p.kinds_read == tuple(r.kind for r in live.RESOURCES)
+    assert (p.namespaces_requested, p.namespaces_read) == ((), ("*",))
+    # Every LIST got its own resourceVersion (101, 102…): the window spans first to last.
+    versions = {p.first_resource_version, p.last_resource_version}
+    lists = range(101, 101 + len(live.RESOURCES))
+    assert len(versions) == 2 and versions <= {str(v) for v in lists}
+    assert p.list_started_at is not None and p.list_finished_at is not None
+    assert p.list_started_at <= p.list_finished_at
+    assert p.inputs == ()
+
+
+def test_refused_identity_facts_are_reasons_not_failures(config: Path,
+                                                         fake: FakeApiserver) -> None:
+    fake.forbidden |= {"/api/v1/namespaces/kube-system",
+                       "/apis/authentication.k8s.io/v1/selfsubjectreviews"}
+    fake.forbidden.add("/api/v1/nodes")
+    snap = live.load(opts(config, namespaces=("shop",)))
+    p = snap.provenance
+    assert p.cluster_id is None and p.user is None
+    reasons = dict(p.unavailable)
+    assert reasons["cluster_id"].startswith("forbidden: GET namespace kube-system")
+    assert reasons["identity"].startswith("forbidden: create SelfSubjectReview")
+    assert "Node" in p.kinds_requested and "Node" not in p.kinds_read
+    assert p.namespaces_read == ("shop",)
+    assert len(snap.pods) == 5  # the scan itself went on
 
 
 def test_default_namespace_comes_from_the_context(config: Path, fake: FakeApiserver) -> None:
@@ -287,7 +327,8 @@ def test_live_and_dump_agree_on_the_report(config: Path) -> None:
 
     def report(snap: model.Snapshot) -> dict[str, object]:
         data = json.loads(json_format.render(helpers.report_for(snap)))
-        data.pop("source")
+        for where in ("source", "provenance", "integrity"):  # how it was read differs
+            data.pop(where)
         return data
 
     assert report(live.load(opts(config, all_namespaces=True))) == report(helpers.load(FIXTURE))
