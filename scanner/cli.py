@@ -11,11 +11,25 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from scanner import __version__, errors, exits
+
+if TYPE_CHECKING:
+    from scanner.report import html as html_report
+
+
+_DETAIL_LEVELS = ["info", "low", "medium", "high", "critical"]
+
+
+def _detail(level: str | None, limit: int | None) -> html_report.Detail:
+    """The HTML page's ``Detail`` from ``--detail`` and ``--detail-limit`` (0: no limit)."""
+    from scanner.report import html
+
+    return html.Detail(threshold=level or html.DEFAULT_DETAIL,
+                       limit=html.DETAIL_LIMIT if limit is None else (limit or None))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,10 +55,17 @@ def cli() -> None:
               type=click.Choice(["table", "json", "html", "sarif", "junit", "pdf"]),
               default="table", show_default=True,
               help="Output format (pdf: the HTML report printed by headless Chromium; needs -o).")
-@click.option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
+@click.option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout);"
+              " with --format html, DIR/ writes an index and one page per namespace.")
 @click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]),
               default="high", show_default=True,
               help="Exit 1 when a finding is at or above this severity.")
+@click.option("--detail", type=click.Choice(_DETAIL_LEVELS), default=None,
+              help="--format html: show workloads with findings at or above this severity in "
+              "full, the rest as one row each (default: medium; info for every finding).")
+@click.option("--detail-limit", type=click.IntRange(min=0), default=None, metavar="N",
+              help="--format html: at most N workloads in full per page, highest scores first "
+              "(default: 1000; 0 for no limit).")
 @click.option("--registry-check", is_flag=True,
               help="Ask each image's registry what its tag names now and report latent-drift "
               "(unreachable registries become gaps). Credentials: docker config.json.")
@@ -58,8 +79,8 @@ def cli() -> None:
               "file (`openssl genpkey -algorithm ed25519`); `report verify --key` checks it.")
 def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...],
          all_namespaces: bool, files: tuple[str, ...], fmt: str, output: str | None,
-         fail_on: str, registry_check: bool, insecure_registries: tuple[str, ...],
-         allow_gaps: bool, sign_key: str | None) -> int:
+         fail_on: str, detail: str | None, detail_limit: int | None, registry_check: bool,
+         insecure_registries: tuple[str, ...], allow_gaps: bool, sign_key: str | None) -> int:
     """Find workloads whose pods run different builds of the same container.
 
     \b
@@ -71,12 +92,16 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
     from scanner import findings, redacting, scanning
     from scanner.sources import loading
 
+    if fmt not in ("html", "pdf") and (detail is not None or detail_limit is not None):
+        raise errors.InputError("--detail and --detail-limit shape the HTML page only",
+                                hint="add --format html, or drop them")
     options = scanning.ScanOptions(
         request=loading.LoadRequest(files=files, kubeconfig=kubeconfig, context=context,
                                     namespaces=namespaces, all_namespaces=all_namespaces),
         format=fmt,
         output=output,
         fail_on=findings.Severity.parse(fail_on),
+        detail=_detail(detail, detail_limit),
         registry_check=registry_check,
         insecure_registries=insecure_registries,
         allow_gaps=allow_gaps,
@@ -205,13 +230,21 @@ def report_command(ctx: click.Context, history_dir: str | None, output: str | No
 @report_command.command("render")
 @click.argument("report_json", metavar="REPORT.json")
 @click.option("-o", "--output", metavar="FILE", required=True,
-              help="Where to write the page.")
+              help="Where to write the page; with --format html, DIR/ writes an index and one "
+              "page per namespace.")
 @click.option("--format", "fmt", type=click.Choice(["html", "pdf"]), default="html",
               show_default=True, help="html, or pdf printed by headless Chromium.")
-def report_render(report_json: str, output: str, fmt: str) -> None:
+@click.option("--detail", type=click.Choice(_DETAIL_LEVELS), default=None,
+              help="Show workloads with findings at or above this severity in full, the rest "
+              "as one row each (default: medium; info for every finding).")
+@click.option("--detail-limit", type=click.IntRange(min=0), default=None, metavar="N",
+              help="At most N workloads in full per page, highest scores first (default: "
+              "1000; 0 for no limit).")
+def report_render(report_json: str, output: str, fmt: str, detail: str | None,
+                  detail_limit: int | None) -> None:
     """Render a saved JSON report (`scan --format json`) as a self-contained HTML page or PDF."""
     from scanner import printing, redacting
-    from scanner.report import html, integrity, reading
+    from scanner.report import html, html_directory, integrity, reading
 
     data = reading.read_object(report_json)
     report = reading.from_data(data, name=report_json)
@@ -219,11 +252,19 @@ def report_render(report_json: str, output: str, fmt: str) -> None:
     if not verdict.ok:  # the page would show a digest the file no longer matches
         click.echo(redacting.printable(f"warning: {report_json}: {verdict.lines[0]}"),
                    err=True)
+    chosen = _detail(detail, detail_limit)
     if fmt == "pdf":
-        printing.write(html.render(report), output, printing.Header.of(report))
+        printing.write(html.render(report, chosen), output, printing.Header.of(report))
+    elif html_directory.is_directory(output):
+        written = html_directory.write(report, output, chosen)
+        click.echo(f"wrote {written[0]} and {len(written) - 1} page(s) beside it")
+        return
     else:
-        html.write(report, output)
+        html.write(report, output, chosen)
     click.echo(f"wrote {output}")
+    note = html_directory.single_page_note(report)
+    if note:
+        click.echo(note)
 
 
 @report_command.command("verify")

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scanner import detectors, errors
+from scanner import detectors
 from scanner.report import document as report_model
-from scanner.report import html, scenario_run
+from scanner.report import html, scenario_run, streaming
 
 __all__ = [
     "JOURNAL_SCHEMA",
@@ -264,14 +264,21 @@ def render_validation(journal: scenario_run.Journal | Mapping[str, Any]) -> str:
             the ``driftscan/report/v1`` schema.
     """
     page, _ = _page(_journal(journal))
-    return html.environment().get_template("validation.html.j2").render(
+    return "".join(_pieces(page))
+
+
+def _pieces(page: ValidationPage) -> Iterator[str]:
+    return html.environment().get_template("validation.html.j2").generate(
         page=page, security=html.page_security()
     )
 
 
 def write_validation(journal: scenario_run.Journal | Mapping[str, Any],
                      out_dir: str | Path) -> list[Path]:
-    """Write ``index.html`` and every scan page under ``out_dir``; return the paths.
+    """Write every scan page, then ``index.html``, under ``out_dir``; return the paths.
+
+    Each file is streamed and replaced whole; scan pages follow the HTML report's default
+    detail threshold, so a long run's pages stay as small as what they found.
 
     Raises:
         errors.InputError: as :func:`render_validation`, or a file cannot be written.
@@ -284,12 +291,5 @@ def write_validation(journal: scenario_run.Journal | Mapping[str, Any],
         html.write(report, target)
         written.append(target)
     index = root / "index.html"
-    text = html.environment().get_template("validation.html.j2").render(
-        page=page, security=html.page_security()
-    )
-    try:
-        index.parent.mkdir(parents=True, exist_ok=True)
-        index.write_text(text, encoding="utf-8")
-    except OSError as e:
-        raise errors.InputError(f"cannot write {index}: {e.strerror}") from e
+    streaming.write_atomically(index, _pieces(page))
     return [index, *written]
