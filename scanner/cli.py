@@ -295,7 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = cli.main(args=argv, prog_name="driftscan", standalone_mode=False)
     except errors.DriftscanError as e:
-        click.echo(f"error: {e}", err=True)
+        from scanner.report import plain
+
+        hint = f"\n  hint: {plain.clean(e.hint)}" if e.hint else ""
+        click.echo(f"error: {plain.clean(e.message)}{hint}", err=True)
         return exits.ERROR
     except click.exceptions.Exit as e:
         return int(e.exit_code)

@@ -17,6 +17,7 @@ file name and raise their own ``errors.InputError``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,8 +77,32 @@ def json_value(text: str) -> Any:
         raise Unparsable(e.lineno, f"column {e.colno}: {e.msg}") from e
     except RecursionError as e:  # the decoder recurses per nesting level
         raise Problem(None, _too_deep()) from e
+    except ValueError as e:  # an integer past Python's 4,300-digit conversion limit
+        raise Problem(None, _huge_number()) from e
     _check_depth(value)
+    if _SURROGATE_ESCAPE.search(text):
+        value = _replace_surrogates(value)
     return value
+
+
+# A lone UTF-16 surrogate (``"\ud800"``) decodes to a str no UTF-8 writer accepts; Go's
+# decoder, and so the apiserver, turns it into U+FFFD. Only texts with such an escape pay.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_replace_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_replace_surrogates(k): _replace_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def _huge_number() -> str:
+    return "a number has more than 4,300 digits; no Kubernetes field holds one"
 
 
 def _check_depth(value: Any) -> None:
@@ -139,7 +164,8 @@ def yaml_documents(text: str) -> Iterator[tuple[yaml.nodes.Node, Any]]:
     distinct: set[int] = set()
     for doc in documents:
         _count(doc, distinct)
-    builder = _Builder(max(_ALIAS_BUDGET_FLOOR, _ALIAS_BUDGET_RATIO * len(distinct)))
+    builder = _Builder(max(_ALIAS_BUDGET_FLOOR, _ALIAS_BUDGET_RATIO * len(distinct)),
+                       escapes="\\u" in text or "\\U" in text)
     for doc in documents:
         yield doc, builder.value(doc)
 
@@ -147,9 +173,11 @@ def yaml_documents(text: str) -> Iterator[tuple[yaml.nodes.Node, Any]]:
 class _Builder:
     """Turns composed nodes into plain data, refusing unsafe tags and alias bombs."""
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, *, escapes: bool = False) -> None:
         self.budget = budget
         self.produced = 0
+        self.escapes = escapes
+        """The text has ``\\u``/``\\U`` escapes, which may name lone surrogates."""
 
     def value(self, node: yaml.nodes.Node, depth: int = 0, active: frozenset[int] = frozenset(),
               ) -> Any:
@@ -181,8 +209,17 @@ class _Builder:
         if node.tag not in _SCALAR_TAGS:
             raise _unsafe(node)
         if node.tag in (_TAG + "timestamp", _TAG + "binary"):
-            return node.value  # Kubernetes reads these as strings
-        return _CONSTRUCTOR.construct_object(node, deep=True)
+            return self._text(node.value)  # Kubernetes reads these as strings
+        try:
+            value = _CONSTRUCTOR.construct_object(node, deep=True)
+        except (ValueError, OverflowError, yaml.YAMLError) as e:
+            why = (_huge_number() if node.tag == _TAG + "int"
+                   else f"unreadable value: {' '.join(str(e).split())}")
+            raise Problem(node.start_mark.line + 1, why) from e
+        return self._text(value) if isinstance(value, str) else value
+
+    def _text(self, value: str) -> str:
+        return _SURROGATE.sub("\ufffd", value) if self.escapes else value
 
     def _mapping(self, node: yaml.nodes.MappingNode, depth: int, active: frozenset[int],
                  ) -> dict[str, Any]:

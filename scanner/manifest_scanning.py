@@ -11,6 +11,7 @@ field. The rollout rules are not run: every one of them is defined by live state
 from __future__ import annotations
 
 import datetime
+import io
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,9 +20,9 @@ from typing import TextIO
 
 from rich.console import Console
 
-from scanner import __version__, detectors, errors, findings, graph
+from scanner import __version__, detectors, errors, exits, findings, graph, writing
 from scanner.detectors import rules
-from scanner.report import manifest_report, sarif
+from scanner.report import manifest_report, plain, sarif
 from scanner.report import model as report_model
 from scanner.sources import manifests
 
@@ -30,9 +31,6 @@ __all__ = ["FORMATS", "STATIC_RULES", "ManifestOptions", "check", "run", "static
 FORMATS = ("table", "json", "sarif")
 STATIC_RULES = ("floating-tag", "mutable-tag", "pull-policy-divergence")
 """Rules that judge a pod template alone; the only ones a manifest can trigger."""
-
-EXIT_CLEAN = 0
-EXIT_FINDINGS = 1
 
 
 @dataclass(frozen=True)
@@ -138,18 +136,18 @@ def run(options: ManifestOptions, stdout: Console, *, stdin_text: str | None = N
         else:
             _write(options.output, lambda handle: handle.write(text))
     if options.output is not None:
-        stdout.print(f"wrote {options.output}: {manifest_report.summary_line(report)}",
+        stdout.print(plain.text(f"wrote {options.output}: {manifest_report.summary_line(report)}"),
                      highlight=False, soft_wrap=True)
     worst = report.worst_severity()
-    return (EXIT_FINDINGS if worst is not None and worst.rank >= options.fail_on.rank
-            else EXIT_CLEAN)
+    return exits.for_result(fails=worst is not None and worst.rank >= options.fail_on.rank,
+                            incomplete=False)
 
 
 def _write(output: str, write: Callable[[TextIO], object]) -> None:
     path = Path(output)
+    buffer = io.StringIO()
+    write(buffer)  # render completely first: a failure keeps the last good file
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8") as handle:
-            write(handle)
+        writing.write_text(path, buffer.getvalue())
     except OSError as e:
         raise errors.InputError(f"cannot write {path}: {e.strerror}") from e

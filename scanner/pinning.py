@@ -18,11 +18,14 @@ were. The edited text is parsed again and every image compared with what was int
 before anything is written. Any problem anywhere (an image that does not resolve, a
 refused workload, a scalar that cannot be rewritten in place) writes nothing. Files are
 replaced all or none: every new text is written to a temporary file beside its target
-before any target is renamed over, and a failure undoes what was done.
+before any target is renamed over, and a failure undoes what was done. A symlink is
+written through to the file it names; mode, owner and hard links are kept; a file edited
+between reading and writing is refused (nothing is written).
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import sys
@@ -380,10 +383,16 @@ def _replace_all(targets: Sequence[tuple[Path, str, str]]) -> None:
     Raises:
         errors.InputError: a file could not be written; says what was left unchanged.
     """
+    # A symlink is written through to its target, so the link stays and the file it
+    # names is the one pinned.
+    targets = [(path.resolve() if path.is_symlink() else path, old, new)
+               for path, old, new in targets]
     prepared: list[tuple[Path, str, str]] = []  # (target, old text, temporary file)
     try:
         for path, old, new in targets:
             prepared.append((path, old, _prepare(path, new)))
+        for path, old, _ in prepared:
+            _check_unchanged(path, old)
     except BaseException as e:
         for _, _, tmp in prepared:
             Path(tmp).unlink(missing_ok=True)
@@ -394,7 +403,7 @@ def _replace_all(targets: Sequence[tuple[Path, str, str]]) -> None:
     renamed: list[tuple[Path, str]] = []
     try:
         for path, old, tmp in prepared:
-            os.replace(tmp, path)
+            _install(tmp, path)
             renamed.append((path, old))
     except BaseException as e:
         for _, _, tmp in prepared[len(renamed):]:
@@ -408,17 +417,64 @@ def _replace_all(targets: Sequence[tuple[Path, str, str]]) -> None:
 
 
 def _prepare(path: Path, text: str) -> str:
-    """Write ``text`` to a new temporary file beside ``path`` with its mode; return its name."""
-    mode = path.stat().st_mode & 0o7777
+    """Write ``text`` to a temporary file beside ``path`` with its mode and owner.
+
+    Returns:
+        The temporary file's name.
+    """
+    info = path.stat()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".pin", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
-        os.chmod(tmp, mode)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, info.st_mode & 0o7777)
+        if (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
+            with contextlib.suppress(PermissionError):  # _install then writes in place
+                os.chown(tmp, info.st_uid, info.st_gid)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return tmp
+
+
+def _check_unchanged(path: Path, old: str) -> None:
+    """Refuse when ``path`` no longer holds the text it was pinned from.
+
+    Raises:
+        errors.InputError: someone edited the file since it was read; nothing is written.
+    """
+    try:
+        current = path.read_bytes()
+    except OSError as e:
+        raise errors.InputError(f"cannot read {path} again: {e.strerror or e}; no file was"
+                                " changed") from e
+    if current != old.encode("utf-8"):
+        raise errors.InputError(
+            f"{path} changed since driftscan read it; no file was changed",
+            hint="run `driftscan pin --write` again on the new content")
+
+
+def _install(tmp: str, path: Path) -> None:
+    """Put the prepared ``tmp`` in place of ``path``.
+
+    A rename when it keeps what ``path`` is; otherwise (``path`` has other hard links,
+    or its owner could not be given to ``tmp``) the text is copied into ``path`` itself,
+    so every link sees the pin and the owner stays.
+    """
+    info = path.stat()
+    made = os.stat(tmp)
+    if info.st_nlink == 1 and (made.st_uid, made.st_gid) == (info.st_uid, info.st_gid):
+        os.replace(tmp, path)
+        return
+    data = Path(tmp).read_bytes()
+    with path.open("r+b") as handle:
+        handle.write(data)
+        handle.truncate()
+        handle.flush()
+        os.fsync(handle.fileno())
+    Path(tmp).unlink(missing_ok=True)
 
 
 def _restore(renamed: Sequence[tuple[Path, str]]) -> list[Path]:
@@ -428,7 +484,7 @@ def _restore(renamed: Sequence[tuple[Path, str]]) -> list[Path]:
         try:
             tmp = _prepare(path, old)
             try:
-                os.replace(tmp, path)
+                _install(tmp, path)
             except OSError:
                 Path(tmp).unlink(missing_ok=True)
                 raise

@@ -6,15 +6,16 @@ the ``Report`` model and render it themselves.
 
 from __future__ import annotations
 
+import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
-from scanner import detectors, errors, exits, findings, graph
+from scanner import detectors, errors, exits, findings, graph, writing
 from scanner import registry as oci
-from scanner.report import building, html, json_format, junit, sarif, terminal
+from scanner.report import building, html, json_format, junit, plain, sarif, terminal
 from scanner.report import model as report_model
 from scanner.sources import loading, resolving
 from scanner.sources import progress as source_progress
@@ -90,7 +91,7 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
     if options.registry_check:
         docker_config = oci.load_docker_config()
         for note in docker_config.notes:
-            stderr.print(f"warning: {docker_config.source}: {note}", style="yellow",
+            stderr.print(plain.text(f"warning: {docker_config.source}: {note}", "yellow"),
                          highlight=False, soft_wrap=True)
         resolver = oci.Resolver(docker_config=docker_config,
                                 insecure_hosts=options.insecure_registries)
@@ -119,17 +120,19 @@ def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -
             terminal.render(report, stdout)
         return
     path = Path(options.output)
+    # Render completely before touching the file: a failure keeps the last good report.
+    if options.format != "table":
+        text = _text(report, options)
+    else:
+        buffer = io.StringIO()
+        terminal.render(report, Console(file=buffer, width=120, color_system=None))
+        text = buffer.getvalue()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8") as handle:
-            if options.format != "table":
-                handle.write(_text(report, options))
-            else:
-                terminal.render(report, Console(file=handle, width=120, color_system=None))
+        writing.write_text(path, text)
     except OSError as e:
         raise errors.InputError(f"cannot write {path}: {e.strerror}") from e
-    stdout.print(f"wrote {path}: {terminal.summary_line(report)}", highlight=False,
-                 soft_wrap=True)
+    stdout.print(plain.text(f"wrote {path}: {terminal.summary_line(report)}"),
+                 highlight=False, soft_wrap=True)
 
 
 def _text(report: report_model.Report, options: ScanOptions) -> str:

@@ -8,6 +8,7 @@ reports a registry digest, there is no pin.
 
 from __future__ import annotations
 
+import shlex
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -145,8 +146,11 @@ def pin_for(
     base = image.split("@", 1)[0] if parsed is not None else image
     pinned = f"{base}@{digest}"
     resource = kubectl_resource(ref)
+    # Names and images come from the cluster: quote them so a copied command runs
+    # exactly one kubectl, whatever they hold.
     command = (
-        f"kubectl set image {resource} -n {ref.namespace} {container}={pinned}"
+        shlex.join(["kubectl", "set", "image", resource, "-n", ref.namespace,
+                    f"{container}={pinned}"])
         if resource
         else None
     )

@@ -28,7 +28,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from scanner import errors, model
+from scanner import errors, model, writing
 from scanner.detectors import common
 from scanner.report import model as report_model
 from scanner.report import pictures, svg
@@ -468,7 +468,6 @@ def write(report: report_model.Report, path: str | Path) -> None:
     target = Path(path)
     text = render(report)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        writing.write_text(target, text)
     except OSError as e:
         raise errors.InputError(f"cannot write {target}: {e.strerror}") from e

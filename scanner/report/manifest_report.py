@@ -18,7 +18,7 @@ from rich.text import Text
 
 from scanner import findings
 from scanner.report import model as report_model
-from scanner.report import terminal
+from scanner.report import plain, terminal
 
 __all__ = ["SCHEMA", "ManifestFinding", "ManifestReport", "render_json", "render_table",
            "summary_line", "to_dict"]
@@ -158,11 +158,12 @@ def render_table(report: ManifestReport, console: Console) -> None:
         table.add_column("Image", overflow="fold")
         for f in report.findings:
             table.add_row(
-                f"{f.file}:{f.line}",
-                Text(f"{f.rule} ({f.severity})", style=terminal.SEVERITY_STYLE.get(f.severity, "")),
-                f.workload,
-                f.container,
-                f.image,
+                plain.text(f"{f.file}:{f.line}"),
+                plain.text(f"{f.rule} ({f.severity})",
+                           terminal.SEVERITY_STYLE.get(f.severity, "")),
+                plain.text(f.workload),
+                plain.text(f.container),
+                plain.text(f.image),
             )
         console.print(table)
         console.print(Text("fix: pin each image to the digest you tested"
@@ -170,4 +171,4 @@ def render_table(report: ManifestReport, console: Console) -> None:
                       soft_wrap=True)
     else:
         console.print("No findings.", style="green")
-    console.print(Text(summary_line(report), style="bold"), soft_wrap=True)
+    console.print(plain.text(summary_line(report), "bold"), soft_wrap=True)

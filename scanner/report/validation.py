@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scanner import errors
+from scanner import errors, writing
 from scanner.report import html, loading
 from scanner.report import model as report_model
 
@@ -337,8 +337,7 @@ def write_validation(journal: Mapping[str, Any], out_dir: str | Path) -> list[Pa
         page=page, security=html.page_security()
     )
     try:
-        index.parent.mkdir(parents=True, exist_ok=True)
-        index.write_text(text, encoding="utf-8")
+        writing.write_text(index, text)
     except OSError as e:
         raise errors.InputError(f"cannot write {index}: {e.strerror}") from e
     return [index, *written]

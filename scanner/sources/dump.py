@@ -14,15 +14,16 @@ its depth limit, YAML alias bombs and unsafe YAML tags are refused, not followed
 from __future__ import annotations
 
 import datetime
-import sys
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from scanner import decoding, errors, model
+from scanner import decoding, errors, model, reading
 from scanner.sources import parsing
 
-__all__ = ["load", "load_texts"]
+__all__ = ["MAX_DUMP_BYTES", "load", "load_texts"]
+
+MAX_DUMP_BYTES = 1 << 30
+"""Largest dump read per file (1 GiB: about 100,000 pods as kubectl writes them)."""
 
 _MAX_PROBLEMS_SHOWN = 5
 _CLUSTER_SCOPED = frozenset({"Node"})
@@ -88,17 +89,9 @@ def _now() -> str:
 
 def _read(path: str) -> str:
     try:
-        if path == "-":
-            return sys.stdin.read()
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise errors.InputError(f"{path}: no such file", hint=_DUMP_HINT) from e
-    except IsADirectoryError as e:
-        raise errors.InputError(f"{path}: is a directory, not a dump file") from e
-    except UnicodeDecodeError as e:
-        raise errors.InputError(f"{path}: not a text file (not UTF-8)", hint=_DUMP_HINT) from e
-    except OSError as e:
-        raise errors.InputError(f"{path}: cannot read ({e.strerror})") from e
+        return reading.text(path, MAX_DUMP_BYTES)
+    except reading.Refused as e:
+        raise errors.InputError(f"{path}: {e.message}", hint=_DUMP_HINT) from e
 
 
 def _decode(name: str, text: str) -> list[Any]:

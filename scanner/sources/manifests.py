@@ -20,7 +20,6 @@ and line.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 import yaml
 import yaml.nodes
 
-from scanner import decoding, errors, images, model
+from scanner import decoding, errors, images, model, reading
 from scanner.sources import parsing
 
 __all__ = [
@@ -168,20 +167,18 @@ def load(paths: Sequence[str], *, stdin_text: str | None = None) -> list[Manifes
                 problems.append("- (stdin) is given twice")
                 continue
             seen_stdin = True
-            text = stdin_text if stdin_text is not None else sys.stdin.read()
+            try:
+                text = stdin_text if stdin_text is not None else reading.text("-", MAX_FILE_BYTES)
+            except reading.Refused as e:
+                problems.append(f"- (stdin): {e.message}")
+                continue
             texts.append(("-", None, text))
             continue
         for path in _expand(raw, problems):
             try:
-                data = path.read_bytes()
-                if len(data) > MAX_FILE_BYTES:
-                    problems.append(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB")
-                    continue
-                texts.append((str(path), path, data.decode("utf-8")))
-            except UnicodeDecodeError:
-                problems.append(f"{path}: not UTF-8 text")
-            except OSError as e:
-                problems.append(f"{path}: cannot read ({e.strerror or e})")
+                texts.append((str(path), path, reading.text(path, MAX_FILE_BYTES)))
+            except reading.Refused as e:
+                problems.append(f"{path}: {e.message}")
     if problems:
         _raise(problems)
     return load_texts(texts)
