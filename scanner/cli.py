@@ -17,6 +17,8 @@ import click
 
 from scanner import __version__, errors, exits
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="driftscan")
@@ -25,6 +27,39 @@ def cli() -> None:
 
 
 # --- scan ------------------------------------------------------------------------------
+
+
+class _Duration(click.ParamType[float]):
+    """Seconds, written as kubectl does: ``30``, ``30s``, ``1m``, ``500ms``."""
+
+    name = "DURATION"
+    _UNITS = (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        text = str(value).strip().lower()
+        factor = 1.0
+        for unit, scale in self._UNITS:
+            if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+                text, factor = text[: -len(unit)], scale
+                break
+        try:
+            seconds = float(text) * factor
+        except ValueError:
+            seconds = -1.0
+        if not 0 < seconds <= 86400:
+            self.fail(f"{value!r} is not a duration such as 30s, 2m or 500ms", param, ctx)
+        return seconds
+
+
+def _request_timeout_option(f: F) -> F:
+    return click.option(
+        "--request-timeout", type=_Duration(), default="30s", show_default=True,
+        help="Longest any one apiserver request may take, retries and back-off included "
+        "(30, 30s, 2m).")(f)
+
 
 
 @cli.command("scan")
@@ -52,10 +87,11 @@ def cli() -> None:
 @click.option("--allow-gaps", is_flag=True,
               help="Exit 0 instead of 3 when the scan is incomplete and no finding reaches "
               "--fail-on (the gaps are still reported).")
+@_request_timeout_option
 def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...],
          all_namespaces: bool, files: tuple[str, ...], fmt: str, output: str | None,
          fail_on: str, registry_check: bool, insecure_registries: tuple[str, ...],
-         allow_gaps: bool) -> int:
+         allow_gaps: bool, request_timeout: float) -> int:
     r"""Find workloads whose pods run different builds of the same container.
 
     \b
@@ -69,7 +105,8 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
 
     options = scanning.ScanOptions(
         request=loading.LoadRequest(files=files, kubeconfig=kubeconfig, context=context,
-                                    namespaces=namespaces, all_namespaces=all_namespaces),
+                                    namespaces=namespaces, all_namespaces=all_namespaces,
+                                    request_timeout=request_timeout),
         format=fmt,
         output=output,
         fail_on=findings.Severity.parse(fail_on),
@@ -111,9 +148,10 @@ def manifests_command(paths: tuple[str, ...], fmt: str, output: str | None,
 @click.option("--insecure-registry", "insecure_registries", multiple=True, metavar="HOST",
               help="Reach this registry over plain HTTP (loopback ones always are); "
               "repeatable.")
+@_request_timeout_option
 def pin_command(paths: tuple[str, ...], diff: bool, write: bool, from_cluster: bool,
                 kubeconfig: str | None, context: str | None,
-                insecure_registries: tuple[str, ...]) -> int:
+                insecure_registries: tuple[str, ...], request_timeout: float) -> int:
     """Rewrite image tags to tag@sha256 digests (prints the pinned manifests by default)."""
     from rich.console import Console
 
@@ -127,7 +165,7 @@ def pin_command(paths: tuple[str, ...], diff: bool, write: bool, from_cluster: b
     options = pinning.PinOptions(
         paths=paths, mode="diff" if diff else "write" if write else "print",
         from_cluster=from_cluster, kubeconfig=kubeconfig, context=context,
-        insecure_registries=insecure_registries)
+        insecure_registries=insecure_registries, request_timeout=request_timeout)
     return pinning.run(options, Console())
 
 
@@ -164,9 +202,6 @@ def rules_command(fmt: str) -> None:
 @cli.group()
 def cluster() -> None:
     """Start, stop and inspect a throw-away test cluster."""
-
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _provider_options(f: F) -> F:

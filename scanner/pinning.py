@@ -68,6 +68,8 @@ class PinOptions:
     kubeconfig: str | None = None
     context: str | None = None
     insecure_registries: tuple[str, ...] = ()
+    request_timeout: float | None = None
+    """``--request-timeout`` for ``--from-cluster`` (seconds; None: the live default)."""
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,8 @@ def digests_from_registry(files: Sequence[manifests.ManifestFile], resolver: oci
 
 
 def _snapshots(files: Sequence[manifests.ManifestFile], kubeconfig: str | None,
-               context: str | None) -> tuple[str, list[model.Snapshot]]:
+               context: str | None, request_timeout: float | None = None,
+               ) -> tuple[str, list[model.Snapshot]]:
     from scanner.sources import loading
 
     explicit = sorted({o.namespace for f in files for o in f.objects if o.namespace})
@@ -233,13 +236,23 @@ def _snapshots(files: Sequence[manifests.ManifestFile], kubeconfig: str | None,
     snapshots: list[model.Snapshot] = []
     default = ""
     if needs_default:
-        snap = loading.load(loading.LoadRequest(kubeconfig=kubeconfig, context=context))
+        snap = loading.load(loading.LoadRequest(kubeconfig=kubeconfig, context=context,
+                                                request_timeout=request_timeout))
         snapshots.append(snap)
         default = snap.source.namespaces[0] if snap.source.namespaces else "default"
     rest = tuple(ns for ns in explicit if ns != default)
     if rest:
         snapshots.append(loading.load(loading.LoadRequest(
-            kubeconfig=kubeconfig, context=context, namespaces=rest)))
+            kubeconfig=kubeconfig, context=context, namespaces=rest,
+            request_timeout=request_timeout)))
+    gaps = [g for snap in snapshots for g in snap.gaps]
+    if gaps:
+        # A pod that could not be read might run another build: never pin from half a view.
+        raise errors.InputError(
+            f"the cluster could not be read completely ({len(gaps)} gap(s), first:"
+            f" {gaps[0].kind}: {gaps[0].reason}); nothing was pinned",
+            hint="grant get/list on the workloads' pods and revisions, or pin from the"
+            " registry (drop --from-cluster)")
     return default, snapshots
 
 
@@ -320,7 +333,8 @@ def run(options: PinOptions, stdout: Console, *, stdin_text: str | None = None,
                                 hint="drop --write to print the pinned manifests")
     files = manifests.load(options.paths, stdin_text=stdin_text)
     if options.from_cluster:
-        default, snapshots = _snapshots(files, options.kubeconfig, options.context)
+        default, snapshots = _snapshots(files, options.kubeconfig, options.context,
+                                        options.request_timeout)
         digests = digests_from_cluster(files, snapshots, default)
     else:
         if resolver is None:

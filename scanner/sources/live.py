@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime
+import email.utils
 import json
 import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +38,16 @@ from kubernetes import config as k8s_config
 from scanner import decoding, errors, model
 from scanner.sources import parsing, progress
 
-__all__ = ["RESOURCES", "LiveOptions", "Resource", "load"]
+__all__ = ["DEFAULT_REQUEST_TIMEOUT", "RESOURCES", "LiveOptions", "Resource", "load"]
 
 _SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 _MAX_RESTARTS = 3
-_MAX_RETRIES = 3
+_MAX_RETRIES = 8
+_MAX_BACKOFF = 10.0
+"""Longest wait between two tries, whatever ``Retry-After`` asks."""
+_MAX_BODY = 512 * 1024 * 1024
+"""Largest response read (a 500-pod page is a few MiB)."""
+DEFAULT_REQUEST_TIMEOUT = 30.0
 _CONFIG_ERRORS = (
     k8s_config.ConfigException, OSError, ValueError, TypeError, KeyError, AttributeError,
     yaml.YAMLError,
@@ -89,7 +96,9 @@ class LiveOptions:
     page_size: int = 500
     workers: int = 8
     connect_timeout: float = 5.0
-    read_timeout: float = 60.0
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    """Seconds one request may take in all: connecting, every retry and back-off, and
+    reading the whole body (``--request-timeout``)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,18 @@ class _Connection:
     context: str
     default_namespace: str
     host: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    """Set when the scan ends early; listers start no further request."""
+
+
+def _without_retries(api: k8s_client.ApiClient) -> k8s_client.ApiClient:
+    """``api`` with urllib3's own retries off: this module retries, within a deadline.
+
+    urllib3 retries connection errors and reads three times by default, each with the
+    full timeout, which turned one hung apiserver into minutes of waiting.
+    """
+    api.rest_client.pool_manager.connection_pool_kw["retries"] = False
+    return api
 
 
 @dataclass
@@ -144,12 +165,19 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
                 pool.submit(_list_with_fallback, conn, options, r, ns, observer)
                 for r, ns in jobs
             ]
-            for future in futures:
-                result = future.result()
-                collector.merge(result.collector)
-                gaps.extend(result.gaps)
-                forbidden += result.forbidden
+            try:
+                for future in futures:
+                    result = future.result()
+                    collector.merge(result.collector)
+                    gaps.extend(result.gaps)
+                    forbidden += result.forbidden
+            except BaseException:
+                # One failure ends the scan: start no more LISTs or pages.
+                conn.stop.set()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
     finally:
+        conn.stop.set()
         conn.api.close()  # type: ignore[no-untyped-call]
     if forbidden == len(jobs):
         raise errors.PermissionGap(
@@ -226,7 +254,8 @@ def _connect(options: LiveOptions) -> _Connection:
             f"context {wanted!r} in kubeconfig {path} is unusable: {_one_line(e)}",
             hint=_KUBECONFIG_HINT,
         ) from e
-    return _Connection(api, str(wanted), str(namespace), str(api.configuration.host))
+    return _Connection(_without_retries(api), str(wanted), str(namespace),
+                       str(api.configuration.host))
 
 
 _KUBECONFIG_HINT = (
@@ -340,7 +369,8 @@ def _connect_in_cluster() -> _Connection:
         namespace = _SA_NAMESPACE.read_text(encoding="utf-8").strip() or "default"
     except OSError:
         namespace = "default"
-    return _Connection(k8s_client.ApiClient(cfg), "in-cluster", namespace, str(cfg.host))
+    return _Connection(_without_retries(k8s_client.ApiClient(cfg)), "in-cluster", namespace,
+                       str(cfg.host))
 
 
 # --- HTTP --------------------------------------------------------------------------------
@@ -350,12 +380,65 @@ def _connect_in_cluster() -> _Connection:
 class _Response:
     status: int
     body: bytes
+    retry_after: str = ""
+    """The ``Retry-After`` header, as sent."""
+
+
+def _deadline(options: LiveOptions) -> float:
+    """When a request started now must have ended (``time.monotonic`` clock)."""
+    return time.monotonic() + options.request_timeout
 
 
 def _get(
-    conn: _Connection, path: str, query: Sequence[tuple[str, Any]], options: LiveOptions
+    conn: _Connection,
+    path: str,
+    query: Sequence[tuple[str, Any]],
+    options: LiveOptions,
+    deadline: float,
 ) -> _Response:
-    """One read-only GET; transport failures become ``ClusterUnreachable``."""
+    """One read-only GET that ends by ``deadline``, answer or not.
+
+    Socket timeouts bound each read, not a whole response: an apiserver (or proxy) that
+    trickles a byte at a time would never time out. So the exchange runs in a daemon
+    thread and this one waits for it until the deadline, then gives up on it.
+
+    Raises:
+        errors.ClusterUnreachable: no complete answer by the deadline, or a transport error.
+    """
+    remaining = deadline - time.monotonic()
+    if remaining <= 0 or conn.stop.is_set():
+        raise _too_slow(conn, path, options)
+    outcome: concurrent.futures.Future[_Response] = concurrent.futures.Future()
+
+    def exchange() -> None:
+        try:
+            outcome.set_result(_exchange(conn, path, query, options, remaining))
+        except BaseException as e:  # handed to the waiting thread
+            outcome.set_exception(e)
+
+    threading.Thread(target=exchange, name="driftscan-get", daemon=True).start()
+    try:
+        return outcome.result(timeout=remaining)
+    except concurrent.futures.TimeoutError as e:
+        raise _too_slow(conn, path, options) from e
+
+
+def _too_slow(conn: _Connection, path: str, options: LiveOptions) -> errors.ClusterUnreachable:
+    return errors.ClusterUnreachable(
+        f"the apiserver at {conn.host} (context {conn.context!r}) did not answer GET {path}"
+        f" within {options.request_timeout:g} s",
+        hint="check that the cluster is running and reachable; a slow but healthy one"
+        " needs a longer --request-timeout",
+    )
+
+
+def _exchange(
+    conn: _Connection,
+    path: str,
+    query: Sequence[tuple[str, Any]],
+    options: LiveOptions,
+    budget: float,
+) -> _Response:
     request = conn.api.param_serialize(
         "GET",
         path,
@@ -365,11 +448,12 @@ def _get(
     )
     try:
         response = conn.api.call_api(
-            *request, _request_timeout=(options.connect_timeout, options.read_timeout)
+            *request, _request_timeout=(min(options.connect_timeout, budget), budget)
         )
         raw = response.response
         try:
-            body = raw.data
+            body = raw.read(_MAX_BODY + 1)
+            headers = raw.headers
         finally:
             raw.release_conn()
     except (urllib3.exceptions.HTTPError, k8s_client.ApiException, OSError) as e:
@@ -378,7 +462,31 @@ def _get(
             f" {_transport_reason(e)}",
             hint="check that the cluster is running and the kubeconfig points at it",
         ) from e
-    return _Response(int(response.status), bytes(body or b""))
+    if len(body or b"") > _MAX_BODY:
+        raise errors.ClusterUnreachable(
+            f"the apiserver at {conn.host} answered GET {path} with more than"
+            f" {_MAX_BODY // 2**20} MiB",
+            hint="is the kubeconfig pointing at a Kubernetes apiserver?",
+        )
+    retry_after = headers.get("Retry-After") if headers is not None else None
+    return _Response(int(response.status), bytes(body or b""), str(retry_after or ""))
+
+
+def _backoff(response: _Response, attempt: int) -> float:
+    """Seconds to wait before the next try: ``Retry-After`` when given, capped."""
+    wait = 0.2 * 2**attempt
+    value = response.retry_after.strip()
+    if value.isascii() and value.isdigit() and len(value) < 10:
+        wait = float(value)
+    elif value:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            pass
+        else:
+            if when.tzinfo is not None:
+                wait = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
+    return float(min(max(wait, 0.0), _MAX_BACKOFF))
 
 
 def _transport_reason(e: BaseException) -> str:
@@ -394,15 +502,15 @@ def _transport_reason(e: BaseException) -> str:
 def _status_message(body: bytes) -> str:
     try:
         status = json.loads(body)
-    except ValueError:
-        return body[:200].decode("utf-8", "replace").strip()
+    except (ValueError, RecursionError):
+        return " ".join(body[:200].decode("utf-8", "replace").split())
     if isinstance(status, Mapping):
-        return str(status.get("message") or status.get("reason") or "")
+        return " ".join(str(status.get("message") or status.get("reason") or "").split())[:300]
     return ""
 
 
 def _probe(conn: _Connection, options: LiveOptions) -> None:
-    response = _get(conn, "/version", (), options)
+    response = _get(conn, "/version", (), options, _deadline(options))
     if response.status == 401:
         raise errors.ClusterUnreachable(
             f"the apiserver at {conn.host} rejected the credentials of context"
@@ -454,16 +562,19 @@ def _pages(
     observer: progress.ListObserver,
     fetcher: concurrent.futures.ThreadPoolExecutor,
 ) -> _ListResult:
-    def fetch(token: str) -> concurrent.futures.Future[_Response]:
+    def fetch(token: str, deadline: float | None = None) -> concurrent.futures.Future[_Response]:
         query: list[tuple[str, Any]] = [("limit", options.page_size)]
         if token:
             query.append(("continue", token))
-        return fetcher.submit(_get, conn, path, query, options)
+        return fetcher.submit(_get, conn, path, query, options,
+                              deadline if deadline is not None else _deadline(options))
 
     collector = parsing.Collector()
+    gaps: list[model.Gap] = []
     token = ""
     restarts = retries = count = 0
-    pending = fetch(token)
+    deadline = _deadline(options)
+    pending = fetch(token, deadline)
     while True:
         response = pending.result()
         if response.status == 200:
@@ -472,38 +583,50 @@ def _pages(
             # network work while this thread parses.
             ahead = _peek_continue(response.body)
             if ahead:
-                pending = fetch(ahead)
+                deadline = _deadline(options)
+                pending = fetch(ahead, deadline)
             try:
                 page = json.loads(response.body)
-            except ValueError as e:
+            except (ValueError, RecursionError) as e:
                 raise errors.ClusterUnreachable(
-                    f"the apiserver at {conn.host} sent invalid JSON for GET {path}"
+                    f"the apiserver at {conn.host} sent invalid JSON for GET {path}",
+                    hint="retry; if it persists, a proxy between here and the apiserver"
+                    " cuts or alters answers",
                 ) from e
-            count += _collect(collector, resource, path, page)
+            count += _collect(collector, resource, path, page, gaps)
             observer.page(resource.kind, namespace, count)
-            metadata = page.get("metadata") or {}
-            token = metadata.get("continue") or ""
+            metadata = page.get("metadata") if isinstance(page, Mapping) else None
+            raw_token = metadata.get("continue") if isinstance(metadata, Mapping) else ""
+            token = raw_token if isinstance(raw_token, str) else ""
             del page
             if token != ahead:
                 if ahead:
                     pending.result()  # a mis-read token: drop that page, ask properly
                 if token:
-                    pending = fetch(token)
+                    deadline = _deadline(options)
+                    pending = fetch(token, deadline)
             if not token:
                 observer.finished(resource.kind, namespace, count, None)
-                return _ListResult(collector, [])
+                return _ListResult(collector, gaps)
+            if conn.stop.is_set():
+                raise errors.ClusterUnreachable(f"listing {path} was stopped")
             continue
         if response.status == 410 and token and restarts < _MAX_RESTARTS:
             # The continue token expired mid-list: start over for a consistent LIST.
             restarts += 1
-            collector, token, count = parsing.Collector(), "", 0
-            pending = fetch(token)
+            collector, gaps, token, count = parsing.Collector(), [], "", 0
+            deadline = _deadline(options)
+            pending = fetch(token, deadline)
             continue
         if response.status in (429, 500, 502, 503, 504) and retries < _MAX_RETRIES:
-            retries += 1
-            time.sleep(0.2 * 2**retries)
-            pending = fetch(token)
-            continue
+            # Retry the same page within the same deadline, as long as the wait fits.
+            wait = _backoff(response, retries)
+            if time.monotonic() + wait < deadline - options.connect_timeout / 10:
+                retries += 1
+                if conn.stop.wait(wait):
+                    raise errors.ClusterUnreachable(f"listing {path} was stopped")
+                pending = fetch(token, deadline)
+                continue
         if response.status == 401:
             raise errors.ClusterUnreachable(
                 f"the apiserver at {conn.host} rejected the credentials of context"
@@ -511,6 +634,8 @@ def _pages(
                 hint="refresh the token or client certificate in the kubeconfig",
             )
         reason = _gap_reason(response, resource, namespace)
+        if retries:
+            reason += f" (gave up after {retries + 1} tries within {options.request_timeout:g} s)"
         observer.finished(resource.kind, namespace, count, reason)
         return _ListResult(
             parsing.Collector(),
@@ -559,20 +684,34 @@ def _gap_reason(response: _Response, resource: Resource, namespace: str | None) 
 
 
 def _collect(
-    collector: parsing.Collector, resource: Resource, path: str, page: Any
+    collector: parsing.Collector, resource: Resource, path: str, page: Any,
+    gaps: list[model.Gap],
 ) -> int:
+    """Parse every item of ``page``; a malformed object becomes a gap naming it."""
     items = page.get("items") if isinstance(page, Mapping) else None
     if not isinstance(items, list):
         raise errors.ClusterUnreachable(f"the apiserver sent no items list for GET {path}")
     for item in items:
-        if not isinstance(item, Mapping):
-            continue
         try:
+            if not isinstance(item, Mapping):
+                raise parsing.ObjectProblem("the item is not an object")
             collector.add(resource.kind, item)
         except parsing.ObjectProblem as e:
-            meta = item.get("metadata") or {}
-            name = f"{meta.get('namespace', '')}/{meta.get('name', '?')}".lstrip("/")
-            raise errors.InputError(
-                f"{resource.kind} {name} from GET {path} is unusable: {e}"
-            ) from e
+            namespace, name = _identity(item)
+            gaps.append(model.Gap(
+                resource.kind, namespace,
+                f"{resource.kind} {(namespace + '/') if namespace else ''}{name} from GET"
+                f" {path} is malformed and was not read: {e}",
+            ))
     return len(items)
+
+
+def _identity(item: Any) -> tuple[str | None, str]:
+    """``(namespace, name)`` of a raw object, as far as it can be told."""
+    meta = item.get("metadata") if isinstance(item, Mapping) else None
+    if not isinstance(meta, Mapping):
+        return None, "(no metadata)"
+    namespace = meta.get("namespace")
+    name = meta.get("name")
+    return (namespace if isinstance(namespace, str) and namespace else None,
+            name if isinstance(name, str) and name else "(no name)")

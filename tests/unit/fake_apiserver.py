@@ -3,12 +3,18 @@
 Serves ``GET /version`` and collection paths from an in-memory table; ``limit`` and
 ``continue`` page like the real apiserver (the token is an offset). Only GET is
 implemented, so any write would fail the test with a 501.
+
+``faults`` scripts misbehaviour per path, one :class:`Fault` per request in order: any
+status with headers (429 with ``Retry-After``, 503 bursts), a truncated body, a hang
+before answering, or a body trickled a byte at a time — what a proxy, an overloaded
+apiserver or a broken load balancer sends.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,12 +24,29 @@ from pathlib import Path
 from typing import Any
 
 
+@dataclass(frozen=True)
+class Fault:
+    """One scripted answer; ``status`` 0 means the normal answer, possibly altered."""
+
+    status: int = 0
+    headers: tuple[tuple[str, str], ...] = ()
+    truncate: int | None = None
+    """Send only this many bytes of the body (Content-Length still promises all)."""
+    hang: float = 0.0
+    """Seconds to wait before answering."""
+    trickle: float = 0.0
+    """Seconds between body bytes."""
+    after: int = 0
+    """Apply only from this request to the path on (0: the first)."""
+
+
 @dataclass
 class FakeApiserver:
     collections: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     forbidden: set[str] = field(default_factory=set)
     expire_once: set[str] = field(default_factory=set)
     unauthorized: bool = False
+    faults: dict[str, list[Fault]] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -60,6 +83,17 @@ class FakeApiserver:
             metadata["remainingItemCount"] = len(items) - following
         return 200, {"kind": "List", "apiVersion": "v1", "metadata": metadata, "items": page}
 
+    def fault(self, path: str) -> Fault | None:
+        """The scripted fault for the next request to ``path``, if any (consumed)."""
+        with self.lock:
+            queue = self.faults.get(path)
+            if not queue:
+                return None
+            seen = sum(1 for _, p, _ in self.requests if p == path)
+            if seen <= queue[0].after:
+                return None
+            return queue.pop(0)
+
     def get_paths(self) -> list[str]:
         return [path for method, path, _ in self.requests]
 
@@ -76,11 +110,29 @@ def serve(fake: FakeApiserver) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def _reply(self, method: str) -> None:
             code, body = fake.handle(method, self.path)
+            fault = fake.fault(urllib.parse.urlsplit(self.path).path)
+            if fault is not None and fault.status:
+                code, body = fault.status, _status(fault.status, "Scripted", "scripted fault")
             data = json.dumps(body).encode()
+            if fault is not None and fault.hang:
+                time.sleep(fault.hang)
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            for name, value in fault.headers if fault is not None else ():
+                self.send_header(name, value)
             self.end_headers()
+            if fault is not None and fault.truncate is not None:
+                self.wfile.write(data[: fault.truncate])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            if fault is not None and fault.trickle:
+                for i in range(len(data)):
+                    self.wfile.write(data[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(fault.trickle)
+                return
             self.wfile.write(data)
 
         def do_GET(self) -> None:  # noqa: N802
