@@ -164,8 +164,7 @@ def yaml_documents(text: str) -> Iterator[tuple[yaml.nodes.Node, Any]]:
     distinct: set[int] = set()
     for doc in documents:
         _count(doc, distinct)
-    builder = _Builder(max(_ALIAS_BUDGET_FLOOR, _ALIAS_BUDGET_RATIO * len(distinct)),
-                       escapes="\\u" in text or "\\U" in text)
+    builder = _Builder(max(_ALIAS_BUDGET_FLOOR, _ALIAS_BUDGET_RATIO * len(distinct)))
     for doc in documents:
         yield doc, builder.value(doc)
 
@@ -173,11 +172,9 @@ def yaml_documents(text: str) -> Iterator[tuple[yaml.nodes.Node, Any]]:
 class _Builder:
     """Turns composed nodes into plain data, refusing unsafe tags and alias bombs."""
 
-    def __init__(self, budget: int, *, escapes: bool = False) -> None:
+    def __init__(self, budget: int) -> None:
         self.budget = budget
         self.produced = 0
-        self.escapes = escapes
-        """The text has ``\\u``/``\\U`` escapes, which may name lone surrogates."""
 
     def value(self, node: yaml.nodes.Node, depth: int = 0, active: frozenset[int] = frozenset(),
               ) -> Any:
@@ -209,17 +206,14 @@ class _Builder:
         if node.tag not in _SCALAR_TAGS:
             raise _unsafe(node)
         if node.tag in (_TAG + "timestamp", _TAG + "binary"):
-            return self._text(node.value)  # Kubernetes reads these as strings
+            return node.value  # Kubernetes reads these as strings
         try:
             value = _CONSTRUCTOR.construct_object(node, deep=True)
         except (ValueError, OverflowError, yaml.YAMLError) as e:
             why = (_huge_number() if node.tag == _TAG + "int"
                    else f"unreadable value: {' '.join(str(e).split())}")
             raise Problem(node.start_mark.line + 1, why) from e
-        return self._text(value) if isinstance(value, str) else value
-
-    def _text(self, value: str) -> str:
-        return _SURROGATE.sub("\ufffd", value) if self.escapes else value
+        return value
 
     def _mapping(self, node: yaml.nodes.MappingNode, depth: int, active: frozenset[int],
                  ) -> dict[str, Any]:

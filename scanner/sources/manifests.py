@@ -281,6 +281,9 @@ def _object(name: str, number: int, node: yaml.nodes.Node, data: Any, problems: 
         problems.append(f"{name}:{line}: list item is not an object")
         return None
     kind = data.get("kind")
+    if kind is not None and not isinstance(kind, str):
+        problems.append(f"{name}:{line}: kind is not a string")
+        return None
     if kind not in _POD_SPEC_PATHS:
         return None  # Services, ConfigMaps, CRDs …: nothing to check
     meta = data.get("metadata")
