@@ -14,7 +14,7 @@ import pytest
 from scanner import cli, errors, model
 from scanner.sources import live, loading
 from tests.unit import helpers
-from tests.unit.fake_apiserver import Fault, FakeApiserver, kubeconfig, serve, split_by_kind
+from tests.unit.fake_apiserver import FakeApiserver, Fault, kubeconfig, serve, split_by_kind
 
 FIXTURE = helpers.FIXTURES / "digest-drift" / "fires-repushed-tag.json"
 
