@@ -29,8 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scanner import registry  # noqa: E402
 from scanner.clusters import base, kwok  # noqa: E402
+from scanner.oci import synthetic  # noqa: E402
 
 # A fork of this (large) benchmark process would report this process's RSS as the
 # child's peak (the kernel keeps the pre-exec high-water mark), so every command is
@@ -68,8 +68,8 @@ def kubectl_json(kubectl: str, env: dict[str, str], *args: str) -> dict:
 def fill(handle: base.ClusterHandle, kubectl: str, env: dict[str, str], deployments: int,
          replicas: int, namespaces: int) -> None:
     """Create the Deployments and wait until every pod runs with an imageID."""
-    digest = registry.push_image(handle.registry, "bench/app", "v1",
-                                 registry.build_image("bench-v1"))
+    digest = synthetic.push_image(handle.registry, "bench/app", "v1",
+                                 synthetic.build_image("bench-v1"))
     image = f"{handle.registry}/bench/app:v1"
     docs = []
     for n in range(namespaces):

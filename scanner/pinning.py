@@ -5,7 +5,7 @@ The CLI calls :func:`run`. Every image without a digest in the manifests that
 ReplicaSet, Pod; init and ephemeral containers included; multi-document files) gets a
 digest from one of two places:
 
-* the **registry** (default): the tag's manifest ``HEAD`` through ``registry.Resolver``
+* the **registry** (default): the tag's manifest ``HEAD`` through ``oci.resolver.Resolver``
   (docker ``config.json`` credentials, concurrent, cached per run). A multi-arch tag
   pins to its index digest, as containerd and k8s-digester do;
 * the **cluster** (``--from-cluster``): the digest the live workload's pods run, only
@@ -38,7 +38,7 @@ from pathlib import Path
 from rich.console import Console
 
 from scanner import errors, graph, images, model
-from scanner import registry as oci
+from scanner.oci import credentials, resolver
 from scanner.sources import manifests
 
 __all__ = [
@@ -194,7 +194,7 @@ def _unpinned(files: Sequence[manifests.ManifestFile],
                     yield file, obj, field
 
 
-def digests_from_registry(files: Sequence[manifests.ManifestFile], resolver: oci.Resolver,
+def digests_from_registry(files: Sequence[manifests.ManifestFile], tag_resolver: resolver.Resolver,
                           ) -> dict[_Key, str]:
     """Resolve every unpinned image's tag (concurrently, once per distinct tag).
 
@@ -204,7 +204,7 @@ def digests_from_registry(files: Sequence[manifests.ManifestFile], resolver: oci
     wanted = list(_unpinned(files))
     keys = {(f.ref.registry, f.ref.repository, f.ref.effective_tag or images.DEFAULT_TAG)
             for _, _, f in wanted}
-    results = resolver.resolve_all(sorted(keys))
+    results = tag_resolver.resolve_all(sorted(keys))
     digests: dict[_Key, str] = {}
     problems: list[str] = []
     hints: list[str] = []
@@ -319,7 +319,7 @@ def digests_from_cluster(files: Sequence[manifests.ManifestFile],
 
 
 def run(options: PinOptions, stdout: Console, *, stdin_text: str | None = None,
-        resolver: oci.Resolver | None = None) -> int:
+        tag_resolver: resolver.Resolver | None = None) -> int:
     """Pin the manifests as ``options`` says; return the exit code (0).
 
     Raises:
@@ -337,13 +337,13 @@ def run(options: PinOptions, stdout: Console, *, stdin_text: str | None = None,
                                         options.request_timeout)
         digests = digests_from_cluster(files, snapshots, default)
     else:
-        if resolver is None:
-            docker_config = oci.load_docker_config()
+        if tag_resolver is None:
+            docker_config = credentials.load_docker_config()
             for note in docker_config.notes:
                 print(f"warning: {docker_config.source}: {note}", file=sys.stderr)
-            resolver = oci.Resolver(docker_config=docker_config,
+            tag_resolver = resolver.Resolver(docker_config=docker_config,
                                     insecure_hosts=options.insecure_registries)
-        digests = digests_from_registry(files, resolver)
+        digests = digests_from_registry(files, tag_resolver)
     edits = plan(files, digests)
     new_texts: dict[str, str] = {}
     for file in files:

@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 
 from scanner import detectors, errors, exits, findings, graph, writing
-from scanner import registry as oci
+from scanner.oci import credentials, resolver
 from scanner.report import building, html, json_format, junit, plain, sarif, terminal
 from scanner.report import model as report_model
 from scanner.sources import loading, resolving
@@ -46,19 +46,19 @@ def scan(
     request: loading.LoadRequest,
     observer: source_progress.ListObserver | None = None,
     *,
-    resolver: oci.Resolver | None = None,
+    tag_resolver: resolver.Resolver | None = None,
 ) -> report_model.Report:
     """Load what ``request`` names, run every detector and build the report.
 
     Args:
         request: what to load.
         observer: hears about LIST progress.
-        resolver: when given (``--registry-check``), every tag is resolved through it
+        tag_resolver: when given (``--registry-check``), every tag is resolved through it
             and ``latent-drift`` compares the answers with what the pods run.
     """
     snapshot = loading.load(request, observer)
-    if resolver is not None:
-        snapshot = resolving.resolve(snapshot, resolver)
+    if tag_resolver is not None:
+        snapshot = resolving.resolve(snapshot, tag_resolver)
     g = graph.build(snapshot)
     found = detectors.detect(snapshot, g)
     return building.build(snapshot, g, found, detectors.REGISTRY)
@@ -87,21 +87,21 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
             f"unknown format {options.format!r}", hint=f"use one of {', '.join(FORMATS)}"
         )
     live = not options.request.files
-    resolver = None
+    tag_resolver = None
     if options.registry_check:
-        docker_config = oci.load_docker_config()
+        docker_config = credentials.load_docker_config()
         for note in docker_config.notes:
             stderr.print(plain.text(f"warning: {docker_config.source}: {note}", "yellow"),
                          highlight=False, soft_wrap=True)
-        resolver = oci.Resolver(docker_config=docker_config,
-                                insecure_hosts=options.insecure_registries)
+        tag_resolver = resolver.Resolver(docker_config=docker_config,
+                                        insecure_hosts=options.insecure_registries)
     if live and options.progress and stderr.is_terminal:
         from scanner import progress
 
         with progress.ListProgress(stderr) as observer:
-            report = scan(options.request, observer, resolver=resolver)
+            report = scan(options.request, observer, tag_resolver=tag_resolver)
     else:
-        report = scan(options.request, resolver=resolver)
+        report = scan(options.request, tag_resolver=tag_resolver)
     _write(report, options, stdout)
     if report.gaps:
         stderr.print(f"warning: incomplete scan, {len(report.gaps)} gap(s) listed in the report"

@@ -4,7 +4,7 @@ On kwok nothing runs, so a synthetic image is just config + marker layer. On kin
 kubelet really starts the container, so each build must be runnable. This module copies
 a small runnable base (``registry.k8s.io/pause:3.10`` by default: one static binary that
 sleeps until it is stopped) into the cluster's local registry once, then makes every
-build from it with ``registry.derive_image``: the base's layers and entrypoint plus one
+build from it with ``synthetic.derive_image``: the base's layers and entrypoint plus one
 marker layer holding the build label. Different labels give different digests, the
 same label the same digest, and pods become Ready.
 
@@ -25,8 +25,9 @@ import json
 import os
 import re
 
-from scanner import errors, images, registry
+from scanner import errors, images
 from scanner.clusters import base
+from scanner.oci import client, credentials, failures, synthetic
 
 __all__ = ["BASE_IMAGE", "RunnableBuilds", "cache_location", "cluster_platform"]
 
@@ -34,7 +35,7 @@ BASE_IMAGE = "registry.k8s.io/pause:3.10"
 CACHE_PREFIX = "driftscan/base"
 
 
-def cluster_platform(handle: base.ClusterHandle) -> registry.Platform:
+def cluster_platform(handle: base.ClusterHandle) -> synthetic.Platform:
     """The nodes' OCI platform, as the kind provider recorded it in ``state.json``.
 
     Falls back to ``linux/amd64`` when the state does not say (an older state file).
@@ -44,10 +45,10 @@ def cluster_platform(handle: base.ClusterHandle) -> registry.Platform:
         text = str(state.get("platform") or "linux/amd64")
     except (OSError, ValueError, AttributeError):
         text = "linux/amd64"
-    return registry.Platform.parse(text)
+    return synthetic.Platform.parse(text)
 
 
-def cache_location(base_image: str, platform: registry.Platform) -> tuple[str, str]:
+def cache_location(base_image: str, platform: synthetic.Platform) -> tuple[str, str]:
     """Repository and tag under which the local registry keeps a copy of ``base_image``.
 
     ``registry.k8s.io/pause:3.10`` for ``linux/amd64`` becomes
@@ -63,9 +64,9 @@ def cache_location(base_image: str, platform: registry.Platform) -> tuple[str, s
 class RunnableBuilds:
     """Publishes runnable builds (base image + marker layer) to one local registry."""
 
-    def __init__(self, target: str, platform: registry.Platform, *,
-                 base_image: str | None = None, target_client: registry.Client | None = None,
-                 source_client: registry.Client | None = None) -> None:
+    def __init__(self, target: str, platform: synthetic.Platform, *,
+                 base_image: str | None = None, target_client: client.Client | None = None,
+                 source_client: client.Client | None = None) -> None:
         """Prepare the publisher (no network yet).
 
         Args:
@@ -78,16 +79,16 @@ class RunnableBuilds:
         """
         self.platform = platform
         self.base_image = base_image or os.environ.get("DRIFTSCAN_KIND_BASE_IMAGE") or BASE_IMAGE
-        self.target = target_client or registry.Client(target)
+        self.target = target_client or client.Client(target)
         self._source_client = source_client
-        self._base: registry.Image | None = None
+        self._base: synthetic.Image | None = None
 
     @classmethod
     def for_cluster(cls, handle: base.ClusterHandle) -> RunnableBuilds:
         """A publisher for a running kind cluster's local registry and node platform."""
         return cls(handle.registry, cluster_platform(handle))
 
-    def base(self) -> registry.Image:
+    def base(self) -> synthetic.Image:
         """The base image for the nodes' platform, copied into the local registry once.
 
         Raises:
@@ -99,16 +100,16 @@ class RunnableBuilds:
         repository, tag = cache_location(self.base_image, self.platform)
         try:
             if self.target.manifest_exists(repository, tag):
-                self._base = registry.fetch_image(self.target, repository, tag,
+                self._base = synthetic.fetch_image(self.target, repository, tag,
                                                   platform=self.platform)
                 return self._base
-        except registry.NotFound:
+        except failures.NotFound:
             pass  # the tag exists but lost a blob: copy it again below
         ref = images.parse(self.base_image)
-        source = self._source_client or registry.client_for(
-            ref.registry, docker_config=registry.load_docker_config())
+        source = self._source_client or client.client_for(
+            ref.registry, docker_config=credentials.load_docker_config())
         try:
-            fetched = registry.fetch_image(source, ref.repository,
+            fetched = synthetic.fetch_image(source, ref.repository,
                                            ref.digest or ref.effective_tag or "latest",
                                            platform=self.platform)
         except errors.RegistryError as e:
@@ -117,14 +118,14 @@ class RunnableBuilds:
                 f"into {self.target.registry}: {e.message}",
                 hint="allow this machine to reach the base's registry once, or set "
                      "DRIFTSCAN_KIND_BASE_IMAGE to a runnable image it can reach") from e
-        registry.push_image(self.target, repository, tag, fetched)
+        synthetic.push_image(self.target, repository, tag, fetched)
         self._base = fetched
         return fetched
 
-    def build(self, build_label: str) -> registry.Image:
+    def build(self, build_label: str) -> synthetic.Image:
         """The runnable image for ``build_label`` (not pushed)."""
-        return registry.derive_image(self.base(), build_label)
+        return synthetic.derive_image(self.base(), build_label)
 
     def push(self, repository: str, tag: str, *, build_label: str) -> str:
         """Publish ``build_label`` as ``repository:tag`` (moving the tag); return its digest."""
-        return registry.push_image(self.target, repository, tag, self.build(build_label))
+        return synthetic.push_image(self.target, repository, tag, self.build(build_label))

@@ -35,8 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scanner import images, registry
+from scanner import images
 from scanner.clusters import stages
+from scanner.oci import client, credentials, failures
 
 __all__ = ["NodeImages", "PullResult", "decide", "main"]
 
@@ -313,18 +314,18 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     api = kube_config.new_client_from_config(  # type: ignore[no-untyped-call]
         config_file=args.kubeconfig)
-    clients: dict[str, registry.Client] = {}
-    docker_config = registry.load_docker_config()
+    clients: dict[str, client.Client] = {}
+    docker_config = credentials.load_docker_config()
 
     def resolve(host: str, repository: str, tag: str) -> str | None:
         # No cache across pulls: every pull asks the registry, as containerd does.
-        client = clients.get(host)
-        if client is None:
-            client = clients[host] = registry.client_for(host, docker_config=docker_config,
-                                                         timeout=10)
+        registry_client = clients.get(host)
+        if registry_client is None:
+            registry_client = clients[host] = client.client_for(
+                host, docker_config=docker_config, timeout=10)
         try:
-            return client.resolve(repository, tag)
-        except registry.NotFound:
+            return registry_client.resolve(repository, tag)
+        except failures.NotFound:
             return None
 
     emulator = Emulator(api, NodeImages(args.cache), resolve)

@@ -4,7 +4,7 @@ A ``push`` step publishes build B under REPOSITORY:TAG. Which kind of image that
 depends on who pulls it:
 
 * KWOK fake nodes start nothing, so a synthetic image (config + one marker layer,
-  ``registry.build_image``) is enough: its digest is real registry truth.
+  ``synthetic.build_image``) is enough: its digest is real registry truth.
 * kind and real clusters start the containers, so each build is a runnable base image
   plus the marker layer (``images_kind.RunnableBuilds``).
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from scanner import registry
 from scanner.clusters import base, images_kind
+from scanner.oci import client, synthetic
 
 __all__ = ["Publisher", "RegistryBuilds", "for_cluster", "is_kwok"]
 
@@ -48,9 +48,10 @@ class Publisher(Protocol):
 class RegistryBuilds:
     """Builds images with ``make`` and pushes them; re-tags builds already in a repository."""
 
-    def __init__(self, client: registry.Client, make: Callable[[str], Any], kind: str) -> None:
-        """``make(label)`` returns a ``registry.Image`` (or index) for the label."""
-        self.client = client
+    def __init__(self, registry_client: client.Client, make: Callable[[str], Any],
+                 kind: str) -> None:
+        """``make(label)`` returns a ``synthetic.Image`` (or index) for the label."""
+        self.client = registry_client
         self.make = make
         self.kind = kind
         self._in_repository: dict[tuple[str, str], str] = {}
@@ -67,10 +68,10 @@ class RegistryBuilds:
             # The re-tag: point the tag at a manifest the repository already holds.
             return self.client.tag(repository, known, tag)
         image = self.make(label)
-        digest = registry.push_image(self.client, repository, tag, image)
+        digest = synthetic.push_image(self.client, repository, tag, image)
         self._in_repository[(repository, label)] = digest
         # An index's platform manifests go in by digest before it; note them first.
-        children = image.images if isinstance(image, registry.ImageIndex) else ()
+        children = image.images if isinstance(image, synthetic.ImageIndex) else ()
         for manifest in (*(c.digest for c in children), digest):
             if (repository, manifest) not in self._pushed:
                 self._pushed.append((repository, manifest))
@@ -85,7 +86,7 @@ class RegistryBuilds:
 
         Raises:
             errors.RegistryError: the registry refused (many refuse deletes unless
-                configured to allow them) or did not answer; ``registry.NotFound`` when
+                configured to allow them) or did not answer; ``failures.NotFound`` when
                 the manifest is already gone.
         """
         self.client.delete_manifest(repository, digest)
@@ -104,18 +105,18 @@ def is_kwok(nodes: Sequence[dict[str, Any]]) -> bool:
 
 def for_cluster(handle: base.ClusterHandle, nodes: Sequence[dict[str, Any]]) -> Publisher:
     """The publisher that fits the cluster: synthetic on KWOK, runnable elsewhere."""
-    client = registry.client_for(handle.registry)
+    registry_client = client.client_for(handle.registry)
     if is_kwok(nodes):
-        return RegistryBuilds(client, registry.build_image, "synthetic")
+        return RegistryBuilds(registry_client, synthetic.build_image, "synthetic")
     if handle.provider == "kind":
         runnable = images_kind.RunnableBuilds.for_cluster(handle)
     else:
         runnable = images_kind.RunnableBuilds(handle.registry, _platform(nodes),
-                                              target_client=client)
+                                              target_client=registry_client)
     return RegistryBuilds(runnable.target, runnable.build, "runnable")
 
 
-def _platform(nodes: Sequence[dict[str, Any]]) -> registry.Platform:
+def _platform(nodes: Sequence[dict[str, Any]]) -> synthetic.Platform:
     """The platform most nodes report (``linux/amd64`` when they do not say)."""
     counts: dict[str, int] = {}
     for n in nodes:
@@ -123,4 +124,4 @@ def _platform(nodes: Sequence[dict[str, Any]]) -> registry.Platform:
         key = f"{info.get('operatingSystem') or 'linux'}/{info.get('architecture') or 'amd64'}"
         counts[key] = counts.get(key, 0) + 1
     best = max(counts, key=lambda k: counts[k]) if counts else "linux/amd64"
-    return registry.Platform.parse(best)
+    return synthetic.Platform.parse(best)

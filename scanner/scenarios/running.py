@@ -39,7 +39,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner import errors, registry, scanning
+from scanner import errors, scanning
+from scanner.oci import failures
 from scanner.report import json_format
 from scanner.report import model as report_model
 from scanner.scenarios import (
@@ -505,7 +506,7 @@ def _delete_pushed(ws: steps.Workspace, target: targets.Target,
     for i, (repository, digest) in enumerate(todo):
         try:
             ws.publisher.delete(repository, digest)
-        except registry.NotFound:
+        except failures.NotFound:
             continue  # already gone
         except errors.DriftscanError as e:
             left = len(todo) - i

@@ -6,7 +6,7 @@ it could not resolve, which the ``latent-drift`` detector then reads without any
 
 What is looked up: every image without a digest in a workload's template or in a live
 pod's spec, once per ``(registry, repository, tag)``, concurrently, through one
-``registry.Resolver`` (credentials from docker ``config.json``, cached per run). The
+``oci.resolver.Resolver`` (credentials from docker ``config.json``, cached per run). The
 manifest ``HEAD`` accepts indexes, so a multi-arch tag yields its index digest, the value
 containerd reports as ``imageID``. To never compare an index digest with a platform
 manifest digest, the edge also reads:
@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from scanner import errors, images, model
-from scanner import registry as oci
+from scanner.oci import resolver
 
 __all__ = ["GAP_KIND", "references", "resolve"]
 
@@ -87,7 +87,7 @@ def _running(snapshot: model.Snapshot) -> dict[_Key, set[str]]:
     return found
 
 
-def _gap(key: _Key, resolution: oci.Resolution, users: list[tuple[str, str]]) -> model.Gap:
+def _gap(key: _Key, resolution: resolver.Resolution, users: list[tuple[str, str]]) -> model.Gap:
     namespaces = {ns for ns, _ in users}
     names = sorted({who for _, who in users})
     shown = ", ".join(names[:_MAX_USERS_SHOWN])
@@ -102,7 +102,7 @@ def _gap(key: _Key, resolution: oci.Resolution, users: list[tuple[str, str]]) ->
     return model.Gap(GAP_KIND, namespaces.pop() if len(namespaces) == 1 else None, reason)
 
 
-def _read_indexes(resolver: oci.Resolver, wanted: Iterable[tuple[str, str, str]],
+def _read_indexes(tag_resolver: resolver.Resolver, wanted: Iterable[tuple[str, str, str]],
                   ) -> tuple[list[model.RegistryIndex], dict[tuple[str, str, str], str]]:
     """GET each ``(registry, repository, digest)``; keep the indexes with their children."""
     targets = sorted(set(wanted))
@@ -114,7 +114,7 @@ def _read_indexes(resolver: oci.Resolver, wanted: Iterable[tuple[str, str, str]]
     def read(target: tuple[str, str, str]) -> model.RegistryIndex | str | None:
         registry_host, repository, digest = target
         try:
-            manifest = resolver.client(registry_host).get_manifest(repository, digest)
+            manifest = tag_resolver.client(registry_host).get_manifest(repository, digest)
         except errors.DriftscanError as e:
             return e.message
         if not manifest.is_index:
@@ -135,10 +135,10 @@ def _read_indexes(resolver: oci.Resolver, wanted: Iterable[tuple[str, str, str]]
     return indexes, failures
 
 
-def resolve(snapshot: model.Snapshot, resolver: oci.Resolver) -> model.Snapshot:
+def resolve(snapshot: model.Snapshot, tag_resolver: resolver.Resolver) -> model.Snapshot:
     """The snapshot plus what each of its tags names now, and gaps for the failures."""
     users = references(snapshot)
-    results = resolver.resolve_all(sorted(users))
+    results = tag_resolver.resolve_all(sorted(users))
     running = _running(snapshot)
     tags: list[model.RegistryTag] = []
     gaps: list[model.Gap] = []
@@ -155,7 +155,7 @@ def resolve(snapshot: model.Snapshot, resolver: oci.Resolver) -> model.Snapshot:
         else:
             to_read.extend((registry_host, repository, d)
                            for d in running.get(key, ()) if d != resolution.digest)
-    indexes, failures = _read_indexes(resolver, to_read)
+    indexes, failures = _read_indexes(tag_resolver, to_read)
     index_tags = {(t.registry, t.repository, t.digest): t for t in tags if t.index}
     for target, message in sorted(failures.items()):
         tag_record = index_tags.get(target)

@@ -10,14 +10,15 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from scanner import registry as oci
+from scanner.oci import client as oci_client
+from scanner.oci import synthetic
 from tests.integration import kubeutil as ku
 
 pytestmark = pytest.mark.cluster
 
 
 def _push(reg: str, repo: str, tag: str, build: str) -> str:
-    return oci.push_image(reg, repo, tag, oci.build_image(build))
+    return synthetic.push_image(reg, repo, tag, synthetic.build_image(build))
 
 
 def _create(api: client.ApiClient, ns: str, manifest: dict[str, Any]) -> None:
@@ -36,7 +37,7 @@ def _digests(pods: list[Any]) -> Counter[str]:
 def test_deployment_runs_the_registry_digest_on_three_nodes(
         kube: client.ApiClient, namespace: str, registry: str) -> None:
     digest = _push(registry, f"{namespace}/app", "v1", f"{namespace}-v1")
-    assert digest == oci.client_for(registry).resolve(f"{namespace}/app", "v1")
+    assert digest == oci_client.client_for(registry).resolve(f"{namespace}/app", "v1")
     _create(kube, namespace, ku.deployment("app", f"{registry}/{namespace}/app:v1", 6))
 
     pods = ku.wait_for("6 Running pods with imageIDs",

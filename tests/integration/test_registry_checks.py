@@ -21,8 +21,8 @@ import yaml
 from kubernetes import client, utils
 
 from scanner import cli
-from scanner import registry as oci
 from scanner.clusters import base
+from scanner.oci import synthetic
 from scanner.sources import manifests
 from tests.integration import kubeutil as ku
 
@@ -51,7 +51,7 @@ def test_repushed_tag_on_a_uniform_workload_is_latent_drift(
         cluster: base.ClusterHandle, kube: client.ApiClient, namespace: str, registry: str,
         capsys: pytest.CaptureFixture[str]) -> None:
     repo = f"{namespace}/orders"
-    d1 = oci.push_image(registry, repo, "1.0", oci.build_image(f"{namespace}-orders-1"))
+    d1 = synthetic.push_image(registry, repo, "1.0", synthetic.build_image(f"{namespace}-orders-1"))
     apps = client.AppsV1Api(kube)
     apps.create_namespaced_deployment(namespace, ku.deployment(
         "orders", f"{registry}/{repo}:1.0", 3))
@@ -61,7 +61,7 @@ def test_repushed_tag_on_a_uniform_workload_is_latent_drift(
     assert _findings(before, "orders", "latent-drift") == []
     assert before["gaps"] == []
 
-    d2 = oci.push_image(registry, repo, "1.0", oci.build_image(f"{namespace}-orders-2"))
+    d2 = synthetic.push_image(registry, repo, "1.0", synthetic.build_image(f"{namespace}-orders-2"))
     assert d2 != d1
     _, after = _scan(capsys, cluster.kubeconfig, "-n", namespace)
     [latent] = _findings(after, "orders", "latent-drift")
@@ -78,9 +78,9 @@ def test_multi_arch_tags_compare_index_digests(
         cluster: base.ClusterHandle, kube: client.ApiClient, namespace: str, registry: str,
         capsys: pytest.CaptureFixture[str]) -> None:
     repo = f"{namespace}/gateway"
-    platforms = [oci.Platform("linux", "amd64"), oci.Platform("linux", "arm64")]
-    index1 = oci.build_index(f"{namespace}-gw-1", platforms)
-    i1 = oci.push_image(registry, repo, "2.0", index1)
+    platforms = [synthetic.Platform("linux", "amd64"), synthetic.Platform("linux", "arm64")]
+    index1 = synthetic.build_index(f"{namespace}-gw-1", platforms)
+    i1 = synthetic.push_image(registry, repo, "2.0", index1)
     apps = client.AppsV1Api(kube)
     apps.create_namespaced_deployment(namespace, ku.deployment(
         "gateway", f"{registry}/{repo}:2.0", 2))
@@ -90,21 +90,23 @@ def test_multi_arch_tags_compare_index_digests(
     _, same = _scan(capsys, cluster.kubeconfig, "-n", namespace)
     assert _findings(same, "gateway", "latent-drift") == []  # index digest == index digest
 
-    i2 = oci.push_image(registry, repo, "2.0", oci.build_index(f"{namespace}-gw-2", platforms))
+    i2 = synthetic.push_image(registry, repo, "2.0",
+                              synthetic.build_index(f"{namespace}-gw-2", platforms))
     _, moved = _scan(capsys, cluster.kubeconfig, "-n", namespace)
     [latent] = _findings(moved, "gateway", "latent-drift")
     assert latent["evidence"]["registry_digest"] == i2
     assert latent["evidence"]["registry_digest_is_index"] is True
     assert latent["observed"] == [i1]
     # Neither digest is a platform manifest of the other index.
-    assert i1 not in {img.digest for img in oci.build_index(f"{namespace}-gw-2", platforms).images}
+    images = synthetic.build_index(f"{namespace}-gw-2", platforms).images
+    assert i1 not in {img.digest for img in images}
 
 
 def test_unreachable_registry_is_a_gap_not_a_crash(
         cluster: base.ClusterHandle, kube: client.ApiClient, namespace: str, registry: str,
         capsys: pytest.CaptureFixture[str]) -> None:
     repo = f"{namespace}/ok"
-    oci.push_image(registry, repo, "1.0", oci.build_image(f"{namespace}-ok"))
+    synthetic.push_image(registry, repo, "1.0", synthetic.build_image(f"{namespace}-ok"))
     apps = client.AppsV1Api(kube)
     apps.create_namespaced_deployment(namespace, ku.deployment("ok", f"{registry}/{repo}:1.0", 1))
     apps.create_namespaced_deployment(namespace, ku.deployment(
@@ -167,8 +169,8 @@ def test_pin_write_then_apply_runs_exactly_the_resolved_digests(
     pushed = {}
     for image in SHOP_IMAGES:
         name, tag = image.split(":")
-        pushed[name] = oci.push_image(registry, f"{namespace}/{name}", tag,
-                                      oci.build_image(f"{namespace}-{name}-1"))
+        pushed[name] = synthetic.push_image(registry, f"{namespace}/{name}", tag,
+                                      synthetic.build_image(f"{namespace}-{name}-1"))
     shop = _shop(tmp_path, registry, namespace)
     comments_before = [line for p in sorted(shop.glob("*.yaml"))
                        for line in p.read_text().splitlines() if "#" in line]
@@ -187,8 +189,8 @@ def test_pin_write_then_apply_runs_exactly_the_resolved_digests(
     # The tags move on; the pinned manifests must not follow them.
     for image in SHOP_IMAGES:
         name, tag = image.split(":")
-        oci.push_image(registry, f"{namespace}/{name}", tag,
-                       oci.build_image(f"{namespace}-{name}-2"))
+        synthetic.push_image(registry, f"{namespace}/{name}", tag,
+                       synthetic.build_image(f"{namespace}-{name}-2"))
 
     _apply(kube, namespace, shop)
     ku.wait_for("workloads ready", lambda: _ready(kube, namespace), timeout=120)
@@ -230,13 +232,13 @@ def test_pin_from_cluster_uses_the_running_digest_and_refuses_drift(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repo = f"{namespace}/orders"
     image = f"{registry}/{repo}:1.0"
-    d1 = oci.push_image(registry, repo, "1.0", oci.build_image(f"{namespace}-fc-1"))
+    d1 = synthetic.push_image(registry, repo, "1.0", synthetic.build_image(f"{namespace}-fc-1"))
     apps = client.AppsV1Api(kube)
     apps.create_namespaced_deployment(namespace, ku.deployment("orders", image, 2,
                                                                policy="Always"))
     ku.wait_for("2 pods", ku.running_with_image_ids(kube, namespace, "app=orders", 2))
     # The registry moves on; --from-cluster still pins what runs.
-    d2 = oci.push_image(registry, repo, "1.0", oci.build_image(f"{namespace}-fc-2"))
+    d2 = synthetic.push_image(registry, repo, "1.0", synthetic.build_image(f"{namespace}-fc-2"))
     path = _manifest(tmp_path, namespace, image)
     original = path.read_text()
 
@@ -297,8 +299,8 @@ def test_pin_write_on_the_scenario_apps_runs_the_resolved_digests(
     texts = {name: (APPS / name).read_text() for name in APP_FILES}
     for text in texts.values():
         for repo, tag, build in _PINNED_PLACEHOLDER.findall(text):
-            builds[build] = oci.push_image(registry, f"{namespace}/{repo}", tag,
-                                           oci.build_image(f"{namespace}-{build}"))
+            builds[build] = synthetic.push_image(registry, f"{namespace}/{repo}", tag,
+                                           synthetic.build_image(f"{namespace}-{build}"))
     values = definitions.Values(registry=registry, namespace=namespace, digests=builds)
     tree = tmp_path / "apps"
     for name, text in texts.items():
@@ -313,8 +315,8 @@ def test_pin_write_on_the_scenario_apps_runs_the_resolved_digests(
                     continue
                 key = f"{field.ref.repository}:{tag}"
                 if key not in pushed:
-                    pushed[key] = oci.push_image(registry, field.ref.repository, tag,
-                                                 oci.build_image(f"{key}-1"))
+                    pushed[key] = synthetic.push_image(registry, field.ref.repository, tag,
+                                                 synthetic.build_image(f"{key}-1"))
     assert len(pushed) >= 7
     comments = _comments(tree)
 
@@ -328,7 +330,7 @@ def test_pin_write_on_the_scenario_apps_runs_the_resolved_digests(
 
     for key in pushed:  # every tag moves on after pinning
         repository, tag = key.rsplit(":", 1)
-        oci.push_image(registry, repository, tag, oci.build_image(f"{key}-2"))
+        synthetic.push_image(registry, repository, tag, synthetic.build_image(f"{key}-2"))
     for path in sorted(tree.rglob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             if doc:

@@ -1,4 +1,4 @@
-"""scanner.registry against real CNCF distribution registries.
+"""scanner.oci against real CNCF distribution registries.
 
 Most tests use the session's registry (the ``registry`` fixture). Auth tests start their
 own registry processes from the same binary: one with ``htpasswd`` (HTTP basic) and one
@@ -33,7 +33,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from scanner import errors
-from scanner import registry as reg
+from scanner.oci import client as oci_client
+from scanner.oci import credentials, failures, names, synthetic
+from scanner.oci import resolver as oci_resolver
 
 pytestmark = pytest.mark.cluster
 
@@ -52,8 +54,8 @@ def repo(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def client(registry: str) -> reg.Client:
-    return reg.Client(registry)
+def client(registry: str) -> oci_client.Client:
+    return oci_client.Client(registry)
 
 
 def _closed_port() -> int:
@@ -65,23 +67,25 @@ def _closed_port() -> int:
 # --------------------------------------------------------------------------- push, resolve
 
 
-def test_push_then_resolve_returns_the_manifest_sha256(client: reg.Client, repo: str) -> None:
-    image = reg.build_image("v1")
-    pushed = reg.push_image(client, repo, "v1", image)
+def test_push_then_resolve_returns_the_manifest_sha256(
+    client: oci_client.Client, repo: str
+) -> None:
+    image = synthetic.build_image("v1")
+    pushed = synthetic.push_image(client, repo, "v1", image)
     manifest = client.get_manifest(repo, "v1")
-    assert pushed == image.digest == reg.digest_of(image.manifest.data)
+    assert pushed == image.digest == names.digest_of(image.manifest.data)
     assert client.resolve(repo, "v1") == pushed
     assert manifest.data == image.manifest.data
-    assert manifest.digest == pushed and manifest.media_type == reg.OCI_MANIFEST
+    assert manifest.digest == pushed and manifest.media_type == names.OCI_MANIFEST
     info = client.head_manifest(repo, "v1")
-    assert (info.media_type, info.size) == (reg.OCI_MANIFEST, len(image.manifest.data))
+    assert (info.media_type, info.size) == (names.OCI_MANIFEST, len(image.manifest.data))
     assert client.get_blob(repo, image.layers[0].blob.digest) == image.layers[0].blob.data
 
 
-def test_repush_under_same_tag_moves_the_digest(client: reg.Client, repo: str) -> None:
-    first = reg.push_image(client, repo, "latest", reg.build_image("build-1"))
+def test_repush_under_same_tag_moves_the_digest(client: oci_client.Client, repo: str) -> None:
+    first = synthetic.push_image(client, repo, "latest", synthetic.build_image("build-1"))
     assert client.resolve(repo, "latest") == first
-    second = reg.push_image(client, repo, "latest", reg.build_image("build-2"))
+    second = synthetic.push_image(client, repo, "latest", synthetic.build_image("build-2"))
     assert second != first
     assert client.resolve(repo, "latest") == second
     # The old build stays reachable by digest: pods that pulled it keep naming it.
@@ -89,54 +93,54 @@ def test_repush_under_same_tag_moves_the_digest(client: reg.Client, repo: str) -
     assert client.manifest_exists(repo, first)
 
 
-def test_same_label_pushes_to_the_same_digest(client: reg.Client, repo: str) -> None:
-    assert reg.push_image(client, repo, "a", reg.build_image("same")) == reg.push_image(
-        client, repo, "b", reg.build_image("same")
-    )
+def test_same_label_pushes_to_the_same_digest(client: oci_client.Client, repo: str) -> None:
+    assert synthetic.push_image(
+        client, repo, "a", synthetic.build_image("same")
+    ) == synthetic.push_image(client, repo, "b", synthetic.build_image("same"))
 
 
-def test_retag_keeps_bytes_and_digest(client: reg.Client, repo: str) -> None:
-    v1 = reg.push_image(client, repo, "v1", reg.build_image("v1"))
-    reg.push_image(client, repo, "stable", reg.build_image("v0"))
+def test_retag_keeps_bytes_and_digest(client: oci_client.Client, repo: str) -> None:
+    v1 = synthetic.push_image(client, repo, "v1", synthetic.build_image("v1"))
+    synthetic.push_image(client, repo, "stable", synthetic.build_image("v0"))
     assert client.tag(repo, "v1", "stable") == v1
     assert client.resolve(repo, "stable") == v1
     assert client.get_manifest(repo, "stable").data == client.get_manifest(repo, "v1").data
 
 
-def test_push_blob_skips_existing(client: reg.Client, repo: str) -> None:
+def test_push_blob_skips_existing(client: oci_client.Client, repo: str) -> None:
     data = b"driftscan blob " + uuid.uuid4().bytes
-    assert not client.blob_exists(repo, reg.digest_of(data))
-    assert client.push_blob(repo, data) == reg.digest_of(data)
-    assert client.blob_exists(repo, reg.digest_of(data))
-    assert client.push_blob(repo, data) == reg.digest_of(data)
-    assert client.get_blob(repo, reg.digest_of(data)) == data
+    assert not client.blob_exists(repo, names.digest_of(data))
+    assert client.push_blob(repo, data) == names.digest_of(data)
+    assert client.blob_exists(repo, names.digest_of(data))
+    assert client.push_blob(repo, data) == names.digest_of(data)
+    assert client.get_blob(repo, names.digest_of(data)) == data
 
 
-def test_list_tags_follows_pages(client: reg.Client, repo: str) -> None:
+def test_list_tags_follows_pages(client: oci_client.Client, repo: str) -> None:
     tags = [f"t{i}" for i in range(7)]
     for tag in tags:
-        reg.push_image(client, repo, tag, reg.build_image(tag))
+        synthetic.push_image(client, repo, tag, synthetic.build_image(tag))
     assert client.list_tags(repo) == tags
     assert client.list_tags(repo, page_size=2) == tags  # four pages joined by Link
     assert client.list_tags(repo, page_size=3, last="t2") == tags[3:]
 
 
-def test_list_tags_of_missing_repository_is_not_found(client: reg.Client, repo: str) -> None:
-    with pytest.raises(reg.NotFound) as caught:
+def test_list_tags_of_missing_repository_is_not_found(client: oci_client.Client, repo: str) -> None:
+    with pytest.raises(failures.NotFound) as caught:
         client.list_tags(repo)
     assert client.registry in str(caught.value) and repo in str(caught.value)
     assert "NAME_UNKNOWN" in str(caught.value)
 
 
-def test_delete_manifest(client: reg.Client, repo: str) -> None:
-    digest = reg.push_image(client, repo, "gone", reg.build_image("gone"))
+def test_delete_manifest(client: oci_client.Client, repo: str) -> None:
+    digest = synthetic.push_image(client, repo, "gone", synthetic.build_image("gone"))
     client.delete_manifest(repo, digest)
     assert not client.manifest_exists(repo, digest)
     assert not client.manifest_exists(repo, "gone")
 
 
-def test_push_manifest_refuses_missing_blobs(client: reg.Client, repo: str) -> None:
-    image = reg.build_image("orphan")
+def test_push_manifest_refuses_missing_blobs(client: oci_client.Client, repo: str) -> None:
+    image = synthetic.build_image("orphan")
     with pytest.raises(errors.RegistryError) as caught:
         client.push_manifest(repo, "orphan", image.manifest.data, image.manifest.media_type)
     message = str(caught.value)
@@ -147,48 +151,54 @@ def test_push_manifest_refuses_missing_blobs(client: reg.Client, repo: str) -> N
 # --------------------------------------------------------------------------- multi-arch
 
 
-def test_index_resolves_to_index_digest_not_platform_digest(client: reg.Client, repo: str) -> None:
-    platforms = [reg.Platform("linux", "amd64"), reg.Platform("linux", "arm64", "v8")]
-    index = reg.build_index("v1", platforms)
-    pushed = reg.push_image(client, repo, "multi", index)
+def test_index_resolves_to_index_digest_not_platform_digest(
+    client: oci_client.Client, repo: str
+) -> None:
+    platforms = [synthetic.Platform("linux", "amd64"), synthetic.Platform("linux", "arm64", "v8")]
+    index = synthetic.build_index("v1", platforms)
+    pushed = synthetic.push_image(client, repo, "multi", index)
     info = client.head_manifest(repo, "multi")
     assert pushed == index.digest == info.digest
-    assert info.is_index and info.media_type == reg.OCI_INDEX
+    assert info.is_index and info.media_type == names.OCI_INDEX
     assert info.digest not in {image.digest for image in index.images}
     for image in index.images:
         assert client.resolve(repo, image.digest) == image.digest
-    arm = reg.fetch_image(client, repo, "multi", platform=reg.Platform("linux", "arm64"))
+    arm = synthetic.fetch_image(
+        client, repo, "multi", platform=synthetic.Platform("linux", "arm64")
+    )
     assert arm.digest == index.images[1].digest
-    assert arm.platform == reg.Platform("linux", "arm64", "v8")
-    with pytest.raises(reg.NotFound, match="linux/s390x"):
-        reg.fetch_image(client, repo, "multi", platform=reg.Platform("linux", "s390x"))
+    assert arm.platform == synthetic.Platform("linux", "arm64", "v8")
+    with pytest.raises(failures.NotFound, match="linux/s390x"):
+        synthetic.fetch_image(client, repo, "multi", platform=synthetic.Platform("linux", "s390x"))
 
 
 def test_resolver_reports_index_media_type(registry: str, repo: str) -> None:
-    index = reg.build_index("v1", [reg.Platform("linux", "amd64"), reg.Platform("linux", "arm64")])
-    reg.push_image(registry, repo, "multi", index)
-    result = reg.Resolver().resolve(registry, repo, "multi")
+    index = synthetic.build_index(
+        "v1", [synthetic.Platform("linux", "amd64"), synthetic.Platform("linux", "arm64")]
+    )
+    synthetic.push_image(registry, repo, "multi", index)
+    result = oci_resolver.Resolver().resolve(registry, repo, "multi")
     assert result.ok and result.is_index and result.digest == index.digest
 
 
 # --------------------------------------------------------------------------- derive
 
 
-def test_fetch_and_derive_a_runnable_base(client: reg.Client, repo: str) -> None:
-    base = reg.build_image("base-os", base_layers=[reg.marker_layer("rootfs")])
-    reg.push_image(client, repo, "base", base)
-    fetched = reg.fetch_image(client, repo, "base")
+def test_fetch_and_derive_a_runnable_base(client: oci_client.Client, repo: str) -> None:
+    base = synthetic.build_image("base-os", base_layers=[synthetic.marker_layer("rootfs")])
+    synthetic.push_image(client, repo, "base", base)
+    fetched = synthetic.fetch_image(client, repo, "base")
     assert fetched.digest == base.digest and fetched.layers == base.layers
-    derived = reg.derive_image(fetched, "v2")
-    digest = reg.push_image(client, f"{repo}-app", "v2", derived)
-    assert reg.Client(client.registry).resolve(f"{repo}-app", "v2") == digest
-    roundtrip = reg.fetch_image(client, f"{repo}-app", "v2")
+    derived = synthetic.derive_image(fetched, "v2")
+    digest = synthetic.push_image(client, f"{repo}-app", "v2", derived)
+    assert oci_client.Client(client.registry).resolve(f"{repo}-app", "v2") == digest
+    roundtrip = synthetic.fetch_image(client, f"{repo}-app", "v2")
     assert [layer.blob.digest for layer in roundtrip.layers] == [
         *(layer.blob.digest for layer in base.layers),
-        reg.marker_layer("v2").blob.digest,
+        synthetic.marker_layer("v2").blob.digest,
     ]
     config = json.loads(roundtrip.config.data)
-    assert config["config"]["Labels"][reg.BUILD_LABEL_KEY] == "v2"
+    assert config["config"]["Labels"][synthetic.BUILD_LABEL_KEY] == "v2"
     assert len(config["rootfs"]["diff_ids"]) == 3
 
 
@@ -196,55 +206,56 @@ def test_fetch_and_derive_a_runnable_base(client: reg.Client, repo: str) -> None
 
 
 def test_missing_tag_is_a_typed_result(registry: str, repo: str) -> None:
-    client = reg.Client(registry)
-    reg.push_image(client, repo, "v1", reg.build_image("v1"))
-    with pytest.raises(reg.NotFound) as caught:
+    client = oci_client.Client(registry)
+    synthetic.push_image(client, repo, "v1", synthetic.build_image("v1"))
+    with pytest.raises(failures.NotFound) as caught:
         client.resolve(repo, "v404")
     assert f"registry {registry}" in str(caught.value) and f"{repo}:v404" in str(caught.value)
     assert not client.manifest_exists(repo, "v404")
-    result = reg.Resolver().resolve(registry, repo, "v404")
-    assert result.status is reg.ResolutionStatus.NOT_FOUND and result.digest is None
+    result = oci_resolver.Resolver().resolve(registry, repo, "v404")
+    assert result.status is oci_resolver.ResolutionStatus.NOT_FOUND and result.digest is None
     assert f"{repo}:v404" in result.message and result.hint
 
 
 def test_unreachable_registry_is_a_typed_result(repo: str) -> None:
     closed = f"127.0.0.1:{_closed_port()}"
-    with pytest.raises(reg.Unreachable) as caught:
-        reg.Client(closed, timeout=3).resolve(repo, "v1")
+    with pytest.raises(failures.Unreachable) as caught:
+        oci_client.Client(closed, timeout=3).resolve(repo, "v1")
     assert closed in str(caught.value) and f"{repo}:v1" in str(caught.value)
-    resolver = reg.Resolver(timeout=3)
+    resolver = oci_resolver.Resolver(timeout=3)
     results = resolver.resolve_all([(closed, repo, "v1"), (closed, repo, "v2")])
-    assert {r.status for r in results.values()} == {reg.ResolutionStatus.UNREACHABLE}
+    assert {r.status for r in results.values()} == {oci_resolver.ResolutionStatus.UNREACHABLE}
     assert all(closed in r.message and r.hint for r in results.values())
     # Later lookups of the same registry do not wait for it again.
-    assert resolver.resolve(closed, repo, "v3").status is reg.ResolutionStatus.UNREACHABLE
+    assert resolver.resolve(closed, repo, "v3").status is oci_resolver.ResolutionStatus.UNREACHABLE
     assert resolver.lookups <= 2
 
 
 def test_https_to_plain_http_registry_says_mark_it_insecure(registry: str, repo: str) -> None:
-    with pytest.raises(reg.Unreachable) as caught:
-        reg.Client(registry, insecure=False, timeout=3).resolve(repo, "v1")
+    with pytest.raises(failures.Unreachable) as caught:
+        oci_client.Client(registry, insecure=False, timeout=3).resolve(repo, "v1")
     assert caught.value.hint and "insecure" in caught.value.hint
 
 
 def test_resolver_resolves_many_concurrently_and_caches(registry: str, repo: str) -> None:
-    client = reg.Client(registry)
+    client = oci_client.Client(registry)
     expected = {
-        f"v{i}": reg.push_image(client, repo, f"v{i}", reg.build_image(f"v{i}")) for i in range(6)
+        f"v{i}": synthetic.push_image(client, repo, f"v{i}", synthetic.build_image(f"v{i}"))
+        for i in range(6)
     }
-    resolver = reg.Resolver(max_workers=6)
+    resolver = oci_resolver.Resolver(max_workers=6)
     wanted = [(registry, repo, tag) for tag in [*expected, "missing"] * 3]
     results = resolver.resolve_all(wanted)
     assert resolver.lookups == 7
     for (_, _, tag), result in results.items():
         if tag == "missing":
-            assert result.status is reg.ResolutionStatus.NOT_FOUND
+            assert result.status is oci_resolver.ResolutionStatus.NOT_FOUND
         else:
             assert result.ok and result.digest == expected[tag]
-    reg.push_image(client, repo, "v0", reg.build_image("v0-rebuilt"))
+    synthetic.push_image(client, repo, "v0", synthetic.build_image("v0-rebuilt"))
     # Cached per run: a re-push is seen by a new resolver, not the old one.
     assert resolver.resolve(registry, repo, "v0").digest == expected["v0"]
-    assert reg.Resolver().resolve(registry, repo, "v0").digest != expected["v0"]
+    assert oci_resolver.Resolver().resolve(registry, repo, "v0").digest != expected["v0"]
 
 
 # --------------------------------------------------------------------------- own registries
@@ -312,28 +323,30 @@ def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_basic_auth(basic_registry: str, repo: str, tmp_path: Path) -> None:
-    anonymous = reg.Client(basic_registry)
-    with pytest.raises(reg.Unauthorized) as caught:
+    anonymous = oci_client.Client(basic_registry)
+    with pytest.raises(failures.Unauthorized) as caught:
         anonymous.resolve(repo, "v1")
     assert basic_registry in str(caught.value) and "docker login" in (caught.value.hint or "")
 
-    authed = reg.Client(basic_registry, credentials=reg.Credentials(USER, PASSWORD))
-    digest = reg.push_image(authed, repo, "v1", reg.build_image("v1"))
+    authed = oci_client.Client(basic_registry, credentials=credentials.Credentials(USER, PASSWORD))
+    digest = synthetic.push_image(authed, repo, "v1", synthetic.build_image("v1"))
     assert authed.resolve(repo, "v1") == digest
     assert authed.list_tags(repo) == ["v1"]
 
-    wrong = reg.Client(basic_registry, credentials=reg.Credentials(USER, "nope"))
-    with pytest.raises(reg.Unauthorized, match=f"user '{USER}'"):
+    wrong = oci_client.Client(basic_registry, credentials=credentials.Credentials(USER, "nope"))
+    with pytest.raises(failures.Unauthorized, match=f"user '{USER}'"):
         wrong.resolve(repo, "v1")
 
     # Credentials from a docker config.json found through DOCKER_CONFIG.
     auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
     (tmp_path / "config.json").write_text(json.dumps({"auths": {basic_registry: {"auth": auth}}}))
-    config = reg.load_docker_config(reg.docker_config_path({"DOCKER_CONFIG": str(tmp_path)}))
-    resolver = reg.Resolver(docker_config=config)
+    config = credentials.load_docker_config(
+        credentials.docker_config_path({"DOCKER_CONFIG": str(tmp_path)})
+    )
+    resolver = oci_resolver.Resolver(docker_config=config)
     assert resolver.resolve(basic_registry, repo, "v1").digest == digest
-    denied = reg.Resolver().resolve(basic_registry, repo, "v1")
-    assert denied.status is reg.ResolutionStatus.UNAUTHORIZED
+    denied = oci_resolver.Resolver().resolve(basic_registry, repo, "v1")
+    assert denied.status is oci_resolver.ResolutionStatus.UNAUTHORIZED
 
 
 class _TokenIssuer:
@@ -446,8 +459,8 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
 
 def test_bearer_token_flow(token_registry: tuple[str, _TokenIssuer], repo: str) -> None:
     address, issuer = token_registry
-    authed = reg.Client(address, credentials=reg.Credentials(USER, PASSWORD))
-    digest = reg.push_image(authed, repo, "v1", reg.build_image("v1"))
+    authed = oci_client.Client(address, credentials=credentials.Credentials(USER, PASSWORD))
+    digest = synthetic.push_image(authed, repo, "v1", synthetic.build_image("v1"))
     assert authed.resolve(repo, "v1") == digest
     assert authed.list_tags(repo) == ["v1"]
     push_requests = [r for r in issuer.requests if f"repository:{repo}:pull,push" in r["scopes"]]
@@ -456,18 +469,18 @@ def test_bearer_token_flow(token_registry: tuple[str, _TokenIssuer], repo: str) 
     # The push token also serves pulls, and tokens are cached: one token request per scope.
     assert len(push_requests) == 1
 
-    anonymous = reg.Client(address)
+    anonymous = oci_client.Client(address)
     assert anonymous.resolve(repo, "v1") == digest  # the issuer grants anonymous pulls
-    with pytest.raises(reg.Unauthorized) as caught:
-        reg.push_image(anonymous, repo, "v2", reg.build_image("v2"))
+    with pytest.raises(failures.Unauthorized) as caught:
+        synthetic.push_image(anonymous, repo, "v2", synthetic.build_image("v2"))
     assert address in str(caught.value) and repo in str(caught.value)
 
-    wrong = reg.Client(address, credentials=reg.Credentials(USER, "nope"))
-    with pytest.raises(reg.Unauthorized, match="token service") as refused:
+    wrong = oci_client.Client(address, credentials=credentials.Credentials(USER, "nope"))
+    with pytest.raises(failures.Unauthorized, match="token service") as refused:
         wrong.resolve(repo, "v1")
     assert issuer.realm in str(refused.value)
-    result = reg.Resolver(client_factory=lambda _name: wrong).resolve(address, repo, "v1")
-    assert result.status is reg.ResolutionStatus.UNAUTHORIZED
+    result = oci_resolver.Resolver(client_factory=lambda _name: wrong).resolve(address, repo, "v1")
+    assert result.status is oci_resolver.ResolutionStatus.UNAUTHORIZED
 
 
 # --------------------------------------------------------------------------- digest fallback
@@ -475,14 +488,14 @@ def test_bearer_token_flow(token_registry: tuple[str, _TokenIssuer], repo: str) 
 
 def test_resolve_falls_back_to_get_when_head_has_no_digest() -> None:
     """A registry that omits Docker-Content-Digest (an emulation: real ones send it)."""
-    body = reg.build_image("v1").manifest.data
+    body = synthetic.build_image("v1").manifest.data
     seen: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def _answer(self, with_body: bool) -> None:
             seen.append(self.command)
             self.send_response(200)
-            self.send_header("Content-Type", reg.OCI_MANIFEST)
+            self.send_header("Content-Type", names.OCI_MANIFEST)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if with_body:
@@ -500,8 +513,8 @@ def test_resolve_falls_back_to_get_when_head_has_no_digest() -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        client = reg.Client(f"127.0.0.1:{server.server_address[1]}")
-        assert client.resolve("app", "v1") == reg.digest_of(body)
+        client = oci_client.Client(f"127.0.0.1:{server.server_address[1]}")
+        assert client.resolve("app", "v1") == names.digest_of(body)
         assert seen == ["HEAD", "GET"]
     finally:
         server.shutdown()

@@ -18,8 +18,8 @@ import pytest
 from kubernetes import client
 
 from scanner import cli
-from scanner import registry as oci
 from scanner.clusters import base
+from scanner.oci import synthetic
 from tests.integration import kubeutil as ku
 
 pytestmark = pytest.mark.cluster
@@ -51,7 +51,7 @@ def test_repushed_tag_and_scale_up_is_digest_drift(
         cluster: base.ClusterHandle, kube: client.ApiClient, namespace: str, registry: str,
         capsys: pytest.CaptureFixture[str]) -> None:
     repo = f"{namespace}/userservice"
-    d1 = oci.push_image(registry, repo, "latest", oci.build_image(f"{namespace}-1"))
+    d1 = synthetic.push_image(registry, repo, "latest", synthetic.build_image(f"{namespace}-1"))
     apps = client.AppsV1Api(kube)
     apps.create_namespaced_deployment(namespace, ku.deployment(
         "userservice", f"{registry}/{repo}:latest", 6))  # :latest defaults to Always
@@ -63,7 +63,7 @@ def test_repushed_tag_and_scale_up_is_digest_drift(
     assert _pod_counts(w) == Counter({d1: 6})
     assert "floating-tag" in _rules(w)
 
-    d2 = oci.push_image(registry, repo, "latest", oci.build_image(f"{namespace}-2"))
+    d2 = synthetic.push_image(registry, repo, "latest", synthetic.build_image(f"{namespace}-2"))
     apps.patch_namespaced_deployment_scale("userservice", namespace, {"spec": {"replicas": 9}})
     ku.wait_for("9 pods", ku.running_with_image_ids(kube, namespace, "app=userservice", 9))
 
@@ -82,7 +82,7 @@ def test_stalled_then_paused_rollout(
         cluster: base.ClusterHandle, kube: client.ApiClient, namespace: str, registry: str,
         capsys: pytest.CaptureFixture[str]) -> None:
     repo = f"{namespace}/checkout"
-    d1 = oci.push_image(registry, repo, "v1", oci.build_image(f"{namespace}-v1"))
+    d1 = synthetic.push_image(registry, repo, "v1", synthetic.build_image(f"{namespace}-v1"))
     apps = client.AppsV1Api(kube)
     apps.create_namespaced_deployment(namespace, ku.deployment(
         "checkout", f"{registry}/{repo}:v1", 4, max_surge=1, max_unavailable=0))
@@ -105,7 +105,7 @@ def test_stalled_then_paused_rollout(
     assert _pod_counts(w)[d1] == 4
 
     apps.patch_namespaced_deployment("checkout", namespace, {"spec": {"paused": True}})
-    d2 = oci.push_image(registry, repo, "v2", oci.build_image(f"{namespace}-v2"))
+    d2 = synthetic.push_image(registry, repo, "v2", synthetic.build_image(f"{namespace}-v2"))
     # The emulator retries the failed pull, as kubelet's back-off does; the rollout stays
     # paused with 4 old pods and 1 new one.
     ku.wait_for("5 running pods", ku.running_with_image_ids(kube, namespace, "app=checkout", 5),
@@ -154,12 +154,12 @@ def test_namespace_only_role_scans_what_it_may_and_lists_gaps(
         cluster: base.ClusterHandle, kube: client.ApiClient, namespace: str, registry: str,
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repo = f"{namespace}/api"
-    d1 = oci.push_image(registry, repo, "latest", oci.build_image(f"{namespace}-r1"))
+    d1 = synthetic.push_image(registry, repo, "latest", synthetic.build_image(f"{namespace}-r1"))
     apps = client.AppsV1Api(kube)
     apps.create_namespaced_deployment(namespace, ku.deployment(
         "api", f"{registry}/{repo}:latest", 3))
     ku.wait_for("3 pods", ku.running_with_image_ids(kube, namespace, "app=api", 3))
-    d2 = oci.push_image(registry, repo, "latest", oci.build_image(f"{namespace}-r2"))
+    d2 = synthetic.push_image(registry, repo, "latest", synthetic.build_image(f"{namespace}-r2"))
     apps.patch_namespaced_deployment_scale("api", namespace, {"spec": {"replicas": 5}})
     ku.wait_for("5 pods", ku.running_with_image_ids(kube, namespace, "app=api", 5))
 

@@ -25,8 +25,10 @@ import pytest
 import yaml
 from kubernetes import client
 
-from scanner import cli, registry
+from scanner import cli
 from scanner.clusters import base, kwok, processes
+from scanner.oci import client as oci_client
+from scanner.oci import synthetic
 from scanner.scenarios import loading, observers, outputs, records, running, targets
 from tests.integration import kubeutil as ku
 
@@ -346,9 +348,9 @@ def test_existing_provider_skips_node_steps(cluster: base.ClusterHandle, tmp_pat
 
 def test_existing_provider_deletes_the_images_it_pushed(
         cluster: base.ClusterHandle, kube: client.ApiClient, tmp_path: Path) -> None:
-    reg = registry.client_for(cluster.registry)
+    reg = oci_client.client_for(cluster.registry)
     other = f"others-{uuid.uuid4().hex[:8]}/web"
-    theirs = registry.push_image(reg, other, "1.0", registry.build_image(f"{other}-1"))
+    theirs = synthetic.push_image(reg, other, "1.0", synthetic.build_image(f"{other}-1"))
     path, name = scenario_file(tmp_path, """\
         steps:
         - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b1}

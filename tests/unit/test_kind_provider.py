@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from scanner import cli, errors, registry
+from scanner import cli, errors
 from scanner.clusters import base, images_kind, kind, providers
+from scanner.oci import client as oci_client
+from scanner.oci import failures, names, synthetic
 
 CLUSTER = "drift"
 REG = "drift-registry"
@@ -612,7 +614,7 @@ def test_cli_down_and_status_without_docker_do_not_fail(
 # --- runnable builds for kind -------------------------------------------------------------
 
 
-class MemoryRegistry(registry.Client):
+class MemoryRegistry(oci_client.Client):
     """An in-memory registry speaking the Client API (no network)."""
 
     def __init__(self, name: str) -> None:
@@ -621,23 +623,23 @@ class MemoryRegistry(registry.Client):
         self.manifests: dict[tuple[str, str], tuple[str, bytes]] = {}
         self.reads = 0
 
-    def _missing(self, what: str) -> registry.NotFound:
-        return registry.NotFound(f"registry {self.registry}: {what} not found")
+    def _missing(self, what: str) -> failures.NotFound:
+        return failures.NotFound(f"registry {self.registry}: {what} not found")
 
-    def head_manifest(self, repository: str, reference: str) -> registry.ManifestInfo:
+    def head_manifest(self, repository: str, reference: str) -> oci_client.ManifestInfo:
         m = self.get_manifest(repository, reference)
-        return registry.ManifestInfo(m.digest, m.media_type, len(m.data))
+        return oci_client.ManifestInfo(m.digest, m.media_type, len(m.data))
 
-    def get_manifest(self, repository: str, reference: str) -> registry.Manifest:
+    def get_manifest(self, repository: str, reference: str) -> oci_client.Manifest:
         self.reads += 1
         if (repository, reference) not in self.manifests:
             raise self._missing(f"{repository}:{reference}")
         media_type, data = self.manifests[(repository, reference)]
-        return registry.Manifest(media_type, data, registry.digest_of(data))
+        return oci_client.Manifest(media_type, data, names.digest_of(data))
 
     def push_manifest(self, repository: str, reference: str, data: bytes,
                       media_type: str) -> str:
-        digest = registry.digest_of(data)
+        digest = names.digest_of(data)
         self.manifests[(repository, reference)] = (media_type, data)
         self.manifests[(repository, digest)] = (media_type, data)
         return digest
@@ -653,7 +655,7 @@ class MemoryRegistry(registry.Client):
             raise self._missing(digest) from None
 
     def push_blob(self, repository: str, data: bytes) -> str:
-        digest = registry.digest_of(data)
+        digest = names.digest_of(data)
         self.blobs.setdefault(repository, {})[digest] = data
         return digest
 
@@ -669,35 +671,35 @@ def pause_upstream() -> MemoryRegistry:
             info = tarfile.TarInfo("pause")
             info.size, info.mode = len(body), 0o755
             tar.addfile(info, io.BytesIO(body))
-        layer = registry.Layer.from_tar(buf.getvalue())
-        layer = registry.Layer(registry.Blob(registry.DOCKER_LAYER_GZIP, layer.blob.data),
+        layer = synthetic.Layer.from_tar(buf.getvalue())
+        layer = synthetic.Layer(synthetic.Blob(names.DOCKER_LAYER_GZIP, layer.blob.data),
                                layer.diff_id)
         config = json.dumps({"architecture": arch, "os": "linux",
                              "config": {"Entrypoint": ["/pause"], "User": "65535:65535"},
                              "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]}}).encode()
-        cfg = registry.Blob("application/vnd.docker.container.image.v1+json", config)
-        manifest = json.dumps({"schemaVersion": 2, "mediaType": registry.DOCKER_MANIFEST,
+        cfg = synthetic.Blob("application/vnd.docker.container.image.v1+json", config)
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": names.DOCKER_MANIFEST,
                                "config": cfg.descriptor(),
                                "layers": [layer.blob.descriptor()]}).encode()
         up.push_blob("pause", layer.blob.data)
         up.push_blob("pause", config)
-        digest = up.push_manifest("pause", registry.digest_of(manifest), manifest,
-                                  registry.DOCKER_MANIFEST)
-        entries.append({"mediaType": registry.DOCKER_MANIFEST, "digest": digest,
+        digest = up.push_manifest("pause", names.digest_of(manifest), manifest,
+                                  names.DOCKER_MANIFEST)
+        entries.append({"mediaType": names.DOCKER_MANIFEST, "digest": digest,
                         "size": len(manifest), "platform": {"architecture": arch, "os": "linux"}})
-    index = json.dumps({"schemaVersion": 2, "mediaType": registry.DOCKER_MANIFEST_LIST,
+    index = json.dumps({"schemaVersion": 2, "mediaType": names.DOCKER_MANIFEST_LIST,
                         "manifests": entries}).encode()
-    up.push_manifest("pause", "3.10", index, registry.DOCKER_MANIFEST_LIST)
+    up.push_manifest("pause", "3.10", index, names.DOCKER_MANIFEST_LIST)
     return up
 
 
-AMD64 = registry.Platform("linux", "amd64")
+AMD64 = synthetic.Platform("linux", "amd64")
 
 
 def test_cache_location() -> None:
     assert images_kind.cache_location("registry.k8s.io/pause:3.10", AMD64) == (
         "driftscan/base/pause", "3.10-linux-amd64")
-    assert images_kind.cache_location("busybox", registry.Platform("linux", "arm", "v7")) == (
+    assert images_kind.cache_location("busybox", synthetic.Platform("linux", "arm", "v7")) == (
         "driftscan/base/busybox", "latest-linux-arm-v7")
 
 
@@ -711,14 +713,14 @@ def test_runnable_builds_keep_the_base_entrypoint_and_differ_per_build() -> None
     assert v1 != v2 and v1 == again
     # the base was copied into the local registry once, for the nodes' platform
     assert ("driftscan/base/pause", "3.10-linux-amd64") in local.manifests
-    image = registry.fetch_image(local, "shop/web", "v2", platform=AMD64)
+    image = synthetic.fetch_image(local, "shop/web", "v2", platform=AMD64)
     config = json.loads(image.config.data)
     assert config["config"]["Entrypoint"] == ["/pause"]
-    assert config["config"]["Labels"] == {registry.BUILD_LABEL_KEY: "v2"}
+    assert config["config"]["Labels"] == {synthetic.BUILD_LABEL_KEY: "v2"}
     assert config["architecture"] == "amd64"
     assert len(image.layers) == 2
-    assert image.layers[-1] == registry.marker_layer("v2")
-    assert image.layers[0].blob.media_type == registry.OCI_LAYER_GZIP
+    assert image.layers[-1] == synthetic.marker_layer("v2")
+    assert image.layers[0].blob.media_type == names.OCI_LAYER_GZIP
 
 
 def test_runnable_builds_reuse_the_local_copy_without_the_upstream_registry() -> None:
@@ -752,7 +754,7 @@ def test_cluster_platform_comes_from_the_kind_state(state_dir: Path) -> None:
     state = json.loads((h.state_dir / "state.json").read_text())
     (h.state_dir / "state.json").write_text(json.dumps({**state, "platform": "linux/arm64"}))
     builds = images_kind.RunnableBuilds.for_cluster(h)
-    assert builds.platform == registry.Platform("linux", "arm64")
+    assert builds.platform == synthetic.Platform("linux", "arm64")
     assert builds.target.registry == "127.0.0.1:5001"
 
 

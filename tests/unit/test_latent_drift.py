@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from scanner import errors, findings, model, scanning
-from scanner import registry as oci
+from scanner.oci import client as oci_client
+from scanner.oci import failures, names
+from scanner.oci import resolver as oci_resolver
 from scanner.sources import dump, loading, resolving
 from tests.unit import helpers
 
@@ -68,7 +70,7 @@ def test_some_builds_but_none_current() -> None:
 # --- the edge ---------------------------------------------------------------------------------
 
 
-class FakeRegistry(oci.Client):
+class FakeRegistry(oci_client.Client):
     """HEAD answers per tag, GET answers per digest (indexes)."""
 
     def __init__(self, name: str, tags: dict[str, tuple[str, str] | BaseException],
@@ -79,29 +81,29 @@ class FakeRegistry(oci.Client):
         self.gets: list[str] = []
         self.lock = threading.Lock()
 
-    def head_manifest(self, repository: str, reference: str) -> oci.ManifestInfo:
+    def head_manifest(self, repository: str, reference: str) -> oci_client.ManifestInfo:
         with self.lock:
             self.heads.append(f"{repository}:{reference}")
         answer = self.tags.get(f"{repository}:{reference}")
         if answer is None:
-            raise oci.NotFound(f"registry {self.registry}: cannot resolve"
+            raise failures.NotFound(f"registry {self.registry}: cannot resolve"
                                f" {repository}:{reference}: HTTP 404 (MANIFEST_UNKNOWN)",
                                hint="check the tag")
         if isinstance(answer, BaseException):
             raise answer
-        return oci.ManifestInfo(answer[0], answer[1], 1)
+        return oci_client.ManifestInfo(answer[0], answer[1], 1)
 
-    def get_manifest(self, repository: str, reference: str) -> oci.Manifest:
+    def get_manifest(self, repository: str, reference: str) -> oci_client.Manifest:
         with self.lock:
             self.gets.append(f"{repository}@{reference}")
         if reference in self.indexes:
-            doc = {"schemaVersion": 2, "mediaType": oci.OCI_INDEX,
-                   "manifests": [{"digest": d, "mediaType": oci.OCI_MANIFEST, "size": 1}
+            doc = {"schemaVersion": 2, "mediaType": names.OCI_INDEX,
+                   "manifests": [{"digest": d, "mediaType": names.OCI_MANIFEST, "size": 1}
                                  for d in self.indexes[reference]]}
-            return oci.Manifest(oci.OCI_INDEX, json.dumps(doc).encode(), reference)
+            return oci_client.Manifest(names.OCI_INDEX, json.dumps(doc).encode(), reference)
         if reference.startswith("sha256:"):
-            return oci.Manifest(oci.OCI_MANIFEST, b"{}", reference)
-        raise oci.NotFound(f"registry {self.registry}: no {reference}")
+            return oci_client.Manifest(names.OCI_MANIFEST, b"{}", reference)
+        raise failures.NotFound(f"registry {self.registry}: no {reference}")
 
 
 def plain_snapshot(name: str) -> model.Snapshot:
@@ -109,8 +111,8 @@ def plain_snapshot(name: str) -> model.Snapshot:
 
 
 def test_resolve_fills_tags_and_reads_the_index_a_tag_names() -> None:
-    fake = FakeRegistry(REG, {f"{REPO}:1.0": (I2, oci.OCI_INDEX)}, {I2: [P1, P2]})
-    resolver = oci.Resolver(client_factory=lambda _n: fake)
+    fake = FakeRegistry(REG, {f"{REPO}:1.0": (I2, names.OCI_INDEX)}, {I2: [P1, P2]})
+    resolver = oci_resolver.Resolver(client_factory=lambda _n: fake)
     snap = resolving.resolve(plain_snapshot("fires-index-moved.json"), resolver)
     assert snap.registry_tags == (model.RegistryTag(REG, REPO, "1.0", I2, True),)
     assert snap.registry_indexes == (model.RegistryIndex(REG, REPO, I2, (P1, P2)),)
@@ -119,8 +121,8 @@ def test_resolve_fills_tags_and_reads_the_index_a_tag_names() -> None:
 
 
 def test_resolve_reads_running_digests_only_when_the_tag_names_a_single_manifest() -> None:
-    fake = FakeRegistry(REG, {f"{REPO}:1.0": (P1, oci.OCI_MANIFEST)}, {I1: [P1, P2]})
-    resolver = oci.Resolver(client_factory=lambda _n: fake)
+    fake = FakeRegistry(REG, {f"{REPO}:1.0": (P1, names.OCI_MANIFEST)}, {I1: [P1, P2]})
+    resolver = oci_resolver.Resolver(client_factory=lambda _n: fake)
     snap = resolving.resolve(plain_snapshot("clean-pods-run-index-listing-the-manifest.json"),
                              resolver)
     assert fake.gets == [f"{REPO}@{I1}"]
@@ -131,9 +133,9 @@ def test_resolve_reads_running_digests_only_when_the_tag_names_a_single_manifest
 
 @pytest.mark.parametrize(("answer", "status"), [
     (None, "not-found"),
-    (oci.Unauthorized("registry r: denied [anonymous access]", hint="docker login r"),
+    (failures.Unauthorized("registry r: denied [anonymous access]", hint="docker login r"),
      "unauthorized"),
-    (oci.Unreachable("registry r unreachable: connection refused", hint="start it"),
+    (failures.Unreachable("registry r unreachable: connection refused", hint="start it"),
      "unreachable"),
 ])
 def test_failed_lookups_are_gaps_never_findings_or_crashes(
@@ -143,7 +145,7 @@ def test_failed_lookups_are_gaps_never_findings_or_crashes(
         tags[f"{REPO}:1.0"] = answer
     fake = FakeRegistry(REG, tags, {})
     snap = resolving.resolve(plain_snapshot("fires-tag-moved.json"),
-                             oci.Resolver(client_factory=lambda _n: fake))
+                             oci_resolver.Resolver(client_factory=lambda _n: fake))
     assert snap.registry_tags == ()
     [gap] = snap.gaps
     assert gap.kind == "registry" and gap.namespace == "shop"
@@ -155,11 +157,11 @@ def test_failed_lookups_are_gaps_never_findings_or_crashes(
 
 
 def test_an_unreadable_index_is_a_gap() -> None:
-    fake = FakeRegistry(REG, {f"{REPO}:1.0": (I2, oci.OCI_INDEX)}, {})
+    fake = FakeRegistry(REG, {f"{REPO}:1.0": (I2, names.OCI_INDEX)}, {})
     fake.get_manifest = lambda repository, reference: (_ for _ in ()).throw(  # type: ignore[method-assign]
         errors.RegistryError("registry r: HTTP 500"))
     snap = resolving.resolve(plain_snapshot("fires-index-moved.json"),
-                             oci.Resolver(client_factory=lambda _n: fake))
+                             oci_resolver.Resolver(client_factory=lambda _n: fake))
     [gap] = snap.gaps
     assert "names index" in gap.reason and "HTTP 500" in gap.reason
     _, found = helpers.analyse(snap)
@@ -167,9 +169,9 @@ def test_an_unreadable_index_is_a_gap() -> None:
 
 
 def test_scan_with_a_resolver_reports_latent_drift(tmp_path: Path) -> None:
-    fake = FakeRegistry(REG, {f"{REPO}:1.0": (B, oci.OCI_MANIFEST)}, {})
+    fake = FakeRegistry(REG, {f"{REPO}:1.0": (B, names.OCI_MANIFEST)}, {})
     report = scanning.scan(loading.LoadRequest(files=(str(FIXTURES / "fires-tag-moved.json"),)),
-                           resolver=oci.Resolver(client_factory=lambda _n: fake))
+                           tag_resolver=oci_resolver.Resolver(client_factory=lambda _n: fake))
     [web] = [w for w in report.workloads if w.name == "web"]
     assert "latent-drift" in {f.rule for f in web.findings}
     assert report.gaps == ()

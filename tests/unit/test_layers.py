@@ -1,8 +1,11 @@
 """Module boundaries, checked like an import-linter contract, with plain ast parsing.
 
 cli → scanning → report → scoring → detectors → graph → model; sources at the edge.
-Detectors never import sources, clusters, report, scanning or the kubernetes client;
-networkx stays inside graph.py; model imports nothing of the project but errors.
+Detectors never import sources, clusters, report, scanning, the OCI client or the
+kubernetes client; networkx stays inside graph.py; model imports nothing of the project
+but errors. Inside ``scanner/oci/`` each module imports only those below it; the scan
+path (sources, scanning, pinning) reaches the registry through the resolver and the
+credentials alone and never the synthetic image builder.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def _violations(paths: list[Path], forbidden: tuple[str, ...]) -> list[str]:
     [
         ("detectors", ("scanner.sources", "scanner.clusters", "scanner.report", "scanner.scanning",
                        "scanner.cli", "scanner.scoring", "kubernetes", "networkx", "urllib3",
-                       "subprocess", "scanner.registry")),
+                       "subprocess", "scanner.oci")),
         ("graph", ("scanner.sources", "scanner.detectors", "scanner.report", "scanner.clusters",
                    "kubernetes")),
         ("model", ("scanner.sources", "scanner.graph", "scanner.detectors", "scanner.report",
@@ -57,12 +60,65 @@ def _violations(paths: list[Path], forbidden: tuple[str, ...]) -> list[str]:
         ("report", ("scanner.sources", "scanner.clusters", "scanner.scanning", "kubernetes",
                     "networkx")),
         ("sources", ("scanner.graph", "scanner.detectors", "scanner.report", "scanner.scoring",
-                     "scanner.clusters", "networkx")),
+                     "scanner.clusters", "networkx", "scanner.oci.synthetic")),
+        ("scanning", ("scanner.oci.synthetic", "scanner.clusters", "scanner.scenarios")),
+        ("pinning", ("scanner.oci.synthetic", "scanner.clusters", "scanner.scenarios")),
+        ("oci", ("scanner.sources", "scanner.model", "scanner.images", "scanner.graph",
+                 "scanner.detectors", "scanner.report", "scanner.scoring", "scanner.scanning",
+                 "scanner.clusters", "scanner.scenarios", "scanner.cli", "kubernetes")),
     ],
 )
 def test_layer_contract(layer: str, forbidden: tuple[str, ...]) -> None:
     assert _violations(modules(layer), forbidden) == []
 
+
+
+# The oci modules from the bottom up; each may import only the ones before it.
+OCI_ORDER = ("names", "headers", "failures", "credentials", "transport", "auth", "client",
+             "resolver", "synthetic")
+
+
+def _oci_imports(path: Path) -> set[str]:
+    return {n.split(".")[2] for n in imports_of(path)
+            if n.startswith("scanner.oci.") and n.count(".") >= 2}
+
+
+def test_oci_modules_import_only_lower_ones() -> None:
+    assert sorted(p.stem for p in modules("oci") if p.stem != "__init__") == sorted(OCI_ORDER)
+    bad = []
+    for position, name in enumerate(OCI_ORDER):
+        for used in _oci_imports(SCANNER / "oci" / f"{name}.py"):
+            if used not in OCI_ORDER[:position]:
+                bad.append(f"oci/{name}.py imports oci.{used}")
+    assert bad == []
+
+
+def test_scan_path_uses_only_the_resolver_and_credentials() -> None:
+    scan_path = [*modules("sources"), SCANNER / "scanning.py", SCANNER / "pinning.py"]
+    used = {f"{p.relative_to(SCANNER).as_posix()}: oci.{m}" for p in scan_path
+            for m in _oci_imports(p) if m not in ("resolver", "credentials")}
+    assert used == set()
+
+
+def test_resolver_does_not_reach_the_synthetic_builder() -> None:
+    # Transitively: what the scan path loads from scanner.oci never includes synthetic.
+    seen: set[str] = set()
+    todo = ["resolver", "credentials"]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(_oci_imports(SCANNER / "oci" / f"{name}.py"))
+    assert "synthetic" not in seen
+    assert seen == {"names", "headers", "failures", "credentials", "transport", "auth",
+                    "client", "resolver"}
+
+
+def test_only_clusters_and_scenarios_build_synthetic_images() -> None:
+    users = sorted(p.relative_to(SCANNER).parts[0] for p in SCANNER.rglob("*.py")
+                   if "synthetic" in _oci_imports(p) and p.parent != SCANNER / "oci")
+    assert set(users) <= {"clusters", "scenarios"}
+    assert users
 
 def test_networkx_stays_inside_graph() -> None:
     users = [p.relative_to(SCANNER).as_posix() for p in sorted(SCANNER.rglob("*.py"))
@@ -96,7 +152,7 @@ def test_internal_code_imports_modules_not_names() -> None:
 
 
 @pytest.mark.parametrize("path", [p for p in sorted(SCANNER.rglob("*.py"))
-                                  if "clusters" not in p.parts and p.name != "registry.py"],
+                                  if "clusters" not in p.parts],
                          ids=lambda p: p.relative_to(SCANNER).as_posix())
 def test_every_module_has_a_docstring(path: Path) -> None:
     assert ast.get_docstring(ast.parse(path.read_text())), f"{path} has no module docstring"

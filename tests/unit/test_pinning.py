@@ -18,7 +18,9 @@ import pytest
 from rich.console import Console
 
 from scanner import cli, errors, model, pinning
-from scanner import registry as oci
+from scanner.oci import client as oci_client
+from scanner.oci import failures, names
+from scanner.oci import resolver as oci_resolver
 from scanner.sources import dump, manifests
 
 SHOP = Path(__file__).resolve().parents[1] / "fixtures" / "manifests" / "shop"
@@ -29,7 +31,7 @@ def digest(seed: str) -> str:
     return "sha256:" + hashlib.sha256(seed.encode()).hexdigest()
 
 
-class FakeClient(oci.Client):
+class FakeClient(oci_client.Client):
     """Answers manifest HEADs from a dict; records what was asked."""
 
     def __init__(self, name: str, tags: dict[str, str | BaseException]) -> None:
@@ -38,16 +40,16 @@ class FakeClient(oci.Client):
         self.calls: list[str] = []
         self.lock = threading.Lock()
 
-    def head_manifest(self, repository: str, reference: str) -> oci.ManifestInfo:
+    def head_manifest(self, repository: str, reference: str) -> oci_client.ManifestInfo:
         with self.lock:
             self.calls.append(f"{repository}:{reference}")
         answer = self.tags.get(f"{repository}:{reference}")
         if answer is None:
-            raise oci.NotFound(f"registry {self.registry}: cannot resolve"
+            raise failures.NotFound(f"registry {self.registry}: cannot resolve"
                                f" {repository}:{reference}: HTTP 404", hint="push it first")
         if isinstance(answer, BaseException):
             raise answer
-        return oci.ManifestInfo(answer, oci.OCI_MANIFEST, 10)
+        return oci_client.ManifestInfo(answer, names.OCI_MANIFEST, 10)
 
 
 SHOP_TAGS: dict[str, str | BaseException] = {
@@ -57,10 +59,10 @@ SHOP_TAGS: dict[str, str | BaseException] = {
 }
 
 
-def resolver(tags: dict[str, str | BaseException] | None = None) -> tuple[oci.Resolver,
+def resolver(tags: dict[str, str | BaseException] | None = None) -> tuple[oci_resolver.Resolver,
                                                                            FakeClient]:
     client = FakeClient(REG, dict(SHOP_TAGS if tags is None else tags))
-    return oci.Resolver(client_factory=lambda _name: client), client
+    return oci_resolver.Resolver(client_factory=lambda _name: client), client
 
 
 def shop_copy(tmp_path: Path) -> Path:
@@ -69,10 +71,10 @@ def shop_copy(tmp_path: Path) -> Path:
     return target
 
 
-def run(paths: list[str], mode: str, res: oci.Resolver) -> str:
+def run(paths: list[str], mode: str, res: oci_resolver.Resolver) -> str:
     out = io.StringIO()
     code = pinning.run(pinning.PinOptions(paths=tuple(paths), mode=mode),
-                       Console(file=out, width=200), resolver=res)
+                       Console(file=out, width=200), tag_resolver=res)
     assert code == 0
     return out.getvalue()
 
@@ -168,7 +170,7 @@ def test_diff_prints_and_changes_nothing(tmp_path: Path) -> None:
 def test_print_mode_writes_pinned_yaml_to_stdout() -> None:
     out = io.StringIO()
     pinning.run(pinning.PinOptions(paths=("-",)), Console(file=out),
-                stdin_text=(SHOP / "jobs.yaml").read_text(), resolver=resolver()[0])
+                stdin_text=(SHOP / "jobs.yaml").read_text(), tag_resolver=resolver()[0])
     assert out.getvalue() == (SHOP / "jobs.yaml").read_text().replace(
         "report:2.1", f"report:2.1@{digest('report:2.1')}")
 
@@ -178,7 +180,7 @@ def test_unresolvable_tags_write_nothing_and_name_every_image(tmp_path: Path) ->
     before = {p.name: p.read_bytes() for p in shop.iterdir()}
     tags = dict(SHOP_TAGS)
     del tags["shop/cache:7.2"]
-    tags["shop/agent:0.9"] = oci.Unauthorized("registry x: denied [anonymous access]",
+    tags["shop/agent:0.9"] = failures.Unauthorized("registry x: denied [anonymous access]",
                                               hint="log in with `docker login x`")
     with pytest.raises(errors.RegistryError) as info:
         run([str(shop)], "write", resolver(tags)[0])
@@ -246,7 +248,7 @@ def failing_on(calls: set[int], real: Callable[..., Any], error: OSError,
 
 def write_shop(shop: Path) -> None:
     pinning.run(pinning.PinOptions(paths=(str(shop),), mode="write"),
-                Console(file=io.StringIO()), resolver=resolver()[0])
+                Console(file=io.StringIO()), tag_resolver=resolver()[0])
 
 
 def test_write_prepares_every_file_before_replacing_any(

@@ -7,14 +7,15 @@ import ast
 from pathlib import Path
 from typing import Any
 
-from scanner import registry
 from scanner.clusters import base
+from scanner.oci import client as oci_client
+from scanner.oci import names, synthetic
 from scanner.scenarios import builds
 
 SCANNER = Path(__file__).resolve().parents[2] / "scanner"
 
 
-class RecordingRegistry(registry.Client):
+class RecordingRegistry(oci_client.Client):
     """A registry client that keeps manifests in memory and records every call."""
 
     def __init__(self) -> None:
@@ -24,22 +25,22 @@ class RecordingRegistry(registry.Client):
 
     def push_blob(self, repository: str, data: bytes) -> str:
         self.calls.append(("blob", repository))
-        return registry.digest_of(data)
+        return names.digest_of(data)
 
     def push_manifest(self, repository: str, reference: str, data: bytes,
                       media_type: str) -> str:
         self.calls.append(("manifest", f"{repository}:{reference}"))
-        digest = registry.digest_of(data)
+        digest = names.digest_of(data)
         # A registry keeps every manifest by digest, whatever tags point at it.
         self.manifests[(repository, reference)] = self.manifests[(repository, digest)] = (
             data, media_type)
         return digest
 
-    def get_manifest(self, repository: str, reference: str) -> registry.Manifest:
+    def get_manifest(self, repository: str, reference: str) -> oci_client.Manifest:
         self.calls.append(("get", f"{repository}:{reference}"))
         data, media_type = self.manifests[(repository, reference)]
-        return registry.Manifest(data=data, media_type=media_type,
-                                 digest=registry.digest_of(data))
+        return oci_client.Manifest(data=data, media_type=media_type,
+                                 digest=names.digest_of(data))
 
 
 def node(annotations: dict[str, str] | None = None, arch: str = "amd64") -> dict[str, Any]:
@@ -61,7 +62,7 @@ def test_kwok_nodes_get_synthetic_builds_and_real_nodes_runnable_ones() -> None:
 
 def test_a_build_is_pushed_once_per_repository_then_re_tagged() -> None:
     client = RecordingRegistry()
-    publisher = builds.RegistryBuilds(client, registry.build_image, "synthetic")
+    publisher = builds.RegistryBuilds(client, synthetic.build_image, "synthetic")
     first = publisher.push("ns/web", "1.0", "ns/v1")
     other = publisher.push("ns/web", "1.0", "ns/v2")       # the re-push moves the tag
     assert other != first

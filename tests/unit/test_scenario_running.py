@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from scanner import errors, registry
+from scanner import errors
 from scanner.clusters import base, providers
+from scanner.oci import client as oci_client
+from scanner.oci import failures, names, synthetic
 from scanner.scenarios import (
     builds,
     journal,
@@ -100,7 +102,7 @@ class FakeKube:
                           "spec": {"nodeName": node}, "status": {}})
 
 
-class MemoryRegistry(registry.Client):
+class MemoryRegistry(oci_client.Client):
     """Manifests in memory; deletes by digest remove every tag pointing at the manifest."""
 
     def __init__(self, *, refuse_deletes: bool = False) -> None:
@@ -110,29 +112,29 @@ class MemoryRegistry(registry.Client):
         self.deleted: list[tuple[str, str]] = []
 
     def push_blob(self, repository: str, data: bytes) -> str:
-        return registry.digest_of(data)
+        return names.digest_of(data)
 
     def push_manifest(self, repository: str, reference: str, data: bytes,
                       media_type: str) -> str:
-        digest = registry.digest_of(data)
+        digest = names.digest_of(data)
         self.manifests[(repository, reference)] = self.manifests[(repository, digest)] = (
             data, media_type)
         return digest
 
-    def get_manifest(self, repository: str, reference: str) -> registry.Manifest:
+    def get_manifest(self, repository: str, reference: str) -> oci_client.Manifest:
         data, media_type = self.manifests[(repository, reference)]
-        return registry.Manifest(data=data, media_type=media_type,
-                                 digest=registry.digest_of(data))
+        return oci_client.Manifest(data=data, media_type=media_type,
+                                 digest=names.digest_of(data))
 
     def delete_manifest(self, repository: str, digest: str) -> None:
         if self.refuse_deletes:
             raise errors.RegistryError(f"registry {self.registry}: delete manifest "
                                        f"{repository}@{digest}: HTTP 405 UNSUPPORTED")
         if (repository, digest) not in self.manifests:
-            raise registry.NotFound(f"{repository}@{digest} not found")
+            raise failures.NotFound(f"{repository}@{digest} not found")
         self.deleted.append((repository, digest))
         self.manifests = {k: v for k, v in self.manifests.items()
-                          if not (k[0] == repository and registry.digest_of(v[0]) == digest)}
+                          if not (k[0] == repository and names.digest_of(v[0]) == digest)}
 
     def references(self) -> set[str]:
         return {f"{repo}:{ref}" for repo, ref in self.manifests}
@@ -151,7 +153,7 @@ def scenario(*actions: d.Action) -> d.Scenario:
 
 def workspace(kube: FakeKube, sc: d.Scenario, client: MemoryRegistry | None = None, *,
               may_drain_any: bool = False) -> steps.Workspace:
-    publisher = builds.RegistryBuilds(client or MemoryRegistry(), registry.build_image,
+    publisher = builds.RegistryBuilds(client or MemoryRegistry(), synthetic.build_image,
                                       "synthetic")
     return steps.Workspace(scenario=sc, namespace=NAMESPACE, run_id="run-1",
                            kube=kube,  # type: ignore[arg-type]
@@ -176,7 +178,7 @@ def run_step(action: d.Action, ws: steps.Workspace) -> steps.Outcome:
 
 def test_the_publisher_remembers_and_deletes_what_it_pushed() -> None:
     client = MemoryRegistry()
-    publisher = builds.RegistryBuilds(client, registry.build_image, "synthetic")
+    publisher = builds.RegistryBuilds(client, synthetic.build_image, "synthetic")
     v1 = publisher.push("ns/web", "1.0", "ns/v1")
     v2 = publisher.push("ns/web", "1.0", "ns/v2")
     assert publisher.push("ns/web", "stable", "ns/v1") == v1     # a re-tag: nothing new
@@ -191,8 +193,8 @@ def test_the_publisher_remembers_and_deletes_what_it_pushed() -> None:
 
 def test_the_publisher_notes_the_platform_manifests_of_an_index() -> None:
     client = MemoryRegistry()
-    index = registry.build_index("ns/i1", [registry.Platform.parse("linux/amd64"),
-                                           registry.Platform.parse("linux/arm64")])
+    index = synthetic.build_index("ns/i1", [synthetic.Platform.parse("linux/amd64"),
+                                           synthetic.Platform.parse("linux/arm64")])
     publisher = builds.RegistryBuilds(client, lambda label: index, "synthetic")
     top = publisher.push("ns/web", "1.0", "ns/i1")
     assert publisher.pushed() == [("ns/web", index.images[0].digest),
@@ -241,7 +243,7 @@ def test_cleanup_deletes_the_pushed_manifests_on_a_shared_registry(tmp_path: Pat
     assert c.namespace_deleted and c.errors == []
     assert c.images_deleted == [f"{NAMESPACE}/api@{digests[2]}", f"{NAMESPACE}/web@{digests[1]}",
                                 f"{NAMESPACE}/web@{digests[0]}"]
-    others = {"someone/else:1.0", f"someone/else:{registry.digest_of(b'{}')}"}
+    others = {"someone/else:1.0", f"someone/else:{names.digest_of(b'{}')}"}
     assert client.references() == others
     entry = json.loads(json.dumps(journal._cleanup(c)))
     assert entry["images_deleted"] == c.images_deleted

@@ -1,4 +1,4 @@
-"""Pure parts of scanner.registry: digests, image shapes, header and config parsing."""
+"""Pure parts of scanner.oci: digests, image shapes, header and config parsing, the resolver."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from scanner import errors, registry
+from scanner import errors
+from scanner.oci import client as oci_client
+from scanner.oci import credentials, failures, headers, names, synthetic
+from scanner.oci import resolver as oci_resolver
 
 EMPTY_SHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -23,8 +26,8 @@ EMPTY_SHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7
 
 
 def test_digest_of_is_sha256_of_bytes() -> None:
-    assert registry.digest_of(b"") == EMPTY_SHA256
-    assert registry.digest_of(b"abc") == "sha256:" + hashlib.sha256(b"abc").hexdigest()
+    assert names.digest_of(b"") == EMPTY_SHA256
+    assert names.digest_of(b"abc") == "sha256:" + hashlib.sha256(b"abc").hexdigest()
 
 
 @pytest.mark.parametrize(
@@ -38,7 +41,7 @@ def test_digest_of_is_sha256_of_bytes() -> None:
     ],
 )
 def test_is_digest(reference: str, expected: bool) -> None:
-    assert registry.is_digest(reference) is expected
+    assert names.is_digest(reference) is expected
 
 
 @pytest.mark.parametrize(
@@ -55,31 +58,31 @@ def test_is_digest(reference: str, expected: bool) -> None:
     ],
 )
 def test_is_loopback(host: str, expected: bool) -> None:
-    assert registry.is_loopback(host) is expected
+    assert names.is_loopback(host) is expected
 
 
 def test_client_scheme_follows_loopback_and_insecure() -> None:
-    assert registry.Client("127.0.0.1:5000").base_url == "http://127.0.0.1:5000"
-    assert registry.Client("registry.example.com").base_url == "https://registry.example.com"
-    assert registry.Client("127.0.0.1:5000", insecure=False).base_url.startswith("https://")
-    assert registry.Client("reg.lan:5000", insecure=True).base_url == "http://reg.lan:5000"
-    assert registry.Client("docker.io").base_url == "https://registry-1.docker.io"
+    assert oci_client.Client("127.0.0.1:5000").base_url == "http://127.0.0.1:5000"
+    assert oci_client.Client("registry.example.com").base_url == "https://registry.example.com"
+    assert oci_client.Client("127.0.0.1:5000", insecure=False).base_url.startswith("https://")
+    assert oci_client.Client("reg.lan:5000", insecure=True).base_url == "http://reg.lan:5000"
+    assert oci_client.Client("docker.io").base_url == "https://registry-1.docker.io"
 
 
 def test_client_for_applies_insecure_hosts_and_credentials() -> None:
-    config = registry.DockerConfig(auths={"reg.lan:5000": registry.Credentials("u", "p")})
-    plain = registry.client_for("reg.lan:5000", docker_config=config, insecure_hosts=["reg.lan"])
+    config = credentials.DockerConfig(auths={"reg.lan:5000": credentials.Credentials("u", "p")})
+    plain = oci_client.client_for("reg.lan:5000", docker_config=config, insecure_hosts=["reg.lan"])
     assert plain.base_url == "http://reg.lan:5000"
-    assert plain.credentials == registry.Credentials("u", "p")
-    exact = registry.client_for("reg.lan:5000", insecure_hosts=["reg.lan:5000"])
+    assert plain.credentials == credentials.Credentials("u", "p")
+    exact = oci_client.client_for("reg.lan:5000", insecure_hosts=["reg.lan:5000"])
     assert exact.base_url == "http://reg.lan:5000" and exact.credentials is None
-    assert registry.client_for("reg.lan:5000").base_url == "https://reg.lan:5000"
+    assert oci_client.client_for("reg.lan:5000").base_url == "https://reg.lan:5000"
 
 
 @pytest.mark.parametrize("bad", ["http://reg:5000", "reg:5000/path", "reg:99999", ""])
 def test_client_rejects_bad_registry(bad: str) -> None:
     with pytest.raises(errors.InputError, match="HOST:PORT"):
-        registry.Client(bad)
+        oci_client.Client(bad)
 
 
 @pytest.mark.parametrize(
@@ -87,13 +90,13 @@ def test_client_rejects_bad_registry(bad: str) -> None:
     [("App", "v1"), ("app/", "v1"), ("../etc", "v1"), ("app", "bad tag"), ("app", "-x")],
 )
 def test_client_rejects_bad_names_before_any_request(repository: str, reference: str) -> None:
-    client = registry.Client("127.0.0.1:9")  # nothing listens there: must not be contacted
+    client = oci_client.Client("127.0.0.1:9")  # nothing listens there: must not be contacted
     with pytest.raises(errors.InputError, match="127.0.0.1:9"):
         client.resolve(repository, reference)
 
 
 def test_credentials_repr_hides_password() -> None:
-    creds = registry.Credentials("alice", "s3cret")
+    creds = credentials.Credentials("alice", "s3cret")
     assert "s3cret" not in repr(creds)
     assert creds.basic_header() == "Basic " + base64.b64encode(b"alice:s3cret").decode()
 
@@ -101,7 +104,7 @@ def test_credentials_repr_hides_password() -> None:
 # --------------------------------------------------------------------------- images
 
 
-def _layer_files(layer: registry.Layer) -> dict[str, bytes]:
+def _layer_files(layer: synthetic.Layer) -> dict[str, bytes]:
     raw = gzip.decompress(layer.blob.data)
     with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
         return {
@@ -112,9 +115,9 @@ def _layer_files(layer: registry.Layer) -> dict[str, bytes]:
 
 
 def test_build_image_is_deterministic_per_label() -> None:
-    first = registry.build_image("v1")
-    again = registry.build_image("v1")
-    other = registry.build_image("v2")
+    first = synthetic.build_image("v1")
+    again = synthetic.build_image("v1")
+    other = synthetic.build_image("v2")
     assert first.digest == again.digest
     assert first.manifest.data == again.manifest.data
     assert first.layers[0].blob.data == again.layers[0].blob.data
@@ -123,62 +126,62 @@ def test_build_image_is_deterministic_per_label() -> None:
 
 
 def test_build_image_differs_per_platform() -> None:
-    amd = registry.build_image("v1", platform=registry.Platform("linux", "amd64"))
-    arm = registry.build_image("v1", platform=registry.Platform("linux", "arm64", "v8"))
+    amd = synthetic.build_image("v1", platform=synthetic.Platform("linux", "amd64"))
+    arm = synthetic.build_image("v1", platform=synthetic.Platform("linux", "arm64", "v8"))
     assert amd.digest != arm.digest
     assert amd.layers == arm.layers  # same marker layer, different config
     assert json.loads(arm.config.data)["variant"] == "v8"
 
 
 def test_image_manifest_shape_and_media_types() -> None:
-    image = registry.build_image("build-7")
+    image = synthetic.build_image("build-7")
     manifest = json.loads(image.manifest.data)
-    assert image.manifest.media_type == registry.OCI_MANIFEST
+    assert image.manifest.media_type == names.OCI_MANIFEST
     assert manifest["schemaVersion"] == 2
-    assert manifest["mediaType"] == registry.OCI_MANIFEST
+    assert manifest["mediaType"] == names.OCI_MANIFEST
     assert manifest["config"] == {
-        "mediaType": registry.OCI_CONFIG,
-        "digest": registry.digest_of(image.config.data),
+        "mediaType": names.OCI_CONFIG,
+        "digest": names.digest_of(image.config.data),
         "size": len(image.config.data),
     }
     assert manifest["layers"] == [
         {
-            "mediaType": registry.OCI_LAYER_GZIP,
-            "digest": registry.digest_of(image.layers[0].blob.data),
+            "mediaType": names.OCI_LAYER_GZIP,
+            "digest": names.digest_of(image.layers[0].blob.data),
             "size": len(image.layers[0].blob.data),
         }
     ]
-    assert manifest["annotations"] == {registry.BUILD_LABEL_KEY: "build-7"}
-    assert image.digest == registry.digest_of(image.manifest.data)
+    assert manifest["annotations"] == {synthetic.BUILD_LABEL_KEY: "build-7"}
+    assert image.digest == names.digest_of(image.manifest.data)
 
 
 def test_image_config_points_at_uncompressed_layer() -> None:
-    image = registry.build_image("v3")
+    image = synthetic.build_image("v3")
     config = json.loads(image.config.data)
     layer = image.layers[0]
     assert config["os"] == "linux" and config["architecture"] == "amd64"
     assert config["rootfs"] == {
         "type": "layers",
-        "diff_ids": [registry.digest_of(gzip.decompress(layer.blob.data))],
+        "diff_ids": [names.digest_of(gzip.decompress(layer.blob.data))],
     }
-    assert config["config"]["Labels"] == {registry.BUILD_LABEL_KEY: "v3"}
+    assert config["config"]["Labels"] == {synthetic.BUILD_LABEL_KEY: "v3"}
     assert len(config["history"]) == 1
 
 
 def test_marker_layer_content_and_fixed_metadata() -> None:
-    layer = registry.marker_layer("v1")
-    assert _layer_files(layer) == {registry.MARKER_PATH: b"v1\n"}
+    layer = synthetic.marker_layer("v1")
+    assert _layer_files(layer) == {synthetic.MARKER_PATH: b"v1\n"}
     assert layer.blob.data[4:8] == b"\0\0\0\0"  # gzip header mtime
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer.blob.data))) as tar:
         assert {(m.name, m.mtime, m.uid, m.gid) for m in tar.getmembers()} == {
             ("driftscan", 0, 0, 0),
-            (registry.MARKER_PATH, 0, 0, 0),
+            (synthetic.MARKER_PATH, 0, 0, 0),
         }
 
 
 def test_marker_tar_is_byte_stable_across_runs() -> None:
     # The uncompressed tar does not depend on zlib, so its digest can be pinned here.
-    assert registry.marker_layer("v1").diff_id == (
+    assert synthetic.marker_layer("v1").diff_id == (
         "sha256:75311ea8c5ba245580df5994c42ed55213350b553f5fe4225e64b95898d557a7"
     )
 
@@ -186,12 +189,12 @@ def test_marker_tar_is_byte_stable_across_runs() -> None:
 @pytest.mark.parametrize("label", ["", "   ", "two\nlines", "x" * 300])
 def test_bad_build_label_is_input_error(label: str) -> None:
     with pytest.raises(errors.InputError, match="build label"):
-        registry.build_image(label)
+        synthetic.build_image(label)
 
 
 def test_base_layers_sit_below_the_marker() -> None:
-    base = registry.marker_layer("base")
-    image = registry.build_image("v1", base_layers=[base])
+    base = synthetic.marker_layer("base")
+    image = synthetic.build_image("v1", base_layers=[base])
     assert image.layers[0] == base
     config = json.loads(image.config.data)
     assert config["rootfs"]["diff_ids"] == [base.diff_id, image.layers[1].diff_id]
@@ -199,11 +202,11 @@ def test_base_layers_sit_below_the_marker() -> None:
 
 
 def test_index_shape_lists_each_platform_manifest() -> None:
-    platforms = [registry.Platform("linux", "amd64"), registry.Platform("linux", "arm64", "v8")]
-    index = registry.build_index("v1", platforms)
+    platforms = [synthetic.Platform("linux", "amd64"), synthetic.Platform("linux", "arm64", "v8")]
+    index = synthetic.build_index("v1", platforms)
     doc = json.loads(index.manifest.data)
-    assert index.manifest.media_type == registry.OCI_INDEX
-    assert doc["schemaVersion"] == 2 and doc["mediaType"] == registry.OCI_INDEX
+    assert index.manifest.media_type == names.OCI_INDEX
+    assert doc["schemaVersion"] == 2 and doc["mediaType"] == names.OCI_INDEX
     assert [entry["platform"] for entry in doc["manifests"]] == [
         {"architecture": "amd64", "os": "linux"},
         {"architecture": "arm64", "os": "linux", "variant": "v8"},
@@ -211,22 +214,22 @@ def test_index_shape_lists_each_platform_manifest() -> None:
     for entry, image in zip(doc["manifests"], index.images, strict=True):
         assert entry["digest"] == image.digest
         assert entry["size"] == len(image.manifest.data)
-        assert entry["mediaType"] == registry.OCI_MANIFEST
+        assert entry["mediaType"] == names.OCI_MANIFEST
     assert index.digest not in {image.digest for image in index.images}
-    assert registry.build_index("v1", platforms).digest == index.digest
+    assert synthetic.build_index("v1", platforms).digest == index.digest
 
 
 def test_index_refuses_duplicate_or_no_platforms() -> None:
     with pytest.raises(errors.InputError):
-        registry.build_index("v1", [])
+        synthetic.build_index("v1", [])
     with pytest.raises(errors.InputError):
-        registry.build_index("v1", [registry.Platform(), registry.Platform()])
+        synthetic.build_index("v1", [synthetic.Platform(), synthetic.Platform()])
 
 
-def _docker_base() -> registry.Image:
-    layer = registry.marker_layer("base-os")
-    docker_layer = registry.Layer(
-        registry.Blob(registry.DOCKER_LAYER_GZIP, layer.blob.data), layer.diff_id
+def _docker_base() -> synthetic.Image:
+    layer = synthetic.marker_layer("base-os")
+    docker_layer = synthetic.Layer(
+        synthetic.Blob(names.DOCKER_LAYER_GZIP, layer.blob.data), layer.diff_id
     )
     config = {
         "architecture": "amd64",
@@ -235,60 +238,60 @@ def _docker_base() -> registry.Image:
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
         "history": [{"created_by": "ADD rootfs"}],
     }
-    config_blob = registry.Blob(
+    config_blob = synthetic.Blob(
         "application/vnd.docker.container.image.v1+json", json.dumps(config).encode()
     )
     manifest = {
         "schemaVersion": 2,
-        "mediaType": registry.DOCKER_MANIFEST,
+        "mediaType": names.DOCKER_MANIFEST,
         "config": config_blob.descriptor(),
         "layers": [docker_layer.blob.descriptor()],
     }
-    return registry.Image(
-        registry.Blob(registry.DOCKER_MANIFEST, json.dumps(manifest).encode()),
+    return synthetic.Image(
+        synthetic.Blob(names.DOCKER_MANIFEST, json.dumps(manifest).encode()),
         config_blob,
         (docker_layer,),
-        registry.Platform(),
+        synthetic.Platform(),
     )
 
 
 def test_derive_image_keeps_base_and_appends_marker() -> None:
     base = _docker_base()
-    derived = registry.derive_image(base, "v9")
+    derived = synthetic.derive_image(base, "v9")
     config = json.loads(derived.config.data)
     manifest = json.loads(derived.manifest.data)
     assert config["config"]["Entrypoint"] == ["/pause"]
-    assert config["config"]["Labels"] == {"a": "b", registry.BUILD_LABEL_KEY: "v9"}
+    assert config["config"]["Labels"] == {"a": "b", synthetic.BUILD_LABEL_KEY: "v9"}
     assert config["rootfs"]["diff_ids"] == [base.layers[0].diff_id, derived.layers[1].diff_id]
     assert [h["created_by"] for h in config["history"]][0] == "ADD rootfs"
     assert len(config["history"]) == 2
-    assert manifest["mediaType"] == registry.OCI_MANIFEST
-    assert manifest["config"]["mediaType"] == registry.OCI_CONFIG
-    assert [layer["mediaType"] for layer in manifest["layers"]] == [registry.OCI_LAYER_GZIP] * 2
+    assert manifest["mediaType"] == names.OCI_MANIFEST
+    assert manifest["config"]["mediaType"] == names.OCI_CONFIG
+    assert [layer["mediaType"] for layer in manifest["layers"]] == [names.OCI_LAYER_GZIP] * 2
     assert manifest["layers"][0]["digest"] == base.layers[0].blob.digest  # same bytes
-    assert _layer_files(derived.layers[1]) == {registry.MARKER_PATH: b"v9\n"}
-    assert registry.derive_image(base, "v9").digest == derived.digest
-    assert registry.derive_image(base, "v10").digest != derived.digest
+    assert _layer_files(derived.layers[1]) == {synthetic.MARKER_PATH: b"v9\n"}
+    assert synthetic.derive_image(base, "v9").digest == derived.digest
+    assert synthetic.derive_image(base, "v10").digest != derived.digest
 
 
 def test_derive_image_refuses_inconsistent_base() -> None:
     base = _docker_base()
-    broken = registry.Image(base.manifest, base.config, base.layers * 2, base.platform)
+    broken = synthetic.Image(base.manifest, base.config, base.layers * 2, base.platform)
     with pytest.raises(errors.InputError, match="diff_ids"):
-        registry.derive_image(broken, "v1")
+        synthetic.derive_image(broken, "v1")
 
 
 def test_platform_parse_and_match() -> None:
-    platform = registry.Platform.parse("linux/arm64/v8")
-    assert platform == registry.Platform("linux", "arm64", "v8")
+    platform = synthetic.Platform.parse("linux/arm64/v8")
+    assert platform == synthetic.Platform("linux", "arm64", "v8")
     assert str(platform) == "linux/arm64/v8"
-    assert registry.Platform.parse("linux/amd64").matches({"os": "linux", "architecture": "amd64"})
-    assert registry.Platform("linux", "arm64").matches(
+    assert synthetic.Platform.parse("linux/amd64").matches({"os": "linux", "architecture": "amd64"})
+    assert synthetic.Platform("linux", "arm64").matches(
         {"os": "linux", "architecture": "arm64", "variant": "v8"}
     )
     assert not platform.matches({"os": "linux", "architecture": "arm64", "variant": "v7"})
     with pytest.raises(errors.InputError):
-        registry.Platform.parse("linux")
+        synthetic.Platform.parse("linux")
 
 
 # --------------------------------------------------------------------------- WWW-Authenticate
@@ -299,8 +302,8 @@ def test_parse_bearer_challenge_with_commas_in_scope() -> None:
         'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
         'scope="repository:samalba/my-app:pull,push"'
     )
-    assert registry.parse_www_authenticate(value) == [
-        registry.Challenge(
+    assert headers.parse_www_authenticate(value) == [
+        headers.Challenge(
             "bearer",
             {
                 "realm": "https://auth.docker.io/token",
@@ -313,7 +316,7 @@ def test_parse_bearer_challenge_with_commas_in_scope() -> None:
 
 def test_parse_challenge_error_escapes_and_spaces() -> None:
     value = 'Bearer realm = "https://a/t" , error="insufficient_scope", note="say \\"hi\\""'
-    (challenge,) = registry.parse_www_authenticate(value)
+    (challenge,) = headers.parse_www_authenticate(value)
     assert challenge.params == {
         "realm": "https://a/t",
         "error": "insufficient_scope",
@@ -322,7 +325,7 @@ def test_parse_challenge_error_escapes_and_spaces() -> None:
 
 
 def test_parse_basic_and_multiple_challenges() -> None:
-    challenges = registry.parse_www_authenticate(
+    challenges = headers.parse_www_authenticate(
         'Basic realm="Registry Realm", Bearer realm="https://a/token",service=reg'
     )
     assert [c.scheme for c in challenges] == ["basic", "bearer"]
@@ -331,8 +334,8 @@ def test_parse_basic_and_multiple_challenges() -> None:
 
 
 def test_parse_token68_and_garbage() -> None:
-    assert registry.parse_www_authenticate("Negotiate abc123==")[0].scheme == "negotiate"
-    assert registry.parse_www_authenticate("") == []
+    assert headers.parse_www_authenticate("Negotiate abc123==")[0].scheme == "negotiate"
+    assert headers.parse_www_authenticate("") == []
 
 
 # --------------------------------------------------------------------------- Link
@@ -340,21 +343,21 @@ def test_parse_token68_and_garbage() -> None:
 
 def test_link_header_next_relative() -> None:
     value = '</v2/app/tags/list?last=b&n=2>; rel="next"'
-    assert registry.parse_link_header(value) == {"next": "/v2/app/tags/list?last=b&n=2"}
-    assert registry.next_link(value) == "/v2/app/tags/list?last=b&n=2"
+    assert headers.parse_link_header(value) == {"next": "/v2/app/tags/list?last=b&n=2"}
+    assert headers.next_link(value) == "/v2/app/tags/list?last=b&n=2"
 
 
 def test_link_header_several_rels_and_unquoted() -> None:
     value = '<https://r/v2/a/tags/list?n=1&last=x>; rel=next, <https://r/docs>; rel="help"'
-    assert registry.parse_link_header(value) == {
+    assert headers.parse_link_header(value) == {
         "next": "https://r/v2/a/tags/list?n=1&last=x",
         "help": "https://r/docs",
     }
 
 
 def test_link_header_without_next() -> None:
-    assert registry.next_link(None) is None
-    assert registry.next_link('</x>; rel="prev"') is None
+    assert headers.next_link(None) is None
+    assert headers.next_link('</x>; rel="prev"') is None
 
 
 # --------------------------------------------------------------------------- docker config
@@ -374,18 +377,20 @@ def test_docker_config_base64_auth_and_username_password() -> None:
             }
         }
     )
-    config = registry.parse_docker_config(text)
-    assert config.credentials_for("docker.io") == registry.Credentials("hubuser", "hub:pass")
+    config = credentials.parse_docker_config(text)
+    assert config.credentials_for("docker.io") == credentials.Credentials("hubuser", "hub:pass")
     assert config.credentials_for("registry-1.docker.io") == config.credentials_for("docker.io")
-    assert config.credentials_for("reg.example.com:5000") == registry.Credentials("bob", "pw")
-    assert config.credentials_for("other.example.com") == registry.Credentials("carol", "x")
+    assert config.credentials_for("reg.example.com:5000") == credentials.Credentials("bob", "pw")
+    assert config.credentials_for("other.example.com") == credentials.Credentials("carol", "x")
     assert config.credentials_for("reg.example.com") is None
     assert config.notes == ()
 
 
 def test_docker_config_auth_wins_over_username() -> None:
     text = json.dumps({"auths": {"r": {"auth": _b64("a:b"), "username": "c", "password": "d"}}})
-    assert registry.parse_docker_config(text).credentials_for("r") == registry.Credentials("a", "b")
+    assert credentials.parse_docker_config(text).credentials_for("r") == credentials.Credentials(
+        "a", "b"
+    )
 
 
 def test_docker_config_helpers_become_notes() -> None:
@@ -396,7 +401,7 @@ def test_docker_config_helpers_become_notes() -> None:
             "credHelpers": {"123.dkr.ecr.us-east-1.amazonaws.com": "ecr-login"},
         }
     )
-    config = registry.parse_docker_config(text)
+    config = credentials.parse_docker_config(text)
     assert config.auths == {}
     joined = "\n".join(config.notes)
     assert "ghcr.io: credentials live in a credential store" in joined
@@ -410,7 +415,7 @@ def test_docker_config_reports_every_broken_entry() -> None:
         {"auths": {"a": {"auth": "!!!not base64"}, "b": {"auth": _b64("nocolon")}, "c": "x"}}
     )
     with pytest.raises(errors.InputError) as caught:
-        registry.parse_docker_config(text, source="/x/config.json")
+        credentials.parse_docker_config(text, source="/x/config.json")
     message = str(caught.value)
     assert "/x/config.json" in message
     assert "auths['a']" in message and "auths['b']" in message and "auths['c']" in message
@@ -418,24 +423,28 @@ def test_docker_config_reports_every_broken_entry() -> None:
 
 def test_docker_config_invalid_json() -> None:
     with pytest.raises(errors.InputError, match="not valid JSON"):
-        registry.parse_docker_config("{", source="cfg")
+        credentials.parse_docker_config("{", source="cfg")
 
 
 def test_docker_config_path_and_loading(tmp_path: Path) -> None:
-    assert registry.docker_config_path({"DOCKER_CONFIG": str(tmp_path)}) == tmp_path / "config.json"
-    assert registry.docker_config_path({"HOME": "/home/u"}) == Path("/home/u/.docker/config.json")
-    missing = registry.load_docker_config(tmp_path / "config.json")
+    assert (
+        credentials.docker_config_path({"DOCKER_CONFIG": str(tmp_path)}) == tmp_path / "config.json"
+    )
+    assert credentials.docker_config_path({"HOME": "/home/u"}) == Path(
+        "/home/u/.docker/config.json"
+    )
+    missing = credentials.load_docker_config(tmp_path / "config.json")
     assert missing.auths == {}
     (tmp_path / "config.json").write_text(json.dumps({"auths": {"r:1": {"auth": _b64("u:p")}}}))
-    loaded = registry.load_docker_config(tmp_path / "config.json")
-    assert loaded.credentials_for("r:1") == registry.Credentials("u", "p")
+    loaded = credentials.load_docker_config(tmp_path / "config.json")
+    assert loaded.credentials_for("r:1") == credentials.Credentials("u", "p")
     assert loaded.source == str(tmp_path / "config.json")
 
 
 # --------------------------------------------------------------------------- resolver
 
 
-class _FakeClient(registry.Client):
+class _FakeClient(oci_client.Client):
     """Counts lookups; answers slowly so concurrent callers overlap."""
 
     def __init__(self, name: str, answers: dict[str, BaseException | str]) -> None:
@@ -444,14 +453,14 @@ class _FakeClient(registry.Client):
         self.calls: list[str] = []
         self.lock = threading.Lock()
 
-    def head_manifest(self, repository: str, reference: str) -> registry.ManifestInfo:
+    def head_manifest(self, repository: str, reference: str) -> oci_client.ManifestInfo:
         with self.lock:
             self.calls.append(f"{repository}:{reference}")
         time.sleep(0.05)
         answer = self.answers[reference]
         if isinstance(answer, BaseException):
             raise answer
-        return registry.ManifestInfo(answer, registry.OCI_INDEX, 100)
+        return oci_client.ManifestInfo(answer, names.OCI_INDEX, 100)
 
 
 def test_resolver_looks_each_reference_up_once_and_types_failures() -> None:
@@ -460,12 +469,12 @@ def test_resolver_looks_each_reference_up_once_and_types_failures() -> None:
         "127.0.0.1:1",
         {
             "v1": digest,
-            "gone": registry.NotFound("registry 127.0.0.1:1: cannot resolve app:gone", hint="h"),
-            "secret": registry.Unauthorized("registry 127.0.0.1:1: denied", hint="login"),
+            "gone": failures.NotFound("registry 127.0.0.1:1: cannot resolve app:gone", hint="h"),
+            "secret": failures.Unauthorized("registry 127.0.0.1:1: denied", hint="login"),
             "boom": errors.RegistryError("registry 127.0.0.1:1: HTTP 500", hint="retry"),
         },
     )
-    resolver = registry.Resolver(client_factory=lambda _name: fake, max_workers=16)
+    resolver = oci_resolver.Resolver(client_factory=lambda _name: fake, max_workers=16)
     refs = [("127.0.0.1:1", "app", ref) for ref in ["v1", "gone", "secret", "boom"] * 10]
     results = resolver.resolve_all(refs)
     assert len(results) == 4
@@ -473,18 +482,18 @@ def test_resolver_looks_each_reference_up_once_and_types_failures() -> None:
     assert resolver.lookups == 4
     by_ref = {key[2]: value for key, value in results.items()}
     assert by_ref["v1"].ok and by_ref["v1"].digest == digest and by_ref["v1"].is_index
-    assert by_ref["gone"].status is registry.ResolutionStatus.NOT_FOUND
+    assert by_ref["gone"].status is oci_resolver.ResolutionStatus.NOT_FOUND
     assert by_ref["gone"].message.endswith("app:gone") and by_ref["gone"].hint == "h"
-    assert by_ref["secret"].status is registry.ResolutionStatus.UNAUTHORIZED
-    assert by_ref["boom"].status is registry.ResolutionStatus.FAILED
+    assert by_ref["secret"].status is oci_resolver.ResolutionStatus.UNAUTHORIZED
+    assert by_ref["boom"].status is oci_resolver.ResolutionStatus.FAILED
     assert resolver.resolve("127.0.0.1:1", "app", "v1") is results[("127.0.0.1:1", "app", "v1")]
     assert len(fake.calls) == 4
 
 
 def test_resolver_single_flight_under_contention() -> None:
     fake = _FakeClient("127.0.0.1:1", {"v1": "sha256:" + "b" * 64})
-    resolver = registry.Resolver(client_factory=lambda _name: fake)
-    results: list[registry.Resolution] = []
+    resolver = oci_resolver.Resolver(client_factory=lambda _name: fake)
+    results: list[oci_resolver.Resolution] = []
     threads = [
         threading.Thread(target=lambda: results.append(resolver.resolve("127.0.0.1:1", "a", "v1")))
         for _ in range(20)
@@ -499,7 +508,7 @@ def test_resolver_single_flight_under_contention() -> None:
 
 def test_resolver_returns_digest_references_without_lookup() -> None:
     fake = _FakeClient("127.0.0.1:1", {})
-    resolver = registry.Resolver(client_factory=lambda _name: fake)
+    resolver = oci_resolver.Resolver(client_factory=lambda _name: fake)
     digest = "sha256:" + "c" * 64
     result = resolver.resolve("127.0.0.1:1", "app", digest)
     assert result.ok and result.digest == digest
@@ -507,11 +516,6 @@ def test_resolver_returns_digest_references_without_lookup() -> None:
 
 
 def test_resolver_turns_bad_registry_name_into_failed() -> None:
-    result = registry.Resolver().resolve("http://bad/", "app", "v1")
-    assert result.status is registry.ResolutionStatus.FAILED
+    result = oci_resolver.Resolver().resolve("http://bad/", "app", "v1")
+    assert result.status is oci_resolver.ResolutionStatus.FAILED
     assert "HOST:PORT" in result.hint
-
-
-def test_public_surface_exists() -> None:
-    for name in registry.__all__:
-        assert hasattr(registry, name), name
