@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from scanner import decoding, detectors, errors, findings, graph, images, manifest_scanning
-from scanner import registry as oci
+from scanner.oci import credentials, headers
 from scanner.report import building, html, json_format, junit, loading, sarif, terminal
 from scanner.sources import dump, live, manifests
 from tests.unit import helpers
@@ -189,17 +189,17 @@ def test_any_saved_report_loads_or_is_refused(value: Any) -> None:
                  st.text(alphabet=st.sampled_from(list('Bearer Basic realm="=,\\ <>;rel')),
                          max_size=80)))
 def test_registry_headers_parse_or_are_ignored(value: str) -> None:
-    for challenge in oci.parse_www_authenticate(value):
+    for challenge in headers.parse_www_authenticate(value):
         assert challenge.scheme == challenge.scheme.lower()
-    oci.parse_link_header(value)
-    oci.next_link(value)
+    headers.parse_link_header(value)
+    headers.next_link(value)
 
 
 @SETTINGS
 @given(values())
 def test_any_docker_config_parses_or_is_refused(value: Any) -> None:
     try:
-        oci.parse_docker_config(as_json(value))
+        credentials.parse_docker_config(as_json(value))
     except errors.DriftscanError as e:
         one_line(e)
 
