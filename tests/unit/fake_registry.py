@@ -3,11 +3,14 @@
 Each route maps a path to a :class:`Answer` (status, headers, body, optionally trickled
 a chunk at a time); every request's method, path and headers are recorded, so a test
 can check which ``Authorization`` reached which server. ``tls`` serves HTTPS with a
-certificate from the test cluster's CA (``clusters.pki``), for scheme-change tests.
+certificate from the test cluster's CA (``clusters.pki``) and plain HTTP on the same
+port (the first byte of a connection tells a TLS handshake from a request), so a
+redirect can change the scheme and nothing else.
 """
 
 from __future__ import annotations
 
+import socket
 import ssl
 import threading
 import time
@@ -34,10 +37,11 @@ class Answer:
 class FakeRegistry:
     routes: dict[str, Answer] = field(default_factory=dict)
     seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    """(scheme, path, headers) per request."""
     url: str = ""
 
-    def authorizations(self) -> list[str | None]:
-        return [h.get("Authorization") for _, _, h in self.seen]
+    def authorizations(self, scheme: str | None = None) -> list[str | None]:
+        return [h.get("Authorization") for s, _, h in self.seen if scheme in (None, s)]
 
 
 @contextmanager
@@ -49,7 +53,8 @@ def serve(registry: FakeRegistry, *, tls: Path | None = None) -> Iterator[FakeRe
 
         def _reply(self) -> None:
             path = self.path.split("?", 1)[0]
-            registry.seen.append((self.command, path, dict(self.headers.items())))
+            scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
+            registry.seen.append((scheme, path, dict(self.headers.items())))
             answer = registry.routes.get(path, Answer(404, body=b'{"errors":[]}'))
             self.send_response(answer.status)
             for name, value in answer.headers:
@@ -77,13 +82,20 @@ def serve(registry: FakeRegistry, *, tls: Path | None = None) -> Iterator[FakeRe
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    scheme = "http"
+    context: ssl.SSLContext | None = None
     if tls is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(tls / "apiserver.crt", tls / "apiserver.key")
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-        scheme = "https"
+
+    class Server(ThreadingHTTPServer):
+        def get_request(self) -> tuple[socket.socket, Any]:
+            conn, address = self.socket.accept()
+            if context is not None and conn.recv(1, socket.MSG_PEEK) == b"\x16":
+                conn = context.wrap_socket(conn, server_side=True)
+            return conn, address
+
+    server = Server(("127.0.0.1", 0), Handler)
+    scheme = "https" if tls is not None else "http"
     registry.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)

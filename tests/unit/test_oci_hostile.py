@@ -123,17 +123,18 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_redirect_from_https_to_http_drops_the_password(tls: Path) -> None:
-    with serve(FakeRegistry()) as downgrade, serve(FakeRegistry(), tls=tls) as secure:
-        downgrade.routes["/v2/app/manifests/1"] = Answer(200, OCI, MANIFEST)
-        secure.routes["/v2/app/manifests/1"] = Answer(
-            307, (("Location", f"{downgrade.url}/v2/app/manifests/1"),))
-        secure.routes["/v2/"] = Answer(200)
-        c = client.Client(host(secure), insecure=False, credentials=USER, timeout=5)
+    with serve(FakeRegistry(), tls=tls) as registry:
+        plain = registry.url.replace("https://", "http://")
+        registry.routes["/v2/app/manifests/1"] = Answer(
+            307, (("Location", f"{plain}/v2/app/manifests/again"),))
+        registry.routes["/v2/app/manifests/again"] = Answer(200, OCI, MANIFEST)
+        c = client.Client(host(registry), insecure=False, credentials=USER, timeout=5)
         c._transport._ssl = ssl.create_default_context(cafile=str(tls / "ca.crt"))
         c._auth._basic = True  # the registry asked for basic auth earlier
         assert c.get_manifest("app", "1").digest == DIGEST
-    assert secure.authorizations() == [BASIC]
-    assert downgrade.authorizations() == [None]
+    # Same host and port, only the scheme changed: the password must not follow.
+    assert registry.authorizations("https") == [BASIC]
+    assert registry.authorizations("http") == [None]
 
 
 def test_a_redirect_to_another_host_drops_the_password() -> None:
