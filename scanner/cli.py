@@ -304,11 +304,20 @@ def scenario_list(files: tuple[str, ...]) -> int:
 @click.option("--pull-registry", metavar="HOST:PORT", help="--provider existing: the same "
               "registry as the cluster's nodes name it, when that differs.")
 @click.option("-v", "--verbose", is_flag=True, help="Print what each step did.")
+@click.option("--allow-gaps", is_flag=True,
+              help="Exit 0 instead of 3 when every expectation was met but a scan step could "
+              "not read everything.")
 def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...], provider: str,
                  keep_cluster: bool, isolate: bool, out: Path, cluster_name: str,
                  nodes: int | None, cleanup: str, context: str | None, kubeconfig: str | None,
-                 registry: str | None, pull_registry: str | None, verbose: bool) -> int:
-    """Run scenarios: deploy, inject drift, scan, and check what detection finds."""
+                 registry: str | None, pull_registry: str | None, verbose: bool,
+                 allow_gaps: bool) -> int:
+    r"""Run scenarios: deploy, inject drift, scan, and check what detection finds.
+
+    \b
+    Exit codes: 0 every expectation met, 1 an expectation missed, 2 the run could not be
+    carried out, 3 met but a scan had gaps (--allow-gaps makes it 0), 130 interrupted.
+    """
     from rich.console import Console
 
     from scanner.scenarios import commands
@@ -317,7 +326,7 @@ def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...], pro
         names=names, all=all_, files=files, provider=provider, keep_cluster=keep_cluster,
         isolate=isolate, out=out, cluster_name=cluster_name, nodes=nodes, context=context,
         kubeconfig=kubeconfig, registry=registry, pull_registry=pull_registry,
-        cleanup=cleanup, verbose=verbose)
+        cleanup=cleanup, verbose=verbose, allow_gaps=allow_gaps)
     return commands.run_command(request, Console(), Console(stderr=True), sys.argv)
 
 
