@@ -16,6 +16,8 @@ KUBE_VERSION="v1.36.3"
 ETCD_VERSION="v3.6.16"
 KWOK_VERSION="v0.8.0"
 REGISTRY_VERSION="v3.1.2"
+# Toxiproxy sits between driftscan and the test cluster in the fault-injection tests.
+TOXIPROXY_VERSION="v2.12.0"
 
 export CGO_ENABLED=0
 export GOFLAGS="-trimpath"
@@ -70,4 +72,13 @@ if ! fresh registry "$REGISTRY_VERSION" && ! cached registry "$REGISTRY_VERSION"
   GOBIN="$BIN" go install -ldflags "-s -w" \
     "github.com/distribution/distribution/v3/cmd/registry@$REGISTRY_VERSION"
   stamp registry "$REGISTRY_VERSION"
+fi
+
+if ! fresh toxiproxy-server "$TOXIPROXY_VERSION" && ! cached toxiproxy-server "$TOXIPROXY_VERSION"; then
+  echo "building toxiproxy-server $TOXIPROXY_VERSION"
+  gobin="$(mktemp -d)"
+  GOBIN="$gobin" go install -ldflags "-s -w" \
+    "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION"
+  mv -f "$gobin/server" "$BIN/toxiproxy-server" && rmdir "$gobin"
+  stamp toxiproxy-server "$TOXIPROXY_VERSION"
 fi
