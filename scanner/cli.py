@@ -8,7 +8,9 @@ or above ``--fail-on`` (or a missed scenario expectation), 2 usage or environmen
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -334,8 +336,28 @@ def _say(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code (also used in-process by tests)."""
+    """Run the CLI and return its exit code (also used in-process by tests).
+
+    SIGTERM (a CI job cancelled) and SIGHUP (the terminal or SSH session gone) end a
+    command the way Ctrl-C does: cleanup runs (``cluster up`` stops what it started,
+    outputs are never half-written) and the exit code is 130.
+    """
+    held = {}
+    if threading.current_thread() is threading.main_thread():
+        held = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return _main(argv)
+    finally:
+        for sig, previous in held.items():
+            signal.signal(sig, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         result = cli.main(args=argv, prog_name="driftscan", standalone_mode=False)
     except errors.DriftscanError as e:

@@ -47,6 +47,10 @@ def tools_bin() -> Path:
     return Path(__file__).resolve().parents[2] / ".tools" / "bin"
 
 
+_PORT_ATTEMPTS = 3
+_PORT_TAKEN = "address already in use"
+
+
 class KwokProvider:
     """Runs the kwok test cluster named ``name``."""
 
@@ -121,21 +125,34 @@ class KwokProvider:
         self._check_tools()
         self.dir.mkdir(parents=True, exist_ok=True)
         certs = pki.ensure(self.dir / "pki")
-        ports = {k: processes.free_port() for k in ("etcd", "etcd_peer", "apiserver",
-                                                    "registry", "kwok")}
-        state = {"ports": ports, "processes": [], "nodes": [], "version": KUBE_VERSION}
-        self._write_kubeconfig(ports["apiserver"], certs)
-        try:
-            self._start_all(state, certs, say)
-            self._wait_ready(state, say)
-            self._save(state)
-            for i in range(nodes):
-                self.add_node(f"kwok-node-{i}")
-            self._wait_nodes_ready(nodes)
-        except BaseException:
-            self._save(state)
-            self.down(lambda _m: None, keep_logs=True)
-            raise
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            # A port found free can be taken by another program before our process binds
+            # it; such a start fails with "address already in use" and is tried again on
+            # fresh ports.
+            ports = {k: processes.free_port() for k in ("etcd", "etcd_peer", "apiserver",
+                                                        "registry", "kwok")}
+            state = {"ports": ports, "processes": [], "nodes": [], "version": KUBE_VERSION}
+            self._write_kubeconfig(ports["apiserver"], certs)
+            try:
+                self._start_all(state, certs, say)
+                self._wait_ready(state, say)
+                self._save(state)
+                for i in range(nodes):
+                    self.add_node(f"kwok-node-{i}")
+                self._wait_nodes_ready(nodes)
+            except errors.ProviderError as e:
+                self._save(state)
+                self.down(lambda _m: None, keep_logs=True)
+                if attempt < _PORT_ATTEMPTS and _PORT_TAKEN in str(e).lower():
+                    say(f"a port was taken meanwhile; starting again ({attempt + 1}"
+                        f"/{_PORT_ATTEMPTS})")
+                    continue
+                raise
+            except BaseException:
+                self._save(state)
+                self.down(lambda _m: None, keep_logs=True)
+                raise
+            break
         say(f"kwok cluster {self.cluster!r} ready in {time.monotonic() - started:.1f}s "
             f"({nodes} nodes, registry 127.0.0.1:{ports['registry']})")
         return self.handle()
@@ -217,23 +234,35 @@ class KwokProvider:
         def launch(name: str, argv: list[str], wait_port: int | None = None,
                    env: dict[str, str] | None = None) -> None:
             if wait_port is not None and processes.port_open(wait_port):
-                raise errors.ProviderError(f"{name}: port 127.0.0.1:{wait_port} is in use",
+                raise errors.ProviderError(f"{name}: port 127.0.0.1:{wait_port} is in use"
+                                           f" ({_PORT_TAKEN})",
                                            hint="run `driftscan cluster up` again")
-            p = processes.start(name, argv, logs, env=env)
-            state["processes"].append(p.to_json())
-            self._save(state)
+            # Ctrl-C, SIGTERM or SIGHUP between starting and recording would leave a
+            # process that `down` cannot find: hold them until the state file names it.
+            with processes.signals_held():
+                p = processes.start(name, argv, logs, env=env)
+                state["processes"].append(p.to_json())
+                self._save(state)
             if wait_port is not None:
                 self._wait_port(p, wait_port)
 
         say("starting etcd, registry")
+        # Client-certificate TLS on both etcd ports: only holders of a certificate from the
+        # cluster's CA (the apiserver) may read or write the cluster's state.
         launch("etcd", [str(bin_ / "etcd"), "--name", "driftscan",
                         "--data-dir", str(self.dir / "etcd"),
-                        "--listen-client-urls", f"http://127.0.0.1:{ports['etcd']}",
-                        "--advertise-client-urls", f"http://127.0.0.1:{ports['etcd']}",
-                        "--listen-peer-urls", f"http://127.0.0.1:{ports['etcd_peer']}",
+                        "--listen-client-urls", f"https://127.0.0.1:{ports['etcd']}",
+                        "--advertise-client-urls", f"https://127.0.0.1:{ports['etcd']}",
+                        "--listen-peer-urls", f"https://127.0.0.1:{ports['etcd_peer']}",
                         "--initial-advertise-peer-urls",
-                        f"http://127.0.0.1:{ports['etcd_peer']}",
-                        "--initial-cluster", f"driftscan=http://127.0.0.1:{ports['etcd_peer']}",
+                        f"https://127.0.0.1:{ports['etcd_peer']}",
+                        "--initial-cluster",
+                        f"driftscan=https://127.0.0.1:{ports['etcd_peer']}",
+                        "--cert-file", str(certs.etcd_crt), "--key-file", str(certs.etcd_key),
+                        "--client-cert-auth", "--trusted-ca-file", str(certs.ca_crt),
+                        "--peer-cert-file", str(certs.etcd_crt),
+                        "--peer-key-file", str(certs.etcd_key),
+                        "--peer-client-cert-auth", "--peer-trusted-ca-file", str(certs.ca_crt),
                         "--unsafe-no-fsync", "--quota-backend-bytes", str(4 << 30),
                         "--log-level", "warn"], ports["etcd"])
         registry_config = self.dir / "registry.yml"
@@ -248,7 +277,9 @@ class KwokProvider:
         say("starting kube-apiserver")
         launch("kube-apiserver", [
             str(bin_ / "kube-apiserver"),
-            f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
+            f"--etcd-servers=https://127.0.0.1:{ports['etcd']}",
+            f"--etcd-cafile={certs.ca_crt}", f"--etcd-certfile={certs.etcd_client_crt}",
+            f"--etcd-keyfile={certs.etcd_client_key}",
             "--bind-address=127.0.0.1", f"--secure-port={ports['apiserver']}",
             "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
             "--service-cluster-ip-range=10.96.0.0/12",

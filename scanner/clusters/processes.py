@@ -14,12 +14,15 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from scanner import errors
 
-__all__ = ["Process", "alive", "free_port", "log_tail", "port_open", "start", "stop"]
+__all__ = [
+    "Process", "alive", "free_port", "log_tail", "port_open", "signals_held", "start", "stop",
+]
 
 
 @dataclass(frozen=True)
@@ -107,8 +110,38 @@ def alive(p: Process) -> bool:
                                 for c in cmd[:2])
 
 
+_HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Defer SIGINT, SIGTERM and SIGHUP to the end of the block (then they are delivered)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while any process of the group ``pgid`` is left (zombies of ours reaped)."""
+    _reap(pgid)
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def stop(p: Process, timeout: float = 10.0) -> None:
-    """Send SIGTERM to the process group, then SIGKILL if it has not exited in time."""
+    """Stop ``p``'s whole process group: SIGTERM, then SIGKILL for what is left in time.
+
+    The group is signalled only once ``p`` itself was seen running its executable, so a
+    pid the kernel handed to another program is never touched; after that the whole group
+    (children a component forked included) must be gone, not only its leader.
+    """
     if not alive(p):
         return
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
@@ -116,11 +149,11 @@ def stop(p: Process, timeout: float = 10.0) -> None:
             os.killpg(p.pid, sig)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not alive(p):
+            if not _group_alive(p.pid):
                 return
             time.sleep(0.05)
     raise errors.ProviderError(f"{p.name} (pid {p.pid}) did not stop",
-                               hint=f"kill it by hand: kill -9 {p.pid}")
+                               hint=f"kill its process group by hand: kill -9 -{p.pid}")
 
 
 def log_tail(path: str | Path, lines: int = 15) -> str:
