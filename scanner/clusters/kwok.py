@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import ssl
 import sys
@@ -48,7 +49,16 @@ def tools_bin() -> Path:
 
 
 _PORT_ATTEMPTS = 3
+REGISTRY_USER = "driftscan"
 _PORT_TAKEN = "address already in use"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by this user only (credentials)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
 
 
 class KwokProvider:
@@ -84,10 +94,35 @@ class KwokProvider:
         return self._handle(state)
 
     def _handle(self, state: dict[str, Any]) -> base.ClusterHandle:
+        docker = self.dir / "docker"
         return base.ClusterHandle(
             name=self.cluster, provider=self.name, kubeconfig=self.dir / "kubeconfig",
             registry=f"127.0.0.1:{state['ports']['registry']}", state_dir=self.dir,
-            nodes=tuple(state.get("nodes", [])))
+            nodes=tuple(state.get("nodes", [])),
+            docker_config=docker if (docker / "config.json").is_file() else None)
+
+    def _registry_credentials(self, port: int) -> Path:
+        """A fresh user and password for the registry, readable by this user only.
+
+        Writes the htpasswd file (bcrypt) the registry checks and a docker ``config.json``
+        naming the credentials; returns the htpasswd path. Any local user could otherwise
+        push to (or read) the registry; with a password, every push, HEAD and pull goes
+        through the registry client's auth path.
+        """
+        import base64
+
+        import bcrypt
+
+        password = secrets.token_urlsafe(24)
+        htpasswd = self.dir / "registry.htpasswd"
+        hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+        _write_private(htpasswd, f"{REGISTRY_USER}:{hashed}\n")
+        auth = base64.b64encode(f"{REGISTRY_USER}:{password}".encode()).decode()
+        docker = self.dir / "docker"
+        docker.mkdir(mode=0o700, exist_ok=True)
+        _write_private(docker / "config.json", json.dumps(
+            {"auths": {f"127.0.0.1:{port}": {"auth": auth}}}, indent=2))
+        return htpasswd
 
     def _healthy(self, state: dict[str, Any]) -> bool:
         procs = self._processes(state)
@@ -266,11 +301,13 @@ class KwokProvider:
                         "--unsafe-no-fsync", "--quota-backend-bytes", str(4 << 30),
                         "--log-level", "warn"], ports["etcd"])
         registry_config = self.dir / "registry.yml"
+        htpasswd = self._registry_credentials(ports["registry"])
         registry_config.write_text(json.dumps({
             "version": 0.1, "log": {"level": "warn", "accesslog": {"disabled": True}},
             "storage": {"filesystem": {"rootdirectory": str(self.dir / "registry")},
                         "delete": {"enabled": True}},
             "http": {"addr": f"127.0.0.1:{ports['registry']}"},
+            "auth": {"htpasswd": {"realm": "driftscan-test-registry", "path": str(htpasswd)}},
         }))
         launch("registry", [str(bin_ / "registry"), "serve", str(registry_config)],
                ports["registry"], env={"OTEL_TRACES_EXPORTER": "none"})
@@ -333,7 +370,7 @@ class KwokProvider:
         launch("image-pull-emulator", [
             sys.executable, "-m", "scanner.clusters.pullemulator",
             "--kubeconfig", kubeconfig, "--cache", str(self.dir / "node-images.json"),
-        ])
+        ], env={"DOCKER_CONFIG": str(self.dir / "docker")})
 
     def _wait_port(self, p: processes.Process, port: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
