@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -115,12 +116,24 @@ _HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
-    """Defer SIGINT, SIGTERM and SIGHUP to the end of the block (then they are delivered)."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    """Defer SIGINT, SIGTERM and SIGHUP to the end of the block (then they are raised).
+
+    Python runs signal handlers in the main thread, so swapping the handlers there holds
+    the signals whichever thread the kernel delivers them to; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+                for sig in _HELD}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for number in caught:
+            signal.raise_signal(number)
 
 
 def _group_alive(pgid: int) -> bool:

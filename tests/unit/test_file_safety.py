@@ -19,7 +19,7 @@ DUMP = Path(__file__).resolve().parents[1] / "dumps" / "sample-shop.json"
 
 def write_shop(paths: list[Path]) -> None:
     pinning.run(pinning.PinOptions(paths=tuple(str(p) for p in paths), mode="write"),
-                Console(file=io.StringIO()), resolver=resolver()[0])
+                Console(file=io.StringIO()), tag_resolver=resolver()[0])
 
 
 # --- reports ---------------------------------------------------------------------------
