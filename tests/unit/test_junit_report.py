@@ -17,7 +17,8 @@ def _scan_junit(capsys: pytest.CaptureFixture[str], dump: Path, fail_on: str) ->
     code = cli.main(["scan", "--from", str(dump), "--format", "junit", "--fail-on", fail_on])
     out = capsys.readouterr().out
     root = ET.fromstring(out)
-    expected = (1 if int(root.attrib["failures"]) else 3 if int(root.attrib["errors"]) else 0)
+    # exits.for_result: failing findings → 1, else gaps (errors) → 3, else 0
+    expected = 1 if int(root.attrib["failures"]) else 3 if int(root.attrib["errors"]) else 0
     assert code == expected
     return root
 
