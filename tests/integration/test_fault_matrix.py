@@ -49,7 +49,7 @@ FAULTS: dict[str, tuple[str, dict[str, int], str]] = {
     "timeout": ("timeout", {"timeout": 0}, "break"),  # stalls: no data, never closes
     "slicer": ("slicer", {"average_size": 64, "size_variation": 32, "delay": 2000},
                "survive"),
-    "limit_data": ("limit_data", {"bytes": 1200}, "break"),
+    "limit_data": ("limit_data", {"bytes": 100}, "break"),  # cut inside the first answer
 }
 
 
@@ -74,6 +74,17 @@ def world(cluster: base.ClusterHandle, kube: client.ApiClient, proxy: toxiproxy.
     kubeconfig = folder / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump(config))
 
+    # The registry proxy is another address: the same credentials, under its name too.
+    docker = folder / "docker"
+    docker.mkdir()
+    auths = {}
+    if cluster.docker_config is not None:
+        auths = json.loads((cluster.docker_config / "config.json").read_text())["auths"]
+        auths[reg_proxy] = auths[cluster.registry]
+    (docker / "config.json").write_text(json.dumps({"auths": auths}))
+    saved = os.environ.get("DOCKER_CONFIG")
+    os.environ["DOCKER_CONFIG"] = str(docker)
+
     namespace = f"faults-{os.getpid()}"
     core = client.CoreV1Api(kube)
     core.create_namespace({"metadata": {"name": namespace,
@@ -81,9 +92,14 @@ def world(cluster: base.ClusterHandle, kube: client.ApiClient, proxy: toxiproxy.
     repo = f"{namespace}/web"
     digest = synthetic.push_image(cluster.registry, repo, "1.0",
                                   synthetic.build_image(f"{namespace}-1"))
+    apps = client.AppsV1Api(kube)
+    # Pods pull from the registry itself (the image-pull emulator knows only that address);
+    # a second, idle Deployment names the image through the proxy, so `--registry-check`
+    # resolves a tag through it and `pin` rewrites a manifest that names it.
+    apps.create_namespaced_deployment(namespace, ku.deployment(
+        "web", f"{cluster.registry}/{repo}:1.0", 2, policy="IfNotPresent"))
     image = f"{reg_proxy}/{repo}:1.0"
-    client.AppsV1Api(kube).create_namespaced_deployment(
-        namespace, ku.deployment("web", image, 2, policy="IfNotPresent"))
+    apps.create_namespaced_deployment(namespace, ku.deployment("idle", image, 0))
     ku.wait_for("2 pods", ku.running_with_image_ids(kube, namespace, "app=web", 2))
     manifest = folder / "web.yaml"
     manifest.write_text(yaml.safe_dump(ku.deployment("web", image, 2)))
@@ -92,6 +108,10 @@ def world(cluster: base.ClusterHandle, kube: client.ApiClient, proxy: toxiproxy.
                "digest": digest, "image": image, "cluster": cluster}
     finally:
         core.delete_namespace(namespace, grace_period_seconds=0)
+        if saved is None:
+            os.environ.pop("DOCKER_CONFIG", None)
+        else:
+            os.environ["DOCKER_CONFIG"] = saved
 
 
 def _cli(capsys: pytest.CaptureFixture[str], args: list[str]) -> tuple[int, str, str, float]:
