@@ -196,6 +196,25 @@ def test_registry_headers_parse_or_are_ignored(value: str) -> None:
 
 
 @SETTINGS
+@given(st.one_of(st.binary(max_size=200), values().map(lambda v: as_json(v).encode())),
+       st.one_of(st.sampled_from(HOSTILE_STRINGS), st.text(max_size=30)))
+def test_registry_bodies_and_header_values(body: bytes, header: str) -> None:
+    from scanner.oci import client as oci_client
+    from scanner.oci import names, transport
+
+    doc = transport.json_object(body)
+    assert isinstance(doc, dict)
+    oci_client.Manifest(names.OCI_INDEX, body, names.digest_of(body)).json()
+    length = transport.content_length(header)
+    assert length is None or (header.strip().isdigit() and length >= 0)
+    if names.is_content_digest(header):
+        assert header.startswith(("sha256:", "sha512:"))
+        assert not names.matches(header, body) or names.digest_of(body) == header \
+            or header.startswith("sha512:")
+    transport.may_carry_credentials(header)
+
+
+@SETTINGS
 @given(values())
 def test_any_docker_config_parses_or_is_refused(value: Any) -> None:
     try:
