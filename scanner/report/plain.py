@@ -24,8 +24,16 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def clean(value: object) -> str:
-    """``value`` as one line of inert text: control and bidi characters escaped."""
+def clean(value: object, *, lines: bool = False) -> str:
+    """``value`` as inert text: control and bidi characters escaped.
+
+    Args:
+        value: the text (``str()`` of anything else).
+        lines: keep line breaks (for the project's own multi-line messages, such as an
+            error and its hint); otherwise the result is one line.
+    """
+    if lines:
+        return "\n".join(_UNSAFE.sub(_escape, line) for line in str(value).split("\n"))
     return _UNSAFE.sub(_escape, str(value))
 
 

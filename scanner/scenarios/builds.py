@@ -106,9 +106,10 @@ def is_kwok(nodes: Sequence[dict[str, Any]]) -> bool:
 def for_cluster(handle: base.ClusterHandle, nodes: Sequence[dict[str, Any]]) -> Publisher:
     """The publisher that fits the cluster: synthetic on KWOK, runnable elsewhere."""
     # The test cluster's registry takes only its own user: its credentials come with the
-    # handle (kwok), so every push goes through the client's auth path.
-    docker_config = (credentials.load_docker_config(handle.docker_config / "config.json")
-                     if handle.docker_config is not None else None)
+    # handle (kwok), so every push goes through the client's auth path. Another registry
+    # (--provider existing) gets the user's own docker login.
+    docker_config = credentials.load_docker_config(
+        handle.docker_config / "config.json" if handle.docker_config is not None else None)
     registry_client = client.client_for(handle.registry, docker_config=docker_config)
     if is_kwok(nodes):
         return RegistryBuilds(registry_client, synthetic.build_image, "synthetic")

@@ -41,8 +41,9 @@ def result_word(rec: records.ScenarioRecord) -> str:
 
 
 def _safe(value: object) -> str:
-    """A cluster- or file-supplied string as inert markup: one line, no control characters."""
-    return escape(plain.clean(value))
+    """A cluster- or file-supplied string as inert markup: no control characters (the line
+    breaks of the project's own messages, such as an error and its hint, are kept)."""
+    return escape(plain.clean(value, lines=True))
 
 
 _STYLE = {"passed": "green", "deviated": "bold red", "failed": "bold red",
