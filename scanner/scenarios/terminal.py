@@ -41,8 +41,10 @@ def result_word(rec: records.ScenarioRecord) -> str:
 
 
 def _safe(value: object) -> str:
-    """A cluster- or file-supplied string as inert markup: no control characters (the line
-    breaks of the project's own messages, such as an error and its hint, are kept)."""
+    """A cluster- or file-supplied string as inert markup, without control characters.
+
+    Line breaks of the project's own messages (an error and its hint) are kept.
+    """
     return escape(plain.clean(value, lines=True))
 
 
