@@ -17,18 +17,21 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Go-built cluster binaries (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kwok, kwokctl, registry) into .tools/bin at pinned versions.
-cluster-tools:
+# kube-scheduler, kubectl, kwok, kwokctl, registry) into .tools/bin at the versions pinned
+# in scanner/clusters/gotools/ (`driftscan cluster tools`, through the per-user cache).
+cluster-tools: python
 	bash tools/build.sh
 
-# Headless Chromium for the browser tests (Debian's package), installed when missing.
+# Headless Chromium for the browser tests (Debian's package), and poppler-utils to read
+# the PDFs it prints, installed when missing.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium && command -v pdftotext; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	    apt-get update -qq && apt-get install -y -qq chromium poppler-utils >/dev/null; \
 	  else \
-	    echo "the browser tests need Chromium: sudo apt-get install chromium" >&2; exit 2; \
+	    echo "the browser tests need Chromium and poppler-utils:" \
+	      "sudo apt-get install chromium poppler-utils" >&2; exit 2; \
 	  fi; }
 
 test: setup browser
@@ -41,12 +44,15 @@ lint: python
 	$(BIN)/ruff check scanner tests benchmarks
 	$(BIN)/mypy
 
-# Every library scenario on the default provider (kwok where no Docker engine answers);
-# the cluster is started for the run and stopped after it. The result paths are printed
-# whether or not every scenario passed, and the run's exit code is kept.
+# Every library scenario on the default provider (kind when a Docker engine answers, kwok
+# otherwise); the cluster is started for the run and stopped after it. The provider is
+# chosen first, so the kwok binaries are compiled only when kwok will run. The result
+# paths are printed whether or not every scenario passed, and the run's exit code is kept.
 DEMO_OUT := reports/scenarios/LATEST
-demo: setup
-	$(BIN)/driftscan scenario run --all --out $(DEMO_OUT)
+DEMO_PROVIDER ?= auto
+demo: python
+	$(BIN)/driftscan cluster tools --provider $(DEMO_PROVIDER)
+	$(BIN)/driftscan scenario run --all --provider $(DEMO_PROVIDER) --out $(DEMO_OUT)
 
 bench: setup
 	$(BIN)/python benchmarks/cluster_up.py

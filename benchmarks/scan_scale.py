@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scanner.clusters import base, kwok  # noqa: E402
+from scanner.clusters import base, kwok, toolchain  # noqa: E402
 from scanner.oci import synthetic  # noqa: E402
 
 # A fork of this (large) benchmark process would report this process's RSS as the
@@ -117,7 +117,7 @@ def main() -> None:
     provider = kwok.KwokProvider("bench", ready_delay_ms=0)
     print(f"starting kwok cluster 'bench' with {args.nodes} nodes", file=sys.stderr)
     handle = provider.up(args.nodes, say=lambda m: print(f"  {m}", file=sys.stderr))
-    kubectl = str(kwok.tools_bin() / "kubectl")
+    kubectl = str(toolchain.locate_all(("kubectl",))["kubectl"])
     env = {**os.environ, "KUBECONFIG": str(handle.kubeconfig)}
     try:
         fill(handle, kubectl, env, args.deployments, args.replicas, args.namespaces)

@@ -74,8 +74,10 @@ def _request_timeout_option(f: F) -> F:
 @click.option("--from", "files", multiple=True, metavar="FILE",
               help="Scan a saved `kubectl get … -o json|yaml` dump instead of a cluster; "
               "repeatable, - for stdin.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "html", "sarif", "junit"]),
-              default="table", show_default=True, help="Output format.")
+@click.option("--format", "fmt",
+              type=click.Choice(["table", "json", "html", "sarif", "junit", "pdf"]),
+              default="table", show_default=True,
+              help="Output format (pdf: the HTML report printed by headless Chromium; needs -o).")
 @click.option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
 @click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]),
               default="high", show_default=True,
@@ -89,11 +91,13 @@ def _request_timeout_option(f: F) -> F:
 @click.option("--allow-gaps", is_flag=True,
               help="Exit 0 instead of 3 when the scan is incomplete and no finding reaches "
               "--fail-on (the gaps are still reported).")
+@click.option("--sign-key", metavar="PEM", help="Sign the report with this Ed25519 private key "
+              "file (`openssl genpkey -algorithm ed25519`); `report verify --key` checks it.")
 @_request_timeout_option
 def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...],
          all_namespaces: bool, files: tuple[str, ...], fmt: str, output: str | None,
          fail_on: str, registry_check: bool, insecure_registries: tuple[str, ...],
-         allow_gaps: bool, request_timeout: float) -> int:
+         allow_gaps: bool, sign_key: str | None, request_timeout: float) -> int:
     r"""Find workloads whose pods run different builds of the same container.
 
     \b
@@ -102,7 +106,7 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
     """
     from rich.console import Console
 
-    from scanner import findings, scanning
+    from scanner import findings, redacting, scanning
     from scanner.sources import loading
 
     options = scanning.ScanOptions(
@@ -115,6 +119,8 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
         registry_check=registry_check,
         insecure_registries=insecure_registries,
         allow_gaps=allow_gaps,
+        command_line=redacting.command_line(_argv()),
+        sign_key=sign_key,
     )
     return scanning.run(options, Console(), Console(stderr=True))
 
@@ -171,16 +177,120 @@ def pin_command(paths: tuple[str, ...], diff: bool, write: bool, from_cluster: b
     return pinning.run(options, Console())
 
 
-@cli.command("report")
+class _ReportGroup(click.Group):
+    """``report REPORT.json -o OUT`` renders; ``report verify …`` and ``report --history DIR``.
+
+    A first argument that names no subcommand is a report file: it goes to ``render``.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--history" not in args and not any(a in ("-h", "--help") for a in args[:1]):
+            first = next((a for a in args if not a.startswith("-")), None)
+            if first is not None and first not in self.commands:
+                args = ["render", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group("report", cls=_ReportGroup, invoke_without_command=True)
+@click.option("--history", "history_dir", metavar="DIR",
+              help="One page over every saved JSON report in DIR (searched recursively).")
+@click.option("-o", "--output", metavar="FILE", help="Where to write the --history page.")
+@click.pass_context
+def report_command(ctx: click.Context, history_dir: str | None, output: str | None) -> int:
+    """Render, verify or draw the history of saved JSON reports.
+
+    `report REPORT.json -o OUT.html [--format html|pdf]` renders one report;
+    `report verify REPORT.json [--key PUBLIC.pem]` checks its digest and signature;
+    `report --history DIR -o OUT.html` draws one page over every report in DIR.
+    """
+    if ctx.invoked_subcommand is not None:
+        return exits.CLEAN
+    if history_dir is None:
+        raise errors.InputError("report needs a REPORT.json, `verify REPORT.json` or --history DIR",
+                                hint="see `driftscan report --help`")
+    if output is None:
+        raise errors.InputError("--history needs -o FILE.html", hint="name the page to write")
+    from scanner import redacting
+    from scanner.report import history
+
+    page = history.load(history_dir)
+    history.write(page, output)
+    click.echo(redacting.printable(f"wrote {output}: {history.summary_line(page)}"))
+    return exits.CLEAN
+
+
+@report_command.command("render")
 @click.argument("report_json", metavar="REPORT.json")
 @click.option("-o", "--output", metavar="FILE", required=True,
-              help="Where to write the HTML page.")
-def report_command(report_json: str, output: str) -> None:
-    """Render a saved JSON report (`scan --format json`) as a self-contained HTML page."""
-    from scanner.report import html, loading
+              help="Where to write the page.")
+@click.option("--format", "fmt", type=click.Choice(["html", "pdf"]), default="html",
+              show_default=True, help="html, or pdf printed by headless Chromium.")
+def report_render(report_json: str, output: str, fmt: str) -> None:
+    """Render a saved JSON report (`scan --format json`) as a self-contained HTML page or PDF."""
+    from scanner import printing, redacting
+    from scanner.report import html, integrity, loading
 
-    html.write(loading.read(report_json), output)
+    data = loading.read_object(report_json)
+    report = loading.from_data(data, name=report_json)
+    verdict = integrity.verify(data)
+    if not verdict.ok:  # the page would show a digest the file no longer matches
+        click.echo(redacting.printable(f"warning: {report_json}: {verdict.lines[0]}"),
+                   err=True)
+    if fmt == "pdf":
+        printing.write(html.render(report), output, printing.Header.of(report))
+    else:
+        html.write(report, output)
     click.echo(f"wrote {output}")
+
+
+@report_command.command("verify")
+@click.argument("report_json", metavar="REPORT.json")
+@click.option("--key", metavar="PEM", help="Ed25519 public (or private) key file the "
+              "signature must verify with; without it only the digest is checked.")
+def report_verify(report_json: str, key: str | None) -> int:
+    """Check a JSON report's digest (and signature) against its body.
+
+    Exit codes: 0 verified; 1 the report was changed, is unsigned although --key was
+    given, or its signature does not verify; 2 unreadable report or key.
+    """
+    from scanner import redacting
+    from scanner.report import integrity, loading
+
+    public = integrity.load_public_key(key) if key else None
+    verdict = integrity.verify(loading.read_object(report_json), public)
+    for line in verdict.lines:
+        click.echo(redacting.printable(f"{report_json}: {line}"), err=not verdict.ok)
+    return exits.CLEAN if verdict.ok else exits.VERIFY_FAILED
+
+
+@cli.command("diff")
+@click.argument("old_json", metavar="OLD.json")
+@click.argument("new_json", metavar="NEW.json")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "html"]), default="table",
+              show_default=True, help="Output format.")
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE (default: stdout).")
+@click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]),
+              default="high", show_default=True,
+              help="Exit 1 when a NEW finding is at or above this severity (old debt passes).")
+@click.option("--allow-gaps", is_flag=True,
+              help="Exit 0 instead of 3 when NEW.json is incomplete and no new finding "
+              "reaches --fail-on.")
+def diff_command(old_json: str, new_json: str, fmt: str, output: str | None, fail_on: str,
+                 allow_gaps: bool) -> int:
+    """What changed between two saved JSON reports: new, resolved and persisting findings.
+
+    Exit codes: 0 no new finding at or above --fail-on; 1 new findings at or above it;
+    2 usage error; 3 NEW.json is incomplete (--allow-gaps makes it 0).
+    """
+    from rich.console import Console
+
+    from scanner import findings
+    from scanner.report import comparing, loading
+
+    change = comparing.compare(loading.read(old_json), loading.read(new_json))
+    comparing.write(change, fmt, output, Console())
+    return exits.for_result(fails=change.new_at_or_above(findings.Severity.parse(fail_on)),
+                            incomplete=not change.new_complete, allow_gaps=allow_gaps)
 
 
 @cli.command("rules")
@@ -237,6 +347,32 @@ def cluster_down(provider: str, name: str) -> None:
     providers.down(provider, name=name, say=_say)
 
 
+@cluster.command("tools")
+@click.option("--provider", type=click.Choice(["kwok", "auto", "kind"]), default="kwok",
+              show_default=True, help="Build what this provider needs: kwok its binaries; "
+              "kind nothing; auto decides as `cluster up` would (kind when a Docker engine "
+              "answers).")
+@click.option("--bin", "bin_dir", type=click.Path(file_okay=False, path_type=Path),
+              metavar="DIR", help="Also copy the binaries into DIR (what `make "
+              "cluster-tools` does for a checkout's .tools/bin).")
+def cluster_tools(provider: str, bin_dir: Path | None) -> None:
+    """Build the kwok cluster's binaries from pinned Go modules (needs Go).
+
+    They land in the per-user cache, ~/.cache/driftscan-tools/VERSION/, where `cluster up`
+    finds them; binaries already there are reused, so a second run takes seconds.
+    """
+    from scanner.clusters import providers, toolbuilding
+
+    chosen = providers.choose(provider)
+    if chosen != "kwok":
+        _say(f"provider: {chosen}{' (auto: a Docker engine answers)' if provider == 'auto' else ''}"
+             "; kind brings its own binaries, nothing to build")
+        return
+    if provider == "auto":
+        _say("provider: kwok (auto: no Docker engine answers)")
+    toolbuilding.build(bin_dir=bin_dir, say=_say)
+
+
 @cluster.command("status")
 @_provider_options
 def cluster_status(provider: str, name: str) -> None:
@@ -266,20 +402,29 @@ def scenario() -> None:
 @scenario.command("list")
 @click.option("--file", "files", multiple=True, metavar="PATH",
               help="Also list (and validate) this scenario file; repeatable.")
-def scenario_list(files: tuple[str, ...]) -> int:
-    """List the scenario library (scenarios/*.yaml), validating every file."""
+@click.option("--dir", "dirs", multiple=True, metavar="PATH",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Also search this folder of scenario files (your team's own); "
+              "repeatable.")
+def scenario_list(files: tuple[str, ...], dirs: tuple[Path, ...]) -> int:
+    """List the scenario library (and --dir folders): validated, with where each comes from."""
     from rich.console import Console
 
     from scanner.scenarios import commands
 
-    return commands.list_command(Console(), files)
+    return commands.list_command(Console(), files, dirs)
 
 
 @scenario.command("run")
 @click.argument("names", nargs=-1, metavar="[NAME...]")
-@click.option("--all", "all_", is_flag=True, help="Run every scenario of the library.")
+@click.option("--all", "all_", is_flag=True,
+              help="Run every scenario of the library and of each --dir.")
 @click.option("--file", "files", multiple=True, metavar="PATH",
               help="Run a scenario file from anywhere; repeatable.")
+@click.option("--dir", "dirs", multiple=True, metavar="PATH",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Also search this folder of scenario files (your team's own); "
+              "repeatable.")
 @click.option("--provider", type=click.Choice(["auto", "kwok", "kind", "existing"]),
               default="auto", show_default=True,
               help="Where to run: auto picks kind when a Docker engine answers, kwok "
@@ -309,7 +454,8 @@ def scenario_list(files: tuple[str, ...]) -> int:
 @click.option("--allow-gaps", is_flag=True,
               help="Exit 0 instead of 3 when every expectation was met but a scan step could "
               "not read everything.")
-def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...], provider: str,
+def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...],
+                 dirs: tuple[Path, ...], provider: str,
                  keep_cluster: bool, isolate: bool, out: Path, cluster_name: str,
                  nodes: int | None, cleanup: str, context: str | None, kubeconfig: str | None,
                  registry: str | None, pull_registry: str | None, verbose: bool,
@@ -325,11 +471,20 @@ def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...], pro
     from scanner.scenarios import commands
 
     request = commands.RunRequest(
-        names=names, all=all_, files=files, provider=provider, keep_cluster=keep_cluster,
-        isolate=isolate, out=out, cluster_name=cluster_name, nodes=nodes, context=context,
+        names=names, all=all_, files=files, dirs=dirs, provider=provider,
+        keep_cluster=keep_cluster, isolate=isolate, out=out, cluster_name=cluster_name,
+        nodes=nodes, context=context,
         kubeconfig=kubeconfig, registry=registry, pull_registry=pull_registry,
         cleanup=cleanup, verbose=verbose, allow_gaps=allow_gaps)
     return commands.run_command(request, Console(), Console(stderr=True), sys.argv)
+
+
+def _argv() -> list[str]:
+    """The command line as typed (``driftscan`` and its arguments), also in-process."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    args = obj.get("argv") if isinstance(obj, dict) else None
+    return ["driftscan", *(args if args is not None else sys.argv[1:])]
 
 
 def _say(message: str) -> None:
@@ -359,7 +514,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     try:
-        result = cli.main(args=argv, prog_name="driftscan", standalone_mode=False)
+        result = cli.main(args=argv, prog_name="driftscan", standalone_mode=False,
+                          obj={"argv": list(argv) if argv is not None else sys.argv[1:]})
     except errors.DriftscanError as e:
         from scanner.report import plain
 

@@ -7,6 +7,7 @@
     ├── ClusterUnreachable          the apiserver did not answer: check kubeconfig/context
     ├── PermissionGap               RBAC forbids every read (single reads become gaps)
     ├── RegistryError               the registry refused or did not answer
+    ├── RenderFailed                a renderer's helper (Chromium for PDF) failed
     ├── ScenarioInvalid             a scenario file breaks the schema: fix the file
     ├── ProviderError               a test-cluster provider failed to start or stop
     │   └── ToolMissing             a binary is not built/installed: run the named command
@@ -25,6 +26,7 @@ __all__ = [
     "PermissionGap",
     "ProviderError",
     "RegistryError",
+    "RenderFailed",
     "ScenarioFailed",
     "ScenarioInvalid",
     "ToolMissing",
@@ -59,8 +61,12 @@ class RegistryError(DriftscanError):
     """An OCI registry refused a request or did not answer."""
 
 
+class RenderFailed(DriftscanError):
+    """An external program a renderer drives (Chromium, for PDF) failed or hung."""
+
+
 class ScenarioInvalid(DriftscanError):
-    """A scenario file does not follow scenarios/schema.json."""
+    """A scenario file does not follow the scenario schema (library/schema.json)."""
 
 
 class ProviderError(DriftscanError):

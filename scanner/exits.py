@@ -4,7 +4,8 @@
 code  meaning
 ====  =====================================================================================
 0     complete and clean: nothing at or above ``--fail-on``
-1     findings at or above ``--fail-on`` (or a missed scenario expectation)
+1     findings at or above ``--fail-on`` (``diff``: *new* findings), a missed scenario
+      expectation, or a report that fails ``report verify`` (changed, or wrongly signed)
 2     usage or environment error: the message says what to do
 3     incomplete: no finding reaches ``--fail-on``, but something could not be read (gaps,
       unreadable files, unreachable registries), so the result cannot be called clean;
@@ -18,13 +19,16 @@ are still listed in every output.
 
 from __future__ import annotations
 
-__all__ = ["CLEAN", "ERROR", "FINDINGS", "INCOMPLETE", "INTERRUPTED", "for_result"]
+__all__ = ["CLEAN", "ERROR", "FINDINGS", "INCOMPLETE", "INTERRUPTED", "VERIFY_FAILED",
+           "for_result"]
 
 CLEAN = 0
 FINDINGS = 1
 ERROR = 2
 INCOMPLETE = 3
 INTERRUPTED = 130
+VERIFY_FAILED = FINDINGS
+"""``report verify``: the digest or signature does not match (the file cannot be trusted)."""
 
 
 def for_result(*, fails: bool, incomplete: bool, allow_gaps: bool = False) -> int:

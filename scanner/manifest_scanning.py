@@ -11,6 +11,7 @@ field. The rollout rules are not run: every one of them is defined by live state
 from __future__ import annotations
 
 import datetime
+import hashlib
 import io
 import sys
 from collections.abc import Callable, Sequence
@@ -100,10 +101,16 @@ def check(files: Sequence[manifests.ManifestFile], *, generated_at: str | None =
         findings=tuple(sorted(found, key=lambda f: f.sort_key())),
         rules=tuple(
             report_model.RuleEntry(r.id, r.severity.value, r.title, r.rationale,
-                                   r.remediation, r.family)
+                                   r.remediation, r.family, r.controls)
             for r in registry.rules()
         ),
+        inputs=tuple(_input(f) for f in files),
     )
+
+
+def _input(file: manifests.ManifestFile) -> report_model.InputEntry:
+    data = file.text.encode("utf-8")  # the exact bytes: files are decoded strictly
+    return report_model.InputEntry(file.name, hashlib.sha256(data).hexdigest(), len(data))
 
 
 def _now() -> str:

@@ -19,15 +19,18 @@ __all__ = [
     "ContainerRole",
     "ContainerSpec",
     "Gap",
+    "InputFile",
     "NodeRecord",
     "OwnerRef",
     "PodRecord",
+    "Provenance",
     "RegistryIndex",
     "RegistryTag",
     "Revision",
     "ServiceRecord",
     "Snapshot",
     "SourceInfo",
+    "UserInfo",
     "Workload",
     "WorkloadRef",
 ]
@@ -294,6 +297,61 @@ class SourceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class InputFile:
+    """A file a snapshot was read from, and the sha256 of its exact bytes."""
+
+    path: str
+    """As given on the command line; ``-`` for stdin."""
+    sha256: str
+    """Hex digest of the bytes read."""
+    size: int
+    """Bytes read."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """Who the apiserver says the scan ran as (``SelfSubjectReview.status.userInfo``)."""
+
+    username: str
+    uid: str = ""
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Facts an auditor needs about where a snapshot came from, collected by the source.
+
+    A fact the source could not learn is None, with the reason in ``unavailable`` (keyed
+    ``cluster_id``, ``server_version``, ``identity``); never a guess.
+    """
+
+    server: str | None = None
+    """API server URL from the kubeconfig (live scans)."""
+    cluster_id: str | None = None
+    """``metadata.uid`` of the ``kube-system`` namespace: stable for a cluster's lifetime."""
+    server_version: str | None = None
+    """``gitVersion`` from the apiserver's ``/version``."""
+    user: UserInfo | None = None
+    unavailable: tuple[tuple[str, str], ...] = ()
+    """(fact, reason) for every fact above that a live scan could not learn."""
+    kinds_requested: tuple[str, ...] = ()
+    kinds_read: tuple[str, ...] = ()
+    """Kinds listed without a gap in any namespace asked for."""
+    namespaces_requested: tuple[str, ...] = ()
+    """Namespaces asked for; empty with ``all_namespaces``."""
+    namespaces_read: tuple[str, ...] = ()
+    """Namespaces every namespaced kind was listed in without a gap (``*``: cluster-wide)."""
+    first_resource_version: str | None = None
+    """``metadata.resourceVersion`` of the first LIST that answered."""
+    last_resource_version: str | None = None
+    """``metadata.resourceVersion`` of the last LIST that answered."""
+    list_started_at: str | None = None
+    list_finished_at: str | None = None
+    inputs: tuple[InputFile, ...] = ()
+    """Dump or manifest files read (``--from``, ``manifests``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything one scan saw."""
 
@@ -309,3 +367,5 @@ class Snapshot:
     """Tags resolved against their registries (empty unless ``--registry-check``)."""
     registry_indexes: tuple[RegistryIndex, ...] = ()
     """Indexes read to compare platform manifests with index digests (registry check)."""
+    provenance: Provenance = field(default_factory=Provenance)
+    """Cluster identity, scan identity, LIST window, input files: what the source learnt."""

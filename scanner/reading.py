@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["CHUNK", "Refused", "text"]
+__all__ = ["CHUNK", "Refused", "data", "text"]
 
 CHUNK = 1 << 20
 """Bytes read at a time."""
@@ -40,22 +40,30 @@ def text(path: str | Path, limit: int) -> str:
         Refused: larger than ``limit``, NUL bytes, not UTF-8, or an OS error (the
             ``strerror``; a missing file says "no such file").
     """
+    return _decode(data(path, limit))
+
+
+def data(path: str | Path, limit: int) -> bytes:
+    """The exact bytes of ``path`` (``"-"`` is stdin), refused past ``limit`` bytes.
+
+    Raises:
+        Refused: larger than ``limit``, NUL bytes, or an OS error.
+    """
     if str(path) == "-":
         binary = getattr(sys.stdin, "buffer", None)
         if binary is None:  # replaced by a text stream (tests, embedding programs)
-            return _decode(_read(io.BytesIO(sys.stdin.read(limit + 1).encode(
-                "utf-8", "surrogateescape")), limit))
-        return _decode(_read(binary, limit))
+            return _read(io.BytesIO(sys.stdin.read(limit + 1).encode(
+                "utf-8", "surrogateescape")), limit)
+        return _read(binary, limit)
     try:
         with Path(path).open("rb") as handle:
-            data = _read(handle, limit)
+            return _read(handle, limit)
     except FileNotFoundError as e:
         raise Refused("no such file") from e
     except IsADirectoryError as e:
         raise Refused("is a directory") from e
     except OSError as e:
         raise Refused(f"cannot read ({e.strerror or e})") from e
-    return _decode(data)
 
 
 def _read(handle: BinaryIO, limit: int) -> bytes:

@@ -10,7 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from scanner import detectors, manifest_scanning
+from scanner import controls, detectors, manifest_scanning
 from scanner.detectors import resolutions, rules
 
 __all__ = ["checked_by", "markdown", "table"]
@@ -42,12 +42,27 @@ def markdown() -> str:
         " asks each image's registry what its tag names now. `driftscan pin` fixes what the"
         " tag rules find (docs/pinning.md).",
         "",
-        "| rule | default severity | checked by | title |",
-        "|---|---|---|---|",
+        "| rule | default severity | checked by | title | controls |",
+        "|---|---|---|---|---|",
     ]
     for rule in detectors.REGISTRY.rules():
         lines.append(f"| [`{rule.id}`](#{rule.id}) | {rule.severity.value} |"
-                     f" {checked_by(rule)} | {rule.title} |")
+                     f" {checked_by(rule)} | {rule.title} | {', '.join(rule.controls)} |")
+    lines += [
+        "",
+        "## Controls",
+        "",
+        "Each rule names the compliance controls its findings are evidence for; every report"
+        " has an *audit summary* that lists, per control, the workloads with such findings"
+        " (out of compliance) and the others (in compliance, for what the scan could read).",
+        "",
+        "| control | framework | what driftscan checks of it | rules |",
+        "|---|---|---|---|",
+    ]
+    for control in controls.CATALOG:
+        named = [r.id for r in detectors.REGISTRY.rules() if control.id in r.controls]
+        lines.append(f"| `{control.id}` | {control.framework} | {control.title} |"
+                     f" {', '.join(f'[`{r}`](#{r})' for r in named)} |")
     for rule in detectors.REGISTRY.rules():
         lines += [
             "",
@@ -60,6 +75,8 @@ def markdown() -> str:
             f"*Why it matters:* {rule.rationale}",
             "",
             f"*Remediation:* {rule.remediation}",
+            "",
+            f"*Evidence for:* {', '.join(f'`{c}`' for c in rule.controls) or 'no control'}.",
         ]
     return "\n".join(lines) + "\n"
 

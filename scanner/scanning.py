@@ -13,16 +13,25 @@ from pathlib import Path
 
 from rich.console import Console
 
-from scanner import detectors, errors, exits, findings, graph, writing
+from scanner import detectors, errors, exits, findings, graph, printing, writing
 from scanner.oci import credentials, resolver
-from scanner.report import building, html, json_format, junit, plain, sarif, terminal
+from scanner.report import (
+    building,
+    html,
+    integrity,
+    json_format,
+    junit,
+    plain,
+    sarif,
+    terminal,
+)
 from scanner.report import model as report_model
 from scanner.sources import loading, resolving
 from scanner.sources import progress as source_progress
 
 __all__ = ["FORMATS", "ScanOptions", "exit_code", "run", "scan"]
 
-FORMATS = ("table", "json", "html", "sarif", "junit")
+FORMATS = ("table", "json", "html", "sarif", "junit", "pdf")
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,10 @@ class ScanOptions:
     """Registries reached over plain HTTP (loopback ones always are)."""
     allow_gaps: bool = False
     """Exit 0 rather than 3 when the scan is incomplete and nothing reaches ``fail_on``."""
+    command_line: tuple[str, ...] = ()
+    """The command as typed, secrets already removed; recorded in the provenance block."""
+    sign_key: str | None = None
+    """PEM file of an Ed25519 private key that signs the report's canonical body."""
 
 
 def scan(
@@ -47,6 +60,7 @@ def scan(
     observer: source_progress.ListObserver | None = None,
     *,
     tag_resolver: resolver.Resolver | None = None,
+    command_line: tuple[str, ...] = (),
 ) -> report_model.Report:
     """Load what ``request`` names, run every detector and build the report.
 
@@ -55,13 +69,18 @@ def scan(
         observer: hears about LIST progress.
         tag_resolver: when given (``--registry-check``), every tag is resolved through it
             and ``latent-drift`` compares the answers with what the pods run.
+        command_line: recorded in the provenance block (secrets already removed).
+
+    Returns:
+        The report, sealed with the digest of its canonical body (unsigned).
     """
     snapshot = loading.load(request, observer)
     if tag_resolver is not None:
         snapshot = resolving.resolve(snapshot, tag_resolver)
     g = graph.build(snapshot)
     found = detectors.detect(snapshot, g)
-    return building.build(snapshot, g, found, detectors.REGISTRY)
+    return integrity.seal(building.build(snapshot, g, found, detectors.REGISTRY,
+                                         command_line=command_line))
 
 
 def exit_code(report: report_model.Report, fail_on: findings.Severity,
@@ -86,6 +105,12 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
         raise errors.InputError(
             f"unknown format {options.format!r}", hint=f"use one of {', '.join(FORMATS)}"
         )
+    if options.format == "pdf" and options.output is None:
+        raise errors.InputError("--format pdf needs -o FILE.pdf",
+                                hint="name the file to write, e.g. -o report.pdf")
+    key = integrity.load_private_key(options.sign_key) if options.sign_key else None
+    if options.format == "pdf":
+        printing.browser()  # fail before the scan, not after it, when Chromium is missing
     live = not options.request.files
     tag_resolver = None
     if options.registry_check:
@@ -99,9 +124,13 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
         from scanner import progress
 
         with progress.ListProgress(stderr) as observer:
-            report = scan(options.request, observer, tag_resolver=tag_resolver)
+            report = scan(options.request, observer, tag_resolver=tag_resolver,
+                          command_line=options.command_line)
     else:
-        report = scan(options.request, tag_resolver=tag_resolver)
+        report = scan(options.request, tag_resolver=tag_resolver,
+                      command_line=options.command_line)
+    if key is not None:
+        report = integrity.seal(report, key)
     _write(report, options, stdout)
     if report.gaps:
         stderr.print(f"warning: incomplete scan, {len(report.gaps)} gap(s) listed in the report"
@@ -120,6 +149,11 @@ def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -
             terminal.render(report, stdout)
         return
     path = Path(options.output)
+    if options.format == "pdf":
+        printing.write(html.render(report), path, printing.Header.of(report))
+        stdout.print(plain.text(f"wrote {path}: {terminal.summary_line(report)}"),
+                     highlight=False, soft_wrap=True)
+        return
     # Render completely before touching the file: a failure keeps the last good report.
     if options.format != "table":
         text = _text(report, options)

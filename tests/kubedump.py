@@ -426,20 +426,26 @@ def write_json(doc: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+SAMPLE_COMMAND = ("driftscan", "scan", "--from", "tests/dumps/sample-shop.json",
+                  "--format", "html", "-o", "docs/sample-report.html")
+"""The command line the sample page records in its provenance block."""
+
+
 def main() -> int:
     """Rewrite tests/dumps/*.json and docs/sample-report.html from the builders above."""
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)  # the report names the dump by its path relative to the repository
     from scanner import detectors, graph
-    from scanner.report import building, html
+    from scanner.report import building, html, integrity
     from scanner.sources import dump as dump_source
 
     write_json(sample_shop(), DUMPS / "sample-shop.json")
     write_json(xss_dump(), DUMPS / "xss.json")
     snapshot = dump_source.load(["tests/dumps/sample-shop.json"])
     g = graph.build(snapshot)
-    report = building.build(snapshot, g, detectors.detect(snapshot, g), detectors.REGISTRY,
-                            generated_at="2026-01-10T12:00:00Z")
+    report = integrity.seal(building.build(
+        snapshot, g, detectors.detect(snapshot, g), detectors.REGISTRY,
+        generated_at="2026-01-10T12:00:00Z", command_line=SAMPLE_COMMAND))
     page = ROOT / "docs" / "sample-report.html"
     html.write(report, page)
     print("wrote tests/dumps/sample-shop.json, tests/dumps/xss.json, docs/sample-report.html")
@@ -451,6 +457,28 @@ def main() -> int:
         return 1
     chromium.screenshot(exe, page.as_uri(), ROOT / "docs" / "sample-report.png", 1400, 2000)
     print("wrote docs/sample-report.png")
+    return _sample_pdf_page(report)
+
+
+def _sample_pdf_page(report: Any) -> int:
+    """docs/sample-report-pdf.png: page one of the sample report printed to PDF."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from scanner import printing
+    from scanner.report import html
+
+    if shutil.which("pdftoppm") is None:
+        print("pdftoppm (poppler-utils) not found: docs/sample-report-pdf.png not refreshed",
+              file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory() as work:
+        pdf = Path(work) / "sample.pdf"
+        printing.write(html.render(report), pdf, printing.Header.of(report))
+        subprocess.run(["pdftoppm", "-png", "-r", "70", "-f", "1", "-l", "1", "-singlefile",
+                        str(pdf), str(ROOT / "docs" / "sample-report-pdf")], check=True)
+    print("wrote docs/sample-report-pdf.png")
     return 0
 
 

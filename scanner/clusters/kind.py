@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from scanner import errors
-from scanner.clusters import base
+from scanner.clusters import base, toolchain
 
 __all__ = [
     "CERTS_DIR",
@@ -51,7 +51,7 @@ __all__ = [
     "NODE_KUBECONFIG",
     "REGISTRY_HELP",
     "REGISTRY_IMAGE",
-    "USE_KWOK",
+    "use_kwok",
     "Completed",
     "KindProvider",
     "Runner",
@@ -96,9 +96,23 @@ KIND_INSTALL = (f"install kind: `go install sigs.k8s.io/kind@{KIND_VERSION}` or 
                 "binary (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)")
 DOCKER_INSTALL = ("install Docker Engine (https://docs.docker.com/engine/install/) or "
                   "Docker Desktop and start it")
-USE_KWOK = ("or run without Docker: --provider kwok (e.g. `driftscan cluster up --provider "
-            "kwok`; in a source checkout build its binaries once with `make cluster-tools`)")
-_INSTALL = {"kind": KIND_INSTALL, "docker": f"{DOCKER_INSTALL}, {USE_KWOK}"}
+
+
+def use_kwok() -> str:
+    """The way out without Docker, naming the build command of this installation."""
+    out = "or run without Docker: --provider kwok"
+    if toolchain.ready():
+        return out
+    return f"{out} (build its binaries once: `{toolchain.build_command()}`, needs Go)"
+
+
+def _install_hint(executable: str) -> str | None:
+    if executable == "kind":
+        return KIND_INSTALL
+    if executable == "docker":
+        return f"{DOCKER_INSTALL}, {use_kwok()}"
+    return None
+
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 
 
@@ -143,7 +157,7 @@ def run_subprocess(argv: Sequence[str], *, stdin: str | None = None,
                               timeout=timeout, check=False)
     except FileNotFoundError as e:
         raise errors.ToolMissing(f"the kind provider needs `{argv[0]}`, which is not on PATH",
-                                 hint=_INSTALL.get(argv[0])) from e
+                                 hint=_install_hint(argv[0])) from e
     except subprocess.TimeoutExpired as e:
         raise errors.ProviderError(f"`{shlex.join(argv)}` did not finish within "
                                    f"{timeout:.0f}s") from e
@@ -428,7 +442,7 @@ class KindProvider:
         raise errors.ProviderError(
             "the kind provider needs a running Docker engine, and none answers"
             + (f" (docker info: {first})" if first else ""),
-            hint=f"{action}, {USE_KWOK}")
+            hint=f"{action}, {use_kwok()}")
 
     def _require_kind(self) -> str:
         return self._check(kind_version_argv(), "kind version", timeout=20.0).stdout.strip()

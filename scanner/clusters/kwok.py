@@ -2,7 +2,7 @@
 
 Besides the control plane it runs a real registry and driftscan's image-pull emulator.
 
-Processes (binaries from ``make cluster-tools`` in ``.tools/bin``):
+Processes (binaries from ``driftscan cluster tools``, found by ``toolchain.locate_all``):
 
 * etcd 3.6 — the cluster's store (fsync off: the cluster is throw-away);
 * kube-apiserver, kube-controller-manager, kube-scheduler — the real upstream
@@ -32,20 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from scanner import errors
-from scanner.clusters import base, pki, processes, stages
+from scanner.clusters import base, pki, processes, stages, toolchain
 
-__all__ = ["KwokProvider", "NODE_ANNOTATION", "tools_bin"]
+__all__ = ["KwokProvider", "NODE_ANNOTATION"]
 
 NODE_ANNOTATION = "kwok.x-k8s.io/node"
-KUBE_VERSION = "v1.36.3"
-
-
-def tools_bin() -> Path:
-    """Where ``make cluster-tools`` puts the binaries (``DRIFTSCAN_TOOLS_BIN`` overrides)."""
-    env = os.environ.get("DRIFTSCAN_TOOLS_BIN")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / ".tools" / "bin"
 
 
 _PORT_ATTEMPTS = 3
@@ -157,7 +148,7 @@ class KwokProvider:
             say(f"kwok cluster {self.cluster!r} is not healthy; restarting it")
             self.down(say)
         started = time.monotonic()
-        self._check_tools()
+        bin_ = toolchain.locate_all()
         self.dir.mkdir(parents=True, exist_ok=True)
         certs = pki.ensure(self.dir / "pki")
         for attempt in range(1, _PORT_ATTEMPTS + 1):
@@ -166,10 +157,11 @@ class KwokProvider:
             # fresh ports.
             ports = {k: processes.free_port() for k in ("etcd", "etcd_peer", "apiserver",
                                                         "registry", "kwok")}
-            state = {"ports": ports, "processes": [], "nodes": [], "version": KUBE_VERSION}
+            state = {"ports": ports, "processes": [], "nodes": [],
+                     "version": toolchain.pins().kube}
             self._write_kubeconfig(ports["apiserver"], certs)
             try:
-                self._start_all(state, certs, say)
+                self._start_all(state, certs, say, bin_)
                 self._wait_ready(state, say)
                 self._save(state)
                 for i in range(nodes):
@@ -229,15 +221,6 @@ class KwokProvider:
     def _save(self, state: dict[str, Any]) -> None:
         base.save_state(self._state_file, state)
 
-    def _check_tools(self) -> None:
-        missing = [b for b in ("etcd", "kube-apiserver", "kube-controller-manager",
-                               "kube-scheduler", "kwok", "registry")
-                   if not os.access(tools_bin() / b, os.X_OK)]
-        if missing:
-            raise errors.ToolMissing(
-                f"kwok cluster needs {', '.join(missing)} in {tools_bin()}",
-                hint="run `make cluster-tools` (builds them from pinned Go modules)")
-
     def _write_kubeconfig(self, port: int, certs: pki.Pki) -> None:
         import base64
 
@@ -260,8 +243,8 @@ class KwokProvider:
         path.write_text(json.dumps(config, indent=2))
         path.chmod(0o600)
 
-    def _start_all(self, state: dict[str, Any], certs: pki.Pki, say: base.Say) -> None:
-        bin_ = tools_bin()
+    def _start_all(self, state: dict[str, Any], certs: pki.Pki, say: base.Say,
+                   bin_: dict[str, Path]) -> None:
         ports = state["ports"]
         logs = self.dir / "logs"
         kubeconfig = str(self.dir / "kubeconfig")
@@ -284,7 +267,7 @@ class KwokProvider:
         say("starting etcd, registry")
         # Client-certificate TLS on both etcd ports: only holders of a certificate from the
         # cluster's CA (the apiserver) may read or write the cluster's state.
-        launch("etcd", [str(bin_ / "etcd"), "--name", "driftscan",
+        launch("etcd", [str(bin_["etcd"]), "--name", "driftscan",
                         "--data-dir", str(self.dir / "etcd"),
                         "--listen-client-urls", f"https://127.0.0.1:{ports['etcd']}",
                         "--advertise-client-urls", f"https://127.0.0.1:{ports['etcd']}",
@@ -309,11 +292,11 @@ class KwokProvider:
             "http": {"addr": f"127.0.0.1:{ports['registry']}"},
             "auth": {"htpasswd": {"realm": "driftscan-test-registry", "path": str(htpasswd)}},
         }))
-        launch("registry", [str(bin_ / "registry"), "serve", str(registry_config)],
+        launch("registry", [str(bin_["registry"]), "serve", str(registry_config)],
                ports["registry"], env={"OTEL_TRACES_EXPORTER": "none"})
         say("starting kube-apiserver")
         launch("kube-apiserver", [
-            str(bin_ / "kube-apiserver"),
+            str(bin_["kube-apiserver"]),
             f"--etcd-servers=https://127.0.0.1:{ports['etcd']}",
             f"--etcd-cafile={certs.ca_crt}", f"--etcd-certfile={certs.etcd_client_crt}",
             f"--etcd-keyfile={certs.etcd_client_key}",
@@ -337,7 +320,7 @@ class KwokProvider:
         self._wait_ready(state, say)
         say("starting kube-controller-manager, kube-scheduler, kwok, image-pull emulator")
         launch("kube-controller-manager", [
-            str(bin_ / "kube-controller-manager"), f"--kubeconfig={kubeconfig}",
+            str(bin_["kube-controller-manager"]), f"--kubeconfig={kubeconfig}",
             "--leader-elect=false", "--secure-port=0",
             "--kube-api-qps=2000", "--kube-api-burst=4000",
             f"--service-account-private-key-file={certs.sa_key}",
@@ -357,11 +340,11 @@ class KwokProvider:
             "clientConnection": {"kubeconfig": kubeconfig, "qps": 2000, "burst": 4000},
             "leaderElection": {"leaderElect": False},
         }))
-        launch("kube-scheduler", [str(bin_ / "kube-scheduler"),
+        launch("kube-scheduler", [str(bin_["kube-scheduler"]),
                                   f"--config={scheduler_config}", "--secure-port=0"])
         stage_file = self.dir / "kwok-stages.yaml"
         stage_file.write_text(stages.render(self.ready_delay_ms, self.ready_delay_ms * 2))
-        launch("kwok", [str(bin_ / "kwok"), f"--kubeconfig={kubeconfig}",
+        launch("kwok", [str(bin_["kwok"]), f"--kubeconfig={kubeconfig}",
                         f"--config={stage_file}",
                         f"--manage-nodes-with-annotation-selector={NODE_ANNOTATION}=fake",
                         f"--server-address=127.0.0.1:{ports['kwok']}",

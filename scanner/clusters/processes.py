@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scanner import errors
+from scanner.clusters import toolchain
 
 __all__ = [
     "Process", "alive", "free_port", "log_tail", "port_open", "signals_held", "start", "stop",
@@ -66,8 +67,7 @@ def start(name: str, argv: list[str], log_dir: Path, *, env: dict[str, str] | No
     """Start ``argv`` in the background with output to ``log_dir/NAME.log``."""
     executable = argv[0]
     if not (os.path.isfile(executable) and os.access(executable, os.X_OK)):
-        raise errors.ToolMissing(f"{name}: {executable} is not built",
-                                 hint="run `make cluster-tools` (or `make setup`)")
+        raise errors.ToolMissing(f"{name}: {executable} is not built", hint=toolchain.hint())
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{name}.log"
     with open(log, "ab") as out:

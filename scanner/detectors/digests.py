@@ -34,6 +34,8 @@ DIGEST_DRIFT = rules.Rule(
         "build; the change rolls the workload onto it. Stop re-pushing release tags."
     ),
     family="digests",
+    controls=("NIST-800-53:CM-2", "NIST-800-53:CM-3", "NIST-800-53:SI-7", "SOC2:CC7.1",
+              "SOC2:CC8.1"),
 )
 
 UNVERIFIABLE_IMAGE_ID = rules.Rule(
@@ -51,6 +53,7 @@ UNVERIFIABLE_IMAGE_ID = rules.Rule(
         "runtime reports repo@sha256:… for every pod."
     ),
     family="digests",
+    controls=("NIST-800-53:SI-7", "SLSA-1.0:verify-artifacts"),
 )
 
 

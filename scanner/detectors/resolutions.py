@@ -37,6 +37,7 @@ LATENT_DRIFT = rules.Rule(
         "runs now to keep it, or the tag's new digest to roll it out deliberately."
     ),
     family="resolutions",
+    controls=("NIST-800-53:CM-3", "NIST-800-53:SI-7", "SOC2:CC7.1"),
 )
 
 _Tags = dict[tuple[str, str, str], model.RegistryTag]

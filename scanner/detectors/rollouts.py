@@ -48,6 +48,7 @@ ROLLOUT_VERSION_MIX = rules.Rule(
         "digest so each revision names exactly one build."
     ),
     family="rollouts",
+    controls=("NIST-800-53:CM-2", "SOC2:CC8.1"),
 )
 
 OVERLAPPING_ROLLOUT = rules.Rule(
@@ -64,6 +65,7 @@ OVERLAPPING_ROLLOUT = rules.Rule(
         "rollout status`), or roll back to one known revision."
     ),
     family="rollouts",
+    controls=("NIST-800-53:CM-3", "SOC2:CC8.1"),
 )
 
 STALLED_ROLLOUT = rules.Rule(
@@ -80,6 +82,7 @@ STALLED_ROLLOUT = rules.Rule(
         "undo`); alert on Progressing=False."
     ),
     family="rollouts",
+    controls=("NIST-800-53:CM-3", "SOC2:CC8.1"),
 )
 
 PAUSED_ROLLOUT = rules.Rule(
@@ -96,6 +99,7 @@ PAUSED_ROLLOUT = rules.Rule(
         "digest."
     ),
     family="rollouts",
+    controls=("NIST-800-53:CM-2", "NIST-800-53:CM-3"),
 )
 
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from scanner import controls as control_catalog
 from scanner import findings, graph, model
 
 __all__ = ["Check", "Detector", "DuplicateRule", "Registry", "Rule"]
@@ -39,6 +40,8 @@ class Rule:
     """The general fix; findings add the exact digest and command."""
     family: str
     """The detector module that owns the rule."""
+    controls: tuple[str, ...] = ()
+    """Compliance controls a finding of this rule is evidence for (``scanner.controls``)."""
 
     def __post_init__(self) -> None:
         if not _RULE_ID.match(self.id):
@@ -46,6 +49,9 @@ class Rule:
         for name in ("title", "rationale", "remediation", "family"):
             if not getattr(self, name).strip():
                 raise ValueError(f"rule {self.id}: {name} is empty")
+        unknown = [c for c in self.controls if c not in control_catalog.IDS]
+        if unknown:
+            raise ValueError(f"rule {self.id}: unknown control(s) {', '.join(unknown)}")
 
 
 @dataclass(frozen=True)

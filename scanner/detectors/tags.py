@@ -33,6 +33,7 @@ FLOATING_TAG = rules.Rule(
     ),
     remediation="Reference the image by digest: image:tag@sha256:… (or image@sha256:…).",
     family="tags",
+    controls=("NIST-800-53:CM-2", "NIST-800-53:SI-7", "SLSA-1.0:verify-artifacts"),
 )
 
 MUTABLE_TAG = rules.Rule(
@@ -49,6 +50,7 @@ MUTABLE_TAG = rules.Rule(
         "`driftscan pin` or an admission policy that resolves digests."
     ),
     family="tags",
+    controls=("NIST-800-53:CM-2", "NIST-800-53:SI-7", "SLSA-1.0:verify-artifacts"),
 )
 
 PULL_POLICY_DIVERGENCE = rules.Rule(
@@ -65,6 +67,7 @@ PULL_POLICY_DIVERGENCE = rules.Rule(
         "Pin the image by digest; then the pull policy no longer decides which build runs."
     ),
     family="tags",
+    controls=("NIST-800-53:CM-2", "NIST-800-53:SI-7"),
 )
 
 

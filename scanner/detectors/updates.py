@@ -35,6 +35,7 @@ PARTITIONED_UPDATE = rules.Rule(
         "to 0, or roll the updated ordinals back."
     ),
     family="updates",
+    controls=("NIST-800-53:CM-2", "NIST-800-53:CM-3"),
 )
 
 ONDELETE_UPDATE = rules.Rule(
@@ -52,6 +53,7 @@ ONDELETE_UPDATE = rules.Rule(
         "switch the workload to a RollingUpdate strategy."
     ),
     family="updates",
+    controls=("NIST-800-53:CM-2", "NIST-800-53:CM-3"),
 )
 
 

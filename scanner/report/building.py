@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from scanner import __version__, detectors, findings, graph, images, model, scoring
+from scanner import __version__, controls, detectors, findings, graph, images, model, scoring
 from scanner.detectors import rules
 from scanner.report import model as report_model
 
-__all__ = ["build"]
+__all__ = ["build", "provenance"]
 
 
 def build(
@@ -26,6 +26,7 @@ def build(
     registry: rules.Registry,
     *,
     generated_at: str | None = None,
+    command_line: Sequence[str] = (),
 ) -> report_model.Report:
     """Build the report: score each workload, attach rule metadata, sort worst first.
 
@@ -35,6 +36,8 @@ def build(
         all_findings: the detectors' findings.
         registry: rule metadata for titles, rationale and remediation.
         generated_at: ISO 8601 timestamp; now (UTC) when None.
+        command_line: the command that asked for the report, secrets already removed
+            (``redacting.command_line``).
 
     Returns:
         The report model.
@@ -83,10 +86,43 @@ def build(
         workloads=tuple(workloads),
         rules=tuple(
             report_model.RuleEntry(
-                r.id, r.severity.value, r.title, r.rationale, r.remediation, r.family
+                r.id, r.severity.value, r.title, r.rationale, r.remediation, r.family,
+                r.controls,
             )
             for r in registry.rules()
         ),
+        provenance=provenance(snapshot.provenance, command_line),
+        controls=tuple(
+            report_model.ControlEntry(c.id, c.framework, c.title)
+            for c in controls.CATALOG
+            if any(c.id in r.controls for r in registry.rules())
+        ),
+    )
+
+
+def provenance(facts: model.Provenance,
+               command_line: Sequence[str]) -> report_model.ProvenanceEntry:
+    """The report's provenance block from what the source learnt and the command line."""
+    return report_model.ProvenanceEntry(
+        command_line=tuple(command_line),
+        server=facts.server,
+        cluster_id=facts.cluster_id,
+        server_version=facts.server_version,
+        identity=(
+            report_model.IdentityEntry(facts.user.username, facts.user.uid, facts.user.groups)
+            if facts.user
+            else None
+        ),
+        unavailable=dict(facts.unavailable),
+        kinds_requested=facts.kinds_requested,
+        kinds_read=facts.kinds_read,
+        namespaces_requested=facts.namespaces_requested,
+        namespaces_read=facts.namespaces_read,
+        first_resource_version=facts.first_resource_version,
+        last_resource_version=facts.last_resource_version,
+        list_started_at=facts.list_started_at,
+        list_finished_at=facts.list_finished_at,
+        inputs=tuple(report_model.InputEntry(i.path, i.sha256, i.size) for i in facts.inputs),
     )
 
 

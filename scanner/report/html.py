@@ -30,8 +30,8 @@ from markupsafe import Markup
 
 from scanner import errors, model, writing
 from scanner.detectors import common
+from scanner.report import audit, pictures, svg
 from scanner.report import model as report_model
-from scanner.report import pictures, svg
 
 __all__ = [
     "GRADES",
@@ -455,7 +455,7 @@ def page_security() -> PageSecurity:
 def render(report: report_model.Report) -> str:
     """The report as one self-contained HTML document."""
     return environment().get_template("scan.html.j2").render(
-        page=page(report), security=page_security()
+        page=page(report), security=page_security(), audit=audit.view(report, anchors(report))
     )
 
 

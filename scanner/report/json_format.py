@@ -14,7 +14,7 @@ from typing import Any
 from scanner import errors
 from scanner.report import model as report_model
 
-__all__ = ["parse", "render", "to_dict"]
+__all__ = ["integrity_dict", "parse", "provenance_dict", "render", "to_dict"]
 
 
 def to_dict(report: report_model.Report) -> dict[str, Any]:
@@ -50,9 +50,59 @@ def to_dict(report: report_model.Report) -> dict[str, Any]:
                 "rationale": r.rationale,
                 "remediation": r.remediation,
                 "family": r.family,
+                "controls": list(r.controls),
             }
             for r in report.rules
         ],
+        **({"provenance": provenance_dict(report.provenance)} if report.provenance else {}),
+        "controls": [
+            {"id": c.id, "framework": c.framework, "title": c.title} for c in report.controls
+        ],
+        **({"integrity": integrity_dict(report.integrity)} if report.integrity else {}),
+    }
+
+
+def provenance_dict(p: report_model.ProvenanceEntry) -> dict[str, Any]:
+    """The ``provenance`` block as JSON-ready data."""
+    return {
+        "command_line": list(p.command_line),
+        "cluster": {"server": p.server, "id": p.cluster_id, "version": p.server_version},
+        "identity": (
+            {"username": p.identity.username, "uid": p.identity.uid,
+             "groups": list(p.identity.groups)}
+            if p.identity
+            else None
+        ),
+        "unavailable": dict(p.unavailable),
+        "scope": {
+            "kinds_requested": list(p.kinds_requested),
+            "kinds_read": list(p.kinds_read),
+            "namespaces_requested": list(p.namespaces_requested),
+            "namespaces_read": list(p.namespaces_read),
+        },
+        "list_window": {
+            "first_resource_version": p.first_resource_version,
+            "last_resource_version": p.last_resource_version,
+            "started_at": p.list_started_at,
+            "finished_at": p.list_finished_at,
+        },
+        "inputs": [{"path": i.path, "sha256": i.sha256, "bytes": i.bytes} for i in p.inputs],
+    }
+
+
+def integrity_dict(i: report_model.IntegrityEntry) -> dict[str, Any]:
+    """The ``integrity`` block as JSON-ready data."""
+    sig = i.signature
+    return {
+        "algorithm": i.algorithm,
+        "canonicalization": i.canonicalization,
+        "digest": i.digest,
+        "signature": (
+            {"algorithm": sig.algorithm, "public_key": sig.public_key,
+             "key_fingerprint": sig.key_fingerprint, "value": sig.value}
+            if sig
+            else None
+        ),
     }
 
 
@@ -201,9 +251,59 @@ def _report(d: dict[str, Any]) -> report_model.Report:
         rules=tuple(
             report_model.RuleEntry(
                 r["id"], r["severity"], r["title"], r["rationale"], r["remediation"],
-                r.get("family", ""),
+                r.get("family", ""), tuple(r.get("controls", ())),
             )
             for r in d.get("rules", ())
+        ),
+        provenance=_provenance_from(d["provenance"]) if d.get("provenance") else None,
+        controls=tuple(
+            report_model.ControlEntry(c["id"], c["framework"], c["title"])
+            for c in d.get("controls", ())
+        ),
+        integrity=_integrity_from(d["integrity"]) if d.get("integrity") else None,
+    )
+
+
+def _provenance_from(p: dict[str, Any]) -> report_model.ProvenanceEntry:
+    cluster, scope, window = p["cluster"], p["scope"], p["list_window"]
+    who = p.get("identity")
+    return report_model.ProvenanceEntry(
+        command_line=tuple(p["command_line"]),
+        server=cluster.get("server"),
+        cluster_id=cluster.get("id"),
+        server_version=cluster.get("version"),
+        identity=(
+            report_model.IdentityEntry(who["username"], who.get("uid", ""),
+                                       tuple(who.get("groups", ())))
+            if who
+            else None
+        ),
+        unavailable=dict(p.get("unavailable", {})),
+        kinds_requested=tuple(scope["kinds_requested"]),
+        kinds_read=tuple(scope["kinds_read"]),
+        namespaces_requested=tuple(scope["namespaces_requested"]),
+        namespaces_read=tuple(scope["namespaces_read"]),
+        first_resource_version=window.get("first_resource_version"),
+        last_resource_version=window.get("last_resource_version"),
+        list_started_at=window.get("started_at"),
+        list_finished_at=window.get("finished_at"),
+        inputs=tuple(
+            report_model.InputEntry(i["path"], i["sha256"], i["bytes"]) for i in p["inputs"]
+        ),
+    )
+
+
+def _integrity_from(i: dict[str, Any]) -> report_model.IntegrityEntry:
+    sig = i.get("signature")
+    return report_model.IntegrityEntry(
+        algorithm=i["algorithm"],
+        canonicalization=i["canonicalization"],
+        digest=i["digest"],
+        signature=(
+            report_model.SignatureEntry(sig["algorithm"], sig["public_key"],
+                                        sig["key_fingerprint"], sig["value"])
+            if sig
+            else None
         ),
     )
 

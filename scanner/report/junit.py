@@ -35,7 +35,10 @@ def render(report: model.Report, fail_on: findings.Severity) -> str:
     for key, value in (("schema", report.schema), ("source", report.source.type),
                        ("context", report.source.context or ""),
                        ("fail_on", fail_on.value),
-                       ("complete", str(report.summary.complete).lower())):
+                       ("complete", str(report.summary.complete).lower()),
+                       ("cluster_id", (report.provenance.cluster_id or "")
+                        if report.provenance else ""),
+                       ("report_digest", report.integrity.digest if report.integrity else "")):
         ET.SubElement(props, "property", {"name": key, "value": value})
     tests = failures = errors = 0
     for w in report.workloads:

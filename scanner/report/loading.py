@@ -23,7 +23,7 @@ from scanner import decoding, errors
 from scanner.report import json_format
 from scanner.report import model as report_model
 
-__all__ = ["from_data", "read"]
+__all__ = ["from_data", "read", "read_object"]
 
 _MAX_LISTED = 10
 _WRITE_HINT = "write one with `driftscan scan --format json -o FILE`"
@@ -43,6 +43,15 @@ def read(path: str | Path) -> report_model.Report:
         errors.InputError: unreadable file, not JSON, another schema, or a document that
             breaks the v1 schema (every violation listed).
     """
+    return from_data(read_object(path), name=str(path))
+
+
+def read_object(path: str | Path) -> dict[str, Any]:
+    """A report file's JSON object exactly as written (``report verify`` hashes it).
+
+    Raises:
+        errors.InputError: unreadable file, not JSON, or not a JSON object.
+    """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -58,7 +67,10 @@ def read(path: str | Path) -> report_model.Report:
     except decoding.Problem as e:
         raise errors.InputError(f"{e.where(str(p))}, so it is not a driftscan report",
                                 hint=_WRITE_HINT) from e
-    return from_data(data, name=str(p))
+    if not isinstance(data, dict):
+        raise errors.InputError(f"{p}: not a {report_model.SCHEMA} report (a JSON"
+                                f" {type(data).__name__}, not an object)", hint=_WRITE_HINT)
+    return data
 
 
 def from_data(data: Any, *, name: str = "report") -> report_model.Report:

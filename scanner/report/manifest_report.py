@@ -75,6 +75,8 @@ class ManifestReport:
     """Image fields read."""
     findings: tuple[ManifestFinding, ...]
     rules: tuple[report_model.RuleEntry, ...]
+    inputs: tuple[report_model.InputEntry, ...] = ()
+    """Every file read, with the sha256 of its bytes (provenance for an auditor)."""
 
     def worst_severity(self) -> _Severity | None:
         """The most severe finding's severity, or None when nothing fired."""
@@ -92,6 +94,8 @@ def to_dict(report: ManifestReport) -> dict[str, Any]:
         "generated_at": report.generated_at,
         "tool": {"name": report.tool.name, "version": report.tool.version},
         "files": list(report.files),
+        "inputs": [{"path": i.path, "sha256": i.sha256, "bytes": i.bytes}
+                   for i in report.inputs],
         "summary": {
             "workloads": report.workloads,
             "images": report.images,

@@ -16,15 +16,21 @@ from scanner import findings
 __all__ = [
     "SCHEMA",
     "ContainerEntry",
+    "ControlEntry",
     "DigestEntry",
     "FindingEntry",
     "GapEntry",
+    "IdentityEntry",
+    "InputEntry",
+    "IntegrityEntry",
     "PinEntry",
+    "ProvenanceEntry",
     "Report",
     "RevisionEntry",
     "RuleEntry",
     "ScoreEntry",
     "ServiceEntry",
+    "SignatureEntry",
     "SourceEntry",
     "Summary",
     "ToolEntry",
@@ -52,6 +58,87 @@ class SourceEntry:
     files: tuple[str, ...]
     namespaces: tuple[str, ...]
     all_namespaces: bool
+
+
+@dataclass(frozen=True)
+class InputEntry:
+    """A file the report was made from, with the sha256 of its bytes."""
+
+    path: str
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class IdentityEntry:
+    """Who the apiserver said the scan ran as (``SelfSubjectReview``)."""
+
+    username: str
+    uid: str
+    groups: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ProvenanceEntry:
+    """Where the report came from, for an auditor: cluster, identity, scope, time, inputs.
+
+    Added within v1: None when read from an older report. Facts a live scan could not
+    learn are None, with the reason in ``unavailable``.
+    """
+
+    command_line: tuple[str, ...]
+    """The exact command, secrets replaced by ``<redacted>``."""
+    server: str | None
+    cluster_id: str | None
+    """``metadata.uid`` of the ``kube-system`` namespace."""
+    server_version: str | None
+    identity: IdentityEntry | None
+    unavailable: Mapping[str, str]
+    kinds_requested: tuple[str, ...]
+    kinds_read: tuple[str, ...]
+    namespaces_requested: tuple[str, ...]
+    namespaces_read: tuple[str, ...]
+    first_resource_version: str | None
+    last_resource_version: str | None
+    list_started_at: str | None
+    list_finished_at: str | None
+    inputs: tuple[InputEntry, ...]
+
+
+@dataclass(frozen=True)
+class SignatureEntry:
+    """An Ed25519 signature over the report's canonical body."""
+
+    algorithm: str
+    """Always ``ed25519``."""
+    public_key: str
+    """The raw 32-byte public key, base64."""
+    key_fingerprint: str
+    """``sha256:`` and the hex sha256 of the raw public key."""
+    value: str
+    """The 64-byte signature, base64."""
+
+
+@dataclass(frozen=True)
+class IntegrityEntry:
+    """The digest (and optional signature) that lets ``driftscan report verify`` check a file."""
+
+    algorithm: str
+    """Always ``sha256``."""
+    canonicalization: str
+    """How the body is serialised before hashing (docs/report-schema.md)."""
+    digest: str
+    """``sha256:`` and the hex digest of the canonical body."""
+    signature: SignatureEntry | None
+
+
+@dataclass(frozen=True)
+class ControlEntry:
+    """A compliance control that rules evidence (NIST SP 800-53, SOC 2, SLSA)."""
+
+    id: str
+    framework: str
+    title: str
 
 
 @dataclass(frozen=True)
@@ -207,6 +294,8 @@ class RuleEntry:
     rationale: str
     remediation: str
     family: str
+    controls: tuple[str, ...] = ()
+    """Ids of the controls this rule evidences (``ControlEntry.id``)."""
 
 
 @dataclass(frozen=True)
@@ -221,6 +310,11 @@ class Report:
     gaps: tuple[GapEntry, ...]
     workloads: tuple[WorkloadEntry, ...]
     rules: tuple[RuleEntry, ...]
+    provenance: ProvenanceEntry | None = None
+    controls: tuple[ControlEntry, ...] = ()
+    """Every control a rule names. Added within v1: empty in older reports."""
+    integrity: IntegrityEntry | None = None
+    """Set by ``integrity.seal``; None until then and in older reports."""
 
     def worst_severity(self) -> findings.Severity | None:
         """The most severe finding's severity, or None for a clean report."""

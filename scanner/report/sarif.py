@@ -7,19 +7,22 @@ registry becomes a ``reportingDescriptor`` (title, why it matters, remediation, 
 level); each finding a ``result`` whose ``ruleIndex`` points at it. Manifest findings
 carry a ``physicalLocation`` (file URI and the image scalar's line and columns); live
 findings name the workload and container as ``logicalLocations``. Gaps of a live scan
-become ``toolExecutionNotifications``, so a partial scan never reads as a clean one.
+become ``toolExecutionNotifications``, so a partial scan never reads as a clean one. The
+invocation carries the report's provenance: ``commandLine`` (secrets removed), the LIST
+window as start/end times, and the whole provenance block in its property bag.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from scanner.report import manifest_report
+from scanner.report import json_format, manifest_report
 from scanner.report import model as report_model
 
 __all__ = ["SARIF_SCHEMA", "SARIF_VERSION", "from_manifests", "from_report", "level", "render"]
@@ -54,7 +57,7 @@ def _rules(rules: Sequence[report_model.RuleEntry]) -> list[dict[str, Any]]:
             },
             "defaultConfiguration": {"level": level(r.severity)},
             "properties": {
-                "tags": ["kubernetes", "drift", r.family],
+                "tags": ["kubernetes", "drift", r.family, *r.controls],
                 "security-severity": _SECURITY_SEVERITY.get(r.severity, "5.5"),
                 "driftscan-severity": r.severity,
             },
@@ -67,10 +70,27 @@ def _fingerprint(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
+def _invocation(provenance: report_model.ProvenanceEntry | None) -> dict[str, Any]:
+    """``invocations[0]``: the command line, LIST window and the provenance block."""
+    invocation: dict[str, Any] = {"executionSuccessful": True}
+    if provenance is None:
+        return invocation
+    if provenance.command_line:
+        invocation["commandLine"] = " ".join(shlex.quote(a) for a in provenance.command_line)
+        invocation["arguments"] = list(provenance.command_line[1:])
+    if provenance.list_started_at:
+        invocation["startTimeUtc"] = provenance.list_started_at
+    if provenance.list_finished_at:
+        invocation["endTimeUtc"] = provenance.list_finished_at
+    invocation["properties"] = {"provenance": json_format.provenance_dict(provenance)}
+    return invocation
+
+
 def _run(tool: report_model.ToolEntry, rules: Sequence[report_model.RuleEntry],
          results: list[dict[str, Any]], notifications: list[dict[str, Any]],
-         properties: dict[str, Any]) -> dict[str, Any]:
-    invocation: dict[str, Any] = {"executionSuccessful": True}
+         properties: dict[str, Any],
+         provenance: report_model.ProvenanceEntry | None = None) -> dict[str, Any]:
+    invocation = _invocation(provenance)
     if notifications:
         invocation["toolExecutionNotifications"] = notifications
     return {
@@ -141,9 +161,13 @@ def from_report(report: report_model.Report) -> dict[str, Any]:
         }
         for g in report.gaps
     ]
-    return _run(report.tool, report.rules, results, notifications,
-                {"source": report.source.type, "complete": report.summary.complete,
-                 "generatedAt": report.generated_at})
+    properties: dict[str, Any] = {"source": report.source.type,
+                                  "complete": report.summary.complete,
+                                  "generatedAt": report.generated_at}
+    if report.integrity is not None:
+        properties["reportDigest"] = report.integrity.digest
+    return _run(report.tool, report.rules, results, notifications, properties,
+                report.provenance)
 
 
 def _uri(file: str) -> str:
@@ -207,6 +231,8 @@ def from_manifests(report: manifest_report.ManifestReport) -> dict[str, Any]:
         results.append(result)
     return _run(report.tool, report.rules, results, [],
                 {"source": "manifests", "files": list(report.files),
+                 "inputs": [{"path": i.path, "sha256": i.sha256, "bytes": i.bytes}
+                            for i in report.inputs],
                  "generatedAt": report.generated_at})
 
 

@@ -4,8 +4,9 @@ Modules, in the order a run uses them:
 
 * ``definitions`` — typed scenario data (steps, waits, expectations); ``resources`` —
   the kinds a scenario may apply;
-* ``loading`` — read ``scenarios/*.yaml``, validate against ``scenarios/schema.json``
-  and cross-check, collecting every problem;
+* ``loading`` — find scenario files (the packaged ``library/``, ``--dir`` folders),
+  read them, validate against the scenario schema and cross-check, collecting every
+  problem;
 * ``targets`` — the cluster a run uses (kwok/kind provider, an existing context, or a
   given handle); ``builds`` — publishing image builds to its registry;
 * ``running`` — the engine: namespaces, steps with timeouts, scans, cleanup, signals;

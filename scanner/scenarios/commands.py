@@ -32,6 +32,7 @@ class RunRequest:
     names: tuple[str, ...] = ()
     all: bool = False
     files: tuple[str, ...] = ()
+    dirs: tuple[Path, ...] = ()
     provider: str = "auto"
     keep_cluster: bool = False
     isolate: bool = False
@@ -48,25 +49,36 @@ class RunRequest:
     """Exit 0 rather than 3 when every expectation was met but a scan had gaps."""
 
 
-def list_command(stdout: Console, files: Sequence[str] = ()) -> int:
-    """Print the library (and ``--file`` scenarios) as a table; 0, or raise when invalid."""
-    scenarios = loading.library() + (loading.load_files([Path(f) for f in files])
-                                     if files else [])
-    if not scenarios:
-        stdout.print(f"no scenarios in {loading.library_dir()}", highlight=False)
-        return 0
-    table = Table(title=f"Scenarios ({loading.library_dir()})", title_justify="left")
+def list_command(stdout: Console, files: Sequence[str] = (),
+                 dirs: Sequence[Path] = ()) -> int:
+    """Print the library, each ``--dir`` and ``--file`` as one table; 0, or raise.
+
+    The ``from`` column says where each scenario comes from: ``library`` (shipped in the
+    package), the ``--dir`` folder, or ``--file``.
+
+    Raises:
+        errors.InputError: nothing found (naming what was searched), an unusable ``--dir``.
+        errors.ScenarioInvalid: a file is invalid.
+    """
+    found = loading.discover(dirs)
+    if files:
+        found += [("--file", s) for s in loading.load_files([Path(f) for f in files])]
+    if not found:
+        raise errors.InputError(f"no scenarios found: searched {loading.searched(dirs)}",
+                                hint="reinstall driftscan, or pass --dir PATH / --file PATH")
+    table = Table(title=f"Scenarios (library: {loading.library_dir()})", title_justify="left")
     table.add_column("name", no_wrap=True)
     table.add_column("what it replays", ratio=3)
     table.add_column("scans (expectations)", ratio=2)
-    for s in scenarios:
+    table.add_column("from", overflow="fold")
+    for origin, s in found:
         expects = []
         for label in s.scan_labels():
             e = s.expect.get(label)
             n = (len(e.fires) + len(e.absent) + (e.clean is not None)) if e else 0
             expects.append(f"{label} ({n})")
         tags = f" [dim]({escape(', '.join(s.tags))})[/]" if s.tags else ""
-        table.add_row(s.name, escape(s.title) + tags, ", ".join(expects))
+        table.add_row(s.name, escape(s.title) + tags, ", ".join(expects), escape(origin))
     stdout.print(table)
     return 0
 
@@ -96,9 +108,11 @@ def run_command(request: RunRequest, stdout: Console, stderr: Console,
 
     Raises:
         errors.ScenarioInvalid: a selected scenario file is invalid.
-        errors.InputError: unknown names, contradictory options, unusable ``--out``.
+        errors.InputError: nothing selected, unknown names, contradictory options, an
+            unusable ``--dir`` or ``--out``.
     """
-    scenarios = loading.select(request.names, all_=request.all, files=request.files)
+    scenarios = loading.select(request.names, all_=request.all, files=request.files,
+                               dirs=request.dirs)
     clusters = _clusters(request, stderr)
     options = running.RunOptions(cleanup=request.cleanup, isolate=request.isolate,
                                  nodes=request.nodes)

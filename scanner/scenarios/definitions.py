@@ -1,6 +1,6 @@
 """What a scenario file says, as typed, immutable data: steps, waits and expectations.
 
-``loading`` builds these from YAML after validating it against ``scenarios/schema.json``;
+``loading`` builds these from YAML after validating it against the scenario schema;
 ``steps``, ``expectations`` and ``running`` read them. Nothing here does I/O. Image
 references and manifests keep their ``{{ … }}`` placeholders; :func:`substitute` fills
 them in at run time.

@@ -3,7 +3,7 @@
 Called by the CLI (``scenario list`` / ``scenario run``) and by tests. A file is checked
 in two passes and every problem is collected before anything is raised:
 
-1. the JSON Schema (``scenarios/schema.json``; the packaged copy
+1. the JSON Schema (``library/schema.json``; the copy
    ``scanner/schemas/scenario-v1.json`` is what the code reads), draft 2020-12;
 2. what a schema cannot say: manifest files exist and hold namespaced objects of known
    kinds, workloads named by steps are applied earlier, ``{{ digest:BUILD }}`` names a
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources as importlib_resources
 from pathlib import Path
@@ -31,14 +30,18 @@ from scanner.scenarios import checking, problems
 from scanner.scenarios import definitions as d
 
 __all__ = [
+    "LIBRARY",
     "InvalidScenarios",
     "Problem",
+    "discover",
+    "folders",
     "library",
     "library_dir",
     "library_files",
     "load_file",
     "load_files",
     "schema",
+    "searched",
     "select",
 ]
 
@@ -50,13 +53,16 @@ Problem = problems.Problem
 # --- discovery -------------------------------------------------------------------------
 
 
+LIBRARY = "library"
+"""How listings name the scenario library that ships inside the package."""
+
+
 def library_dir() -> Path:
-    """The scenario library: ``DRIFTSCAN_SCENARIOS_DIR``, else ``scenarios/`` of the checkout."""
-    env = os.environ.get("DRIFTSCAN_SCENARIOS_DIR")
-    if env:
-        return Path(env)
-    checkout = Path(__file__).resolve().parents[2] / "scenarios"
-    return checkout if checkout.is_dir() else Path("scenarios").resolve()
+    """The scenario library shipped in the package (``scanner/library``).
+
+    The same folder in a checkout and in an installed wheel.
+    """
+    return Path(str(importlib_resources.files("scanner") / "library"))
 
 
 def library_files(directory: Path | None = None) -> list[Path]:
@@ -72,27 +78,79 @@ def library(directory: Path | None = None) -> list[d.Scenario]:
     return load_files(library_files(directory))
 
 
-def select(names: Sequence[str], *, all_: bool, files: Sequence[str],
-           directory: Path | None = None) -> list[d.Scenario]:
-    """The scenarios a ``scenario run`` asks for: library names, ``--all``, ``--file``.
+def folders(dirs: Sequence[Path] = ()) -> list[tuple[str, Path]]:
+    """The folders ``scenario list`` and ``run`` search: the library, then each ``--dir``.
+
+    Each comes as (origin, folder): ``library`` for the packaged library, the path as
+    given for a team's folder.
 
     Raises:
-        errors.InputError: nothing selected, or a name not in the library.
+        errors.InputError: a ``--dir`` does not exist, is not a folder, or holds no
+            ``*.yaml`` — a typo must not quietly run the library alone.
+    """
+    found = [(LIBRARY, library_dir())]
+    for directory in dict.fromkeys(dirs):
+        if not directory.is_dir():
+            raise errors.InputError(f"scenario folder {directory} does not exist",
+                                    hint="pass a folder that holds scenario *.yaml files")
+        if not library_files(directory):
+            raise errors.InputError(f"scenario folder {directory} holds no *.yaml files",
+                                    hint="scenario files sit directly in the folder "
+                                         "(apps may sit below it)")
+        found.append((str(directory), directory))
+    return found
+
+
+def searched(dirs: Sequence[Path] = ()) -> str:
+    """What was searched, for a message: the library's folder and every ``--dir``."""
+    places = [f"the library ({library_dir()})", *(f"--dir {p}" for p in dirs)]
+    return ", ".join(places)
+
+
+def discover(dirs: Sequence[Path] = ()) -> list[tuple[str, d.Scenario]]:
+    """Every scenario of the library and of each ``--dir``, with where it comes from.
+
+    Raises:
+        errors.InputError: a ``--dir`` is unusable.
+        InvalidScenarios: a file is invalid, or a name is used twice across folders.
+    """
+    places = folders(dirs)
+    origin_of: dict[Path, str] = {}
+    paths: list[Path] = []
+    for origin, folder in places:
+        for path in library_files(folder):
+            if path.resolve() not in origin_of:
+                origin_of[path.resolve()] = origin
+                paths.append(path)
+    return [(origin_of[s.file.resolve()], s) for s in load_files(paths)]
+
+
+def select(names: Sequence[str], *, all_: bool, files: Sequence[str],
+           dirs: Sequence[Path] = ()) -> list[d.Scenario]:
+    """The scenarios a ``scenario run`` asks for: names, ``--all``, ``--file``.
+
+    Names and ``--all`` pick from the library and every ``--dir``.
+
+    Raises:
+        errors.InputError: nothing selected (naming what was searched), a name found in
+            no folder, an unusable ``--dir``.
         InvalidScenarios: a selected file is invalid.
     """
     if not names and not all_ and not files:
         raise errors.InputError("no scenario selected",
                                 hint="name scenarios, pass --all, or --file PATH "
                                      "(`driftscan scenario list` shows the library)")
+    folders(dirs)  # an unusable --dir is an error even when only --file selects
     chosen: list[d.Scenario] = []
     if names or all_:
-        lib = library(directory)
+        lib = [s for _, s in discover(dirs)]
         by_name = {s.name: s for s in lib}
         unknown = [n for n in names if n not in by_name]
         if unknown:
             raise errors.InputError(
                 f"unknown scenario{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
-                hint=f"the library has: {', '.join(by_name) or '(nothing)'}")
+                hint=f"searched {searched(dirs)}; they have: "
+                     f"{', '.join(by_name) or '(nothing)'}")
         chosen = list(lib) if all_ else [by_name[n] for n in dict.fromkeys(names)]
     if files:
         for path in files:
@@ -106,6 +164,10 @@ def select(names: Sequence[str], *, all_: bool, files: Sequence[str],
                 f"scenario name {clashes[0].name!r} ({clashes[0].file}) is selected twice",
                 hint="give the file another `name`")
         chosen.extend(extra)
+    if not chosen:
+        # A run of zero scenarios would pass while checking nothing.
+        raise errors.InputError(f"no scenarios selected: searched {searched(dirs)}",
+                                hint="add scenario *.yaml files, or pass --file PATH")
     return chosen
 
 

@@ -65,10 +65,16 @@ Scan = Callable[[targets.Target, str], report_model.Report]
 
 
 def live_scan(target: targets.Target, namespace: str) -> report_model.Report:
-    """Scan one namespace of the target cluster in-process, as ``driftscan scan -n`` does."""
+    """Scan one namespace of the target cluster in-process, as ``driftscan scan -n`` does.
+
+    The report's provenance records that equivalent command line.
+    """
+    kubeconfig = str(target.handle.kubeconfig)
+    command = ("driftscan", "scan", "--kubeconfig", kubeconfig,
+               *(("--context", target.context) if target.context else ()), "-n", namespace)
     return scanning.scan(source_loading.LoadRequest(
-        kubeconfig=str(target.handle.kubeconfig), context=target.context,
-        namespaces=(namespace,)))
+        kubeconfig=kubeconfig, context=target.context, namespaces=(namespace,)),
+        command_line=command)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ its depth limit, YAML alias bombs and unsafe YAML tags are refused, not followed
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -47,9 +49,14 @@ def load(paths: Sequence[str], namespaces: Sequence[str] = ()) -> model.Snapshot
         errors.InputError: a file cannot be read or decoded, or an object is unusable.
     """
     texts: list[tuple[str, str]] = []
+    inputs: list[model.InputFile] = []
     for path in paths:
-        texts.append((path, _read(path)))
-    return load_texts(texts, namespaces)
+        data = _read(path)
+        inputs.append(model.InputFile(path, hashlib.sha256(data).hexdigest(), len(data)))
+        texts.append((path, _text(path, data)))
+    snapshot = load_texts(texts, namespaces)
+    return dataclasses.replace(
+        snapshot, provenance=dataclasses.replace(snapshot.provenance, inputs=tuple(inputs)))
 
 
 def load_texts(
@@ -87,11 +94,19 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _read(path: str) -> str:
+def _read(path: str) -> bytes:
+    """The file's exact bytes (hashed for the report's provenance before decoding)."""
     try:
-        return reading.text(path, MAX_DUMP_BYTES)
+        return reading.data(path, MAX_DUMP_BYTES)
     except reading.Refused as e:
         raise errors.InputError(f"{path}: {e.message}", hint=_DUMP_HINT) from e
+
+
+def _text(path: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise errors.InputError(f"{path}: not a text file (not UTF-8)", hint=_DUMP_HINT) from e
 
 
 def _decode(name: str, text: str) -> list[Any]:

@@ -19,8 +19,10 @@ in kubeconfig terms) raise ``errors.ClusterUnreachable``.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import datetime
 import email.utils
+import functools
 import json
 import os
 import threading
@@ -36,7 +38,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from scanner import decoding, errors, model
-from scanner.sources import parsing, progress
+from scanner.sources import parsing, progress, provenance
 
 __all__ = ["DEFAULT_REQUEST_TIMEOUT", "RESOURCES", "LiveOptions", "Resource", "load"]
 
@@ -126,6 +128,9 @@ class _ListResult:
     collector: parsing.Collector
     gaps: list[model.Gap]
     forbidden: bool = False
+    resource_version: str | None = None
+    """``metadata.resourceVersion`` of the LIST (its first page fixes it for every page)."""
+    answered_at: float = 0.0
 
 
 def load(options: LiveOptions, observer: progress.ListObserver | None = None) -> model.Snapshot:
@@ -145,7 +150,8 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
     observer = observer or progress.NullObserver()
     conn = _connect(options)
     try:
-        _probe(conn, options)
+        started = _stamp()
+        facts = provenance.learn(functools.partial(_ask, conn, options), _probe(conn, options))
         namespaces: tuple[str | None, ...]
         if options.all_namespaces:
             namespaces = (None,)
@@ -159,6 +165,7 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
         collector = parsing.Collector()
         gaps: list[model.Gap] = []
         forbidden = 0
+        answered: list[tuple[float, str]] = []
         workers = max(1, min(options.workers, len(jobs)))
         with concurrent.futures.ThreadPoolExecutor(workers, "driftscan-list") as pool:
             futures = [
@@ -171,11 +178,14 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
                     collector.merge(result.collector)
                     gaps.extend(result.gaps)
                     forbidden += result.forbidden
+                    if result.resource_version is not None:
+                        answered.append((result.answered_at, result.resource_version))
             except BaseException:
                 # One failure ends the scan: start no more LISTs or pages.
                 conn.stop.set()
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
+        finished = _stamp()
     finally:
         conn.stop.set()
         conn.api.close()  # type: ignore[no-untyped-call]
@@ -191,8 +201,28 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
         namespaces=tuple(ns for ns in namespaces if ns is not None),
         all_namespaces=options.all_namespaces,
     )
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return collector.snapshot(source, stamp, sorted(gaps, key=_gap_key))
+    answered.sort()
+    facts_seen = model.Provenance(
+        server=conn.host,
+        cluster_id=facts.cluster_id,
+        server_version=facts.server_version,
+        user=facts.user,
+        unavailable=facts.unavailable,
+        kinds_requested=tuple(r.kind for r in RESOURCES),
+        kinds_read=tuple(r.kind for r in RESOURCES if not any(g.kind == r.kind for g in gaps)),
+        namespaces_requested=source.namespaces,
+        namespaces_read=provenance.namespaces_read(source, gaps, conn.default_namespace),
+        first_resource_version=answered[0][1] if answered else None,
+        last_resource_version=answered[-1][1] if answered else None,
+        list_started_at=started,
+        list_finished_at=finished,
+    )
+    snapshot = collector.snapshot(source, finished, sorted(gaps, key=_gap_key))
+    return dataclasses.replace(snapshot, provenance=facts_seen)
+
+
+def _stamp() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _gap_key(gap: model.Gap) -> tuple[str, str, str]:
@@ -396,7 +426,26 @@ def _get(
     options: LiveOptions,
     deadline: float,
 ) -> _Response:
-    """One read-only GET that ends by ``deadline``, answer or not.
+    """One read-only GET that ends by ``deadline``; see :func:`_request`."""
+    return _request(conn, "GET", path, query, options, deadline)
+
+
+def _ask(conn: _Connection, options: LiveOptions, method: str, path: str,
+         body: Mapping[str, Any] | None) -> provenance.Answer:
+    response = _request(conn, method, path, (), options, _deadline(options), body)
+    return provenance.Answer(response.status, response.body)
+
+
+def _request(
+    conn: _Connection,
+    method: str,
+    path: str,
+    query: Sequence[tuple[str, Any]],
+    options: LiveOptions,
+    deadline: float,
+    payload: Mapping[str, Any] | None = None,
+) -> _Response:
+    """One request (GET, or the SelfSubjectReview POST) that ends by ``deadline``.
 
     Socket timeouts bound each read, not a whole response: an apiserver (or proxy) that
     trickles a byte at a time would never time out. So the exchange runs in a daemon
@@ -407,26 +456,28 @@ def _get(
     """
     remaining = deadline - time.monotonic()
     if remaining <= 0 or conn.stop.is_set():
-        raise _too_slow(conn, path, options)
+        raise _too_slow(conn, method, path, options)
     outcome: concurrent.futures.Future[_Response] = concurrent.futures.Future()
 
     def exchange() -> None:
         try:
-            outcome.set_result(_exchange(conn, path, query, options, remaining))
+            outcome.set_result(_exchange(conn, method, path, query, options, remaining,
+                                         payload))
         except BaseException as e:  # handed to the waiting thread
             outcome.set_exception(e)
 
-    threading.Thread(target=exchange, name="driftscan-get", daemon=True).start()
+    threading.Thread(target=exchange, name="driftscan-request", daemon=True).start()
     try:
         return outcome.result(timeout=remaining)
     except concurrent.futures.TimeoutError as e:
-        raise _too_slow(conn, path, options) from e
+        raise _too_slow(conn, method, path, options) from e
 
 
-def _too_slow(conn: _Connection, path: str, options: LiveOptions) -> errors.ClusterUnreachable:
+def _too_slow(conn: _Connection, method: str, path: str,
+              options: LiveOptions) -> errors.ClusterUnreachable:
     return errors.ClusterUnreachable(
-        f"the apiserver at {conn.host} (context {conn.context!r}) did not answer GET {path}"
-        f" within {options.request_timeout:g} s",
+        f"the apiserver at {conn.host} (context {conn.context!r}) did not answer {method}"
+        f" {path} within {options.request_timeout:g} s",
         hint="check that the cluster is running and reachable; a slow but healthy one"
         " needs a longer --request-timeout",
     )
@@ -434,16 +485,22 @@ def _too_slow(conn: _Connection, path: str, options: LiveOptions) -> errors.Clus
 
 def _exchange(
     conn: _Connection,
+    method: str,
     path: str,
     query: Sequence[tuple[str, Any]],
     options: LiveOptions,
     budget: float,
+    payload: Mapping[str, Any] | None,
 ) -> _Response:
+    headers = {"Accept": "application/json"}
+    if payload is not None:
+        headers["Content-Type"] = "application/json"
     request = conn.api.param_serialize(
-        "GET",
+        method,
         path,
         query_params=list(query),
-        header_params={"Accept": "application/json"},
+        header_params=headers,
+        body=dict(payload) if payload is not None else None,
         auth_settings=["BearerToken"],
     )
     try:
@@ -453,7 +510,7 @@ def _exchange(
         raw = response.response
         try:
             body = raw.read(_MAX_BODY + 1)
-            headers = raw.headers
+            answer_headers = raw.headers
         finally:
             raw.release_conn()
     except (urllib3.exceptions.HTTPError, k8s_client.ApiException, OSError) as e:
@@ -464,11 +521,11 @@ def _exchange(
         ) from e
     if len(body or b"") > _MAX_BODY:
         raise errors.ClusterUnreachable(
-            f"the apiserver at {conn.host} answered GET {path} with more than"
+            f"the apiserver at {conn.host} answered {method} {path} with more than"
             f" {_MAX_BODY // 2**20} MiB",
             hint="is the kubeconfig pointing at a Kubernetes apiserver?",
         )
-    retry_after = headers.get("Retry-After") if headers is not None else None
+    retry_after = answer_headers.get("Retry-After") if answer_headers is not None else None
     return _Response(int(response.status), bytes(body or b""), str(retry_after or ""))
 
 
@@ -509,7 +566,7 @@ def _status_message(body: bytes) -> str:
     return ""
 
 
-def _probe(conn: _Connection, options: LiveOptions) -> None:
+def _probe(conn: _Connection, options: LiveOptions) -> provenance.Answer:
     response = _get(conn, "/version", (), options, _deadline(options))
     if response.status == 401:
         raise errors.ClusterUnreachable(
@@ -517,6 +574,7 @@ def _probe(conn: _Connection, options: LiveOptions) -> None:
             f" {conn.context!r} (401 Unauthorized)",
             hint="refresh the token or client certificate in the kubeconfig",
         )
+    return provenance.Answer(response.status, response.body)
 
 
 # --- listing -----------------------------------------------------------------------------
@@ -573,6 +631,8 @@ def _pages(
     gaps: list[model.Gap] = []
     token = ""
     restarts = retries = count = 0
+    version: str | None = None
+    answered_at = 0.0
     deadline = _deadline(options)
     pending = fetch(token, deadline)
     while True:
@@ -596,7 +656,10 @@ def _pages(
             count += _collect(collector, resource, path, page, gaps)
             observer.page(resource.kind, namespace, count)
             metadata = page.get("metadata") if isinstance(page, Mapping) else None
-            raw_token = metadata.get("continue") if isinstance(metadata, Mapping) else ""
+            metadata = metadata if isinstance(metadata, Mapping) else {}
+            if version is None:
+                version, answered_at = str(metadata.get("resourceVersion") or ""), time.time()
+            raw_token = metadata.get("continue")
             token = raw_token if isinstance(raw_token, str) else ""
             del page
             if token != ahead:
@@ -607,14 +670,15 @@ def _pages(
                     pending = fetch(token, deadline)
             if not token:
                 observer.finished(resource.kind, namespace, count, None)
-                return _ListResult(collector, gaps)
+                return _ListResult(collector, gaps, resource_version=version or None,
+                                   answered_at=answered_at)
             if conn.stop.is_set():
                 raise errors.ClusterUnreachable(f"listing {path} was stopped")
             continue
         if response.status == 410 and token and restarts < _MAX_RESTARTS:
             # The continue token expired mid-list: start over for a consistent LIST.
             restarts += 1
-            collector, gaps, token, count = parsing.Collector(), [], "", 0
+            collector, gaps, token, count, version = parsing.Collector(), [], "", 0, None
             deadline = _deadline(options)
             pending = fetch(token, deadline)
             continue

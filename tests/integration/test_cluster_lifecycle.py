@@ -7,7 +7,6 @@ it proves start-up from nothing and a clean stop: no process or listening port l
 from __future__ import annotations
 
 import json
-import os
 import socket
 import stat
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from scanner import cli
-from scanner.clusters import kwok, processes
+from scanner.clusters import processes, toolchain
 
 pytestmark = pytest.mark.cluster
 
@@ -27,8 +26,8 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _needs_tools() -> None:
-    if not os.access(kwok.tools_bin() / "kube-apiserver", os.X_OK):
-        pytest.fail("cluster binaries missing: run `make cluster-tools`")
+    if not toolchain.ready():
+        pytest.fail(f"cluster binaries missing: run `{toolchain.build_command()}`")
 
 
 def test_up_status_env_down_leaves_nothing_behind(
@@ -78,13 +77,17 @@ def test_up_status_env_down_leaves_nothing_behind(
     assert "not running" in capsys.readouterr().err
 
 
-def test_missing_binaries_say_make_cluster_tools(
+def test_missing_binaries_name_the_build_command(
         state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("DRIFTSCAN_TOOLS_BIN", str(tmp_path / "empty"))
+    monkeypatch.delenv("DRIFTSCAN_TOOLS_BIN", raising=False)
+    monkeypatch.setenv("DRIFTSCAN_TOOLS_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(toolchain, "checkout_root", lambda: None)
     assert cli.main(["cluster", "up", "--provider", "kwok", "--name", "nobin"]) == 2
     err = capsys.readouterr().err
-    assert "make cluster-tools" in err and "Traceback" not in err
+    assert "the kwok cluster needs etcd, kube-apiserver" in err
+    assert "cluster tools`" in err and "--provider kind" in err and "Traceback" not in err
+    assert not (state_dir / "clusters" / "nobin").exists()
 
 
 def test_a_component_that_dies_shows_its_log_tail(
@@ -93,9 +96,8 @@ def test_a_component_that_dies_shows_its_log_tail(
     _needs_tools()
     tools = tmp_path / "bin"
     tools.mkdir()
-    for name in os.listdir(kwok.tools_bin()):
-        if not name.startswith("."):
-            (tools / name).symlink_to(kwok.tools_bin() / name)
+    for name, path in toolchain.locate_all().items():
+        (tools / name).symlink_to(path)
     broken = tools / "kube-apiserver"
     broken.unlink()
     broken.write_text("#!/bin/sh\necho 'E0101 bad flag: --simulated-failure' >&2\nexit 1\n")

@@ -262,7 +262,7 @@ def test_pin_from_cluster_uses_the_running_digest_and_refuses_drift(
     assert path.read_text() == original  # nothing written
 
 
-APPS = Path(__file__).resolve().parents[2] / "scenarios" / "apps"
+APPS = Path(__file__).resolve().parents[2] / "scanner" / "library" / "apps"
 APP_FILES = ("online-boutique/cartservice.yaml", "online-boutique/checkoutservice.yaml",
              "online-boutique/emailservice-envoy.yaml",
              "online-boutique/productcatalogservice.yaml",
@@ -289,7 +289,7 @@ def _ready(kube: client.ApiClient, namespace: str) -> bool:
                     == (d.status.number_ready or 0) for d in daemons))
 
 
-@pytest.mark.skipif(not APPS.is_dir(), reason="scenarios/apps is not in this tree")
+@pytest.mark.skipif(not APPS.is_dir(), reason="scanner/library/apps is not in this tree")
 def test_pin_write_on_the_scenario_apps_runs_the_resolved_digests(
         cluster: base.ClusterHandle, kube: client.ApiClient, namespace: str, registry: str,
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

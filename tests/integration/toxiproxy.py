@@ -2,7 +2,8 @@
 kwok cluster's apiserver and registry, with latency, bandwidth, resets, stalls, slicing
 and truncation added and removed through its HTTP API.
 
-The server is ``.tools/bin/toxiproxy-server`` (built by ``make cluster-tools``). It runs
+The server is ``toxiproxy-server`` (built by ``make cluster-tools``, pinned in
+``scanner/clusters/gotools/versions.env``). It runs
 in a process group of its own, stopped whole at the end; its API port is picked free and
 retried if another process takes it first, and every proxy listens on a port the kernel
 picks (``127.0.0.1:0``), which Toxiproxy reports back.
@@ -24,7 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-BINARY = Path(__file__).resolve().parents[2] / ".tools" / "bin" / "toxiproxy-server"
+
+def _binary() -> Path:
+    from scanner.clusters import toolchain
+
+    found = toolchain.locate("toxiproxy-server")
+    return found if found is not None else Path(".tools/bin/toxiproxy-server")
+
+
+BINARY = _binary()
 
 
 @dataclass

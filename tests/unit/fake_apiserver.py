@@ -1,8 +1,10 @@
 """A tiny HTTP apiserver for live-source tests: paginated LISTs, 403s, 410s, a request log.
 
-Serves ``GET /version`` and collection paths from an in-memory table; ``limit`` and
-``continue`` page like the real apiserver (the token is an offset). Only GET is
-implemented, so any write would fail the test with a 501.
+Serves ``GET /version``, ``GET`` of the ``kube-system`` namespace and collection paths
+from an in-memory table; ``limit`` and ``continue`` page like the real apiserver (the
+token is an offset, each LIST gets the next resourceVersion). The only non-GET it
+answers is the ``SelfSubjectReview`` create (which the real apiserver does not store
+either); any other write fails the test with a 501.
 
 ``faults`` scripts misbehaviour per path, one :class:`Fault` per request in order: any
 status with headers (429 with ``Retry-After``, 503 bursts), a truncated body, a hang
@@ -22,6 +24,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+KUBE_SYSTEM = "/api/v1/namespaces/kube-system"
+REVIEWS = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,11 @@ class FakeApiserver:
     expire_once: set[str] = field(default_factory=set)
     unauthorized: bool = False
     faults: dict[str, list[Fault]] = field(default_factory=dict)
+    kube_system_uid: str = "5f0c3a52-0000-4000-8000-00000000c1d0"
+    user: dict[str, Any] | None = field(default_factory=lambda: {
+        "username": "system:serviceaccount:shop:scanner", "uid": "sa-uid",
+        "groups": ["system:serviceaccounts", "system:authenticated"]})
+    resource_version: int = 100
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -55,10 +65,18 @@ class FakeApiserver:
         query = dict(urllib.parse.parse_qsl(parsed.query))
         with self.lock:
             self.requests.append((method, parsed.path, query))
-        if method != "GET":
-            return 501, _status(501, "NotImplemented", "read-only fake")
         if self.unauthorized:
             return 401, _status(401, "Unauthorized", "Unauthorized")
+        if method == "POST" and parsed.path == REVIEWS and parsed.path not in self.forbidden:
+            if self.user is None:
+                return 404, _status(404, "NotFound", "the server could not find the resource")
+            return 201, {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
+                         "status": {"userInfo": self.user}}
+        if method != "GET" and parsed.path not in self.forbidden:
+            return 501, _status(501, "NotImplemented", "read-only fake")
+        if parsed.path == KUBE_SYSTEM and parsed.path not in self.forbidden:
+            return 200, {"kind": "Namespace", "apiVersion": "v1", "metadata": {
+                "name": "kube-system", "uid": self.kube_system_uid}}
         if parsed.path == "/version":
             return 200, {"major": "1", "minor": "32", "gitVersion": "v1.32.0"}
         if parsed.path in self.forbidden:
@@ -77,7 +95,10 @@ class FakeApiserver:
         limit = int(query.get("limit", 0)) or len(items)
         page = items[start:start + limit]
         following = start + limit
-        metadata: dict[str, Any] = {"resourceVersion": "123"}
+        if not token:
+            with self.lock:
+                self.resource_version += 1
+        metadata: dict[str, Any] = {"resourceVersion": str(self.resource_version)}
         if following < len(items):
             metadata["continue"] = str(following)
             metadata["remainingItemCount"] = len(items) - following
@@ -95,7 +116,7 @@ class FakeApiserver:
             return queue.pop(0)
 
     def get_paths(self) -> list[str]:
-        return [path for method, path, _ in self.requests]
+        return [path for method, path, _ in self.requests if method == "GET"]
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -109,6 +130,9 @@ def serve(fake: FakeApiserver) -> Iterator[str]:
 
     class Handler(BaseHTTPRequestHandler):
         def _reply(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)  # keep the connection in step for the next request
             code, body = fake.handle(method, self.path)
             fault = fake.fault(urllib.parse.urlsplit(self.path).path)
             if fault is not None and fault.status:

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from scanner import detectors, findings, graph, model
-from scanner.report import building
+from scanner.report import building, integrity
 from scanner.report import model as report_model
 from scanner.sources import dump
+from tests import kubedump
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -49,10 +50,13 @@ def analyse(snapshot: model.Snapshot) -> tuple[graph.Graph, list[findings.Findin
     return g, detectors.detect(snapshot, g)
 
 
-def report_for(snapshot: model.Snapshot) -> report_model.Report:
+def report_for(snapshot: model.Snapshot,
+               command_line: tuple[str, ...] = kubedump.SAMPLE_COMMAND) -> report_model.Report:
+    """The report ``scan`` would write (sealed with its digest), at a fixed time."""
     g, found = analyse(snapshot)
-    return building.build(snapshot, g, found, detectors.REGISTRY,
-                          generated_at="2026-01-10T12:00:00Z")
+    return integrity.seal(building.build(snapshot, g, found, detectors.REGISTRY,
+                                         generated_at="2026-01-10T12:00:00Z",
+                                         command_line=command_line))
 
 
 def fixture_findings(rule_dir: str, name: str) -> list[findings.Finding]:

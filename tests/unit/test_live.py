@@ -50,9 +50,48 @@ def test_all_namespaces_pages_through_every_kind(config: Path, fake: FakeApiserv
 
 def test_reads_only_with_get_and_never_secrets(config: Path, fake: FakeApiserver) -> None:
     live.load(opts(config, all_namespaces=True))
-    assert {m for m, _, _ in fake.requests} == {"GET"}
+    # The one other request asks who the scan runs as; it creates nothing.
+    assert {(m, p) for m, p, _ in fake.requests if m != "GET"} == {
+        ("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews")}
     assert not [p for p in fake.get_paths() if "secret" in p]
-    assert set(fake.get_paths()) == {"/version", *(r.path(None) for r in live.RESOURCES)}
+    assert set(fake.get_paths()) == {"/version", "/api/v1/namespaces/kube-system",
+                                     *(r.path(None) for r in live.RESOURCES)}
+
+
+def test_provenance_names_cluster_identity_and_list_window(config: Path,
+                                                           fake: FakeApiserver) -> None:
+    snap = live.load(opts(config, all_namespaces=True))
+    p = snap.provenance
+    assert p.server is not None and p.server.startswith("http://127.0.0.1:")
+    assert p.cluster_id == fake.kube_system_uid
+    assert p.server_version == "v1.32.0"
+    assert p.user == model.UserInfo("system:serviceaccount:shop:scanner", "sa-uid",
+                                    ("system:serviceaccounts", "system:authenticated"))
+    assert p.unavailable == ()
+    assert p.kinds_requested == p.kinds_read == tuple(r.kind for r in live.RESOURCES)
+    assert (p.namespaces_requested, p.namespaces_read) == ((), ("*",))
+    # Every LIST got its own resourceVersion (101…110): the window spans first to last.
+    versions = {p.first_resource_version, p.last_resource_version}
+    assert len(versions) == 2 and versions <= {str(v) for v in range(101, 111)}
+    assert p.list_started_at is not None and p.list_finished_at is not None
+    assert p.list_started_at <= p.list_finished_at
+    assert p.inputs == ()
+
+
+def test_refused_identity_facts_are_reasons_not_failures(config: Path,
+                                                         fake: FakeApiserver) -> None:
+    fake.forbidden |= {"/api/v1/namespaces/kube-system",
+                       "/apis/authentication.k8s.io/v1/selfsubjectreviews"}
+    fake.forbidden.add("/api/v1/nodes")
+    snap = live.load(opts(config, namespaces=("shop",)))
+    p = snap.provenance
+    assert p.cluster_id is None and p.user is None
+    reasons = dict(p.unavailable)
+    assert reasons["cluster_id"].startswith("forbidden: GET namespace kube-system")
+    assert reasons["identity"].startswith("forbidden: create SelfSubjectReview")
+    assert "Node" in p.kinds_requested and "Node" not in p.kinds_read
+    assert p.namespaces_read == ("shop",)
+    assert len(snap.pods) == 5  # the scan itself went on
 
 
 def test_default_namespace_comes_from_the_context(config: Path, fake: FakeApiserver) -> None:
@@ -310,7 +349,7 @@ def test_a_huge_retry_after_is_capped_by_the_deadline(config: Path, fake: FakeAp
         Fault(429, headers=(("Retry-After", "3600"),)) for _ in range(20)]
     started = time.monotonic()
     snap = live.load(opts(config, request_timeout=2.0))
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 5.0  # the 2 s deadline, plus a loaded machine's slack
     assert [(g.kind, g.reason.split(":")[0]) for g in snap.gaps] == [
         ("Pod", "apiserver answered 429 listing pods in namespace shop")]
 
@@ -322,7 +361,7 @@ def test_a_503_burst_is_retried_and_persistent_503_is_a_gap(
     fake.faults["/api/v1/namespaces/shop/pods"] = [Fault(503) for _ in range(50)]
     started = time.monotonic()
     snap = live.load(opts(config, request_timeout=3.0))
-    assert time.monotonic() - started < 4.0
+    assert time.monotonic() - started < 6.0
     (gap,) = snap.gaps
     assert "503" in gap.reason and "gave up after" in gap.reason
 
@@ -346,7 +385,7 @@ def test_a_hung_apiserver_is_given_up_on_at_the_request_timeout(
     started = time.monotonic()
     with pytest.raises(errors.ClusterUnreachable, match="did not answer GET /version within 2 s"):
         live.load(opts(config, request_timeout=2.0))
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 5.0  # the 2 s deadline, plus a loaded machine's slack
 
 
 def test_a_trickling_answer_cannot_outlive_the_deadline(
@@ -355,7 +394,7 @@ def test_a_trickling_answer_cannot_outlive_the_deadline(
     started = time.monotonic()
     with pytest.raises(errors.ClusterUnreachable, match="did not answer"):
         live.load(opts(config, request_timeout=2.0))
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 5.0  # the 2 s deadline, plus a loaded machine's slack
 
 
 def test_a_closed_port_fails_at_once_without_library_retries(tmp_path: Path) -> None:
@@ -366,7 +405,7 @@ def test_a_closed_port_fails_at_once_without_library_retries(tmp_path: Path) -> 
     started = time.monotonic()
     with pytest.raises(errors.ClusterUnreachable, match="connection refused"):
         live.load(opts(config))
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3.0  # no 3 × retries of 60 s
 
 
 def test_loading_rejects_contradictory_options() -> None:
@@ -381,7 +420,8 @@ def test_live_and_dump_agree_on_the_report(config: Path) -> None:
 
     def report(snap: model.Snapshot) -> dict[str, object]:
         data = json.loads(json_format.render(helpers.report_for(snap)))
-        data.pop("source")
+        for where in ("source", "provenance", "integrity"):  # how it was read differs
+            data.pop(where)
         return data
 
     assert report(live.load(opts(config, all_namespaces=True))) == report(helpers.load(FIXTURE))

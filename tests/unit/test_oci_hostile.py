@@ -220,7 +220,7 @@ def test_a_trickling_registry_is_cut_off_at_the_deadline() -> None:
         started = time.monotonic()
         with pytest.raises(failures.Unreachable):
             plain_client(registry, timeout=1.5).get_manifest("app", "1")
-        assert time.monotonic() - started < 2.5
+        assert time.monotonic() - started < 4.0  # 1.5 s deadline, slack for load
 
 
 def test_a_huge_announced_body_is_refused_before_reading() -> None:
@@ -230,7 +230,7 @@ def test_a_huge_announced_body_is_refused_before_reading() -> None:
         started = time.monotonic()
         with pytest.raises(errors.RegistryError, match="larger than 4 MiB"):
             plain_client(registry).get_manifest("app", "1")
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 3.0  # refused before reading 300 MB
 
 
 def test_a_body_that_grows_past_the_cap_is_cut_off() -> None:

@@ -16,7 +16,7 @@ from scanner.scenarios import definitions as d
 from scanner.scenarios import loading
 
 ROOT = Path(__file__).resolve().parents[2]
-LIBRARY = ROOT / "scenarios"
+LIBRARY = ROOT / "scanner" / "library"
 
 APP = """\
 apiVersion: apps/v1
@@ -118,13 +118,12 @@ def test_scenario_modules_declare_their_public_surface() -> None:
 
 
 def test_select_resolves_names_and_refuses_unknown_ones() -> None:
-    chosen = loading.select(["sidecar-drift", "retag-scale-up"], all_=False, files=[],
-                            directory=LIBRARY)
+    chosen = loading.select(["sidecar-drift", "retag-scale-up"], all_=False, files=[])
     assert [s.name for s in chosen] == ["sidecar-drift", "retag-scale-up"]
     with pytest.raises(errors.InputError, match="unknown scenario: nope"):
-        loading.select(["nope"], all_=False, files=[], directory=LIBRARY)
+        loading.select(["nope"], all_=False, files=[])
     with pytest.raises(errors.InputError, match="no scenario selected"):
-        loading.select([], all_=False, files=[], directory=LIBRARY)
+        loading.select([], all_=False, files=[])
 
 
 # --- a good file -------------------------------------------------------------------------

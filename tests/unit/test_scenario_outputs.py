@@ -19,7 +19,7 @@ from scanner.scenarios import definitions as d
 from scanner.scenarios import expectations, journal, junit, loading, outputs, records, terminal
 from tests.unit import helpers
 
-LIBRARY = Path(__file__).resolve().parents[2] / "scenarios"
+LIBRARY = Path(__file__).resolve().parents[2] / "scanner" / "library"
 
 
 def scenario(name: str) -> d.Scenario:
