@@ -58,6 +58,7 @@ bench: setup
 	$(BIN)/python benchmarks/cluster_up.py
 	$(BIN)/python benchmarks/scan_scale.py
 	$(BIN)/python benchmarks/html_report.py
+	$(BIN)/python benchmarks/manifests_scale.py
 
 clean:
 	-$(BIN)/driftscan cluster down --provider kwok --name driftscan 2>/dev/null

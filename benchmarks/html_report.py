@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from scanner import detectors, graph  # noqa: E402
 from scanner.report import building, html, integrity, json_format  # noqa: E402
-from scanner.report import model as report_model  # noqa: E402
+from scanner.report import document as report_model  # noqa: E402
 from scanner.sources import dump  # noqa: E402
 from tests import kubedump  # noqa: E402
 
@@ -44,7 +44,7 @@ def build_report(workloads: int) -> tuple[report_model.Report, float, int]:
         start = time.perf_counter()
         snapshot = dump.load([str(path)])
         g = graph.build(snapshot)
-        report = building.build(snapshot, g, detectors.detect(snapshot, g), detectors.REGISTRY)
+        report = building.build(snapshot, g, detectors.detect(snapshot, g), detectors.RULES)
         return report, time.perf_counter() - start, len(snapshot.pods)
 
 

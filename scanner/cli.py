@@ -98,12 +98,12 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
          all_namespaces: bool, files: tuple[str, ...], fmt: str, output: str | None,
          fail_on: str, registry_check: bool, insecure_registries: tuple[str, ...],
          allow_gaps: bool, sign_key: str | None, request_timeout: float) -> int:
-    r"""Find workloads whose pods run different builds of the same container.
+    """Find workloads whose pods run different builds of the same container.
 
     \b
     Exit codes: 0 clean and complete, 1 findings at or above --fail-on, 2 usage or
     environment error, 3 incomplete (gaps; --allow-gaps makes it 0), 130 interrupted.
-    """
+    """  # noqa: D301 — \b (backspace) keeps click from rewrapping
     from rich.console import Console
 
     from scanner import findings, redacting, scanning
@@ -133,15 +133,28 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
 @click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]),
               default="high", show_default=True,
               help="Exit 1 when a finding is at or above this severity.")
+@click.option("--allow-gaps", is_flag=True,
+              help="Exit 0 instead of 3 when some input could not be read and no finding "
+              "reaches --fail-on (the unreadable files are still listed).")
 def manifests_command(paths: tuple[str, ...], fmt: str, output: str | None,
-                      fail_on: str) -> int:
-    """Check manifests (files, folders, - for stdin) for tags that let builds drift."""
+                      fail_on: str, allow_gaps: bool) -> int:
+    """Check manifests (files, folders, - for stdin) for tags that let builds drift.
+
+    Every readable file is checked; every file that is not (a Helm template, a kustomize
+    patch, a duplicate key…) is listed with its line, the reason and what to do.
+
+    \b
+    Exit codes: 0 clean and complete, 1 findings at or above --fail-on, 2 usage error
+    (a path that does not exist), 3 some input unreadable and nothing at --fail-on
+    (--allow-gaps makes it 0), 130 interrupted.
+    """  # noqa: D301 — \b (backspace) keeps click from rewrapping
     from rich.console import Console
 
     from scanner import findings, manifest_scanning
 
     options = manifest_scanning.ManifestOptions(
-        paths=paths, format=fmt, output=output, fail_on=findings.Severity.parse(fail_on))
+        paths=paths, format=fmt, output=output, fail_on=findings.Severity.parse(fail_on),
+        allow_gaps=allow_gaps)
     return manifest_scanning.run(options, Console())
 
 
@@ -156,11 +169,22 @@ def manifests_command(paths: tuple[str, ...], fmt: str, output: str | None,
 @click.option("--insecure-registry", "insecure_registries", multiple=True, metavar="HOST",
               help="Reach this registry over plain HTTP (loopback ones always are); "
               "repeatable.")
+@click.option("--allow-gaps", is_flag=True,
+              help="Exit 0 instead of 3 when some file could not be read (it is listed "
+              "and left unchanged).")
 @_request_timeout_option
 def pin_command(paths: tuple[str, ...], diff: bool, write: bool, from_cluster: bool,
                 kubeconfig: str | None, context: str | None,
-                insecure_registries: tuple[str, ...], request_timeout: float) -> int:
-    """Rewrite image tags to tag@sha256 digests (prints the pinned manifests by default)."""
+                insecure_registries: tuple[str, ...], allow_gaps: bool,
+                request_timeout: float) -> int:
+    """Rewrite image tags to tag@sha256 digests (prints the pinned manifests by default).
+
+    A file that cannot be read is listed and left unchanged; the others are pinned.
+
+    \b
+    Exit codes: 0 done, 2 usage error or an image that cannot be pinned (nothing is
+    written), 3 some file unreadable (--allow-gaps makes it 0), 130 interrupted.
+    """  # noqa: D301 — \b (backspace) keeps click from rewrapping
     from rich.console import Console
 
     from scanner import pinning
@@ -173,7 +197,8 @@ def pin_command(paths: tuple[str, ...], diff: bool, write: bool, from_cluster: b
     options = pinning.PinOptions(
         paths=paths, mode="diff" if diff else "write" if write else "print",
         from_cluster=from_cluster, kubeconfig=kubeconfig, context=context,
-        insecure_registries=insecure_registries, request_timeout=request_timeout)
+        insecure_registries=insecure_registries, allow_gaps=allow_gaps,
+        request_timeout=request_timeout)
     return pinning.run(options, Console())
 
 
@@ -228,10 +253,10 @@ def report_command(ctx: click.Context, history_dir: str | None, output: str | No
 def report_render(report_json: str, output: str, fmt: str) -> None:
     """Render a saved JSON report (`scan --format json`) as a self-contained HTML page or PDF."""
     from scanner import printing, redacting
-    from scanner.report import html, integrity, loading
+    from scanner.report import html, integrity, reading
 
-    data = loading.read_object(report_json)
-    report = loading.from_data(data, name=report_json)
+    data = reading.read_object(report_json)
+    report = reading.from_data(data, name=report_json)
     verdict = integrity.verify(data)
     if not verdict.ok:  # the page would show a digest the file no longer matches
         click.echo(redacting.printable(f"warning: {report_json}: {verdict.lines[0]}"),
@@ -254,10 +279,10 @@ def report_verify(report_json: str, key: str | None) -> int:
     given, or its signature does not verify; 2 unreadable report or key.
     """
     from scanner import redacting
-    from scanner.report import integrity, loading
+    from scanner.report import integrity, reading
 
     public = integrity.load_public_key(key) if key else None
-    verdict = integrity.verify(loading.read_object(report_json), public)
+    verdict = integrity.verify(reading.read_object(report_json), public)
     for line in verdict.lines:
         click.echo(redacting.printable(f"{report_json}: {line}"), err=not verdict.ok)
     return exits.CLEAN if verdict.ok else exits.VERIFY_FAILED
@@ -285,9 +310,9 @@ def diff_command(old_json: str, new_json: str, fmt: str, output: str | None, fai
     from rich.console import Console
 
     from scanner import findings
-    from scanner.report import comparing, loading
+    from scanner.report import comparing, reading
 
-    change = comparing.compare(loading.read(old_json), loading.read(new_json))
+    change = comparing.compare(reading.read(old_json), reading.read(new_json))
     comparing.write(change, fmt, output, Console())
     return exits.for_result(fails=change.new_at_or_above(findings.Severity.parse(fail_on)),
                             incomplete=not change.new_complete, allow_gaps=allow_gaps)
@@ -460,12 +485,12 @@ def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...],
                  nodes: int | None, cleanup: str, context: str | None, kubeconfig: str | None,
                  registry: str | None, pull_registry: str | None, verbose: bool,
                  allow_gaps: bool) -> int:
-    r"""Run scenarios: deploy, inject drift, scan, and check what detection finds.
+    """Run scenarios: deploy, inject drift, scan, and check what detection finds.
 
     \b
     Exit codes: 0 every expectation met, 1 an expectation missed, 2 the run could not be
     carried out, 3 met but a scan had gaps (--allow-gaps makes it 0), 130 interrupted.
-    """
+    """  # noqa: D301 — \b (backspace) keeps click from rewrapping
     from rich.console import Console
 
     from scanner.scenarios import commands

@@ -1,7 +1,7 @@
 """The compliance controls driftscan's rules evidence, in one catalog.
 
 Each ``Rule`` (``scanner/detectors/``) names the controls its findings are evidence
-for by id; the registry refuses an id that is not here. docs/rules.md, the report's
+for by id; the rule set refuses an id that is not here. docs/rules.md, the report's
 rule metadata and its audit summary (per control: workloads in and out of compliance)
 are all generated from this catalog and the rules.
 

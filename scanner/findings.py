@@ -2,23 +2,21 @@
 
 Detectors create :class:`Finding` objects; scoring weighs them and the report renders
 them. A finding is structured data (workload, container, observed digests, the digest
-to pin, evidence), never free text alone, so JSON, SARIF and HTML say the same thing.
+to pin, typed evidence), never free text alone, so JSON, SARIF and HTML say the same
+thing.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
-from scanner import errors, model
+from scanner import errors, evidence, model
 
 __all__ = ["JSONValue", "Finding", "Pin", "Severity"]
 
-JSONValue: TypeAlias = (
-    str | int | float | bool | None | Sequence["JSONValue"] | Mapping[str, "JSONValue"]
-)
+JSONValue: TypeAlias = evidence.JSONValue
 """A value that ``json.dumps`` writes as is."""
 
 
@@ -80,7 +78,8 @@ class Finding:
     """Digests (or raw imageIDs) seen among the workload's live pods."""
     expected: str | None = None
     """The digest driftscan suggests pinning to, when there is one."""
-    evidence: Mapping[str, JSONValue] = field(default_factory=dict)
+    evidence: evidence.Evidence = field(default_factory=evidence.Untyped)
+    """What the rule saw, typed per rule family (see :mod:`scanner.evidence`)."""
     remediation: str = ""
     """What to do about this finding, with the exact digest and command where known."""
     pin: Pin | None = None

@@ -49,7 +49,8 @@ __all__ = [
 _TEMPLATE_HASH = "pod-template-hash"
 _REVISION_HASH = "controller-revision-hash"
 _READ_KINDS = frozenset(
-    {"ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
+    {"ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob",
+     "ReplicationController"}
 )
 _CALLS = "calls"
 

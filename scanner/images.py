@@ -30,6 +30,7 @@ __all__ = [
     "ImageID",
     "ImageIDKind",
     "ImageRef",
+    "default_pull_policy",
     "parse",
     "parse_image_id",
     "try_parse",
@@ -104,6 +105,14 @@ class ImageRef:
     def same_repository(self, other: ImageRef) -> bool:
         """True when both references name the same registry repository."""
         return self.name == other.name
+
+
+def default_pull_policy(ref: ImageRef) -> str:
+    """The ``imagePullPolicy`` the apiserver stores when a container names none.
+
+    ``Always`` for ``:latest`` or no tag, ``IfNotPresent`` otherwise (digests included).
+    """
+    return "Always" if ref.is_floating else "IfNotPresent"
 
 
 def parse(reference: str) -> ImageRef:

@@ -1,11 +1,15 @@
 """``driftscan manifests``: the static rules on YAML before it is applied.
 
 The CLI calls :func:`run`. Each workload read by ``sources.manifests`` becomes a snapshot
-of its own (no pods), and the registry's static detectors — ``floating-tag``,
+of its own (no pods), and the static detectors — ``floating-tag``,
 ``mutable-tag`` and ``pull-policy-divergence``, the same functions a live scan runs —
 check it; each finding is placed at the line and column of the container's ``image``
 field. The rollout rules are not run: every one of them is defined by live state
 (revisions holding pods, status revisions), which a manifest does not have.
+
+A file that cannot be read does not stop the run: it is listed in every format with
+what to do, the rest is checked, ``-o`` is written, and the exit code says the result
+is incomplete (:mod:`scanner.exits`: 3 unless a finding reaches ``--fail-on``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import io
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,14 +28,14 @@ from rich.console import Console
 
 from scanner import __version__, detectors, errors, exits, findings, graph, writing
 from scanner.detectors import rules
+from scanner.report import document as report_model
 from scanner.report import manifest_report, plain, sarif
-from scanner.report import model as report_model
 from scanner.sources import manifests
 
-__all__ = ["FORMATS", "STATIC_RULES", "ManifestOptions", "check", "run", "static_registry"]
+__all__ = ["FORMATS", "STATIC_RULES", "ManifestOptions", "check", "run", "static_rule_set"]
 
 FORMATS = ("table", "json", "sarif")
-STATIC_RULES = ("floating-tag", "mutable-tag", "pull-policy-divergence")
+STATIC_RULES = detectors.RULES.ids(lambda rule: rule.static)
 """Rules that judge a pod template alone; the only ones a manifest can trigger."""
 
 
@@ -42,56 +47,66 @@ class ManifestOptions:
     format: str = "table"
     output: str | None = None
     fail_on: findings.Severity = findings.Severity.HIGH
+    allow_gaps: bool = False
+    """Exit 0 rather than 3 when input was unreadable and nothing reaches ``fail_on``."""
 
 
-def static_registry() -> rules.Registry:
-    """The registry's detectors for :data:`STATIC_RULES`, in registry order."""
-    return rules.Registry(d for d in detectors.REGISTRY if d.rule.id in STATIC_RULES)
+def static_rule_set() -> rules.RuleSet:
+    """The detectors of :data:`STATIC_RULES`, in declaration order."""
+    return detectors.RULES.only(lambda rule: rule.static)
+
+
+def _pin_diff(path: str) -> str:
+    return shlex.join(("driftscan", "pin", path, "--diff"))
 
 
 def check(files: Sequence[manifests.ManifestFile], *, generated_at: str | None = None,
           ) -> manifest_report.ManifestReport:
     """Run the static rules on every workload of ``files`` and place each finding.
 
-    Raises:
-        errors.InputError: a workload lacks a field the detectors need.
+    A workload lacking a field the detectors need is listed as unreadable.
     """
-    registry = static_registry()
+    rule_set = static_rule_set()
     found: list[manifest_report.ManifestFinding] = []
-    workloads = image_count = 0
-    for file in files:
-        for obj in file.objects:
-            workloads += 1
-            image_count += len(obj.images)
-            snapshot = manifests.snapshot_of(obj)
-            g = graph.build(snapshot)
-            by_container = {f.container: f for f in obj.images}
-            for finding in detectors.detect(snapshot, g, registry=registry):
-                field = by_container.get(finding.container or "")
-                if field is None:
-                    continue
-                rule = registry.rule(finding.rule)
-                found.append(
-                    manifest_report.ManifestFinding(
-                        rule=finding.rule,
-                        severity=finding.severity.value,
-                        message=finding.message,
-                        remediation=f"{rule.remediation} `driftscan pin {file.name} --diff`"
-                        " shows the change." if file.name != "-" else rule.remediation,
-                        file=file.name,
-                        line=field.line,
-                        column=field.column,
-                        end_column=field.end_column if field.end_line == field.line
-                        else field.column + len(field.image),
-                        document=obj.document,
-                        kind=obj.kind,
-                        namespace=obj.namespace,
-                        name=obj.name,
-                        container=field.container,
-                        image=field.image,
-                        field=field.path,
-                    )
+    unreadable = [manifest_report.InputProblem(p.file, p.line, p.reason, p.hint)
+                  for f in files for p in f.problems]
+    objects = [obj for file in files for obj in file.objects]
+    snapshots, problems = manifests.snapshots_of(objects)
+    for refused, reason in problems:
+        unreadable.append(manifest_report.InputProblem(refused.file, refused.line, reason,
+                                                       "fix the manifest"))
+    workloads = sum(len(refs) for _, refs in snapshots)
+    image_count = sum(len(o.images) for _, refs in snapshots for o in refs.values())
+    for snapshot, refs in snapshots:
+        g = graph.build(snapshot)
+        for finding in detectors.detect(snapshot, g, rule_set=rule_set):
+            obj = refs.get(finding.workload)
+            field = None if obj is None else next(
+                (f for f in obj.images if f.container == finding.container), None)
+            if obj is None or field is None:
+                continue
+            rule = rule_set.rule(finding.rule)
+            found.append(
+                manifest_report.ManifestFinding(
+                    rule=finding.rule,
+                    severity=finding.severity.value,
+                    message=finding.message,
+                    remediation=f"{rule.remediation} `{_pin_diff(obj.file)}`"
+                    " shows the change." if obj.file != "-" else rule.remediation,
+                    file=obj.file,
+                    line=field.line,
+                    column=field.column,
+                    end_column=field.end_column if field.end_line == field.line
+                    else field.column + len(field.image),
+                    document=obj.document,
+                    kind=obj.kind,
+                    namespace=obj.namespace,
+                    name=obj.name,
+                    container=field.container,
+                    image=field.image,
+                    field=field.path,
                 )
+            )
     return manifest_report.ManifestReport(
         generated_at=generated_at or _now(),
         tool=report_model.ToolEntry("driftscan", __version__),
@@ -102,9 +117,14 @@ def check(files: Sequence[manifests.ManifestFile], *, generated_at: str | None =
         rules=tuple(
             report_model.RuleEntry(r.id, r.severity.value, r.title, r.rationale,
                                    r.remediation, r.family, r.controls)
-            for r in registry.rules()
+            for r in rule_set.rules()
         ),
-        inputs=tuple(_input(f) for f in files),
+        unreadable=tuple(sorted(unreadable, key=lambda p: (p.file, p.line or 0))),
+        skipped=tuple(manifest_report.SkippedObject(s.file, s.line, s.kind, s.api_version,
+                                                    s.name)
+                      for f in files for s in f.skipped),
+        # Files that could not be read at all have no bytes to vouch for.
+        inputs=tuple(_input(f) for f in files if f.text or not f.problems),
     )
 
 
@@ -117,12 +137,14 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def run(options: ManifestOptions, stdout: Console, *, stdin_text: str | None = None) -> int:
+def run(options: ManifestOptions, stdout: Console, *, stdin_text: str | None = None,
+        stderr: Console | None = None) -> int:
     """Check the manifests, write the result where asked, return the exit code.
 
     Raises:
-        errors.DriftscanError: unreadable or unsafe input, unwritable output.
+        errors.DriftscanError: a path that does not exist, unwritable output.
     """
+    stderr = stderr or Console(stderr=True)
     if options.format not in FORMATS:
         raise errors.InputError(f"unknown format {options.format!r}",
                                 hint=f"use one of {', '.join(FORMATS)}")
@@ -145,9 +167,14 @@ def run(options: ManifestOptions, stdout: Console, *, stdin_text: str | None = N
     if options.output is not None:
         stdout.print(plain.text(f"wrote {options.output}: {manifest_report.summary_line(report)}"),
                      highlight=False, soft_wrap=True)
+    if not report.complete and (options.output is not None or options.format != "table"):
+        # The table lists them already; JSON/SARIF on stdout must stay machine-readable.
+        for problem in report.unreadable:
+            stderr.print(plain.text(f"unreadable: {problem.where}: {problem.reason}"
+                                    f" ({problem.hint})"), highlight=False, soft_wrap=True)
     worst = report.worst_severity()
     return exits.for_result(fails=worst is not None and worst.rank >= options.fail_on.rank,
-                            incomplete=False)
+                            incomplete=not report.complete, allow_gaps=options.allow_gaps)
 
 
 def _write(output: str, write: Callable[[TextIO], object]) -> None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "IGNORE_ANNOTATION",
+    "PULL_FAILURE_REASONS",
+    "ROLLOUT_KINDS",
     "Condition",
     "ContainerRecord",
     "ContainerRole",
@@ -37,6 +39,15 @@ __all__ = [
 
 Labels = frozenset[tuple[str, str]]
 
+ROLLOUT_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+"""Controllers that roll pods from one revision to the next (``kubectl rollout`` works)."""
+
+PULL_FAILURE_REASONS = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
+     "RegistryUnavailable", "SignatureValidationFailed"}
+)
+"""``state.waiting.reason`` values the kubelet sets when it cannot pull an image."""
+
 IGNORE_ANNOTATION = "driftscan.io/ignore"
 """Workload (or bare pod) annotation listing rule ids to skip, comma-separated; ``*`` = all."""
 
@@ -49,6 +60,8 @@ class ContainerRole(enum.Enum):
     SIDECAR = "sidecar"
     """An init container with ``restartPolicy: Always`` (a native sidecar)."""
     EPHEMERAL = "ephemeral"
+    VOLUME = "volume"
+    """An image volume (``volumes[].image.reference``): an image no container runs."""
 
     @property
     def is_init(self) -> bool:

@@ -2,8 +2,9 @@
 
 The CLI calls :func:`run`. Every image without a digest in the manifests that
 ``sources.manifests`` reads (Deployment, StatefulSet, DaemonSet, Job, CronJob,
-ReplicaSet, Pod; init and ephemeral containers included; multi-document files) gets a
-digest from one of two places:
+ReplicaSet, ReplicationController, PodTemplate, Rollout, Pod; init and ephemeral
+containers and image volumes included; multi-document files) gets a digest from one of
+two places:
 
 * the **registry** (default): the tag's manifest ``HEAD`` through ``oci.resolver.Resolver``
   (docker ``config.json`` credentials, concurrent, cached per run). A multi-arch tag
@@ -16,11 +17,14 @@ The edit is a text edit of the ``image`` scalar at its recorded position, in its
 original quoting, so comments, key order, indentation and line endings stay as they
 were. The edited text is parsed again and every image compared with what was intended
 before anything is written. Any problem anywhere (an image that does not resolve, a
-refused workload, a scalar that cannot be rewritten in place) writes nothing. Files are
-replaced all or none: every new text is written to a temporary file beside its target
-before any target is renamed over, and a failure undoes what was done. A symlink is
-written through to the file it names; mode, owner and hard links are kept; a file edited
-between reading and writing is refused (nothing is written).
+refused workload, a scalar that cannot be rewritten in place) writes nothing, and lists
+every problem on a line of its own, by file and line. Files are replaced all or none:
+every new text is written to a temporary file beside its target before any target is
+renamed over, and a failure undoes what was done. A symlink is written through to the
+file it names; mode, owner and hard links are kept; a file edited between reading and
+writing is refused (nothing is written). A file that cannot be read (or only in part) is
+never rewritten or printed: it is listed on stderr with what to do, the other files are
+pinned, and the exit code is 3 (``--allow-gaps``: 0).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from scanner import errors, graph, images, model
+from scanner import errors, exits, graph, images, model
 from scanner.oci import credentials, resolver
 from scanner.sources import manifests
 
@@ -70,6 +74,8 @@ class PinOptions:
     insecure_registries: tuple[str, ...] = ()
     request_timeout: float | None = None
     """``--request-timeout`` for ``--from-cluster`` (seconds; None: the live default)."""
+    allow_gaps: bool = False
+    """Exit 0 rather than 3 when some file could not be read."""
 
 
 @dataclass(frozen=True)
@@ -153,8 +159,18 @@ def plan(files: Sequence[manifests.ManifestFile], digests: Mapping[_Key, str],
                 edits.append(Edit(field, obj.label, pinned_image(field.image, digest)))
         result[file.name] = edits
     if problems:
-        raise errors.InputError("; ".join(problems), hint="nothing was written")
+        raise errors.InputError(_lines(f"{len(problems)} image(s) cannot be rewritten in"
+                                       " place:", problems), hint="nothing was written")
     return result
+
+
+def _lines(title: str, problems: Iterable[str]) -> str:
+    """``title`` and one indented line per problem, sorted by file and line."""
+    def key(problem: str) -> tuple[str, int, str]:
+        file, _, rest = problem.partition(":")
+        line, _, _ = rest.partition(":")
+        return (file, int(line) if line.isdigit() else 0, problem)
+    return "\n".join([title, *(f"  {p}" for p in sorted(set(problems), key=key))])
 
 
 def apply_edits(text: str, edits: Iterable[Edit]) -> str:
@@ -220,8 +236,8 @@ def digests_from_registry(files: Sequence[manifests.ManifestFile], tag_resolver:
                 hints.append(resolution.hint)
     if problems:
         raise errors.RegistryError(
-            f"{len(problems)} image(s) did not resolve: " + "; ".join(problems),
-            hint="; ".join(hints[:2] + ["nothing was written"]),
+            _lines(f"{len(problems)} image(s) did not resolve:", problems),
+            hint="; ".join(hints[:3] + ["nothing was written"]),
         )
     return digests
 
@@ -308,7 +324,7 @@ def digests_from_cluster(files: Sequence[manifests.ManifestFile],
         digests[(file.name, field.start)] = next(iter(counts))
     if problems:
         raise errors.InputError(
-            f"cannot pin {len(problems)} image(s) from the cluster: " + "; ".join(problems),
+            _lines(f"cannot pin {len(problems)} image(s) from the cluster:", problems),
             hint="finish or roll back the rollout so every pod runs one build, or pin from"
             " the registry (drop --from-cluster); nothing was written",
         )
@@ -320,7 +336,10 @@ def digests_from_cluster(files: Sequence[manifests.ManifestFile],
 
 def run(options: PinOptions, stdout: Console, *, stdin_text: str | None = None,
         tag_resolver: resolver.Resolver | None = None) -> int:
-    """Pin the manifests as ``options`` says; return the exit code (0).
+    """Pin the manifests as ``options`` says; return the exit code.
+
+    0 when every file was read (or ``allow_gaps``), 3 when some file could not be read:
+    those are listed on stderr and left alone, the others are pinned.
 
     Raises:
         errors.DriftscanError: unreadable or unsafe input, an image that cannot be
@@ -331,7 +350,11 @@ def run(options: PinOptions, stdout: Console, *, stdin_text: str | None = None,
     if options.mode == "write" and "-" in options.paths:
         raise errors.InputError("--write cannot rewrite stdin",
                                 hint="drop --write to print the pinned manifests")
-    files = manifests.load(options.paths, stdin_text=stdin_text)
+    loaded = manifests.load(options.paths, stdin_text=stdin_text)
+    files = [f for f in loaded if not f.problems]
+    unreadable = [p for f in loaded for p in f.problems]
+    for problem in unreadable:
+        print(f"not read, left unchanged: {problem.text()}", file=sys.stderr)
     if options.from_cluster:
         default, snapshots = _snapshots(files, options.kubeconfig, options.context,
                                         options.request_timeout)
@@ -342,7 +365,7 @@ def run(options: PinOptions, stdout: Console, *, stdin_text: str | None = None,
             for note in docker_config.notes:
                 print(f"warning: {docker_config.source}: {note}", file=sys.stderr)
             tag_resolver = resolver.Resolver(docker_config=docker_config,
-                                    insecure_hosts=options.insecure_registries)
+                                             insecure_hosts=options.insecure_registries)
         digests = digests_from_registry(files, tag_resolver)
     edits = plan(files, digests)
     new_texts: dict[str, str] = {}
@@ -370,7 +393,13 @@ def run(options: PinOptions, stdout: Console, *, stdin_text: str | None = None,
                 out.write("---\n")
             out.write(text if text.endswith("\n") or not text else text + "\n")
         out.flush()
-    return 0
+    if unreadable:
+        files_left = len({p.file for p in unreadable})
+        print(f"warning: {files_left} file(s) could not be read and were not pinned"
+              + ("" if options.allow_gaps else " (exit code 3; --allow-gaps accepts them)"),
+              file=sys.stderr)
+    return exits.for_result(fails=False, incomplete=bool(unreadable),
+                            allow_gaps=options.allow_gaps)
 
 
 def _diff(files: Sequence[manifests.ManifestFile], new_texts: Mapping[str, str],

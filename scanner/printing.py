@@ -32,7 +32,7 @@ from typing import Any
 from markupsafe import escape
 
 from scanner import errors
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 
 __all__ = ["Header", "browser", "render", "write"]
 

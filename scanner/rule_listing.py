@@ -1,4 +1,4 @@
-"""``driftscan rules`` and docs/rules.md, both generated from the detector registry.
+"""``driftscan rules`` and docs/rules.md, both generated from the detectors' rule set.
 
 A test regenerates docs/rules.md with :func:`markdown` and fails when the file differs,
 so the docs cannot drift from the rules.
@@ -10,19 +10,19 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from scanner import controls, detectors, manifest_scanning
-from scanner.detectors import resolutions, rules
+from scanner import controls, detectors
+from scanner.detectors import rules
 
 __all__ = ["checked_by", "markdown", "table"]
 
 
 def checked_by(rule: rules.Rule) -> str:
-    """Which commands check the rule: live scans, manifests, or registry-checked scans."""
-    if rule.id in manifest_scanning.STATIC_RULES:
-        return "`scan`, `manifests`"
-    if any(d.rule.id == rule.id for d in resolutions.DETECTORS):
-        return "`scan --registry-check`"
-    return "`scan`"
+    """Which commands check the rule, from what it needs (template, live state, registry)."""
+    return {
+        rules.Needs.TEMPLATE: "`scan`, `manifests`",
+        rules.Needs.LIVE: "`scan`",
+        rules.Needs.REGISTRY: "`scan --registry-check`",
+    }[rule.needs]
 
 
 def markdown() -> str:
@@ -30,7 +30,7 @@ def markdown() -> str:
     lines = [
         "# driftscan rules",
         "",
-        "Generated from the detector registry by `driftscan rules --format markdown`;"
+        "Generated from the detectors' rules by `driftscan rules --format markdown`;"
         " do not edit by hand.",
         "",
         f"Opt a workload out of rules with the annotation `{detectors.IGNORE_ANNOTATION}:"
@@ -45,7 +45,7 @@ def markdown() -> str:
         "| rule | default severity | checked by | title | controls |",
         "|---|---|---|---|---|",
     ]
-    for rule in detectors.REGISTRY.rules():
+    for rule in detectors.RULES.rules():
         lines.append(f"| [`{rule.id}`](#{rule.id}) | {rule.severity.value} |"
                      f" {checked_by(rule)} | {rule.title} | {', '.join(rule.controls)} |")
     lines += [
@@ -60,10 +60,10 @@ def markdown() -> str:
         "|---|---|---|---|",
     ]
     for control in controls.CATALOG:
-        named = [r.id for r in detectors.REGISTRY.rules() if control.id in r.controls]
+        named = [r.id for r in detectors.RULES.rules() if control.id in r.controls]
         lines.append(f"| `{control.id}` | {control.framework} | {control.title} |"
                      f" {', '.join(f'[`{r}`](#{r})' for r in named)} |")
-    for rule in detectors.REGISTRY.rules():
+    for rule in detectors.RULES.rules():
         lines += [
             "",
             f"## {rule.id}",
@@ -82,12 +82,12 @@ def markdown() -> str:
 
 
 def table(console: Console) -> None:
-    """Print the registry as a table."""
+    """Print the rules as a table."""
     t = Table(box=box.SIMPLE_HEAD, show_edge=False)
     t.add_column("Rule", style="bold", no_wrap=True)
     t.add_column("Severity")
     t.add_column("Title", overflow="fold")
-    for rule in detectors.REGISTRY.rules():
+    for rule in detectors.RULES.rules():
         t.add_row(rule.id, rule.severity.value, rule.title)
     console.print(t)
     console.print("Why each rule matters and how to fix it: `driftscan rules --format markdown`"

@@ -25,7 +25,7 @@ from scanner.report import (
     sarif,
     terminal,
 )
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 from scanner.sources import loading, resolving
 from scanner.sources import progress as source_progress
 
@@ -79,7 +79,7 @@ def scan(
         snapshot = resolving.resolve(snapshot, tag_resolver)
     g = graph.build(snapshot)
     found = detectors.detect(snapshot, g)
-    return integrity.seal(building.build(snapshot, g, found, detectors.REGISTRY,
+    return integrity.seal(building.build(snapshot, g, found, detectors.RULES,
                                          command_line=command_line))
 
 
@@ -121,9 +121,9 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
         tag_resolver = resolver.Resolver(docker_config=docker_config,
                                         insecure_hosts=options.insecure_registries)
     if live and options.progress and stderr.is_terminal:
-        from scanner import progress
+        from scanner import list_progress
 
-        with progress.ListProgress(stderr) as observer:
+        with list_progress.ListProgress(stderr) as observer:
             report = scan(options.request, observer, tag_resolver=tag_resolver,
                           command_line=options.command_line)
     else:

@@ -18,10 +18,10 @@ pinning a digest never raises one (both are property-tested).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from scanner import findings, model
+from scanner import detectors, findings, model
 
 __all__ = [
     "GRADES",
@@ -40,7 +40,8 @@ SEVERITY_POINTS = {
     findings.Severity.HIGH: 30,
     findings.Severity.CRITICAL: 50,
 }
-MULTI_BUILD_RULES = frozenset({"digest-drift", "rollout-version-mix", "overlapping-rollout"})
+MULTI_BUILD_RULES = frozenset(detectors.RULES.ids(lambda rule: rule.counts_builds))
+"""Rules whose score counts builds, split Services and callers (``Rule.counts_builds``)."""
 PER_EXTRA_BUILD = 5
 MAX_EXTRA_BUILDS = 15
 SPLIT_TRAFFIC = 10
@@ -85,23 +86,11 @@ def grade(value: int) -> str:
 
 
 def _split_services(finding: findings.Finding) -> list[str]:
-    services = finding.evidence.get("services")
-    split = []
-    if isinstance(services, Sequence) and not isinstance(services, str):
-        for entry in services:
-            if not isinstance(entry, Mapping):
-                continue
-            shares = entry.get("ready_pods_by_digest")
-            if isinstance(shares, Mapping) and len(shares) > 1:
-                split.append(str(entry.get("service")))
-    return split
+    return [t.service for t in finding.evidence.traffic() if t.split]
 
 
 def _callers(finding: findings.Finding) -> int:
-    callers = finding.evidence.get("callers")
-    if isinstance(callers, Sequence) and not isinstance(callers, str):
-        return len(callers)
-    return 0
+    return len(finding.evidence.upstream())
 
 
 def _item(finding: findings.Finding, *, count_callers: bool) -> ScoreItem:

@@ -365,7 +365,7 @@ def sample_journal(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
         description = f"{rule} on {workload}" + (f" ({', '.join(bits)})" if bits else "")
         return {"scan": label, "kind": "fires", "expected": expected,
                 "description": description, "met": met,
-                "message": f"expected {description}; {found}", "found": [],
+                "message": f"expected {description}; {found}", "detected": found, "found": [],
                 "time_to_detect_s": detect if met else None}
 
     def scenario(name: str, title: str, scans: list[dict[str, Any]],
@@ -388,7 +388,8 @@ def sample_journal(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
                       "expected": {"workload": "Deployment/frontend"},
                       "description": "no drift finding on Deployment/frontend", "met": True,
                       "message": "expected no drift finding on Deployment/frontend; "
-                                 "found none", "found": [], "time_to_detect_s": None},
+                                 "found none", "detected": "found none", "found": [],
+                      "time_to_detect_s": None},
                  ], 48.5),
         scenario("stalled-rollout", "A new image that does not exist",
                  [scan("stalled-rollout", "stalled", 65.0, reports["stalled"])], [
@@ -403,7 +404,8 @@ def sample_journal(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
                  [scan("pinned-control", "steady", None, reports["control"], html=False)], [
                      {"scan": "steady", "kind": "clean", "expected": {"clean": True},
                       "description": "clean: no drift finding", "met": True,
-                      "message": "expected no drift finding; found none", "found": [],
+                      "message": "expected no drift finding; found none",
+                      "detected": "found none", "found": [],
                       "time_to_detect_s": None},
                  ], 40.5),
     ]
@@ -444,7 +446,7 @@ def main() -> int:
     snapshot = dump_source.load(["tests/dumps/sample-shop.json"])
     g = graph.build(snapshot)
     report = integrity.seal(building.build(
-        snapshot, g, detectors.detect(snapshot, g), detectors.REGISTRY,
+        snapshot, g, detectors.detect(snapshot, g), detectors.RULES,
         generated_at="2026-01-10T12:00:00Z", command_line=SAMPLE_COMMAND))
     page = ROOT / "docs" / "sample-report.html"
     html.write(report, page)

@@ -29,7 +29,7 @@ import argparse
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +127,12 @@ def decide(image: str, policy: str, node: str, store: NodeImages, resolve: Resol
     return PullResult(image_id=f"{name}@{digest}")
 
 
+def _default_policy(container: Mapping[str, Any]) -> str:
+    # The apiserver defaults the policy before we see the pod; this covers hand-made pods.
+    parsed = images.try_parse(str(container.get("image", "")))
+    return images.default_pull_policy(parsed) if parsed else "IfNotPresent"
+
+
 def annotations_for(pod: dict[str, Any], store: NodeImages,
                     resolve: Resolve) -> dict[str, str | None]:
     """The annotation patch that publishes every container's pull result for ``pod``."""
@@ -135,8 +141,8 @@ def annotations_for(pod: dict[str, Any], store: NodeImages,
     patch: dict[str, str | None] = {}
     failed = False
     for c in [*spec.get("initContainers", []), *spec.get("containers", [])]:
-        result = decide(c.get("image", ""), c.get("imagePullPolicy", "IfNotPresent"), node,
-                        store, resolve)
+        result = decide(c.get("image", ""), c.get("imagePullPolicy") or _default_policy(c),
+                        node, store, resolve)
         cname = c.get("name", "")
         patch[stages.ANNOTATION_IMAGE_ID + cname] = result.image_id or None
         patch[stages.ANNOTATION_ERROR + cname] = result.error or None

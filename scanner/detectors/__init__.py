@@ -1,6 +1,6 @@
 """Detectors: pure functions ``(Snapshot, Graph) -> list[Finding]``, one module per rule family.
 
-:data:`REGISTRY` holds every rule in a fixed order; :func:`detect` runs them, applies the
+:data:`RULES` holds every rule in a fixed order; :func:`detect` runs them, applies the
 ``driftscan.io/ignore`` opt-out annotation of each workload, and returns findings sorted
 most severe first. Detectors never import sources, clusters, report or the kubernetes
 client (a test enforces it).
@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from scanner import findings, graph, model
 from scanner.detectors import digests, resolutions, rollouts, rules, tags, updates
 
-__all__ = ["IGNORE_ANNOTATION", "REGISTRY", "detect", "ignored_rules"]
+__all__ = ["IGNORE_ANNOTATION", "RULES", "detect", "ignored_rules"]
 
 IGNORE_ANNOTATION = model.IGNORE_ANNOTATION
 
-REGISTRY = rules.Registry(
+RULES = rules.RuleSet(
     [
         *digests.DETECTORS,
         *rollouts.DETECTORS,
@@ -37,7 +37,7 @@ def detect(
     snapshot: model.Snapshot,
     g: graph.Graph,
     *,
-    registry: rules.Registry = REGISTRY,
+    rule_set: rules.RuleSet = RULES,
     severity_overrides: Mapping[str, findings.Severity] | None = None,
 ) -> list[findings.Finding]:
     """Run every detector and return its findings, most severe first.
@@ -45,7 +45,7 @@ def detect(
     Args:
         snapshot: what the scan saw.
         g: the snapshot's graph (``graph.build(snapshot)``).
-        registry: the detectors to run.
+        rule_set: the detectors to run.
         severity_overrides: re-tier rules by id without touching code.
 
     Returns:
@@ -53,7 +53,7 @@ def detect(
     """
     overrides = dict(severity_overrides or {})
     result: list[findings.Finding] = []
-    for detector in registry:
+    for detector in rule_set:
         for finding in detector.check(snapshot, g):
             if _ignored(g, finding.workload, finding.rule):
                 continue

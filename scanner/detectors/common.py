@@ -13,11 +13,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from scanner import findings, graph, images, model
+from scanner import evidence, findings, graph, images, model
 from scanner.detectors import rules
 
 __all__ = [
-    "ContainerView",
+    "ContainerUses",
     "by_container",
     "containers",
     "count_by_digest",
@@ -34,7 +34,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class ContainerView:
+class ContainerUses:
     """The live uses of one container name across a workload's pods."""
 
     name: str
@@ -56,19 +56,19 @@ class ContainerView:
         return newest.container.image
 
 
-def by_container(uses: Iterable[graph.DigestUse]) -> list[ContainerView]:
+def by_container(uses: Iterable[graph.DigestUse]) -> list[ContainerUses]:
     """Group uses by container name, in a stable order (init containers first)."""
     grouped: dict[str, list[graph.DigestUse]] = defaultdict(list)
     for use in uses:
         grouped[use.container.name].append(use)
     views = [
-        ContainerView(name, group[0].container.role, tuple(group))
+        ContainerUses(name, group[0].container.role, tuple(group))
         for name, group in grouped.items()
     ]
     return sorted(views, key=lambda v: (not v.role.is_init, v.name))
 
 
-def containers(g: graph.Graph, ref: model.WorkloadRef) -> list[ContainerView]:
+def containers(g: graph.Graph, ref: model.WorkloadRef) -> list[ContainerUses]:
     """Live uses of each container of the workload."""
     return by_container(graph.digest_uses(g, ref, live_only=True))
 
@@ -136,6 +136,17 @@ def kubectl_resource(ref: model.WorkloadRef) -> str | None:
     return f"{kind}/{ref.name}" if kind else None
 
 
+def kubectl(*args: str) -> str:
+    """A ``kubectl`` command line, every argument shell-quoted (images may hold anything)."""
+    return shlex.join(("kubectl", *args))
+
+
+def rollout_command(verb: str, ref: model.WorkloadRef) -> str | None:
+    """``kubectl rollout VERB deployment/web -n NS``; None for kinds kubectl cannot roll."""
+    resource = kubectl_resource(ref)
+    return kubectl("rollout", verb, resource, "-n", ref.namespace) if resource else None
+
+
 def pin_for(
     ref: model.WorkloadRef, container: str, image: str, digest: str | None
 ) -> findings.Pin | None:
@@ -149,8 +160,7 @@ def pin_for(
     # Names and images come from the cluster: quote them so a copied command runs
     # exactly one kubectl, whatever they hold.
     command = (
-        shlex.join(["kubectl", "set", "image", resource, "-n", ref.namespace,
-                    f"{container}={pinned}"])
+        kubectl("set", "image", resource, "-n", ref.namespace, f"{container}={pinned}")
         if resource
         else None
     )
@@ -175,13 +185,12 @@ def pin_sentence(pin: findings.Pin | None, ref: model.WorkloadRef) -> str:
 
 def traffic_evidence(
     g: graph.Graph, ref: model.WorkloadRef, container: str
-) -> list[findings.JSONValue]:
+) -> tuple[evidence.ServiceTraffic, ...]:
     """Per selecting Service: how its ready endpoints split across builds of ``container``."""
-    result: list[findings.JSONValue] = []
-    for svc in graph.services_selecting(g, ref):
-        share = graph.traffic_by_digest(g, svc, container)
-        result.append({"service": svc.name, "ready_pods_by_digest": dict(share.items())})
-    return result
+    return tuple(
+        evidence.ServiceTraffic(svc.name, dict(graph.traffic_by_digest(g, svc, container).items()))
+        for svc in graph.services_selecting(g, ref)
+    )
 
 
 def finding(
@@ -192,7 +201,7 @@ def finding(
     container: str | None = None,
     observed: Iterable[str] = (),
     pin: findings.Pin | None = None,
-    evidence: dict[str, findings.JSONValue] | None = None,
+    evidence: evidence.Evidence,
     remediation: str = "",
 ) -> findings.Finding:
     """Build a finding of ``rule`` (at its default severity) with sorted observed digests."""
@@ -204,7 +213,7 @@ def finding(
         container=container,
         observed=tuple(sorted(set(observed))),
         expected=pin.digest if pin else None,
-        evidence=evidence or {},
+        evidence=evidence,
         remediation=remediation,
         pin=pin,
     )

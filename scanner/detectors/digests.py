@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from scanner import findings, graph, images, model
+from scanner import evidence, findings, graph, images, model
 from scanner.detectors import common, rules
 
 __all__ = ["DETECTORS", "DIGEST_DRIFT", "UNVERIFIABLE_IMAGE_ID"]
@@ -36,6 +36,9 @@ DIGEST_DRIFT = rules.Rule(
     family="digests",
     controls=("NIST-800-53:CM-2", "NIST-800-53:CM-3", "NIST-800-53:SI-7", "SOC2:CC7.1",
               "SOC2:CC8.1"),
+    needs=rules.Needs.LIVE,
+    concern=rules.Concern.DRIFT,
+    counts_builds=True,
 )
 
 UNVERIFIABLE_IMAGE_ID = rules.Rule(
@@ -54,6 +57,8 @@ UNVERIFIABLE_IMAGE_ID = rules.Rule(
     ),
     family="digests",
     controls=("NIST-800-53:SI-7", "SLSA-1.0:verify-artifacts"),
+    needs=rules.Needs.LIVE,
+    concern=rules.Concern.DRIFT,
 )
 
 
@@ -77,7 +82,7 @@ def digest_drift(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.Find
 def _drift_finding(
     g: graph.Graph,
     ref: model.WorkloadRef,
-    view: common.ContainerView,
+    view: common.ContainerUses,
     revision_key: str,
     uses: list[graph.DigestUse],
     counts: dict[str, int],
@@ -103,17 +108,15 @@ def _drift_finding(
         container=view.name,
         observed=counts,
         pin=pin,
-        evidence={
-            "revision": revision_name,
-            "revision_hash": revision_key,
-            "spec_images": list(spec_images),
-            "pods_by_digest": {
-                d: list(p) for d, p in common.pods_by_digest(uses).items()
-            },
-            "nodes_by_digest": {d: sorted(n) for d, n in sorted(nodes.items())},
-            "services": common.traffic_evidence(g, ref, view.name),
-            "callers": [str(c) for c in graph.callers(g, ref)],
-        },
+        evidence=evidence.DigestDrift(
+            revision=revision_name,
+            revision_hash=revision_key,
+            spec_images=tuple(spec_images),
+            pods_by_digest={d: tuple(p) for d, p in common.pods_by_digest(uses).items()},
+            nodes_by_digest={d: tuple(sorted(n)) for d, n in sorted(nodes.items())},
+            services=common.traffic_evidence(g, ref, view.name),
+            callers=tuple(str(c) for c in graph.callers(g, ref)),
+        ),
         remediation=common.pin_sentence(pin, ref),
     )
 
@@ -153,11 +156,11 @@ def unverifiable_image_id(snapshot: model.Snapshot, g: graph.Graph) -> list[find
                     container=view.name,
                     observed=[u.image_id.raw for u in odd],
                     pin=pin,
-                    evidence={
-                        "image_ids_by_pod": {u.pod.name: u.image_id.raw for u in odd},
-                        "kinds": sorted({u.image_id.kind.value for u in odd}),
-                        "runtimes": list(runtimes),
-                    },
+                    evidence=evidence.UnverifiableImageID(
+                        image_ids_by_pod={u.pod.name: u.image_id.raw for u in odd},
+                        kinds=tuple(sorted({u.image_id.kind.value for u in odd})),
+                        runtimes=tuple(runtimes),
+                    ),
                     remediation=(
                         common.pin_sentence(pin, ref)
                         if pin

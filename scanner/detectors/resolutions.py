@@ -17,7 +17,7 @@ judged (the edge recorded a gap instead).
 
 from __future__ import annotations
 
-from scanner import findings, graph, images, model
+from scanner import evidence, findings, graph, images, model
 from scanner.detectors import common, rules
 
 __all__ = ["DETECTORS", "LATENT_DRIFT", "latent_drift"]
@@ -38,6 +38,8 @@ LATENT_DRIFT = rules.Rule(
     ),
     family="resolutions",
     controls=("NIST-800-53:CM-3", "NIST-800-53:SI-7", "SOC2:CC7.1"),
+    needs=rules.Needs.REGISTRY,
+    concern=rules.Concern.DRIFT,
 )
 
 _Tags = dict[tuple[str, str, str], model.RegistryTag]
@@ -84,8 +86,7 @@ def latent_drift(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.Find
 
 def _finding(ref: model.WorkloadRef, spec: model.ContainerSpec, tag: model.RegistryTag,
              uses: list[graph.DigestUse], counts: dict[str, int]) -> findings.Finding:
-    policy = spec.pull_policy or ("Always" if images.parse(spec.image).is_floating
-                                  else "IfNotPresent")
+    policy = spec.pull_policy or images.default_pull_policy(images.parse(spec.image))
     triggers = "scale-up, eviction or node replacement"
     if policy == "Always":
         triggers += ", or any container restart"
@@ -105,15 +106,15 @@ def _finding(ref: model.WorkloadRef, spec: model.ContainerSpec, tag: model.Regis
         container=spec.name,
         observed=counts,
         pin=pin,
-        evidence={
-            "image": spec.image,
-            "tag": tag.tag,
-            "registry_digest": tag.digest,
-            "registry_digest_is_index": tag.index,
-            "running_digests": dict(counts.items()),
-            "pods_by_digest": {d: list(p) for d, p in common.pods_by_digest(uses).items()},
-            "pull_policy": policy,
-        },
+        evidence=evidence.LatentDrift(
+            image=spec.image,
+            tag=tag.tag,
+            registry_digest=tag.digest,
+            registry_digest_is_index=tag.index,
+            running_digests=dict(counts.items()),
+            pods_by_digest={d: tuple(p) for d, p in common.pods_by_digest(uses).items()},
+            pull_policy=policy,
+        ),
         remediation=(
             f"{keep} To roll out the tag's new build on purpose instead, set the image to"
             f" {spec.image.split('@', 1)[0]}@{tag.digest}."

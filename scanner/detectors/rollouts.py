@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from scanner import findings, graph, model
+from scanner import evidence, findings, graph, model
 from scanner.detectors import common, rules
 
 __all__ = [
@@ -27,11 +27,6 @@ __all__ = [
     "ROLLOUT_VERSION_MIX",
     "STALLED_ROLLOUT",
 ]
-
-PULL_FAILURES = frozenset(
-    {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
-     "RegistryUnavailable", "SignatureValidationFailed"}
-)
 
 ROLLOUT_VERSION_MIX = rules.Rule(
     id="rollout-version-mix",
@@ -49,6 +44,9 @@ ROLLOUT_VERSION_MIX = rules.Rule(
     ),
     family="rollouts",
     controls=("NIST-800-53:CM-2", "SOC2:CC8.1"),
+    needs=rules.Needs.LIVE,
+    concern=rules.Concern.DRIFT,
+    counts_builds=True,
 )
 
 OVERLAPPING_ROLLOUT = rules.Rule(
@@ -66,6 +64,9 @@ OVERLAPPING_ROLLOUT = rules.Rule(
     ),
     family="rollouts",
     controls=("NIST-800-53:CM-3", "SOC2:CC8.1"),
+    needs=rules.Needs.LIVE,
+    concern=rules.Concern.DRIFT,
+    counts_builds=True,
 )
 
 STALLED_ROLLOUT = rules.Rule(
@@ -83,6 +84,8 @@ STALLED_ROLLOUT = rules.Rule(
     ),
     family="rollouts",
     controls=("NIST-800-53:CM-3", "SOC2:CC8.1"),
+    needs=rules.Needs.LIVE,
+    concern=rules.Concern.DRIFT,
 )
 
 PAUSED_ROLLOUT = rules.Rule(
@@ -100,11 +103,13 @@ PAUSED_ROLLOUT = rules.Rule(
     ),
     family="rollouts",
     controls=("NIST-800-53:CM-2", "NIST-800-53:CM-3"),
+    needs=rules.Needs.LIVE,
+    concern=rules.Concern.DRIFT,
 )
 
 
 def _revision_digests(
-    view: common.ContainerView,
+    view: common.ContainerUses,
 ) -> dict[str, dict[str, int]]:
     result: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for use in view.comparable:
@@ -147,24 +152,23 @@ def rollout_version_mix(snapshot: model.Snapshot, g: graph.Graph) -> list[findin
                     container=view.name,
                     observed=union,
                     pin=pin,
-                    evidence={
-                        "revisions": [
-                            {
-                                "revision": groups[k].name if k in groups else k,
-                                "number": groups[k].number if k in groups else None,
-                                "pods_by_digest": dict(per_revision[k].items()),
-                            }
+                    evidence=evidence.VersionMix(
+                        revisions=tuple(
+                            evidence.RevisionDigests(
+                                revision=groups[k].name if k in groups else k,
+                                number=groups[k].number if k in groups else None,
+                                pods_by_digest=dict(per_revision[k].items()),
+                            )
                             for k in ordered
-                        ],
-                        "newest_revision": newest.name if newest else None,
-                        "services": common.traffic_evidence(g, ref, view.name),
-                        "callers": [str(c) for c in graph.callers(g, ref)],
-                    },
+                        ),
+                        newest_revision=newest.name if newest else None,
+                        services=common.traffic_evidence(g, ref, view.name),
+                        callers=tuple(str(c) for c in graph.callers(g, ref)),
+                    ),
                     remediation=(
-                        f"Finish or undo the rollout (`kubectl rollout status"
-                        f" {common.kubectl_resource(ref)} -n {ref.namespace}`). "
+                        f"Finish or undo the rollout (`{status}`). "
                         + common.pin_sentence(pin, ref)
-                        if common.kubectl_resource(ref) and ref.kind != "Pod"
+                        if (status := common.rollout_command("status", ref)) and ref.kind != "Pod"
                         else common.pin_sentence(pin, ref)
                     ),
                 )
@@ -212,25 +216,24 @@ def overlapping_rollout(snapshot: model.Snapshot, g: graph.Graph) -> list[findin
                 ref,
                 f"{why} — {described}",
                 observed=digests,
-                evidence={
-                    "revisions": [
-                        {
-                            "revision": r.name,
-                            "number": r.number,
-                            "live_pods": len(r.live_pods),
-                            "desired_replicas": r.record.replicas if r.record else None,
-                        }
+                evidence=evidence.OverlappingRollout(
+                    revisions=tuple(
+                        evidence.RevisionHolding(
+                            revision=r.name,
+                            number=r.number,
+                            live_pods=len(r.live_pods),
+                            desired_replicas=r.record.replicas if r.record else None,
+                        )
                         for r in holding
-                    ],
-                    "newest_revision": newest.name if newest else None,
-                },
+                    ),
+                    newest_revision=newest.name if newest else None,
+                ),
                 remediation=(
                     f"Let {newest.name if newest else 'the newest revision'} finish before "
                     "the next change, or roll back to one revision"
                     + (
-                        f" (`kubectl rollout undo {common.kubectl_resource(ref)}"
-                        f" -n {ref.namespace}`)."
-                        if ref.kind in ("Deployment", "StatefulSet", "DaemonSet")
+                        f" (`{common.rollout_command('undo', ref)}`)."
+                        if ref.kind in model.ROLLOUT_KINDS
                         else "."
                     )
                 ),
@@ -262,7 +265,7 @@ def stalled_rollout(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.F
         stuck_images: set[str] = set()
         for pod in live:
             for c in pod.containers:
-                if c.waiting_reason in PULL_FAILURES:
+                if c.waiting_reason in model.PULL_FAILURE_REASONS:
                     stuck[c.waiting_reason].append(pod.name)
                     stuck_images.add(c.image)
         stuck_pods = {p for names in stuck.values() for p in names}
@@ -285,10 +288,10 @@ def stalled_rollout(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.F
             for u in graph.digest_uses(g, ref, live_only=True)
             if u.image_id.comparable and u.pod.name not in stuck_pods
         }
-        resource = common.kubectl_resource(ref)
+        rollback = common.rollout_command("undo", ref)
         undo = (
-            f" or roll back: `kubectl rollout undo {resource} -n {ref.namespace}`"
-            if ref.kind in ("Deployment", "StatefulSet", "DaemonSet") and resource
+            f" or roll back: `{rollback}`"
+            if ref.kind in model.ROLLOUT_KINDS and rollback
             else ""
         )
         result.append(
@@ -297,13 +300,13 @@ def stalled_rollout(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.F
                 ref,
                 "; ".join(reasons),
                 observed=serving_digests,
-                evidence={
-                    "stuck_pods_by_reason": {r: sorted(p) for r, p in sorted(stuck.items())},
-                    "stuck_images": sorted(stuck_images),
-                    "serving_pods": len(serving),
-                    "progress_deadline_exceeded": deadline,
-                    "condition_message": progressing.message if progressing else None,
-                },
+                evidence=evidence.StalledRollout(
+                    stuck_pods_by_reason={r: tuple(sorted(p)) for r, p in sorted(stuck.items())},
+                    stuck_images=tuple(sorted(stuck_images)),
+                    serving_pods=len(serving),
+                    progress_deadline_exceeded=deadline,
+                    condition_message=progressing.message if progressing else None,
+                ),
                 remediation=(
                     f"Fix the image {', '.join(sorted(stuck_images)) or 'reference'} (does the"
                     f" tag exist? can the nodes reach the registry?){undo}."
@@ -343,17 +346,18 @@ def paused_rollout(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.Fi
         if lagging:
             parts.append("the template changed but pods still run the old images: "
                          + ", ".join(lagging))
-        resource = common.kubectl_resource(ref)
         result.append(
             common.finding(
                 PAUSED_ROLLOUT,
                 ref,
                 f"rollout is paused and {'; '.join(parts)}",
                 observed=observed,
-                evidence={"mixed_containers": mixed, "pending_template_changes": lagging},
+                evidence=evidence.PausedRollout(
+                    mixed_containers=tuple(mixed), pending_template_changes=tuple(lagging)
+                ),
                 remediation=(
-                    f"Resume (`kubectl rollout resume {resource} -n {ref.namespace}`) or roll"
-                    f" back (`kubectl rollout undo {resource} -n {ref.namespace}`)."
+                    f"Resume (`{common.rollout_command('resume', ref)}`) or roll"
+                    f" back (`{common.rollout_command('undo', ref)}`)."
                 ),
             )
         )

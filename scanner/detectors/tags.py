@@ -2,12 +2,15 @@
 
 * ``floating-tag`` — no digest and the tag is ``latest`` or absent.
 * ``mutable-tag`` — a tag other than ``latest`` but no digest.
-* ``pull-policy-divergence`` — an unpinned image with ``IfNotPresent`` (each node keeps
-  whatever the tag meant when it first pulled) or ``Always`` (every container restart
-  may pull a different build).
+* ``pull-policy-divergence`` — an unpinned image whose pull policy is *not* Kubernetes'
+  default for its tag, which adds a risk the two tag rules do not state: ``IfNotPresent``
+  or ``Never`` on ``latest`` (each node keeps whichever build it pulled first, so new pods
+  on warm and cold nodes differ) and ``Always`` on a versioned tag (a container restart
+  can change the build of a pod that is already running). With the default policy the
+  tag rule alone says it all, so this rule stays silent: it never just repeats one.
 
-They read the workload's template (a bare pod's own spec, ephemeral containers included:
-DESIGN.md counts them), one finding per container. ``driftscan manifests`` runs the same
+They read the workload's template (a bare pod's own spec, ephemeral containers and image
+volumes included), one finding per container. ``driftscan manifests`` runs the same
 three detectors on snapshots built from YAML.
 The effective pull policy is the stored one, else Kubernetes' default: ``Always`` for
 ``latest`` or no tag, ``IfNotPresent`` otherwise.
@@ -15,9 +18,10 @@ The effective pull policy is the stored one, else Kubernetes' default: ``Always`
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 
-from scanner import findings, graph, images, model
+from scanner import evidence, findings, graph, images, model
 from scanner.detectors import common, rules
 
 __all__ = ["DETECTORS", "FLOATING_TAG", "MUTABLE_TAG", "PULL_POLICY_DIVERGENCE"]
@@ -34,6 +38,8 @@ FLOATING_TAG = rules.Rule(
     remediation="Reference the image by digest: image:tag@sha256:… (or image@sha256:…).",
     family="tags",
     controls=("NIST-800-53:CM-2", "NIST-800-53:SI-7", "SLSA-1.0:verify-artifacts"),
+    needs=rules.Needs.TEMPLATE,
+    concern=rules.Concern.HYGIENE,
 )
 
 MUTABLE_TAG = rules.Rule(
@@ -51,23 +57,29 @@ MUTABLE_TAG = rules.Rule(
     ),
     family="tags",
     controls=("NIST-800-53:CM-2", "NIST-800-53:SI-7", "SLSA-1.0:verify-artifacts"),
+    needs=rules.Needs.TEMPLATE,
+    concern=rules.Concern.HYGIENE,
 )
 
 PULL_POLICY_DIVERGENCE = rules.Rule(
     id="pull-policy-divergence",
     severity=findings.Severity.LOW,
-    title="Pull policy lets an unpinned tag diverge",
+    title="Non-default pull policy adds drift to an unpinned tag",
     rationale=(
-        "With IfNotPresent each node runs whatever the tag meant when that node first "
-        "pulled it, so node caches diverge after a re-push; with Always every container "
-        "(re)start may pull a newer build into a pod that was fine. Either way, pods of "
-        "one template end up on different builds."
+        "Fires only where the pull policy differs from Kubernetes' default for the tag, "
+        "since that adds a risk the tag rules do not state. IfNotPresent (or Never) on "
+        "latest: each node keeps whichever build it pulled first, so a new pod's build "
+        "depends on the node it lands on. Always on a versioned tag: a container restart "
+        "pulls whatever the tag names now, so a pod that was fine can change build "
+        "without any rollout. With the default policy the tag finding says it all."
     ),
     remediation=(
         "Pin the image by digest; then the pull policy no longer decides which build runs."
     ),
     family="tags",
     controls=("NIST-800-53:CM-2", "NIST-800-53:SI-7"),
+    needs=rules.Needs.TEMPLATE,
+    concern=rules.Concern.HYGIENE,
 )
 
 
@@ -88,23 +100,30 @@ def _template_views(
     return result
 
 
+def _what(spec: model.ContainerSpec) -> str:
+    """``container NAME`` or ``image volume NAME``."""
+    if spec.role is model.ContainerRole.VOLUME:
+        return f"image volume {spec.name.removeprefix('volume:')}"
+    return f"container {spec.name}"
+
+
 def _evidence(
     spec: model.ContainerSpec, policy: str, uses: list[graph.DigestUse]
-) -> dict[str, findings.JSONValue]:
-    return {
-        "image": spec.image,
-        "init": spec.role.is_init,
-        "pull_policy": policy,
-        "running_digests": dict(common.count_by_digest(uses).items()),
-        "nodes": sorted({u.pod.node for u in uses if u.pod.node}),
-    }
+) -> evidence.TagUse:
+    return evidence.TagUse(
+        image=spec.image,
+        init=spec.role.is_init,
+        pull_policy=policy,
+        running_digests=dict(common.count_by_digest(uses).items()),
+        nodes=tuple(sorted({u.pod.node for u in uses if u.pod.node})),
+    )
 
 
 def effective_pull_policy(spec: model.ContainerSpec, parsed: images.ImageRef) -> str:
     """The stored ``imagePullPolicy``, or the default the apiserver would store."""
     if spec.pull_policy:
         return spec.pull_policy
-    return "Always" if parsed.is_floating else "IfNotPresent"
+    return images.default_pull_policy(parsed)
 
 
 def _tag_finding(
@@ -118,6 +137,8 @@ def _tag_finding(
 ) -> findings.Finding:
     del g
     pin = common.pin_for(ref, spec.name, spec.image, common.pick_digest(uses))
+    if pin is not None and spec.role is model.ContainerRole.VOLUME:
+        pin = dataclasses.replace(pin, command=None)  # `kubectl set image` sets containers
     digests = common.count_by_digest(uses)
     running = (
         f"; live pods run {common.describe_digests(digests)}" if digests else ""
@@ -145,8 +166,7 @@ def floating_tag(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.Find
             tag = "no tag (latest)" if parsed.tag is None else "tag latest"
             result.append(
                 _tag_finding(FLOATING_TAG, g, ref, spec, parsed, uses,
-                             f"container {spec.name}: image {spec.image} has {tag} and no"
-                             " digest")
+                             f"{_what(spec)}: image {spec.image} has {tag} and no digest")
             )
     return result
 
@@ -161,34 +181,32 @@ def mutable_tag(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.Findi
                 continue
             result.append(
                 _tag_finding(MUTABLE_TAG, g, ref, spec, parsed, uses,
-                             f"container {spec.name}: image {spec.image} is a tag without"
-                             " a digest")
+                             f"{_what(spec)}: image {spec.image} is a tag without a digest")
             )
     return result
 
 
 def pull_policy_divergence(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.Finding]:
-    """Fire per unpinned container whose pull policy is IfNotPresent or Always."""
+    """Fire per unpinned container whose pull policy is not the default for its tag."""
     del snapshot
     result = []
     for ref in graph.workloads(g):
         for spec, parsed, uses in _template_views(g, ref):
             policy = effective_pull_policy(spec, parsed)
-            if policy == "IfNotPresent":
+            if parsed.is_floating and policy in ("IfNotPresent", "Never"):
                 nodes = len({u.pod.node for u in uses if u.pod.node})
                 why = (
-                    f"each of {nodes} nodes keeps the build it first pulled"
+                    f"each of {nodes} nodes keeps the build of latest it first pulled"
                     if nodes > 1
-                    else "each node keeps the build it first pulled"
+                    else "each node keeps the build of latest it first pulled"
                 )
-            elif policy == "Always":
-                why = "every container restart may pull a different build"
+            elif not parsed.is_floating and policy == "Always":
+                why = "a container restart pulls whatever the tag names now"
             else:
-                continue
+                continue  # Kubernetes' default for the tag: the tag finding says it all
             result.append(
                 _tag_finding(PULL_POLICY_DIVERGENCE, g, ref, spec, parsed, uses,
-                             f"container {spec.name}: {spec.image} with imagePullPolicy"
-                             f" {policy}: {why}")
+                             f"{_what(spec)}: {spec.image} with pull policy {policy}: {why}")
             )
     return result
 

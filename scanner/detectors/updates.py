@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-from scanner import findings, graph, model
+from scanner import evidence, findings, graph, model
 from scanner.detectors import common, rules
 
 __all__ = ["DETECTORS", "ONDELETE_UPDATE", "PARTITIONED_UPDATE"]
@@ -36,6 +36,8 @@ PARTITIONED_UPDATE = rules.Rule(
     ),
     family="updates",
     controls=("NIST-800-53:CM-2", "NIST-800-53:CM-3"),
+    needs=rules.Needs.LIVE,
+    concern=rules.Concern.DRIFT,
 )
 
 ONDELETE_UPDATE = rules.Rule(
@@ -54,6 +56,8 @@ ONDELETE_UPDATE = rules.Rule(
     ),
     family="updates",
     controls=("NIST-800-53:CM-2", "NIST-800-53:CM-3"),
+    needs=rules.Needs.LIVE,
+    concern=rules.Concern.DRIFT,
 )
 
 
@@ -111,17 +115,19 @@ def partitioned_update(snapshot: model.Snapshot, g: graph.Graph) -> list[finding
                 f" {', '.join(sorted(behind))} while the update revision is"
                 f" {update.name if update else '?'}",
                 observed={d for ds in digests.values() for d in ds},
-                evidence={
-                    "partition": record.partition,
-                    "replicas": record.replicas,
-                    "current_revision": record.current_revision or None,
-                    "update_revision": update.name if update else None,
-                    "pods_behind": {k: list(v) for k, v in behind.items()},
-                    "digests_by_revision": {k: list(v) for k, v in digests.items()},
-                },
+                evidence=evidence.PartitionedUpdate(
+                    partition=record.partition,
+                    replicas=record.replicas,
+                    current_revision=record.current_revision or None,
+                    update_revision=update.name if update else None,
+                    pods_behind={k: tuple(v) for k, v in behind.items()},
+                    digests_by_revision={k: tuple(v) for k, v in digests.items()},
+                ),
                 remediation=(
-                    "Finish the staged rollout: `kubectl patch statefulset"
-                    f" {ref.name} -n {ref.namespace} -p '{patch}'`."
+                    "Finish the staged rollout: `"
+                    + common.kubectl("patch", "statefulset", ref.name, "-n", ref.namespace,
+                                     "-p", patch)
+                    + "`."
                 ),
             )
         )
@@ -164,7 +170,7 @@ def ondelete_update(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.F
             )
         pods_to_delete = sorted(p for names in behind.values() for p in names)
         delete = (
-            f" `kubectl delete pod -n {ref.namespace} {' '.join(pods_to_delete[:10])}`"
+            f" `{common.kubectl('delete', 'pod', '-n', ref.namespace, *pods_to_delete[:10])}`"
             + (" …" if len(pods_to_delete) > 10 else "")
             if pods_to_delete
             else ""
@@ -175,14 +181,14 @@ def ondelete_update(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.F
                 ref,
                 message,
                 observed={d for ds in digests.values() for d in ds},
-                evidence={
-                    "update_revision": update.name if update else None,
-                    "current_revision": record.current_revision or None,
-                    "pods_behind": {k: list(v) for k, v in behind.items()},
-                    "digests_by_revision": {k: list(v) for k, v in digests.items()},
-                    "desired_number_scheduled": record.desired_number_scheduled,
-                    "updated_number_scheduled": record.updated_number_scheduled,
-                },
+                evidence=evidence.OnDeleteUpdate(
+                    update_revision=update.name if update else None,
+                    current_revision=record.current_revision or None,
+                    pods_behind={k: tuple(v) for k, v in behind.items()},
+                    digests_by_revision={k: tuple(v) for k, v in digests.items()},
+                    desired_number_scheduled=record.desired_number_scheduled,
+                    updated_number_scheduled=record.updated_number_scheduled,
+                ),
                 remediation=(
                     "Replace the old pods (one at a time for stateful apps):"
                     f"{delete or ' delete each pod not on the update revision'}, or switch"

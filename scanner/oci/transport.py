@@ -239,6 +239,15 @@ class Transport:
         subject = names.subject(what.repository, what.reference)
         detail = str(exc) or type(exc).__name__
         host = urllib.parse.urlsplit(url).netloc
+        if host == self.netloc:
+            host = self.registry  # the name the user wrote, as in the message
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            raise failures.Unreachable(
+                f"registry {self.registry}: TLS certificate verification failed while trying"
+                f" to {what.action} {subject}: {exc.verify_message or detail}",
+                hint=f"trust its CA with SSL_CERT_FILE=/path/to/ca.pem, or, if {host} serves"
+                " plain HTTP, --insecure-registry " + host,
+            ) from exc
         if isinstance(exc, ssl.SSLError) and "WRONG_VERSION_NUMBER" in detail:
             hint = f"{host} seems to speak plain HTTP: mark it insecure (--insecure-registry)"
         elif isinstance(exc, ConnectionRefusedError):

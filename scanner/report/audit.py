@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 
 __all__ = ["AuditView", "ControlSummary", "Fact", "control_summaries", "facts", "view"]
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from scanner import __version__, controls, detectors, findings, graph, images, model, scoring
 from scanner.detectors import rules
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 
 __all__ = ["build", "provenance"]
 
@@ -23,7 +23,7 @@ def build(
     snapshot: model.Snapshot,
     g: graph.Graph,
     all_findings: Iterable[findings.Finding],
-    registry: rules.Registry,
+    rule_set: rules.RuleSet,
     *,
     generated_at: str | None = None,
     command_line: Sequence[str] = (),
@@ -34,7 +34,7 @@ def build(
         snapshot: what the scan saw.
         g: its graph.
         all_findings: the detectors' findings.
-        registry: rule metadata for titles, rationale and remediation.
+        rule_set: rule metadata for titles, rationale and remediation.
         generated_at: ISO 8601 timestamp; now (UTC) when None.
         command_line: the command that asked for the report, secrets already removed
             (``redacting.command_line``).
@@ -50,7 +50,7 @@ def build(
         by_workload[f.workload].append(f)
     workloads = [
         _workload(g, ref, sorted(by_workload[ref], key=lambda f: f.sort_key()), scores[ref],
-                  registry)
+                  rule_set)
         for ref in refs
     ]
     workloads.sort(key=lambda w: (-w.score, w.kind, w.namespace, w.name))
@@ -89,13 +89,13 @@ def build(
                 r.id, r.severity.value, r.title, r.rationale, r.remediation, r.family,
                 r.controls,
             )
-            for r in registry.rules()
+            for r in rule_set.rules()
         ),
         provenance=provenance(snapshot.provenance, command_line),
         controls=tuple(
             report_model.ControlEntry(c.id, c.framework, c.title)
             for c in controls.CATALOG
-            if any(c.id in r.controls for r in registry.rules())
+            if any(c.id in r.controls for r in rule_set.rules())
         ),
     )
 
@@ -135,18 +135,18 @@ def _workload(
     ref: model.WorkloadRef,
     workload_findings: list[findings.Finding],
     score: scoring.WorkloadScore,
-    registry: rules.Registry,
+    rule_set: rules.RuleSet,
 ) -> report_model.WorkloadEntry:
     items = list(score.items)
     entries = []
     for f, item in zip(workload_findings, items, strict=True):
-        rule = registry.rule(f.rule) if f.rule in registry else None
+        rule = rule_set.rule(f.rule) if f.rule in rule_set else None
         entries.append(
             report_model.FindingEntry(
                 rule=f.rule,
                 severity=f.severity.value,
                 message=f.message,
-                evidence=dict(f.evidence),
+                evidence=f.evidence.to_json(),
                 remediation=f.remediation or (rule.remediation if rule else ""),
                 title=rule.title if rule else f.rule,
                 rationale=rule.rationale if rule else "",
@@ -262,4 +262,5 @@ def _role_order(role: model.ContainerRole) -> int:
         model.ContainerRole.SIDECAR: 1,
         model.ContainerRole.MAIN: 2,
         model.ContainerRole.EPHEMERAL: 3,
+        model.ContainerRole.VOLUME: 4,
     }[role]

@@ -24,8 +24,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from scanner import errors, findings, redacting
+from scanner.report import document as report_model
 from scanner.report import html
-from scanner.report import model as report_model
 
 __all__ = [
     "BuildChange",

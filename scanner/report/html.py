@@ -31,7 +31,7 @@ from markupsafe import Markup
 from scanner import errors, model, writing
 from scanner.detectors import common
 from scanner.report import audit, pictures, svg
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 
 __all__ = [
     "GRADES",

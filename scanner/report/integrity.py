@@ -31,8 +31,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from scanner import errors
+from scanner.report import document as report_model
 from scanner.report import json_format
-from scanner.report import model as report_model
 
 __all__ = [
     "CANONICALIZATION",

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from scanner import errors
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 
 __all__ = ["integrity_dict", "parse", "provenance_dict", "render", "to_dict"]
 

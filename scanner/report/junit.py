@@ -14,7 +14,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from scanner import findings
-from scanner.report import model
+from scanner.report import document
 
 __all__ = ["render"]
 
@@ -26,7 +26,7 @@ def _case(suite: ET.Element, classname: str, name: str) -> ET.Element:
                                              "time": "0"})
 
 
-def render(report: model.Report, fail_on: findings.Severity) -> str:
+def render(report: document.Report, fail_on: findings.Severity) -> str:
     """The report as a JUnit XML document; findings at or above ``fail_on`` fail."""
     root = ET.Element("testsuites", {"name": "driftscan scan"})
     suite = ET.SubElement(root, "testsuite", {"name": SUITE,

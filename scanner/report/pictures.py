@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from markupsafe import Markup
 
 from scanner.detectors import common
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 from scanner.report import svg
 
 __all__ = ["MAX_PODS", "workload"]

@@ -6,10 +6,13 @@ return a SARIF log as plain data and :func:`render` writes it. Each rule of the
 registry becomes a ``reportingDescriptor`` (title, why it matters, remediation, default
 level); each finding a ``result`` whose ``ruleIndex`` points at it. Manifest findings
 carry a ``physicalLocation`` (file URI and the image scalar's line and columns); live
-findings name the workload and container as ``logicalLocations``. Gaps of a live scan
-become ``toolExecutionNotifications``, so a partial scan never reads as a clean one. The
-invocation carries the report's provenance: ``commandLine`` (secrets removed), the LIST
-window as start/end times, and the whole provenance block in its property bag.
+findings name the workload and container as ``logicalLocations``. Gaps of a scan and
+unreadable manifest files become error ``toolExecutionNotifications`` (with the file and
+line when known) and set ``executionSuccessful`` to false, so a partial result never reads
+as a clean one; manifest objects of kinds driftscan does not check are warning
+notifications. The invocation carries the report's provenance: ``commandLine`` (secrets
+removed), the LIST window as start/end times, and the whole provenance block in its
+property bag.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from scanner.report import document as report_model
 from scanner.report import json_format, manifest_report
-from scanner.report import model as report_model
 
 __all__ = ["SARIF_SCHEMA", "SARIF_VERSION", "from_manifests", "from_report", "level", "render"]
 
@@ -91,6 +94,8 @@ def _run(tool: report_model.ToolEntry, rules: Sequence[report_model.RuleEntry],
          properties: dict[str, Any],
          provenance: report_model.ProvenanceEntry | None = None) -> dict[str, Any]:
     invocation = _invocation(provenance)
+    invocation["executionSuccessful"] = not any(n.get("level") == "error"
+                                                for n in notifications)
     if notifications:
         invocation["toolExecutionNotifications"] = notifications
     return {
@@ -229,8 +234,28 @@ def from_manifests(report: manifest_report.ManifestReport) -> dict[str, Any]:
         if f.rule in index:
             result["ruleIndex"] = index[f.rule]
         results.append(result)
-    return _run(report.tool, report.rules, results, [],
+    notifications: list[dict[str, Any]] = []
+    for p in report.unreadable:
+        region = {"region": {"startLine": p.line}} if p.line is not None else {}
+        notifications.append({
+            "level": "error",
+            "message": {"text": f"not checked: {p.where}: {p.reason} ({p.hint})"},
+            "descriptor": {"id": "unreadable-input"},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(p.file)},
+                                                **region}}],
+        })
+    for s in report.skipped:
+        notifications.append({
+            "level": "warning",
+            "message": {"text": f"skipped {s.kind}/{s.name} ({s.api_version}): driftscan"
+                        " does not check this kind's pod template"},
+            "descriptor": {"id": "skipped-kind"},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(s.file)},
+                                                "region": {"startLine": s.line}}}],
+        })
+    return _run(report.tool, report.rules, results, notifications,
                 {"source": "manifests", "files": list(report.files),
+                 "complete": report.complete,
                  "inputs": [{"path": i.path, "sha256": i.sha256, "bytes": i.bytes}
                             for i in report.inputs],
                  "generatedAt": report.generated_at})

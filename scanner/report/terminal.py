@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 from scanner.report import plain
 
 __all__ = ["render", "summary_line"]

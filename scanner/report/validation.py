@@ -6,23 +6,9 @@ dir, and :func:`write_validation` also writes any scan page the runner did not w
 ``scans/<scenario>--<label>.html``, the runner's own naming). The matrix links each
 expectation to the workload's anchor in the page of the scan that checked it.
 
-It reads the runner's ``driftscan/scenario-journal/v1`` (scanner/scenarios/journal.py,
-docs/scenarios.md); only these keys are used, unknown ones are ignored and every key may
-be missing::
-
-    {"tool": {"name", "version"},
-     "run": {"started_at", "duration_s", "status", "provider", "error"},
-     "scenarios": [{
-        "name", "title", "namespace", "status", "deviated", "passed", "duration_s",
-        "error": null | "text" | {"message", "step"},
-        "scans": [{"label", "started_at", "duration_s", "time_to_detect_s",
-                   "html_file": "scans/NAME--LABEL.html" | null,
-                   "report": {… driftscan/report/v1 …}}],
-        "expectations": [{"scan", "kind": "fires" | "absent" | "clean",
-                          "expected": {"rule", "workload": "Kind/name", …} | …,
-                          "description": "digest-drift on Deployment/web (severity ≥ high)",
-                          "met": true, "message": "expected …; found …",
-                          "time_to_detect_s": 12.3, "html_file": "scans/…html"}]}]}
+It renders a :class:`scenario_run.Journal`: the runner hands over the one it built from
+its records; a saved ``journal.json`` (as a parsed dict) is read with
+:func:`scenario_run.from_json` first.
 
 ``status`` is ``completed``, ``failed``, ``aborted`` or ``interrupted`` (a scenario may
 also be ``skipped``); ``deviated`` means an expectation was missed. Paths are relative
@@ -39,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from scanner import errors, writing
-from scanner.report import html, loading
-from scanner.report import model as report_model
+from scanner.report import document as report_model
+from scanner.report import html, scenario_run
 
 __all__ = [
     "JOURNAL_SCHEMA",
@@ -145,99 +131,45 @@ class ValidationPage:
     scenarios_skipped: int
 
 
-def _str(data: Mapping[str, Any], key: str, default: str = "") -> str:
-    value = data.get(key)
-    return value if isinstance(value, str) else default
-
-
-def _float(data: Mapping[str, Any], key: str) -> float | None:
-    value = data.get(key)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _list(data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
-    value = data.get(key)
-    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
-
-
-def _error(value: Any) -> str | None:
-    if isinstance(value, Mapping):
-        message = _str(value, "message")
-        step = _str(value, "step")
-        return f"{step}: {message}" if step and message else (message or None)
-    return value if isinstance(value, str) and value else None
-
-
-def _expected(e: Mapping[str, Any]) -> tuple[str, str, str]:
-    """(what was expected, rule, workload) of one expectation."""
-    spec = e.get("expected")
-    spec = spec if isinstance(spec, Mapping) else {}
-    rule = _str(spec, "rule") or _str(e, "rule")
-    workload = _str(spec, "workload") or _str(e, "workload")
-    text = (_str(e, "description") or (e["expected"] if isinstance(e.get("expected"), str)
-                                       else "") or " ".join(x for x in (rule, workload) if x))
-    return text or _str(e, "kind", "expectation"), rule, workload
-
-
-def _detected(e: Mapping[str, Any]) -> str:
-    """What the scan found: the part of the runner's message after ``expected …;``."""
-    message = _str(e, "detected") or _str(e, "message")
-    if message.startswith("expected ") and "; " in message:
-        return message.split("; ", 1)[1]
-    return message
-
-
-def _scenario(data: Mapping[str, Any]) -> tuple[ScenarioView, dict[str, report_model.Report]]:
-    name = _str(data, "name", "unnamed")
+def _scenario(run: scenario_run.ScenarioRun,
+              ) -> tuple[ScenarioView, dict[str, report_model.Report]]:
     reports: dict[str, report_model.Report] = {}
     scans = []
     paths: dict[str, str] = {}
-    for scan in _list(data, "scans"):
-        label = _str(scan, "label", "scan")
-        path = (_relative(_str(scan, "html_file")) or _relative(_str(scan, "page"))
-                or page_path(name, label))
-        paths[label] = path
-        raw = scan.get("report")
-        if raw is None:
+    for scan in run.scans:
+        path = _relative(scan.html_file or "") or page_path(run.name, scan.label)
+        paths[scan.label] = path
+        if scan.report is None:
             continue
-        report = loading.from_data(raw, name=f"journal: scenario {name}, scan {label}")
-        reports[label] = report
-        scans.append(ScanLink(label, _str(scan, "started_at"), _float(scan, "time_to_detect_s"),
-                              path, urllib.parse.quote(path), report.summary.workloads,
-                              report.summary.with_findings, report.summary.complete))
-    namespace = _str(data, "namespace") or None
+        reports[scan.label] = scan.report
+        summary = scan.report.summary
+        scans.append(ScanLink(scan.label, scan.started_at, scan.time_to_detect_s, path,
+                              urllib.parse.quote(path), summary.workloads,
+                              summary.with_findings, summary.complete))
     rows = []
-    for e in _list(data, "expectations"):
-        label = _str(e, "scan")
-        kind = _str(e, "kind", "fires")
-        expected, rule, workload = _expected(e)
-        page = paths.get(label) or _relative(_str(e, "html_file"))
-        target = _anchor(reports.get(label), workload, namespace)
+    for e in run.expectations:
+        page = paths.get(e.scan) or _relative(e.html_file or "")
+        target = _anchor(reports.get(e.scan), e.workload, run.namespace)
         rows.append(ExpectationRow(
-            scan=label,
-            kind=kind,
-            column=rule if kind == "fires" and rule else kind,
-            expected=expected,
-            detected=_detected(e),
-            met=e.get("met") is True,
-            time_to_detect_s=_float(e, "time_to_detect_s"),
+            scan=e.scan,
+            kind=e.kind,
+            column=e.rule if e.kind == "fires" and e.rule else e.kind,
+            expected=e.description,
+            detected=e.detected,
+            met=e.met,
+            time_to_detect_s=e.time_to_detect_s,
             href=(urllib.parse.quote(page) + (f"#{target}" if target else "")) if page else None,
         ))
-    status = _str(data, "status", "completed")
-    deviated = data.get("deviated") is True or any(not r.met for r in rows)
-    passed = data.get("passed")
-    skipped = data.get("skipped") is True
     view = ScenarioView(
-        anchor="s-" + _file_part(name).lower(),
-        name=name,
-        title=_str(data, "title"),
-        status=status,
-        deviated=deviated,
-        passed=(not skipped and (passed if isinstance(passed, bool)
-                                 else status == "completed" and not deviated)),
-        skipped=skipped,
-        duration_s=_float(data, "duration_s"),
-        error=_error(data.get("error")),
+        anchor="s-" + _file_part(run.name).lower(),
+        name=run.name,
+        title=run.title,
+        status=run.status,
+        deviated=run.deviated or any(not r.met for r in rows),
+        passed=run.passed,
+        skipped=run.skipped,
+        duration_s=run.duration_s,
+        error=run.error,
         scans=tuple(scans),
         expectations=tuple(rows),
     )
@@ -258,13 +190,11 @@ def _anchor(report: report_model.Report | None, workload: str,
     return None
 
 
-def _page(journal: Mapping[str, Any]) -> tuple[ValidationPage, list[tuple[str, Any]]]:
-    if not isinstance(journal, Mapping) or not isinstance(journal.get("scenarios"), list):
-        raise errors.InputError("journal: no `scenarios` list; not a driftscan run journal")
+def _page(journal: scenario_run.Journal) -> tuple[ValidationPage, list[tuple[str, Any]]]:
     views = []
     pages: list[tuple[str, Any]] = []
-    for data in _list(journal, "scenarios"):
-        view, reports = _scenario(data)
+    for run in journal.scenarios:
+        view, reports = _scenario(run)
         views.append(view)
         pages.extend((link.path, reports[link.label]) for link in view.scans)
     columns: list[str] = []
@@ -274,24 +204,18 @@ def _page(journal: Mapping[str, Any]) -> tuple[ValidationPage, list[tuple[str, A
                 columns.append(e.column)
     columns.extend(k for k in ("absent", "clean")
                    if any(e.column == k for v in views for e in v.expectations))
-    run = journal.get("run")
-    run = run if isinstance(run, Mapping) else journal
-    tool = journal.get("tool")
-    tool_text = (f"{_str(tool, 'name', 'driftscan')} {_str(tool, 'version')}".strip()
-                 if isinstance(tool, Mapping) else "driftscan")
     met = sum(e.met for v in views for e in v.expectations)
     missed = sum(not e.met for v in views for e in v.expectations)
-    status = _str(run, "status", "completed")
-    passed = status == "completed" and all(v.passed or v.skipped for v in views)
+    passed = journal.status == "completed" and all(v.passed or v.skipped for v in views)
     page = ValidationPage(
         title=f"driftscan scenarios: {'PASSED' if passed else 'FAILED'}"
         f" ({met} of {met + missed} expectations met)",
-        tool=tool_text,
-        provider=_str(run, "provider", "—"),
-        started_at=_str(run, "started_at", "—"),
-        duration_s=_float(run, "duration_s"),
-        error=_error(run.get("error")),
-        status=status,
+        tool=journal.tool,
+        provider=journal.provider,
+        started_at=journal.started_at,
+        duration_s=journal.duration_s,
+        error=journal.error,
+        status=journal.status,
         passed=passed,
         scenarios=tuple(views),
         columns=tuple(columns),
@@ -303,30 +227,35 @@ def _page(journal: Mapping[str, Any]) -> tuple[ValidationPage, list[tuple[str, A
     return page, pages
 
 
+def _journal(journal: scenario_run.Journal | Mapping[str, Any]) -> scenario_run.Journal:
+    return journal if isinstance(journal, scenario_run.Journal) else scenario_run.from_json(journal)
+
+
 # --- rendering ----------------------------------------------------------------------------
 
 
-def render_validation(journal: Mapping[str, Any]) -> str:
-    """The index page of a scenario run, from its journal (shape in the module docstring).
+def render_validation(journal: scenario_run.Journal | Mapping[str, Any]) -> str:
+    """The index page of a scenario run, from the runner's model or a parsed journal.json.
 
     Raises:
         errors.InputError: the journal has no scenarios list, or a scan's report breaks
             the ``driftscan/report/v1`` schema.
     """
-    page, _ = _page(journal)
+    page, _ = _page(_journal(journal))
     return html.environment().get_template("validation.html.j2").render(
         page=page, security=html.page_security()
     )
 
 
-def write_validation(journal: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
+def write_validation(journal: scenario_run.Journal | Mapping[str, Any],
+                     out_dir: str | Path) -> list[Path]:
     """Write ``index.html`` and every scan page under ``out_dir``; return the paths.
 
     Raises:
         errors.InputError: as :func:`render_validation`, or a file cannot be written.
     """
     root = Path(out_dir)
-    page, pages = _page(journal)
+    page, pages = _page(_journal(journal))
     written = []
     for href, report in pages:
         target = root / href

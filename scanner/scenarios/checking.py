@@ -19,13 +19,12 @@ from typing import Any
 import yaml
 
 from scanner import detectors, findings
+from scanner.detectors import rules
 from scanner.scenarios import definitions as d
 from scanner.scenarios import problems, resources
 
-__all__ = ["ACTIONS", "EXTRA_RULES", "WAITS", "Checker", "field_path", "step_label"]
+__all__ = ["ACTIONS", "WAITS", "Checker", "field_path", "step_label"]
 
-EXTRA_RULES = ("latent-drift",)
-"""Rules that exist but are not in the default detector registry (``--registry-check``)."""
 _DUMMY_DIGEST = "sha256:" + "0" * 64
 
 ACTIONS = ("apply", "push", "set-image", "scale", "delete-pods", "add-node", "drain-node",
@@ -172,7 +171,7 @@ class Checker:
                 self.problem(p + ["container"], f"{w} has no container {value['container']!r}"
                              f" (its containers: {known})", where, "container")
             self._check_text(value["image"], p + ["image"], where, "image")
-            return d.SetImage(d.Workload.parse(value["workload"]), str(value["container"]),
+            return d.SetImage(d.WorkloadName.parse(value["workload"]), str(value["container"]),
                               str(value["image"])) if w else None
         if kind == "scale":
             w = self._workload(value["workload"], p + ["workload"], where, "workload",
@@ -283,8 +282,8 @@ class Checker:
                 self.workloads[f"{kind}/{obj_name}"] = _Template(kind, obj_name, names)
 
     def _workload(self, text: str, p: list[Any], where: str, field_: str,
-                  kinds: Sequence[str] = resources.WORKLOAD_KINDS) -> d.Workload | None:
-        w = d.Workload.parse(text)
+                  kinds: Sequence[str] = resources.WORKLOAD_KINDS) -> d.WorkloadName | None:
+        w = d.WorkloadName.parse(text)
         if w.kind not in kinds:
             self.problem(p, f"{text}: this step works on {' or '.join(kinds)} only", where,
                          field_)
@@ -357,11 +356,11 @@ class Checker:
                     self.problem(q + ["rule"], f"unknown rule {f['rule']!r} (see `driftscan "
                                  "rules`)", where, f"fires[{j}].rule")
                     continue
-                if spec.get("clean") is True and known[f["rule"]] not in d.NON_DRIFT_FAMILIES:
+                if spec.get("clean") is True and known[f["rule"]].drift:
                     self.problem(q, f"clean: true contradicts expecting {f['rule']} to fire",
                                  where, f"fires[{j}]")
                 fires.append(d.Fires(
-                    rule=f["rule"], workload=d.Workload.parse(f["workload"]),
+                    rule=f["rule"], workload=d.WorkloadName.parse(f["workload"]),
                     container=f.get("container"),
                     severity=findings.Severity(f["severity"]) if f.get("severity") else None,
                     digests=self._count(f.get("digests"), q + ["digests"], where,
@@ -378,7 +377,7 @@ class Checker:
                     self.problem(q, "`container` needs `workload`", where, f"absent[{j}]")
                 absent.append(d.Absent(
                     rule=a.get("rule"),
-                    workload=d.Workload.parse(a["workload"]) if a.get("workload") else None,
+                    workload=d.WorkloadName.parse(a["workload"]) if a.get("workload") else None,
                     container=a.get("container")))
             out[label] = d.ScanExpectation(label, tuple(fires), tuple(absent), spec.get("clean"))
         return out
@@ -409,9 +408,6 @@ def _known_placeholder(m: tuple[str, str | None]) -> bool:
     return (name in d.PLAIN_NAMES and arg is None) or (name == "digest" and arg is not None)
 
 
-def _known_rules() -> dict[str, str]:
-    """Rule id → family, for every rule expectations may name."""
-    out = {r.id: r.family for r in detectors.REGISTRY.rules()}
-    for extra in EXTRA_RULES:
-        out.setdefault(extra, "registry")
-    return out
+def _known_rules() -> dict[str, rules.Rule]:
+    """Every rule expectations may name, by id."""
+    return {r.id: r for r in detectors.RULES.rules()}

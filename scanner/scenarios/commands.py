@@ -20,7 +20,7 @@ from rich.table import Table
 from scanner import errors, exits
 from scanner.clusters import providers
 from scanner.report import plain
-from scanner.scenarios import loading, outputs, running, targets, terminal
+from scanner.scenarios import catalog, narrator, outputs, running, targets
 
 __all__ = ["RunRequest", "list_command", "run_command"]
 
@@ -60,13 +60,13 @@ def list_command(stdout: Console, files: Sequence[str] = (),
         errors.InputError: nothing found (naming what was searched), an unusable ``--dir``.
         errors.ScenarioInvalid: a file is invalid.
     """
-    found = loading.discover(dirs)
+    found = catalog.discover(dirs)
     if files:
-        found += [("--file", s) for s in loading.load_files([Path(f) for f in files])]
+        found += [("--file", s) for s in catalog.load_files([Path(f) for f in files])]
     if not found:
-        raise errors.InputError(f"no scenarios found: searched {loading.searched(dirs)}",
+        raise errors.InputError(f"no scenarios found: searched {catalog.searched(dirs)}",
                                 hint="reinstall driftscan, or pass --dir PATH / --file PATH")
-    table = Table(title=f"Scenarios (library: {loading.library_dir()})", title_justify="left")
+    table = Table(title=f"Scenarios (library: {catalog.library_dir()})", title_justify="left")
     table.add_column("name", no_wrap=True)
     table.add_column("what it replays", ratio=3)
     table.add_column("scans (expectations)", ratio=2)
@@ -111,16 +111,16 @@ def run_command(request: RunRequest, stdout: Console, stderr: Console,
         errors.InputError: nothing selected, unknown names, contradictory options, an
             unusable ``--dir`` or ``--out``.
     """
-    scenarios = loading.select(request.names, all_=request.all, files=request.files,
+    scenarios = catalog.select(request.names, all_=request.all, files=request.files,
                                dirs=request.dirs)
     clusters = _clusters(request, stderr)
     options = running.RunOptions(cleanup=request.cleanup, isolate=request.isolate,
                                  nodes=request.nodes)
     record = running.run(scenarios, clusters=clusters, outputs_=outputs.Outputs(request.out),
-                         observer=terminal.ProgressObserver(stderr, verbose=request.verbose),
+                         observer=narrator.ProgressObserver(stderr, verbose=request.verbose),
                          options=options, argv=argv)
     stdout.print()
-    terminal.summary(record, stdout, request.out)
+    narrator.summary(record, stdout, request.out)
     if record.incomplete and not request.allow_gaps and record.exit_code() == exits.INCOMPLETE:
         stderr.print(plain.text("warning: a scan step could not read everything (gaps are in"
                                 " its report); exit code 3, --allow-gaps accepts that",

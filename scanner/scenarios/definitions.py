@@ -42,14 +42,11 @@ __all__ = [
     "WaitPods",
     "WaitReplicaSets",
     "WaitRollout",
-    "Workload",
+    "WorkloadName",
     "parse_duration",
     "placeholders",
     "substitute",
 ]
-
-NON_DRIFT_FAMILIES = frozenset({"tags"})
-"""Rule families that describe tag hygiene, not drift; ``clean: true`` allows them."""
 
 DEFAULT_WAIT_TIMEOUT = 60.0
 DEFAULT_STEP_TIMEOUT = 60.0
@@ -57,15 +54,15 @@ DEFAULT_SCENARIO_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
-class Workload:
+class WorkloadName:
     """``Kind/name`` of a workload in the scenario's namespace."""
 
     kind: str
     name: str
 
     @classmethod
-    def parse(cls, text: str) -> Workload:
-        """``Deployment/userservice`` → ``Workload("Deployment", "userservice")``."""
+    def parse(cls, text: str) -> WorkloadName:
+        """``Deployment/userservice`` → ``WorkloadName("Deployment", "userservice")``."""
         kind, _, name = text.partition("/")
         return cls(kind, name)
 
@@ -107,7 +104,7 @@ class Push:
 class SetImage:
     """Change one container's image in a workload's pod template."""
 
-    workload: Workload
+    workload: WorkloadName
     container: str
     image: str
 
@@ -120,7 +117,7 @@ class SetImage:
 class Scale:
     """Set a workload's ``spec.replicas``."""
 
-    workload: Workload
+    workload: WorkloadName
     replicas: int
 
     def describe(self) -> str:
@@ -170,7 +167,7 @@ class DrainNode:
 class Pause:
     """Set ``spec.paused: true`` on a Deployment."""
 
-    workload: Workload
+    workload: WorkloadName
 
     def describe(self) -> str:
         """One line for logs."""
@@ -181,7 +178,7 @@ class Pause:
 class Resume:
     """Set ``spec.paused: false`` on a Deployment."""
 
-    workload: Workload
+    workload: WorkloadName
 
     def describe(self) -> str:
         """One line for logs."""
@@ -192,7 +189,7 @@ class Resume:
 class WaitRollout:
     """The workload's rollout is complete."""
 
-    workload: Workload
+    workload: WorkloadName
 
     def describe(self) -> str:
         """One line for logs."""
@@ -219,7 +216,7 @@ class WaitPods:
 class WaitCondition:
     """A workload's status condition has ``status`` (and ``reason``)."""
 
-    workload: Workload
+    workload: WorkloadName
     type: str
     status: str
     reason: str | None = None
@@ -234,7 +231,7 @@ class WaitCondition:
 class WaitReplicaSets:
     """A Deployment's ReplicaSets: how many hold pods, or what one revision holds."""
 
-    workload: Workload
+    workload: WorkloadName
     holding: int | None = None
     revision: int | None = None
     replicas: int | None = None
@@ -360,7 +357,7 @@ class Fires:
     """A finding that must be in the scan."""
 
     rule: str
-    workload: Workload
+    workload: WorkloadName
     container: str | None = None
     severity: findings.Severity | None = None
     """Minimum severity."""
@@ -398,7 +395,7 @@ class Absent:
     """A finding that must not be in the scan (rule, workload, or both)."""
 
     rule: str | None = None
-    workload: Workload | None = None
+    workload: WorkloadName | None = None
     container: str | None = None
 
     def describe(self) -> str:

@@ -6,23 +6,24 @@ report model, so unit tests feed them hand-built reports.
 How the counts are read from a finding:
 
 * **digests** — distinct digests the finding observed among live pods (its ``observed``);
-* **revisions** — the revisions the finding names: its evidence's ``revisions`` list or
-  ``digests_by_revision`` map, ``1`` when it names a single ``revision``; otherwise the
-  revisions of the workload's pods that run the finding's container.
+* **revisions** — the revisions the finding's evidence names
+  (:meth:`scanner.evidence.Evidence.revision_count`: the revisions holding pods, the
+  revisions by digest, ``1`` for the single drifted revision); otherwise the revisions of
+  the workload's pods that run the finding's container.
 
-``clean: true`` holds when no finding of a drift rule is in the report (every family but
-tag hygiene: ``floating-tag``, ``mutable-tag`` and ``pull-policy-divergence`` may fire)
+``clean: true`` holds when no finding of a drift rule is in the report (``Rule.concern``;
+tag hygiene — ``floating-tag``, ``mutable-tag`` and ``pull-policy-divergence`` — may fire)
 and the scan saw everything it asked for (no gaps): a partial scan proves nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from scanner import findings
-from scanner.report import model as report_model
+from scanner import detectors, evidence, findings
+from scanner.report import document as report_model
 from scanner.scenarios import definitions as d
 from scanner.scenarios import records
 
@@ -35,6 +36,8 @@ class Seen:
 
     rule: str
     family: str
+    drift: bool
+    """Whether the rule reports drift (tag hygiene does not break ``clean: true``)."""
     severity: findings.Severity
     kind: str
     namespace: str
@@ -64,18 +67,20 @@ class Seen:
 
 
 def is_drift(seen: Seen) -> bool:
-    """True for drift rules (everything outside the tag-hygiene family)."""
-    return seen.family not in d.NON_DRIFT_FAMILIES
+    """True for drift rules (everything but tag hygiene)."""
+    return seen.drift
 
 
 def seen_findings(report: report_model.Report) -> list[Seen]:
     """Every finding of the report, with its digest and revision counts."""
     families = {r.id: r.family for r in report.rules}
+    hygiene = set(detectors.RULES.ids(lambda rule: not rule.drift))
     out = []
     for w in report.workloads:
         for f in w.findings:
             out.append(Seen(
                 rule=f.rule, family=families.get(f.rule, "unknown"),
+                drift=f.rule not in hygiene,
                 severity=findings.Severity(f.severity), kind=w.kind, namespace=w.namespace,
                 name=w.name, container=f.container, digests=len(set(f.observed)),
                 revisions=_revisions(f, w), message=f.message))
@@ -83,15 +88,9 @@ def seen_findings(report: report_model.Report) -> list[Seen]:
 
 
 def _revisions(f: report_model.FindingEntry, w: report_model.WorkloadEntry) -> int:
-    evidence: Mapping[str, Any] = f.evidence
-    listed = evidence.get("revisions")
-    if isinstance(listed, list | tuple):
-        return len(listed)
-    by_revision = evidence.get("digests_by_revision")
-    if isinstance(by_revision, Mapping):
-        return len(by_revision)
-    if isinstance(evidence.get("revision"), str):
-        return 1
+    named = evidence.from_json(f.rule, f.evidence).revision_count()
+    if named is not None:
+        return named
     names = {r for c in w.containers if f.container in (None, c.name)
              for dg in c.digests for r in dg.revisions}
     return len(names)
@@ -116,12 +115,11 @@ def _fires(label: str, e: d.Fires, seen: list[Seen], report: report_model.Report
 
     candidates = [s for s in seen if s.rule == e.rule and where(s)]
     matching = [s for s in candidates if _satisfies(e, s)]
-    expected = f"expected {e.describe()}"
     if matching:
         return records.ExpectationResult(
             scan=label, kind="fires", expected=e.to_json(), description=e.describe(), met=True,
-            found=[s.to_json() for s in matching],
-            message=f"{expected}; found {_join(s.describe() for s in matching)}",
+            found=[s.to_json() for s in matching], wanted=e.describe(),
+            detected=f"found {_join(s.describe() for s in matching)}",
             time_to_detect_s=time_to_detect_s)
     on_workload = [s for s in seen if s.workload == str(e.workload)]
     if candidates:
@@ -140,7 +138,7 @@ def _fires(label: str, e: d.Fires, seen: list[Seen], report: report_model.Report
                      f"{_plural(len(report.workloads), 'workload')})")
     return records.ExpectationResult(
         scan=label, kind="fires", expected=e.to_json(), description=e.describe(), met=False,
-        found=[s.to_json() for s in candidates], message=f"{expected}; {found}")
+        found=[s.to_json() for s in candidates], wanted=e.describe(), detected=found)
 
 
 def _satisfies(e: d.Fires, s: Seen) -> bool:
@@ -160,12 +158,12 @@ def _absent(label: str, e: d.Absent, seen: list[Seen]) -> records.ExpectationRes
         return e.container is None or s.container == e.container
 
     offending = [s for s in seen if hit(s)]
-    expected = f"expected {e.describe()}"
-    message = (f"{expected}; found none" if not offending
-               else f"{expected}; found {_join(s.describe() for s in offending)}")
+    detected = ("found none" if not offending
+                else f"found {_join(s.describe() for s in offending)}")
     return records.ExpectationResult(
         scan=label, kind="absent", expected=e.to_json(), description=e.describe(),
-        met=not offending, found=[s.to_json() for s in offending], message=message)
+        met=not offending, found=[s.to_json() for s in offending], wanted=e.describe(),
+        detected=detected)
 
 
 def _clean(label: str, clean: bool, seen: list[Seen],
@@ -176,19 +174,14 @@ def _clean(label: str, clean: bool, seen: list[Seen],
         reasons = _join(f"{g.kind} ({g.reason})" for g in report.gaps)
         return records.ExpectationResult(
             scan=label, kind="clean", expected={"clean": True}, description=description,
-            met=False, found=[],
-            message=f"expected a clean scan; the scan is incomplete ({reasons}), so it "
-                    "cannot prove that")
+            met=False, found=[], wanted="a clean scan",
+            detected=f"the scan is incomplete ({reasons}), so it cannot prove that")
     met = not drift if clean else bool(drift)
-    if clean:
-        found = "found none" if not drift else f"found {_join(s.describe() for s in drift)}"
-        message = f"expected no drift finding; {found}"
-    else:
-        message = ("expected some drift finding; "
-                   + (f"found {_join(s.describe() for s in drift)}" if drift else "found none"))
+    found = "found none" if not drift else f"found {_join(s.describe() for s in drift)}"
     return records.ExpectationResult(
         scan=label, kind="clean", expected={"clean": clean}, description=description,
-        met=met, found=[s.to_json() for s in drift], message=message)
+        met=met, found=[s.to_json() for s in drift],
+        wanted="no drift finding" if clean else "some drift finding", detected=found)
 
 
 def _plural(n: int, word: str) -> str:

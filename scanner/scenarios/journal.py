@@ -21,9 +21,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from scanner import __version__
+from scanner.report import scenario_run
 from scanner.scenarios import expectations, records
 
-__all__ = ["SCHEMA", "iso", "to_dict"]
+__all__ = ["SCHEMA", "iso", "to_dict", "to_model"]
 
 SCHEMA = "driftscan/scenario-journal/v1"
 
@@ -70,6 +71,45 @@ def to_dict(run: records.RunRecord, argv: Sequence[str] | None = None) -> dict[s
         },
         "scenarios": [_scenario(s) for s in scenarios],
     }
+
+
+def to_model(run: records.RunRecord) -> scenario_run.Journal:
+    """The run as the validation page reads it, built from the records (no JSON between)."""
+    return scenario_run.Journal(
+        tool=f"driftscan {__version__}",
+        provider=run.provider or "—",
+        started_at=iso(run.started) or "—",
+        duration_s=round(run.duration_s, 3),
+        status=run.status.value,
+        error=run.error,
+        scenarios=tuple(_scenario_model(s) for s in run.scenarios),
+    )
+
+
+def _scenario_model(s: records.ScenarioRecord) -> scenario_run.ScenarioRun:
+    scans = {scan.label: scan for scan in s.scans}
+    return scenario_run.ScenarioRun(
+        name=s.scenario.name,
+        title=s.scenario.title,
+        namespace=s.namespace,
+        status=s.status.value,
+        deviated=s.deviated,
+        passed=s.passed,
+        skipped=s.skipped,
+        duration_s=round(s.duration_s, 3),
+        error=scenario_run.error_text(s.error, s.error_step),
+        scans=tuple(
+            scenario_run.ScanRun(scan.label, iso(scan.started) or "",
+                                 _round(scan.time_to_detect_s), scan.html_file, scan.report)
+            for scan in s.scans),
+        expectations=tuple(
+            scenario_run.ExpectationRun(
+                scan=r.scan, kind=r.kind, rule=str(r.expected.get("rule") or ""),
+                workload=str(r.expected.get("workload") or ""), description=r.description,
+                met=r.met, detected=r.detected, time_to_detect_s=_round(r.time_to_detect_s),
+                html_file=scans[r.scan].html_file if r.scan in scans else None)
+            for r in s.results),
+    )
 
 
 def _scenario(s: records.ScenarioRecord) -> dict[str, Any]:
@@ -136,7 +176,7 @@ def _result(r: records.ExpectationResult, s: records.ScenarioRecord) -> dict[str
     return {
         "scan": r.scan, "kind": r.kind, "expected": r.expected,
         "description": r.description, "met": r.met, "message": r.message,
-        "found": r.found, "time_to_detect_s": _round(r.time_to_detect_s),
+        "detected": r.detected, "found": r.found, "time_to_detect_s": _round(r.time_to_detect_s),
         "report_file": scan.report_file if scan else None,
         "html_file": scan.html_file if scan else None,
     }

@@ -3,21 +3,19 @@
 Layout of ``--out DIR`` (default ``reports/scenarios/LATEST``)::
 
     journal.json                      the whole run (see ``journal``)
-    junit.xml                         one testcase per scenario (see ``junit``)
-    index.html                        the validation page (scenarios × expectations), when
-                                      ``scanner.report.validation`` is available
+    junit.xml                         one testcase per scenario (see ``testsuite``)
+    index.html                        the validation page (scenarios × expectations)
     scans/SCENARIO--LABEL.json        each scan's report, driftscan/report/v1
-    scans/SCENARIO--LABEL.html        the same report as a page, when the HTML renderer
-                                      (``scanner.report.html.render``) is available
+    scans/SCENARIO--LABEL.html        the same report as a page
 
 A new run first removes the files an earlier run left there (only those: the folder may
 hold other things). :class:`FilesObserver` rewrites journal and JUnit after every
-scenario, so even a run killed halfway leaves readable results.
+scenario, so even a run killed halfway leaves readable results. A page that fails to
+render is reported and skipped; the journal and JUnit are written regardless.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import shutil
@@ -26,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from scanner import errors, writing
-from scanner.report import model as report_model
-from scanner.scenarios import journal, junit, observers, records
+from scanner.report import document as report_model
+from scanner.report import html, scenario_run, validation
+from scanner.scenarios import journal, observers, records, testsuite
 
 __all__ = ["DEFAULT_DIR", "FilesObserver", "Outputs"]
 
@@ -98,12 +97,12 @@ class Outputs:
         """
         data = journal.to_dict(run, argv)
         self._write(JOURNAL, json.dumps(data, indent=2, default=str) + "\n")
-        self._write(JUNIT, junit.render(run))
+        self._write(JUNIT, testsuite.render(run))
         if not page:
             return None
-        html, problem = _render_validation(data)
-        if html is not None:
-            self._write(VALIDATION, html)
+        text, problem = _render_validation(journal.to_model(run))
+        if text is not None:
+            self._write(VALIDATION, text)
         return problem
 
     def _write(self, relative: str, text: str) -> None:
@@ -116,35 +115,19 @@ class Outputs:
 
 
 def _render_html(report: report_model.Report) -> tuple[str | None, str | None]:
-    """The scan's HTML page, when ``scanner.report.html`` offers ``render(report)``."""
+    """The scan's HTML page, or why it could not be rendered."""
     try:
-        module = importlib.import_module("scanner.report.html")
-    except ImportError as e:
-        return None, f"HTML renderer not available: {e}"
-    render = getattr(module, "render", None)
-    if not callable(render):
-        return None, "HTML renderer not available: scanner.report.html has no render()"
-    try:
-        page = render(report)
+        return html.render(report), None
     except Exception as e:  # noqa: BLE001 - a page that cannot render must not stop the run
         return None, f"HTML rendering failed: {type(e).__name__}: {e}"
-    return (str(page), None) if isinstance(page, str) else (None, "render() returned no text")
 
 
-def _render_validation(data: dict[str, Any]) -> tuple[str | None, str | None]:
-    """The validation page, when ``scanner.report.validation`` offers ``render_validation``."""
+def _render_validation(run: scenario_run.Journal) -> tuple[str | None, str | None]:
+    """The validation page, or why it could not be rendered."""
     try:
-        module = importlib.import_module("scanner.report.validation")
-    except ImportError as e:
-        return None, f"validation page not available: {e}"
-    render = getattr(module, "render_validation", None)
-    if not callable(render):
-        return None, "validation page not available: no render_validation()"
-    try:
-        page = render(data)
+        return validation.render_validation(run), None
     except Exception as e:  # noqa: BLE001 - the journal and JUnit are written regardless
         return None, f"validation page failed: {type(e).__name__}: {e}"
-    return (str(page), None) if isinstance(page, str) else (None, "no page text returned")
 
 
 class FilesObserver(observers.Observer):

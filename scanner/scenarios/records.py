@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scanner import exits
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 from scanner.scenarios import definitions as d
 
 __all__ = [
@@ -103,10 +103,17 @@ class ExpectationResult:
     met: bool
     found: list[dict[str, Any]]
     """The findings that decided it (matching ones, or the offending ones)."""
-    message: str
-    """Expected vs found, in one sentence."""
+    wanted: str
+    """What the scan had to show: ``digest-drift on Deployment/x (…)``, ``no drift finding``."""
+    detected: str
+    """What it showed: ``found …``, ``found none``, or why it could not tell."""
     time_to_detect_s: float | None = None
     """For met ``fires`` expectations: seconds from the injection to the scan's result."""
+
+    @property
+    def message(self) -> str:
+        """Expected vs found, in one sentence."""
+        return f"expected {self.wanted}; {self.detected}"
 
 
 @dataclass

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scanner import model
+
 __all__ = ["KINDS", "Resource", "WORKLOAD_KINDS"]
 
 
@@ -49,5 +51,5 @@ KINDS: dict[str, Resource] = {
 }
 """Kinds ``apply`` accepts, by kind."""
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+WORKLOAD_KINDS = model.ROLLOUT_KINDS
 """Kinds that steps such as ``set-image`` and ``wait: rollout`` address."""

@@ -41,8 +41,8 @@ from typing import Any
 
 from scanner import errors, scanning
 from scanner.oci import failures
+from scanner.report import document as report_model
 from scanner.report import json_format
-from scanner.report import model as report_model
 from scanner.scenarios import (
     builds,
     expectations,

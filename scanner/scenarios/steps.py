@@ -16,6 +16,7 @@ the run started (``Workspace.may_drain_any``), any node.
 from __future__ import annotations
 
 import time
+import typing
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import Any
 import yaml
 
 from scanner import errors
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 from scanner.scenarios import builds, kubeapi, records, waits
 from scanner.scenarios import definitions as d
 
@@ -125,16 +126,37 @@ def execute(step: d.Step, ws: Workspace, timeout: float) -> Outcome:
         StepFailed: the step could not do its work, or its deadline passed.
         errors.DriftscanError: the cluster or the registry stopped answering.
     """
-    action = step.action
-    handler = _HANDLERS[type(action)]
-    return handler(action, ws, timeout)
+    match step.action:
+        case d.Apply() as a:
+            return _apply(a, ws, timeout)
+        case d.Push() as a:
+            return _push(a, ws, timeout)
+        case d.SetImage() as a:
+            return _set_image(a, ws, timeout)
+        case d.Scale() as a:
+            return _scale(a, ws, timeout)
+        case d.DeletePods() as a:
+            return _delete_pods(a, ws, timeout)
+        case d.AddNode() as a:
+            return _add_node(a, ws, timeout)
+        case d.DrainNode() as a:
+            return _drain_node(a, ws, timeout)
+        case d.Pause() | d.Resume() as a:
+            return _pause(a, ws, timeout)
+        case d.WaitRollout() | d.WaitPods() | d.WaitCondition() | d.WaitReplicaSets() as a:
+            return _wait(a, ws, timeout)
+        case d.Sleep() as a:
+            return _sleep(a, ws, timeout)
+        case d.Scan() as a:
+            return _scan(a, ws, timeout)
+        case _ as unknown:
+            typing.assert_never(unknown)
 
 
 # --- actions -----------------------------------------------------------------------------
 
 
-def _apply(a: Any, ws: Workspace, timeout: float) -> Outcome:
-    assert isinstance(a, d.Apply)
+def _apply(a: d.Apply, ws: Workspace, timeout: float) -> Outcome:
     applied = []
     for path in a.files:
         text = ws.fill(ws.scenario.manifests[path])
@@ -146,8 +168,7 @@ def _apply(a: Any, ws: Workspace, timeout: float) -> Outcome:
     return Outcome(f"applied {', '.join(applied)}", {"objects": applied})
 
 
-def _push(a: Any, ws: Workspace, timeout: float) -> Outcome:
-    assert isinstance(a, d.Push)
+def _push(a: d.Push, ws: Workspace, timeout: float) -> Outcome:
     repository = ws.fill(a.repository)
     if not repository.startswith(f"{ws.namespace}/"):
         raise StepFailed(f"repository {repository} is not under the scenario's namespace "
@@ -174,8 +195,7 @@ def _container_path(obj: dict[str, Any], container: str) -> tuple[str, str]:
                      f"{container!r}")
 
 
-def _set_image(a: Any, ws: Workspace, timeout: float) -> Outcome:
-    assert isinstance(a, d.SetImage)
+def _set_image(a: d.SetImage, ws: Workspace, timeout: float) -> Outcome:
     image = ws.fill(a.image)
     obj = ws.kube.read(a.workload.kind, ws.namespace, a.workload.name)
     path, old = _container_path(obj, a.container)
@@ -188,8 +208,7 @@ def _set_image(a: Any, ws: Workspace, timeout: float) -> Outcome:
                     "to": image})
 
 
-def _scale(a: Any, ws: Workspace, timeout: float) -> Outcome:
-    assert isinstance(a, d.Scale)
+def _scale(a: d.Scale, ws: Workspace, timeout: float) -> Outcome:
     obj = ws.kube.read(a.workload.kind, ws.namespace, a.workload.name)
     before = int(obj.get("spec", {}).get("replicas", 1))
     ws.kube.scale(a.workload.kind, ws.namespace, a.workload.name, a.replicas)
@@ -202,8 +221,7 @@ def _oldest_first(pods: list[Any]) -> list[Any]:
                                        p["metadata"]["name"]))
 
 
-def _delete_pods(a: Any, ws: Workspace, timeout: float) -> Outcome:
-    assert isinstance(a, d.DeletePods)
+def _delete_pods(a: d.DeletePods, ws: Workspace, timeout: float) -> Outcome:
     alive = _oldest_first(waits.live(ws.kube.objects("Pod", ws.namespace, a.selector)))
     if not alive:
         raise StepFailed(f"no live pod matches {a.selector}")
@@ -225,8 +243,7 @@ def node_name(ws: Workspace, name: str) -> str:
     return f"ds-{suffix}-{name}"[:63].rstrip("-")
 
 
-def _add_node(a: Any, ws: Workspace, timeout: float) -> Outcome:
-    assert isinstance(a, d.AddNode)
+def _add_node(a: d.AddNode, ws: Workspace, timeout: float) -> Outcome:
     if not ws.can_add_nodes:
         raise StepFailed("add-node needs a kwok cluster (its nodes are API objects); this "
                          "cluster's nodes are real machines")
@@ -257,12 +274,12 @@ def _add_node(a: Any, ws: Workspace, timeout: float) -> Outcome:
     return Outcome(f"node {real} joined and is Ready", {"node": real})
 
 
-def _drain_node(a: Any, ws: Workspace, timeout: float) -> Outcome:
-    assert isinstance(a, d.DrainNode)
+def _drain_node(a: d.DrainNode, ws: Workspace, timeout: float) -> Outcome:
     if a.node is not None:
         node = ws.nodes_added[a.node]
+    elif a.hosting is None:
+        raise StepFailed("drain-node names neither a node nor the pods it hosts")
     else:
-        assert a.hosting is not None
         placed = Counter(p.get("spec", {}).get("nodeName") for p in
                          waits.live(ws.kube.objects("Pod", ws.namespace, a.hosting)))
         placed.pop(None, None)
@@ -307,15 +324,15 @@ def _drain_node(a: Any, ws: Workspace, timeout: float) -> Outcome:
                    {"node": node, "evicted": evicted})
 
 
-def _pause(a: Any, ws: Workspace, timeout: float) -> Outcome:
-    assert isinstance(a, d.Pause | d.Resume)
+def _pause(a: d.Pause | d.Resume, ws: Workspace, timeout: float) -> Outcome:
     paused = isinstance(a, d.Pause)
     ws.kube.patch(a.workload.kind, ws.namespace, a.workload.name, {"spec": {"paused": paused}})
     return Outcome(f"{a.workload} {'paused' if paused else 'resumed'}",
                    {"workload": str(a.workload), "paused": paused})
 
 
-def _wait(a: Any, ws: Workspace, timeout: float) -> Outcome:
+def _wait(a: d.WaitRollout | d.WaitPods | d.WaitCondition | d.WaitReplicaSets, ws: Workspace,
+          timeout: float) -> Outcome:
     if isinstance(a, d.WaitRollout):
         w = a.workload
         check = poll(f"the rollout of {w}",
@@ -336,7 +353,6 @@ def _wait(a: Any, ws: Workspace, timeout: float) -> Outcome:
                      lambda: waits.condition(ws.kube.read(cond.workload.kind, ws.namespace,
                                                           cond.workload.name), cond), timeout)
     else:
-        assert isinstance(a, d.WaitReplicaSets)
         rs_want = a
 
         def probe() -> waits.Check:
@@ -348,23 +364,15 @@ def _wait(a: Any, ws: Workspace, timeout: float) -> Outcome:
     return Outcome(check.detail, {"seen": check.detail})
 
 
-def _sleep(a: Any, ws: Workspace, timeout: float) -> Outcome:
-    assert isinstance(a, d.Sleep)
+def _sleep(a: d.Sleep, ws: Workspace, timeout: float) -> Outcome:
     time.sleep(a.seconds)
     return Outcome(f"slept {a.seconds:g}s")
 
 
-def _scan(a: Any, ws: Workspace, timeout: float) -> Outcome:
-    assert isinstance(a, d.Scan)
+def _scan(a: d.Scan, ws: Workspace, timeout: float) -> Outcome:
     report = ws.scan()
     found = sum(len(w.findings) for w in report.workloads)
     return Outcome(f"{len(report.workloads)} workload(s), {report.summary.pods} pod(s), "
                    f"{found} finding(s)", {"label": a.label}, report=report)
 
 
-_HANDLERS: dict[type, Callable[[Any, Workspace, float], Outcome]] = {
-    d.Apply: _apply, d.Push: _push, d.SetImage: _set_image, d.Scale: _scale,
-    d.DeletePods: _delete_pods, d.AddNode: _add_node, d.DrainNode: _drain_node,
-    d.Pause: _pause, d.Resume: _pause, d.WaitRollout: _wait, d.WaitPods: _wait,
-    d.WaitCondition: _wait, d.WaitReplicaSets: _wait, d.Sleep: _sleep, d.Scan: _scan,
-}

@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from scanner import model
 from scanner.scenarios import definitions as d
 
 __all__ = ["Check", "condition", "pod_ready", "pods", "replicasets", "rollout"]
 
-PULL_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff"})
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 
 
@@ -126,7 +126,8 @@ def pod_ready(pod: Mapping[str, Any]) -> bool:
 
 def _pull_error(pod: Mapping[str, Any]) -> bool:
     status = pod.get("status", {})
-    return any(((s.get("state") or {}).get("waiting") or {}).get("reason") in PULL_ERRORS
+    return any(((s.get("state") or {}).get("waiting") or {}).get("reason")
+               in model.PULL_FAILURE_REASONS
                for s in [*(status.get("initContainerStatuses") or []),
                          *(status.get("containerStatuses") or [])])
 

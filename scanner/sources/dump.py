@@ -3,9 +3,13 @@
 Accepts ``List`` and ``*List`` objects (kubectl's output and the raw API's), single
 objects, YAML multi-document streams, and any number of files (``-`` is stdin). Kinds
 driftscan does not need (ConfigMaps, Events, custom resources …) are skipped without
-being read; an object of a kind nobody knows, a file that is neither JSON nor YAML, or an
-object missing a field driftscan needs is an ``errors.InputError`` that names the file,
-the object and what to do. Every problem in every file is collected before raising.
+being read. A file that is neither JSON nor YAML (or not text), an object of a kind nobody
+knows, or an object missing a field driftscan needs does not end the scan when other
+objects could be read: each becomes a ``model.Gap`` (kind ``File``) naming the file and the
+object, everything readable is scanned, and the report is incomplete (exit code 3), as
+``driftscan manifests`` does with unreadable files. Input from which *nothing* could be
+read, a path that does not exist, or a folder is an ``errors.InputError`` listing every
+problem (exit 2): there is no scan to report.
 
 Text is decoded by :mod:`scanner.decoding`, the project's one safe loader: nesting past
 its depth limit, YAML alias bombs and unsafe YAML tags are refused, not followed.
@@ -30,7 +34,7 @@ MAX_DUMP_BYTES = 1 << 30
 _MAX_PROBLEMS_SHOWN = 5
 _CLUSTER_SCOPED = frozenset({"Node"})
 _DUMP_HINT = (
-    "pass the output of `kubectl get pods,rs,deploy,sts,ds,jobs,cronjobs,svc,nodes,"
+    "pass the output of `kubectl get pods,rs,deploy,sts,ds,jobs,cronjobs,rc,svc,nodes,"
     "controllerrevisions -A -o json`"
 )
 
@@ -43,28 +47,38 @@ def load(paths: Sequence[str], namespaces: Sequence[str] = ()) -> model.Snapshot
         namespaces: keep only namespaced objects of these namespaces; empty keeps all.
 
     Returns:
-        The snapshot, ``source.type == "dump"``.
+        The snapshot, ``source.type == "dump"``; unreadable files and unusable objects
+        are in ``gaps``.
 
     Raises:
-        errors.InputError: a file cannot be read or decoded, or an object is unusable.
+        errors.InputError: a path does not exist or is a folder, or nothing at all could
+            be read (every problem is listed).
     """
     texts: list[tuple[str, str]] = []
+    unreadable: list[str] = []
     inputs: list[model.InputFile] = []
     for path in paths:
-        data = _read(path)
-        inputs.append(model.InputFile(path, hashlib.sha256(data).hexdigest(), len(data)))
-        texts.append((path, _text(path, data)))
-    snapshot = load_texts(texts, namespaces)
+        try:
+            data = _read(path)
+            inputs.append(model.InputFile(path, hashlib.sha256(data).hexdigest(), len(data)))
+            texts.append((path, _text(path, data)))
+        except _Unreadable as e:
+            unreadable.append(str(e))
+    snapshot = load_texts(texts, namespaces, unreadable)
     return dataclasses.replace(
         snapshot, provenance=dataclasses.replace(snapshot.provenance, inputs=tuple(inputs)))
 
 
 def load_texts(
-    texts: Sequence[tuple[str, str]], namespaces: Sequence[str] = ()
+    texts: Sequence[tuple[str, str]], namespaces: Sequence[str] = (),
+    unreadable: Sequence[str] = (),
 ) -> model.Snapshot:
-    """Like :func:`load` for already-read ``(name, text)`` pairs."""
+    """Like :func:`load` for already-read ``(name, text)`` pairs.
+
+    ``unreadable`` lists files that could not be read at all, as gap reasons.
+    """
     collector = parsing.Collector()
-    problems: list[str] = []
+    problems: list[str] = list(unreadable)
     wanted = frozenset(namespaces)
     for name, text in texts:
         try:
@@ -74,7 +88,7 @@ def load_texts(
             continue
         for where, obj, kind_hint in _objects(name, documents, problems):
             _add(collector, where, obj, kind_hint, wanted, problems)
-    if problems:
+    if problems and not _collected(collector):
         shown = "; ".join(problems[:_MAX_PROBLEMS_SHOWN])
         more = len(problems) - _MAX_PROBLEMS_SHOWN
         suffix = f" (and {more} more)" if more > 0 else ""
@@ -87,7 +101,18 @@ def load_texts(
         namespaces=tuple(sorted(wanted)),
         all_namespaces=not wanted,
     )
-    return collector.snapshot(source, _now())
+    gaps = [model.Gap(kind="File", namespace=None, reason=f"{p}; left out of the scan")
+            for p in problems]
+    return collector.snapshot(source, _now(), gaps)
+
+
+def _collected(collector: parsing.Collector) -> bool:
+    return bool(collector.pods or collector.workloads or collector.revisions
+                or collector.services or collector.nodes)
+
+
+class _Unreadable(Exception):
+    """A dump file that exists but cannot be read as text."""
 
 
 def _now() -> str:
@@ -99,14 +124,19 @@ def _read(path: str) -> bytes:
     try:
         return reading.data(path, MAX_DUMP_BYTES)
     except reading.Refused as e:
-        raise errors.InputError(f"{path}: {e.message}", hint=_DUMP_HINT) from e
+        if e.message == "no such file":
+            raise errors.InputError(f"{path}: no such file", hint=_DUMP_HINT) from e
+        if e.message == "is a directory":
+            raise errors.InputError(f"{path}: is a directory, not a dump file") from e
+        # Too large, binary, or an OS error: the file exists but cannot be read.
+        raise _Unreadable(f"{path}: {e.message}") from e
 
 
 def _text(path: str, data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise errors.InputError(f"{path}: not a text file (not UTF-8)", hint=_DUMP_HINT) from e
+        raise _Unreadable(f"{path}: not a text file (not UTF-8)") from e
 
 
 def _decode(name: str, text: str) -> list[Any]:
@@ -189,6 +219,9 @@ def _add(
         problems.append(f"{where}: object has no kind")
         return
     label = f"{where} ({kind} {_identity(obj)})"
+    if kind == "Rollout" and not (isinstance(api_version, str)
+                                  and api_version.startswith(parsing.ROLLOUT_GROUP + "/")):
+        return  # another project's Rollout kind: a custom resource driftscan does not read
     if kind not in parsing.KINDS:
         if kind in parsing.IGNORED_KINDS:
             return

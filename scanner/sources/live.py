@@ -3,7 +3,9 @@
 Connects the way kubectl does (``--kubeconfig``, ``$KUBECONFIG``, ``~/.kube/config`` or
 in-cluster; ``--context`` or the current context; the context's namespace unless ``-n``
 or ``-A``), then lists pods, replicasets, deployments, statefulsets, daemonsets, jobs,
-cronjobs, services, nodes and controllerrevisions — never Secrets, never a write.
+cronjobs, replicationcontrollers, services, nodes and controllerrevisions — never Secrets,
+never a write. Pods of kinds it does not list (an Argo Rollout, an operator's workload) are
+grouped under their owner all the same.
 
 Each LIST pages with ``limit``/``continue`` and asks for raw JSON
 (``ApiClient.call_api`` returns the undecoded response), so a page is decoded once,
@@ -81,6 +83,7 @@ RESOURCES = (
     Resource("ControllerRevision", "/apis/apps/v1", "controllerrevisions"),
     Resource("Job", "/apis/batch/v1", "jobs"),
     Resource("CronJob", "/apis/batch/v1", "cronjobs"),
+    Resource("ReplicationController", "/api/v1", "replicationcontrollers"),
     Resource("Service", "/api/v1", "services"),
     Resource("Node", "/api/v1", "nodes", namespaced=False),
 )
@@ -193,7 +196,8 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
         raise errors.PermissionGap(
             f"RBAC forbids every LIST driftscan needs (context {conn.context!r})",
             hint="grant get/list on pods, replicasets, deployments, statefulsets, daemonsets,"
-            " jobs, cronjobs, services, nodes and controllerrevisions, or pick another -n",
+            " jobs, cronjobs, replicationcontrollers, services, nodes and controllerrevisions,"
+            " or pick another -n",
         )
     source = model.SourceInfo(
         type="live",

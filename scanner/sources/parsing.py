@@ -22,12 +22,18 @@ __all__ = [
     "IGNORE_ANNOTATION",
     "IGNORED_KINDS",
     "KINDS",
+    "VOLUME_PREFIX",
+    "ROLLOUT_GROUP",
+    "WORKLOAD_KINDS",
     "Collector",
     "ObjectProblem",
+    "image_volumes",
     "is_custom_resource",
 ]
 
 IGNORE_ANNOTATION = model.IGNORE_ANNOTATION
+VOLUME_PREFIX = "volume:"
+"""Image volumes are listed beside containers under this prefix and the volume's name."""
 
 KINDS = (
     "Pod",
@@ -37,11 +43,22 @@ KINDS = (
     "DaemonSet",
     "Job",
     "CronJob",
+    "ReplicationController",
+    "PodTemplate",
+    "Rollout",
     "Service",
     "Node",
     "ControllerRevision",
 )
-"""Kinds driftscan reads."""
+"""Kinds driftscan reads (``Rollout``: Argo Rollouts, ``argoproj.io``)."""
+
+WORKLOAD_KINDS = frozenset({
+    "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicationController",
+    "PodTemplate", "Rollout",
+})
+"""Kinds whose pod template :func:`parse_workload` reads."""
+ROLLOUT_GROUP = "argoproj.io"
+"""API group of Argo Rollouts' ``Rollout``; other groups' ``Rollout`` kinds are not read."""
 
 IGNORED_KINDS = frozenset(
     {
@@ -50,7 +67,7 @@ IGNORED_KINDS = frozenset(
         "NetworkPolicy", "PersistentVolumeClaim", "PersistentVolume", "StorageClass",
         "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "LimitRange",
         "ResourceQuota", "PriorityClass", "Lease", "CustomResourceDefinition",
-        "ReplicationController", "PodTemplate", "CSIDriver", "CSINode", "VolumeAttachment",
+        "CSIDriver", "CSINode", "VolumeAttachment",
         "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "APIService",
         "RuntimeClass", "ComponentStatus", "CertificateSigningRequest", "FlowSchema",
         "PriorityLevelConfiguration", "ValidatingAdmissionPolicy",
@@ -103,7 +120,11 @@ class Collector:
         if kind == "Pod":
             pod = parse_pod(obj)
             self.pods[(pod.namespace, pod.name)] = pod
-        elif kind in ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"):
+        elif kind in WORKLOAD_KINDS:
+            spec = obj.get("spec")
+            if (kind == "Rollout" and isinstance(spec, dict) and spec.get("template") is None
+                    and isinstance(spec.get("workloadRef"), dict)):
+                return  # the template lives in the Deployment it references
             w = parse_workload(kind, obj)
             self.workloads[(w.kind, w.namespace, w.name)] = w
         elif kind == "ReplicaSet":
@@ -323,7 +344,30 @@ def _template_containers(
                     hosts=_hosts_of(c) if with_hosts else (),
                 )
             )
+    for name, reference, policy in image_volumes(pod_spec, path):
+        result.append(model.ContainerSpec(name=_intern(name), role=model.ContainerRole.VOLUME,
+                                          image=_intern(reference), pull_policy=policy))
     return tuple(result)
+
+
+def image_volumes(pod_spec: Mapping[str, Any], path: str = "spec",
+                  ) -> list[tuple[str, str, str]]:
+    """``(name, reference, pullPolicy)`` of each image volume (``volumes[].image``).
+
+    The name is ``volume:<volume name>``: container names are DNS labels, so it never
+    collides with one.
+    """
+    result = []
+    for v in _list(pod_spec, "volumes", f"{path}.volumes"):
+        if not isinstance(v, dict) or not isinstance(v.get("image"), dict):
+            continue
+        source = v["image"]
+        name = _str(v, "name", f"{path}.volumes[].name", required=True)
+        reference = _str(source, "reference", f"{path}.volumes[{name}].image.reference")
+        policy = _str(source, "pullPolicy", f"{path}.volumes[{name}].image.pullPolicy")
+        if reference:
+            result.append((f"{VOLUME_PREFIX}{name}", reference, policy))
+    return result
 
 
 def _role(role: model.ContainerRole, container: Mapping[str, Any]) -> model.ContainerRole:
@@ -381,6 +425,10 @@ def parse_pod(obj: Mapping[str, Any]) -> model.PodRecord:
             containers.append(_container_record(cname, _role(role, c), c, s))
             if keep_hosts:
                 hosts.update(_hosts_of(c))
+    for vname, reference, policy in image_volumes(spec):
+        containers.append(_container_record(
+            vname, model.ContainerRole.VOLUME,
+            {"image": reference, "imagePullPolicy": policy}, {}))
     for (is_init, cname), s in statuses.items():
         # A status without a spec entry (hand-trimmed dumps): keep what the kubelet said.
         role = model.ContainerRole.INIT if is_init else model.ContainerRole.MAIN
@@ -435,14 +483,18 @@ def _container_record(
 
 
 def parse_workload(kind: str, obj: Mapping[str, Any]) -> model.Workload:
-    """Parse a Deployment, StatefulSet, DaemonSet, Job, CronJob or bare ReplicaSet."""
+    """Parse a workload of :data:`WORKLOAD_KINDS` or a bare ReplicaSet."""
     meta = _meta(obj)
-    spec = _map(obj, "spec", "spec", required=True)
+    spec = _map(obj, "spec", "spec", required=kind != "PodTemplate")
     status = _map(obj, "status", "status")
     if kind == "CronJob":
         job_template = _map(spec, "jobTemplate", "spec.jobTemplate", required=True)
         job_spec = _map(job_template, "spec", "spec.jobTemplate.spec", required=True)
         pod_spec = _pod_template_spec(job_spec, "spec.jobTemplate.spec")
+    elif kind == "PodTemplate":
+        spec = {}  # a PodTemplate is a template and nothing else: no spec, no status
+        pod_spec = _map(_map(obj, "template", "template", required=True), "spec",
+                        "template.spec", required=True)
     else:
         pod_spec = _pod_template_spec(spec, "spec")
     strategy_key = "strategy" if kind == "Deployment" else "updateStrategy"
@@ -454,7 +506,8 @@ def parse_workload(kind: str, obj: Mapping[str, Any]) -> model.Workload:
     revision = annotations.get(_DEPLOYMENT_REVISION)
     selector = _map(spec, "selector", "spec.selector")
     replicas = _int(spec, "replicas", "spec.replicas")
-    if replicas is None and kind in ("Deployment", "StatefulSet", "ReplicaSet"):
+    if replicas is None and kind in ("Deployment", "StatefulSet", "ReplicaSet",
+                                     "ReplicationController", "Rollout"):
         replicas = 1
     return model.Workload(
         kind=kind,

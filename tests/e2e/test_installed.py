@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 from scanner.clusters import toolchain
-from scanner.scenarios import loading
+from scanner.scenarios import catalog
 
 pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parents[2]
-LIBRARY = [s.name for s in loading.library()]
+LIBRARY = [s.name for s in catalog.library()]
 
 TEAM_APP = """\
 apiVersion: apps/v1

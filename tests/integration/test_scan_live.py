@@ -125,7 +125,8 @@ def _token_kubeconfig(cluster: base.ClusterHandle, kube: client.ApiClient, names
     rbac.create_namespaced_role(namespace, {
         "metadata": {"name": "scanner"},
         "rules": [
-            {"apiGroups": [""], "resources": ["pods", "services"], "verbs": ["get", "list"]},
+            {"apiGroups": [""], "resources": ["pods", "services", "replicationcontrollers"],
+             "verbs": ["get", "list"]},
             {"apiGroups": ["apps"], "resources": ["deployments", "replicasets",
                                                   "statefulsets", "daemonsets",
                                                   "controllerrevisions"],
@@ -181,3 +182,31 @@ def test_namespace_only_role_scans_what_it_may_and_lists_gaps(
                      "-n", "kube-system"]) == 1
     table = capsys.readouterr().out
     assert "kube-system" in table and "gap" in table.lower()
+
+
+def test_replication_controller_drift_is_found_live(
+        cluster: base.ClusterHandle, kube: client.ApiClient, namespace: str, registry: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A ReplicationController (core/v1) is listed and its pods are grouped under it; its
+    explicit `Always` on a versioned tag is the pull-policy risk the tag rules do not say."""
+    repo = f"{namespace}/guestbook"
+    d1 = synthetic.push_image(registry, repo, "v3", synthetic.build_image(f"{namespace}-rc1"))
+    rc = ku.deployment("guestbook", f"{registry}/{repo}:v3", 3, policy="Always")
+    rc["apiVersion"], rc["kind"] = "v1", "ReplicationController"
+    rc["spec"] = {"replicas": 3, "selector": {"app": "guestbook"},
+                  "template": rc["spec"]["template"]}
+    core = client.CoreV1Api(kube)
+    core.create_namespaced_replication_controller(namespace, rc)
+    ku.wait_for("3 pods", ku.running_with_image_ids(kube, namespace, "app=guestbook", 3))
+    d2 = synthetic.push_image(registry, repo, "v3", synthetic.build_image(f"{namespace}-rc2"))
+    core.patch_namespaced_replication_controller_scale(
+        "guestbook", namespace, {"spec": {"replicas": 5}})
+    ku.wait_for("5 pods", ku.running_with_image_ids(kube, namespace, "app=guestbook", 5))
+
+    code, report = _scan(capsys, cluster.kubeconfig, "-n", namespace, "--fail-on", "high")
+    w = _workload(report, "ReplicationController", "guestbook")
+    assert _pod_counts(w) == Counter({d1: 3, d2: 2})
+    rules = _rules(w)
+    assert rules["digest-drift"] in ("high", "critical")
+    assert rules["mutable-tag"] == "low" and rules["pull-policy-divergence"] == "low"
+    assert code == 1 and report["gaps"] == []

@@ -29,7 +29,7 @@ from scanner import cli
 from scanner.clusters import base, kwok, processes
 from scanner.oci import client as oci_client
 from scanner.oci import credentials, synthetic
-from scanner.scenarios import loading, observers, outputs, records, running, targets
+from scanner.scenarios import catalog, observers, outputs, records, running, targets
 from tests.integration import kubeutil as ku
 
 pytestmark = pytest.mark.cluster
@@ -127,7 +127,7 @@ def test_two_library_scenarios_pass_through_the_cli(
 
 def test_the_whole_library_passes_in_a_shared_cluster(
         cluster: base.ClusterHandle, kube: client.ApiClient, tmp_path: Path) -> None:
-    scenarios = loading.library()
+    scenarios = catalog.library()
     started = time.monotonic()
     # The session's cluster is a throw-away one of its own: its nodes may be drained.
     record = running.run(scenarios, clusters=targets.GivenCluster(cluster, started=True),
@@ -251,7 +251,7 @@ def test_cleanup_after_an_interrupt_mid_run(cluster: base.ClusterHandle,
         expect:
           s: {clean: true}
         """)
-    first = loading.load_file(path)
+    first = catalog.load_file(path)
     second = dataclasses.replace(first, name=name + "-2")
     watcher = InterruptAfter("apply")
     record = running.run([first, second], clusters=targets.GivenCluster(cluster),
@@ -406,7 +406,7 @@ def test_drain_node_leaves_nodes_of_a_cluster_the_run_did_not_start_alone(
         """)
     before = node_states(kube)
     assert not any(before.values())
-    record = running.run(loading.load_files([hosting, added]),
+    record = running.run(catalog.load_files([hosting, added]),
                          clusters=targets.GivenCluster(cluster),  # reused: not the run's
                          outputs_=outputs.Outputs(tmp_path / "out"))
     assert record.exit_code() == 0

@@ -207,6 +207,7 @@ def split_by_kind(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         "StatefulSet": "/apis/apps/v1/statefulsets", "DaemonSet": "/apis/apps/v1/daemonsets",
         "ControllerRevision": "/apis/apps/v1/controllerrevisions",
         "Job": "/apis/batch/v1/jobs", "CronJob": "/apis/batch/v1/cronjobs",
+        "ReplicationController": "/api/v1/replicationcontrollers",
     }
     result: dict[str, list[dict[str, Any]]] = {p: [] for p in paths.values()}
     for item in doc["items"]:

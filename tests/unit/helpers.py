@@ -9,7 +9,7 @@ from typing import Any
 
 from scanner import detectors, findings, graph, model
 from scanner.report import building, integrity
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 from scanner.sources import dump
 from tests import kubedump
 
@@ -54,7 +54,7 @@ def report_for(snapshot: model.Snapshot,
                command_line: tuple[str, ...] = kubedump.SAMPLE_COMMAND) -> report_model.Report:
     """The report ``scan`` would write (sealed with its digest), at a fixed time."""
     g, found = analyse(snapshot)
-    return integrity.seal(building.build(snapshot, g, found, detectors.REGISTRY,
+    return integrity.seal(building.build(snapshot, g, found, detectors.RULES,
                                          generated_at="2026-01-10T12:00:00Z",
                                          command_line=command_line))
 

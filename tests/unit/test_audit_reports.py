@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from scanner import cli, controls, detectors, redacting
 from scanner.detectors import rules
-from scanner.report import audit, html, integrity, json_format, loading
+from scanner.report import audit, html, integrity, json_format, reading
 from tests import htmltree, kubedump
 from tests.unit import helpers
 
@@ -97,7 +97,7 @@ def test_a_report_without_the_new_blocks_still_loads() -> None:
         data.pop(key)
     for rule in data["rules"]:  # type: ignore[union-attr]
         rule.pop("controls")  # type: ignore[union-attr]
-    old = loading.from_data(data)
+    old = reading.from_data(data)
     assert old.provenance is None and old.integrity is None and old.controls == ()
     page = html.render(old)
     assert "not recorded" in page and "No integrity digest recorded" in page
@@ -253,14 +253,15 @@ def test_verify_refuses_what_is_not_a_report(tmp_path: Path,
 
 
 def test_every_rule_evidences_a_known_control_and_the_report_lists_them() -> None:
-    for rule in detectors.REGISTRY.rules():
+    for rule in detectors.RULES.rules():
         assert rule.controls, f"{rule.id} names no control"
         assert set(rule.controls) <= controls.IDS
     report = helpers.report_for(helpers.load(SAMPLE))
     assert {c.id for c in report.controls} == controls.IDS
     with pytest.raises(ValueError, match="unknown control"):
-        rules.Rule("x-rule", detectors.REGISTRY.rules()[0].severity, "title", "why", "fix",
-                   "tags", controls=("ISO:nope",))
+        rules.Rule("x-rule", detectors.RULES.rules()[0].severity, "title", "why", "fix",
+                   "tags", controls=("ISO:nope",), needs=rules.Needs.TEMPLATE,
+                   concern=rules.Concern.HYGIENE)
 
 
 def test_sarif_invocation_carries_the_provenance(tmp_path: Path,

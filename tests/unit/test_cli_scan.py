@@ -37,7 +37,7 @@ def test_drift_dump_exits_1_with_table(capsys: pytest.CaptureFixture[str]) -> No
     assert err == ""
     assert "Deployment shop/web" in out
     assert out.splitlines()[-1] == (
-        "2 workloads, 5 pods, 1 with findings; findings: 1 high, 2 low; max score 53 (D)")
+        "2 workloads, 5 pods, 1 with findings; findings: 1 high, 1 low; max score 48 (D)")
 
 
 def test_clean_dump_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
@@ -68,8 +68,8 @@ def test_json_to_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
     code, out, _ = run(capsys, "scan", "--from", DRIFT, "--format", "json", "-o", str(target))
     assert code == 1
     assert out.splitlines() == [f"wrote {target}: 2 workloads, 5 pods, 1 with findings; "
-                                "findings: 1 high, 2 low; max score 53 (D)"]
-    assert json.loads(target.read_text())["summary"]["max_score"] == 53
+                                "findings: 1 high, 1 low; max score 48 (D)"]
+    assert json.loads(target.read_text())["summary"]["max_score"] == 48
 
 
 def test_table_to_file_has_no_color_codes(capsys: pytest.CaptureFixture[str],
@@ -104,13 +104,28 @@ def test_several_files(capsys: pytest.CaptureFixture[str]) -> None:
          "missing metadata.namespace"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                         content: str, expected: str) -> None:
+def test_unreadable_input_is_a_gap_beside_what_was_read(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str, expected: str) -> None:
     path = tmp_path / "input.json"
     path.write_text(content)
-    code, out, err = run(capsys, "scan", "--from", str(path))
-    assert code == 2
-    assert out == ""
+    code, out, err = run(capsys, "scan", "--from", str(path), "--from", DRIFT, "--fail-on",
+                         "critical", "--format", "json")
+    assert code == 3  # incomplete, and nothing at --fail-on
+    data = json.loads(out)
+    assert data["summary"]["complete"] is False
+    [gap] = data["gaps"]
+    assert gap["kind"] == "File" and str(path) in gap["reason"] and expected in gap["reason"]
+    assert "\n" not in gap["reason"]
+    assert {w["name"] for w in data["workloads"]} >= {"web"}  # the readable file was scanned
+    assert "incomplete scan" in err and "Traceback" not in err
+    code, _, _ = run(capsys, "scan", "--from", str(path), "--from", DRIFT, "--fail-on",
+                     "critical", "--allow-gaps", "--format", "json")
+    assert code == 0
+    code, out, _ = run(capsys, "scan", "--from", str(path), "--from", DRIFT)
+    assert code == 1  # findings at --fail-on win over the gap
+    assert "INCOMPLETE" in out
+    code, _, err = run(capsys, "scan", "--from", str(path))
+    assert code == 2  # nothing at all could be read: no scan to report
     assert_one_error_line(err, expected)
 
 
@@ -211,7 +226,7 @@ def test_scan_path_never_runs_subprocesses() -> None:
     root = Path(__file__).resolve().parents[2] / "scanner"
     scan_path = [*root.joinpath("sources").glob("*.py"), *root.joinpath("detectors").glob("*.py"),
                  *root.joinpath("report").glob("*.py"), root / "scanning.py", root / "graph.py",
-                 root / "scoring.py", root / "images.py", root / "progress.py"]
+                 root / "scoring.py", root / "images.py", root / "list_progress.py"]
     for path in scan_path:
         names = {a.name for n in ast.walk(ast.parse(path.read_text()))
                  if isinstance(n, ast.Import) for a in n.names}

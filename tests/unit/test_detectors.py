@@ -10,7 +10,13 @@ order and a severity override.
 
 from __future__ import annotations
 
-from scanner import findings, model
+import json
+import shlex
+from pathlib import Path
+
+from scanner import evidence, findings, model
+from scanner.detectors import common
+from tests import kubedump
 from tests.unit import helpers
 
 A, B, C = ("sha256:" + ch * 64 for ch in "abc")
@@ -28,14 +34,17 @@ def test_same_revision_drift_from_repushed_tag() -> None:
     assert f.workload == model.WorkloadRef("Deployment", "shop", "web")
     assert f.container == "web"
     assert f.observed == (A, B)
-    assert f.evidence["revision"] == "web-5d9f8c7b6"
-    assert f.evidence["pods_by_digest"] == {
-        A: ["web-5d9f8c7b6-aaaaa", "web-5d9f8c7b6-bbbbb"],
-        B: ["web-5d9f8c7b6-ccccc", "web-5d9f8c7b6-ddddd"],
+    ev = f.evidence
+    assert isinstance(ev, evidence.DigestDrift)
+    assert ev.revision == "web-5d9f8c7b6"
+    assert ev.pods_by_digest == {
+        A: ("web-5d9f8c7b6-aaaaa", "web-5d9f8c7b6-bbbbb"),
+        B: ("web-5d9f8c7b6-ccccc", "web-5d9f8c7b6-ddddd"),
     }
-    assert f.evidence["nodes_by_digest"] == {A: ["node-a"], B: ["node-b", "node-c"]}
-    assert f.evidence["services"] == [{"service": "web", "ready_pods_by_digest": {A: 2, B: 2}}]
-    assert f.evidence["callers"] == ["Deployment/shop/frontend"]
+    assert ev.nodes_by_digest == {A: ("node-a",), B: ("node-b", "node-c")}
+    assert ev.services == (evidence.ServiceTraffic("web", {A: 2, B: 2}),)
+    assert ev.callers == ("Deployment/shop/frontend",)
+    assert ev.to_json()["services"] == [{"service": "web", "ready_pods_by_digest": {A: 2, B: 2}}]
     # 2 vs 2: the newest pods' build wins the tie.
     assert f.pin is not None and f.pin.digest == B
     assert f.pin.command == (
@@ -57,8 +66,9 @@ def test_two_revision_rollout() -> None:
         "rollout-version-mix"]
     mix = by_rule(found, "rollout-version-mix")[0]
     assert mix.observed == (A, B)
-    assert [r["revision"] for r in mix.evidence["revisions"]] == ["web-1111aaaa", "web-2222bbbb"]
-    assert mix.evidence["newest_revision"] == "web-2222bbbb"
+    assert isinstance(mix.evidence, evidence.VersionMix)
+    assert [r.revision for r in mix.evidence.revisions] == ["web-1111aaaa", "web-2222bbbb"]
+    assert mix.evidence.newest_revision == "web-2222bbbb"
     assert mix.expected == B  # pin to where the rollout is heading
     assert not by_rule(found, "overlapping-rollout")
     assert not by_rule(found, "digest-drift")
@@ -69,7 +79,8 @@ def test_three_revision_rollout() -> None:
     overlap = by_rule(found, "overlapping-rollout")
     assert len(overlap) == 1
     assert overlap[0].message.startswith("3 revisions hold live pods")
-    assert [r["number"] for r in overlap[0].evidence["revisions"]] == [1, 2, 3]
+    assert isinstance(overlap[0].evidence, evidence.OverlappingRollout)
+    assert [r.number for r in overlap[0].evidence.revisions] == [1, 2, 3]
     mix = by_rule(found, "rollout-version-mix")[0]
     assert mix.observed == (A, B, C)
 
@@ -85,9 +96,10 @@ def test_stalled_rollout_pull_failure_and_deadline() -> None:
     stalled = by_rule(found, "stalled-rollout")
     assert len(stalled) == 1
     ev = stalled[0].evidence
-    assert ev["stuck_pods_by_reason"] == {"ImagePullBackOff": ["web-6666ffff-bad1"]}
-    assert ev["progress_deadline_exceeded"] is True
-    assert ev["serving_pods"] == 3
+    assert isinstance(ev, evidence.StalledRollout)
+    assert ev.stuck_pods_by_reason == {"ImagePullBackOff": ("web-6666ffff-bad1",)}
+    assert ev.progress_deadline_exceeded is True
+    assert ev.serving_pods == 3
     assert stalled[0].observed == (A,)
     assert "kubectl rollout undo deployment/web -n shop" in stalled[0].remediation
     # The stuck pod has no imageID: no build mix to report.
@@ -99,8 +111,9 @@ def test_paused_rollouts() -> None:
     assert "web runs 2 builds" in by_rule(mix, "paused-rollout")[0].message
     edit = helpers.fixture_findings("paused-rollout", "fires-paused-template-edit.json")
     paused = by_rule(edit, "paused-rollout")[0]
-    assert paused.evidence["pending_template_changes"] == [
-        "web (registry.example.com:5000/shop/web:1.0 → registry.example.com:5000/shop/web:2.0)"]
+    assert isinstance(paused.evidence, evidence.PausedRollout)
+    assert paused.evidence.pending_template_changes == (
+        "web (registry.example.com:5000/shop/web:1.0 → registry.example.com:5000/shop/web:2.0)",)
     assert "kubectl rollout resume deployment/web -n shop" in paused.remediation
 
 
@@ -108,9 +121,10 @@ def test_statefulset_partition() -> None:
     found = helpers.fixture_findings("partitioned-update", "fires-partition.json")
     f = by_rule(found, "partitioned-update")[0]
     assert f.workload == model.WorkloadRef("StatefulSet", "data", "db")
-    assert f.evidence["pods_behind"] == {"db-7f8e9d0c1": ["db-0", "db-1", "db-2"]}
-    assert f.evidence["update_revision"] == "db-5a6b7c8d9"
-    assert f.evidence["digests_by_revision"] == {"db-5a6b7c8d9": [B], "db-7f8e9d0c1": [A]}
+    assert isinstance(f.evidence, evidence.PartitionedUpdate)
+    assert f.evidence.pods_behind == {"db-7f8e9d0c1": ("db-0", "db-1", "db-2")}
+    assert f.evidence.update_revision == "db-5a6b7c8d9"
+    assert f.evidence.digests_by_revision == {"db-5a6b7c8d9": (B,), "db-7f8e9d0c1": (A,)}
     assert '"partition":0' in f.remediation
     # The partition is deliberate: the version mix is reported, but not as a same-revision drift.
     assert not by_rule(found, "digest-drift")
@@ -121,8 +135,9 @@ def test_daemonset_ondelete() -> None:
     found = helpers.fixture_findings("ondelete-update", "fires-daemonset-ondelete.json")
     f = by_rule(found, "ondelete-update")[0]
     assert f.workload == model.WorkloadRef("DaemonSet", "obs", "agent")
-    assert f.evidence["update_revision"] == "agent-7d6c5b4a3"
-    assert f.evidence["pods_behind"] == {"agent-6c5b4a398": ["agent-k2x8p", "agent-m9q4r"]}
+    assert isinstance(f.evidence, evidence.OnDeleteUpdate)
+    assert f.evidence.update_revision == "agent-7d6c5b4a3"
+    assert f.evidence.pods_behind == {"agent-6c5b4a398": ("agent-k2x8p", "agent-m9q4r")}
     assert "kubectl delete pod -n obs agent-k2x8p agent-m9q4r" in f.remediation
 
 
@@ -162,8 +177,8 @@ def test_bare_pod_is_its_own_workload() -> None:
     assert floating.message.startswith("container shell: image busybox has no tag (latest)")
     assert floating.pin is not None
     assert floating.pin.pinned_image == "busybox@sha256:" + "f" * 64
-    pull = by_rule(found, "pull-policy-divergence")[0]
-    assert "every container restart may pull a different build" in pull.message
+    # latest with the default policy (Always): floating-tag says it all.
+    assert not by_rule(found, "pull-policy-divergence")
 
 
 def test_docker_pullable_image_ids_compare_by_digest() -> None:
@@ -177,8 +192,9 @@ def test_config_id_image_ids_are_unverifiable_never_drift() -> None:
     found = helpers.fixture_findings("unverifiable-image-id", "fires-config-id.json")
     assert not by_rule(found, "digest-drift")
     f = by_rule(found, "unverifiable-image-id")[0]
-    assert f.evidence["kinds"] == ["config-id"]
-    assert f.evidence["runtimes"] == ["containerd://1.7.18"]
+    assert isinstance(f.evidence, evidence.UnverifiableImageID)
+    assert f.evidence.kinds == ("config-id",)
+    assert f.evidence.runtimes == ("containerd://1.7.18",)
     assert f.pin is None
 
 
@@ -189,11 +205,12 @@ def test_opt_out_annotation(tmp_path: object) -> None:
     doc = helpers.raw(helpers.FIXTURES / "digest-drift" / "fires-repushed-tag.json")
     for item in doc["items"]:
         if item["kind"] == "Deployment" and item["metadata"]["name"] == "web":
-            item["metadata"]["annotations"]["driftscan.io/ignore"] = "digest-drift, mutable-tag"
+            item["metadata"]["annotations"]["driftscan.io/ignore"] = (
+                "digest-drift, pull-policy-divergence")
     path = Path(str(tmp_path)) / "ignored.json"
     path.write_text(json.dumps(doc))
     found = helpers.analyse(helpers.load(path))[1]
-    assert sorted({f.rule for f in found}) == ["pull-policy-divergence"]
+    assert sorted({f.rule for f in found}) == ["mutable-tag"]
 
 
 def test_findings_are_sorted_most_severe_first() -> None:
@@ -209,3 +226,28 @@ def test_severity_override_retiers_a_rule() -> None:
     g = graph.build(snap)
     found = detectors.detect(snap, g, severity_overrides={"mutable-tag": findings.Severity.HIGH})
     assert by_rule(found, "mutable-tag")[0].severity is findings.Severity.HIGH
+
+
+def test_remediation_commands_survive_hostile_names(tmp_path: Path) -> None:
+    # Names and images from a cluster may hold quotes, spaces and markup: every command
+    # a finding carries must split back into exactly the arguments it was built from.
+    dump_file = tmp_path / "xss.json"
+    dump_file.write_text(json.dumps(kubedump.xss_dump()))
+    commands = 0
+    for f in helpers.analyse(helpers.load(dump_file))[1]:
+        if f.pin is None or f.pin.command is None:
+            continue
+        commands += 1
+        argv = shlex.split(f.pin.command)
+        assert argv[:3] == ["kubectl", "set", "image"]
+        assert argv[4:6] == ["-n", f.workload.namespace]
+        assert argv[6] == f"{f.pin.container}={f.pin.pinned_image}"
+        assert f"`{f.pin.command}`" in f.remediation
+    assert commands
+
+
+def test_kubectl_quotes_only_what_needs_it() -> None:
+    ref = model.WorkloadRef("Deployment", "shop", "web")
+    assert common.rollout_command("undo", ref) == "kubectl rollout undo deployment/web -n shop"
+    assert common.rollout_command("undo", model.WorkloadRef("Job", "shop", "j")) is None
+    assert common.kubectl("delete", "pod", "a b") == "kubectl delete pod 'a b'"

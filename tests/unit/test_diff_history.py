@@ -17,7 +17,7 @@ import pytest
 
 from scanner import cli, findings
 from scanner.report import comparing, history
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 from tests import htmltree, kubedump
 from tests.unit import helpers
 
@@ -68,8 +68,7 @@ def test_injection_shows_new_findings_and_a_new_build(
     [checkout] = [w for w in data["workloads"] if w["name"] == "checkout"]
     assert [f["rule"] for f in checkout["new"]] == ["digest-drift"]
     assert checkout["new"][0]["severity"] == "high"
-    assert {f["rule"] for f in checkout["persisting"]} == {"mutable-tag",
-                                                           "pull-policy-divergence"}
+    assert {f["rule"] for f in checkout["persisting"]} == {"mutable-tag"}
     assert [b["pods"] for b in checkout["builds_appeared"]] == [2]
     assert checkout["old_score"] < checkout["new_score"]
     # Old debt persists but is not new: catalog's findings are in both reports.

@@ -76,11 +76,13 @@ def test_skips_known_kinds_and_custom_resources_without_reading(tmp_path: Path) 
     doc = {"kind": "List", "items": [
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": "garbage"},
         {"apiVersion": "v1", "kind": "ConfigMap"},
-        {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "r"}},
+        {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}},
+        {"apiVersion": "example.com/v1", "kind": "Rollout", "metadata": {"name": "r"}},
         {"apiVersion": "v1", "kind": "Pod", **POD},
     ]}
     snap = dump.load([_write(tmp_path, "mixed.json", json.dumps(doc))])
     assert len(snap.pods) == 1
+    assert snap.workloads == ()
 
 
 def test_init_sidecar_and_ephemeral_roles() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner import errors, findings, model, scanning
+from scanner import errors, evidence, findings, model, scanning
 from scanner.oci import client as oci_client
 from scanner.oci import failures, names
 from scanner.oci import resolver as oci_resolver
@@ -33,9 +33,10 @@ def test_tag_moved_while_every_pod_runs_the_old_build() -> None:
     f = found[0]
     assert f.workload == model.WorkloadRef("Deployment", "shop", "web")
     assert f.container == "web" and f.observed == (A,)
-    assert f.evidence["registry_digest"] == B
-    assert f.evidence["registry_digest_is_index"] is False
-    assert f.evidence["running_digests"] == {A: 3}
+    assert isinstance(f.evidence, evidence.LatentDrift)
+    assert f.evidence.registry_digest == B
+    assert f.evidence.registry_digest_is_index is False
+    assert f.evidence.running_digests == {A: 3}
     assert f.pin is not None and f.pin.digest == A
     assert "sha256:bbbbbbbbbbbb (manifest)" in f.message
     assert "on 3 pods" in f.message
@@ -44,7 +45,8 @@ def test_tag_moved_while_every_pod_runs_the_old_build() -> None:
 
 def test_index_digest_is_compared_with_index_digest() -> None:
     [f] = latent("fires-index-moved.json")
-    assert f.observed == (I1,) and f.evidence["registry_digest"] == I2
+    assert isinstance(f.evidence, evidence.LatentDrift)
+    assert f.observed == (I1,) and f.evidence.registry_digest == I2
     assert "(index)" in f.message
     assert latent("clean-index-unchanged.json") == []
 

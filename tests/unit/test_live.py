@@ -70,9 +70,10 @@ def test_provenance_names_cluster_identity_and_list_window(config: Path,
     assert p.unavailable == ()
     assert p.kinds_requested == p.kinds_read == tuple(r.kind for r in live.RESOURCES)
     assert (p.namespaces_requested, p.namespaces_read) == ((), ("*",))
-    # Every LIST got its own resourceVersion (101…110): the window spans first to last.
+    # Every LIST got its own resourceVersion (101, 102…): the window spans first to last.
     versions = {p.first_resource_version, p.last_resource_version}
-    assert len(versions) == 2 and versions <= {str(v) for v in range(101, 111)}
+    lists = range(101, 101 + len(live.RESOURCES))
+    assert len(versions) == 2 and versions <= {str(v) for v in lists}
     assert p.list_started_at is not None and p.list_finished_at is not None
     assert p.list_started_at <= p.list_finished_at
     assert p.inputs == ()

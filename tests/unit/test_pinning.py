@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from scanner import cli, errors, model, pinning
+from scanner import cli, errors, exits, model, pinning
 from scanner.oci import client as oci_client
 from scanner.oci import failures, names
 from scanner.oci import resolver as oci_resolver
@@ -207,19 +207,43 @@ def _bomb() -> str:
      "not allowed"),
     (None, None, "alias"),
 ], ids=["not-an-image", "invalid-yaml", "unsafe-tag", "yaml-bomb"])
-def test_cli_bad_input_exit_2_and_files_untouched(
+def test_an_unreadable_file_is_named_and_left_alone_the_rest_is_pinned(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None,
         line: int | None, expected: str) -> None:
     shop = shop_copy(tmp_path)
-    (shop / "zz-bad.yaml").write_text(content if content is not None else _bomb())
-    before = {p.name: p.read_bytes() for p in shop.iterdir()}
-    assert cli.main(["pin", str(shop), "--write"]) == 2
+    bad = shop / "zz-bad.yaml"
+    bad.write_text(content if content is not None else _bomb())
+    before = bad.read_bytes()
+    code = pinning.run(pinning.PinOptions(paths=(str(shop),), mode="write"),
+                       Console(file=io.StringIO()), tag_resolver=resolver()[0])
+    assert code == exits.INCOMPLETE
     err = capsys.readouterr().err
     first = err.splitlines()[0]
-    assert first.startswith(f"error: {shop / 'zz-bad.yaml'}:{line or ''}")
+    assert first.startswith(f"not read, left unchanged: {bad}:{line or ''}")
     assert expected in first and "Traceback" not in err
-    assert {p.name: p.read_bytes() for p in shop.iterdir()} == before
+    assert "1 file(s) could not be read" in err
+    assert bad.read_bytes() == before
+    assert f"web:1.0@{digest('web:1.0')}" in (shop / "web.yaml").read_text()
     assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
+    code = pinning.run(pinning.PinOptions(paths=(str(shop),), mode="diff", allow_gaps=True),
+                       Console(file=io.StringIO()), tag_resolver=resolver()[0])
+    assert code == exits.CLEAN
+
+
+def test_cli_unresolvable_images_one_line_each_sorted_nothing_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shop = shop_copy(tmp_path)
+    (shop / "zz-bad.yaml").write_text("kind: Pod\nmetadata: {name: p}\nspec:\n  containers: [\n")
+    before = {p.name: p.read_bytes() for p in shop.iterdir()}
+    assert cli.main(["pin", str(shop), "--write"]) == exits.ERROR  # registry.invalid
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"not read, left unchanged: {shop / 'zz-bad.yaml'}:5:")
+    start = next(i for i, line in enumerate(err) if "did not resolve:" in line)
+    images = [line for line in err[start + 1:] if line.startswith("  ") and "hint" not in line]
+    assert len(images) == 8  # every unpinned image of the readable files, one line each
+    keys = [(ln.split(":")[0], int(ln.split(":")[1])) for ln in images]
+    assert keys == sorted(keys)
+    assert {p.name: p.read_bytes() for p in shop.iterdir()} == before
 
 
 def test_cli_refuses_contradictory_options(tmp_path: Path,

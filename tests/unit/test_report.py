@@ -10,8 +10,8 @@ import pytest
 from rich.console import Console
 
 from scanner import errors, model
+from scanner.report import document as report_model
 from scanner.report import json_format, terminal
-from scanner.report import model as report_model
 from tests.unit import helpers
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "scanner" / "schemas"
@@ -44,12 +44,12 @@ def test_json_contract_fields() -> None:
     assert data["source"]["type"] == "dump" and data["source"]["all_namespaces"] is True
     assert data["summary"] == {
         "workloads": 2, "with_findings": 1,
-        "by_severity": {"info": 0, "low": 2, "medium": 0, "high": 1, "critical": 0},
-        "max_score": 53, "pods": 5, "complete": True,
+        "by_severity": {"info": 0, "low": 1, "medium": 0, "high": 1, "critical": 0},
+        "max_score": 48, "pods": 5, "complete": True,
     }
     web = data["workloads"][0]
     assert (web["kind"], web["namespace"], web["name"], web["score"], web["grade"]) == (
-        "Deployment", "shop", "web", 53, "D")
+        "Deployment", "shop", "web", 48, "D")
     container = web["containers"][0]
     assert container["name"] == "web" and container["init"] is False
     assert container["spec_images"] == ["registry.example.com:5000/shop/web:1.0"]
@@ -83,10 +83,10 @@ def test_terminal_table_summary_and_details() -> None:
     text = render_table(report)
     lines = text.splitlines()
     assert lines[0].split() == ["Score", "Grade", "Workload", "Builds", "Findings"]
-    assert lines[2].split()[:5] == ["75", "F", "Deployment", "shop/web", "3"]
+    assert lines[2].split()[:5] == ["70", "F", "Deployment", "shop/web", "3"]
     assert "[high] overlapping-rollout +35: 3 revisions hold live pods" in text
     assert lines[-1] == ("1 workloads, 3 pods, 1 with findings; findings: 1 high, 1 medium, "
-                         "2 low; max score 75 (F)")
+                         "1 low; max score 70 (F)")
     assert "INCOMPLETE" not in text
 
 
@@ -137,7 +137,7 @@ def test_low_only_workloads_stay_in_the_table_without_details() -> None:
     report = helpers.report_for(helpers.load(helpers.FIXTURES / "mutable-tag"
                                              / "fires-versioned-tag.json"))
     lines = render_table(report).splitlines()
-    assert lines[2].split()[:4] == ["10", "B", "Deployment", "shop/web"]
+    assert lines[2].split()[:4] == ["5", "A", "Deployment", "shop/web"]
     assert lines[-2] == ("1 workload(s) with only low/info findings: messages and pin commands"
                          " are in --format json.")
     assert not any(line.startswith("    fix:") for line in lines)

@@ -69,7 +69,7 @@ def test_scan_sarif_validates_with_logical_locations_and_gaps() -> None:
     log = sarif.from_report(report)
     validate(log)
     [run] = log["runs"]
-    assert len(run["tool"]["driver"]["rules"]) == len(detectors.REGISTRY)
+    assert len(run["tool"]["driver"]["rules"]) == len(detectors.RULES)
     drift = [r for r in run["results"] if r["ruleId"] == "digest-drift"]
     assert drift and drift[0]["level"] == "error"
     names = [loc["fullyQualifiedName"] for loc in drift[0]["locations"][0]["logicalLocations"]]

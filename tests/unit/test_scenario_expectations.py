@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 
 from scanner import findings
-from scanner.report import model as report_model
+from scanner.report import document as report_model
 from scanner.scenarios import definitions as d
 from scanner.scenarios import expectations
 from tests.unit import helpers
@@ -22,7 +22,7 @@ def report(fixture: str) -> report_model.Report:
 REPUSHED = "digest-drift/fires-repushed-tag.json"
 THREE = "rollout-version-mix/fires-three-revisions.json"
 PINNED = "digest-drift/clean-pinned-control.json"
-WEB = d.Workload("Deployment", "web")
+WEB = d.WorkloadName("Deployment", "web")
 
 
 def fires(**kw: object) -> d.ScanExpectation:
@@ -48,6 +48,11 @@ def test_fires_met_with_severity_and_counts() -> None:
     assert result.message == ("expected digest-drift on Deployment/web container web (severity "
                               "≥ high, digests 2, revisions 1); found digest-drift on "
                               "Deployment/web container web (high, 2 digests, 1 revision)")
+    # Expected and found are kept as data; the sentence is only their join.
+    assert result.wanted == ("digest-drift on Deployment/web container web (severity ≥ high,"
+                             " digests 2, revisions 1)")
+    assert result.detected == ("found digest-drift on Deployment/web container web (high,"
+                               " 2 digests, 1 revision)")
     assert result.found[0]["rule"] == "digest-drift"
 
 
@@ -74,13 +79,12 @@ def test_fires_missed_names_what_the_workload_has_instead() -> None:
     assert not result.met
     assert result.message == ("expected overlapping-rollout on Deployment/web; found no "
                               "overlapping-rollout on Deployment/web; its findings: "
-                              "digest-drift (high); mutable-tag (low); pull-policy-divergence "
-                              "(low)")
+                              "digest-drift (high); mutable-tag (low)")
 
 
 def test_fires_missed_for_a_workload_the_scan_did_not_see() -> None:
     (result,) = expectations.evaluate(
-        fires(rule="digest-drift", workload=d.Workload("StatefulSet", "db")), report(REPUSHED))
+        fires(rule="digest-drift", workload=d.WorkloadName("StatefulSet", "db")), report(REPUSHED))
     assert not result.met
     assert "found no workload StatefulSet/db in the scan (it saw 2 workloads)" in result.message
 
@@ -101,7 +105,7 @@ def test_absent_by_rule_by_workload_and_by_container() -> None:
         d.Absent(rule="digest-drift"),
         d.Absent(workload=WEB),
         d.Absent(workload=WEB, container="other"),
-        d.Absent(rule="mutable-tag", workload=d.Workload("Deployment", "frontend")),
+        d.Absent(rule="mutable-tag", workload=d.WorkloadName("Deployment", "frontend")),
     ))
     results = expectations.evaluate(expect, drift_report)
     assert [r.met for r in results] == [True, False, False, True, True]

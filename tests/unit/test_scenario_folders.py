@@ -11,7 +11,7 @@ import pytest
 
 import scanner
 from scanner import cli, errors, exits
-from scanner.scenarios import loading
+from scanner.scenarios import catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,9 +54,9 @@ def team_folder(tmp_path: Path, *names: str) -> Path:
 
 
 def test_the_library_is_package_data_next_to_the_code() -> None:
-    assert loading.library_dir() == Path(scanner.__file__).parent / "library"
-    assert len(loading.library()) == 13
-    assert (loading.library_dir() / "schema.json").is_file()
+    assert catalog.library_dir() == Path(scanner.__file__).parent / "library"
+    assert len(catalog.library()) == 13
+    assert (catalog.library_dir() / "schema.json").is_file()
 
 
 def test_every_library_file_is_declared_as_package_data() -> None:
@@ -64,7 +64,7 @@ def test_every_library_file_is_declared_as_package_data() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     globs = config["tool"]["setuptools"]["package-data"]["scanner"]
     package = Path(scanner.__file__).parent
-    files = [p.relative_to(package).as_posix() for p in loading.library_dir().rglob("*")
+    files = [p.relative_to(package).as_posix() for p in catalog.library_dir().rglob("*")
              if p.is_file() and "__pycache__" not in p.parts]
     assert len(files) > 13
     missed = [f for f in files if not any(fnmatch.fnmatchcase(f, g) for g in globs)]
@@ -73,49 +73,49 @@ def test_every_library_file_is_declared_as_package_data() -> None:
 
 def test_discover_says_where_each_scenario_comes_from(tmp_path: Path) -> None:
     folder = team_folder(tmp_path, "team-a", "team-b")
-    found = loading.discover([folder])
+    found = catalog.discover([folder])
     origins = {s.name: origin for origin, s in found}
-    assert origins["retag-scale-up"] == loading.LIBRARY
+    assert origins["retag-scale-up"] == catalog.LIBRARY
     assert origins["team-a"] == origins["team-b"] == str(folder)
     assert len(found) == 15
     # The same folder twice is searched once.
-    assert len(loading.discover([folder, folder])) == 15
+    assert len(catalog.discover([folder, folder])) == 15
 
 
 def test_names_and_all_pick_from_the_library_and_every_dir(tmp_path: Path) -> None:
     folder = team_folder(tmp_path, "team-a")
-    chosen = loading.select(["team-a", "pinned-control"], all_=False, files=[], dirs=[folder])
+    chosen = catalog.select(["team-a", "pinned-control"], all_=False, files=[], dirs=[folder])
     assert [s.name for s in chosen] == ["team-a", "pinned-control"]
-    assert len(loading.select([], all_=True, files=[], dirs=[folder])) == 14
+    assert len(catalog.select([], all_=True, files=[], dirs=[folder])) == 14
     with pytest.raises(errors.InputError, match="unknown scenario: team-a") as e:
-        loading.select(["team-a"], all_=False, files=[])
+        catalog.select(["team-a"], all_=False, files=[])
     assert "the library (" in (e.value.hint or "")
 
 
 def test_a_dir_that_is_missing_or_holds_no_scenarios_is_refused(tmp_path: Path) -> None:
     with pytest.raises(errors.InputError, match="scenario folder .*nope does not exist"):
-        loading.discover([tmp_path / "nope"])
+        catalog.discover([tmp_path / "nope"])
     (tmp_path / "empty").mkdir()
     with pytest.raises(errors.InputError, match="empty holds no \\*.yaml files"):
-        loading.select([], all_=True, files=[], dirs=[tmp_path / "empty"])
+        catalog.select([], all_=True, files=[], dirs=[tmp_path / "empty"])
     with pytest.raises(errors.InputError, match="empty holds no \\*.yaml files"):
-        loading.select([], all_=False, files=[str(team_folder(tmp_path, "t") / "t.yaml")],
+        catalog.select([], all_=False, files=[str(team_folder(tmp_path, "t") / "t.yaml")],
                        dirs=[tmp_path / "empty"])
 
 
 def test_a_dir_reusing_a_library_name_is_invalid(tmp_path: Path) -> None:
     folder = team_folder(tmp_path, "retag-scale-up")
     with pytest.raises(errors.ScenarioInvalid, match="'retag-scale-up' is already used"):
-        loading.discover([folder])
+        catalog.discover([folder])
 
 
 def test_selecting_zero_scenarios_names_what_was_searched(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     empty = tmp_path / "library"
     empty.mkdir()
-    monkeypatch.setattr(loading, "library_dir", lambda: empty)
+    monkeypatch.setattr(catalog, "library_dir", lambda: empty)
     with pytest.raises(errors.InputError) as e:
-        loading.select([], all_=True, files=[])
+        catalog.select([], all_=True, files=[])
     assert e.value.message == f"no scenarios selected: searched the library ({empty})"
 
 
@@ -129,7 +129,7 @@ def test_cli_run_selecting_nothing_exits_2(tmp_path: Path, monkeypatch: pytest.M
     assert "holds no *.yaml files" in capsys.readouterr().err
     library = tmp_path / "library"
     library.mkdir()
-    monkeypatch.setattr(loading, "library_dir", lambda: library)
+    monkeypatch.setattr(catalog, "library_dir", lambda: library)
     assert cli.main(["scenario", "run", "--all", "--provider", "kwok"]) == exits.ERROR
     err = capsys.readouterr().err
     assert f"error: no scenarios selected: searched the library ({library})" in err

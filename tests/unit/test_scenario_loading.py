@@ -12,8 +12,8 @@ import jsonschema
 import pytest
 
 from scanner import errors
+from scanner.scenarios import catalog
 from scanner.scenarios import definitions as d
-from scanner.scenarios import loading
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "scanner" / "library"
@@ -56,10 +56,10 @@ def write(folder: Path, name: str, text: str, app: str = APP) -> Path:
     return path
 
 
-def problems_of(*paths: Path) -> list[loading.Problem]:
+def problems_of(*paths: Path) -> list[catalog.Problem]:
     with pytest.raises(errors.ScenarioInvalid) as caught:
-        loading.load_files(list(paths))
-    assert isinstance(caught.value, loading.InvalidScenarios)
+        catalog.load_files(list(paths))
+    assert isinstance(caught.value, catalog.InvalidScenarios)
     return list(caught.value.problems)
 
 
@@ -67,18 +67,18 @@ def problems_of(*paths: Path) -> list[loading.Problem]:
 
 
 def test_the_library_loads_and_has_the_thirteen_scenarios() -> None:
-    scenarios = loading.library(LIBRARY)
+    scenarios = catalog.library(LIBRARY)
     assert len(scenarios) == 13
     names = [s.name for s in scenarios]
     assert len(set(names)) == 13
     assert {"retag-scale-up", "pinned-control", "blue-green-control"} <= set(names)
 
 
-@pytest.mark.parametrize("path", loading.library_files(LIBRARY), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", catalog.library_files(LIBRARY), ids=lambda p: p.stem)
 def test_library_file_is_specific(path: Path) -> None:
     text = path.read_text()
     assert text.startswith("# yaml-language-server: $schema=./schema.json\n")
-    scenario = loading.load_file(path)
+    scenario = catalog.load_file(path)
     assert scenario.description and scenario.title != scenario.name
     labels = scenario.scan_labels()
     assert labels and set(labels) == set(scenario.expect), "every scan has expectations"
@@ -93,7 +93,7 @@ def test_library_file_is_specific(path: Path) -> None:
 
 
 def test_controls_expect_clean_and_drift_scenarios_expect_drift() -> None:
-    for scenario in loading.library(LIBRARY):
+    for scenario in catalog.library(LIBRARY):
         last = scenario.expect[scenario.scan_labels()[-1]]
         if "control" in scenario.tags:
             assert all(e.clean is True for e in scenario.expect.values()), scenario.name
@@ -104,33 +104,33 @@ def test_controls_expect_clean_and_drift_scenarios_expect_drift() -> None:
 
 def test_the_packaged_schema_is_the_library_schema() -> None:
     library = json.loads((LIBRARY / "schema.json").read_text())
-    assert library == loading.schema()
+    assert library == catalog.schema()
     jsonschema.Draft202012Validator.check_schema(library)
 
 
 def test_scenario_modules_declare_their_public_surface() -> None:
-    for name in ("builds", "commands", "definitions", "expectations", "journal", "junit",
-                 "kubeapi", "loading", "observers", "outputs", "records", "resources",
-                 "running", "steps", "targets", "terminal", "waits"):
+    for name in ("builds", "catalog", "commands", "definitions", "expectations", "journal",
+                 "kubeapi", "narrator", "observers", "outputs", "records", "resources",
+                 "running", "steps", "targets", "testsuite", "waits"):
         module = importlib.import_module(f"scanner.scenarios.{name}")
         exported = module.__all__
         assert [n for n in exported if not hasattr(module, n)] == [], name
 
 
 def test_select_resolves_names_and_refuses_unknown_ones() -> None:
-    chosen = loading.select(["sidecar-drift", "retag-scale-up"], all_=False, files=[])
+    chosen = catalog.select(["sidecar-drift", "retag-scale-up"], all_=False, files=[])
     assert [s.name for s in chosen] == ["sidecar-drift", "retag-scale-up"]
     with pytest.raises(errors.InputError, match="unknown scenario: nope"):
-        loading.select(["nope"], all_=False, files=[])
+        catalog.select(["nope"], all_=False, files=[])
     with pytest.raises(errors.InputError, match="no scenario selected"):
-        loading.select([], all_=False, files=[])
+        catalog.select([], all_=False, files=[])
 
 
 # --- a good file -------------------------------------------------------------------------
 
 
 def test_a_good_file_becomes_typed_steps(tmp_path: Path) -> None:
-    scenario = loading.load_file(write(tmp_path, "s.yaml", GOOD))
+    scenario = catalog.load_file(write(tmp_path, "s.yaml", GOOD))
     kinds = [s.kind for s in scenario.steps]
     assert kinds == ["push", "apply", "wait", "set-image", "scan"]
     apply = scenario.steps[1].action
@@ -207,7 +207,7 @@ def test_problems_of_several_files_come_together(tmp_path: Path) -> None:
     a = write(tmp_path, "a.yaml", "name: a\nsteps: []\n")
     b = write(tmp_path, "b.yaml", "name: b\nsteps:\n- scan: x\nexpect: {y: {clean: true}}\n")
     with pytest.raises(errors.ScenarioInvalid) as caught:
-        loading.load_files([a, b])
+        catalog.load_files([a, b])
     message = str(caught.value)
     assert message.startswith("2 scenario files are invalid (2 problems):")
     assert f"{a}:2: steps: [] should be non-empty" in message
@@ -277,7 +277,7 @@ def test_push_goes_only_to_repositories_under_the_scenario_namespace(tmp_path: P
 
 
 def test_the_library_pushes_only_under_each_scenario_namespace() -> None:
-    for scenario in loading.library(LIBRARY):
+    for scenario in catalog.library(LIBRARY):
         for step in scenario.all_steps:
             if isinstance(step.action, d.Push):
                 assert step.action.repository.startswith("{{ namespace }}/"), \

@@ -14,16 +14,16 @@ import jsonschema
 import pytest
 from rich.console import Console
 
-from scanner.report import json_format
+from scanner.report import json_format, scenario_run, validation
+from scanner.scenarios import catalog, expectations, journal, narrator, outputs, records, testsuite
 from scanner.scenarios import definitions as d
-from scanner.scenarios import expectations, journal, junit, loading, outputs, records, terminal
 from tests.unit import helpers
 
 LIBRARY = Path(__file__).resolve().parents[2] / "scanner" / "library"
 
 
 def scenario(name: str) -> d.Scenario:
-    (found,) = [s for s in loading.library(LIBRARY) if s.name == name]
+    (found,) = [s for s in catalog.library(LIBRARY) if s.name == name]
     return found
 
 
@@ -101,11 +101,11 @@ def test_exit_codes() -> None:
                                      skipped=True, started=time.time())
     run.scenarios.append(skipped)
     assert run.exit_code() == 0                      # a skip is not a failure
-    assert junit.render(run).count("<skipped ") == 1
+    assert testsuite.render(run).count("<skipped ") == 1
 
 
 def test_junit_has_one_testcase_per_scenario_with_expected_vs_found() -> None:
-    root = ET.fromstring(junit.render(make_run()))
+    root = ET.fromstring(testsuite.render(make_run()))
     suite = root.find("testsuite")
     assert suite is not None
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors"),
@@ -115,7 +115,7 @@ def test_junit_has_one_testcase_per_scenario_with_expected_vs_found() -> None:
     assert [c.tag for c in cases["pinned-control"]] == ["properties", "system-out"]
     failure = cases["retag-scale-up"].find("failure")
     assert failure is not None and failure.get("type") == "deviated"
-    assert failure.get("message", "").startswith("3 of 4 expectations missed: after-scale-up: "
+    assert failure.get("message", "").startswith("2 of 3 expectations missed: after-scale-up: "
                                                  "expected digest-drift on Deployment/userservice")
     assert "after-scale-up: expected digest-drift on Deployment/userservice container " \
            "userservice (severity ≥ high, digests 2, revisions 1); found no workload " \
@@ -139,7 +139,7 @@ def test_journal_matches_its_schema_and_is_self_contained() -> None:
     assert data["schema"] == "driftscan/scenario-journal/v1"
     assert data["run"]["status"] == "interrupted" and data["run"]["exit_code"] == 130
     assert data["summary"]["passed"] == 1 and data["summary"]["deviated"] == 1
-    assert data["summary"]["expectations"] == {"total": 9, "met": 6, "missed": 3}
+    assert data["summary"]["expectations"] == {"total": 8, "met": 6, "missed": 2}
     passed, deviated, failed, not_run = data["scenarios"]
     assert passed["definition_text"].startswith("# yaml-language-server")
     assert "apps/bank-of-anthos/userservice-pinned.yaml" in passed["manifests"]
@@ -160,10 +160,10 @@ def test_journal_matches_its_schema_and_is_self_contained() -> None:
 
 def test_terminal_summary() -> None:
     out = io.StringIO()
-    terminal.summary(make_run(), Console(file=out, width=100, color_system=None))
+    narrator.summary(make_run(), Console(file=out, width=100, color_system=None))
     text = out.getvalue()
     for row in ("│ pinned-control │ passed   │          5/5 │              - │     3.0s │",
-                "│ retag-scale-up │ deviated │          1/4 │              - │     4.0s │",
+                "│ retag-scale-up │ deviated │          1/3 │              - │     4.0s │",
                 "│ stuck-rollout  │ failed   │            - │              - │    60.0s │",
                 "│ sidecar-drift  │ not run  │            - │              - │        - │"):
         assert row in text, row
@@ -188,13 +188,14 @@ def test_outputs_replace_an_earlier_run_and_write_scans(tmp_path: Path) -> None:
                                                    json_format.to_dict(report))
     assert json_file == "scans/retag-scale-up--after-scale.json"
     assert json.loads((folder / json_file).read_text())["schema"] == "driftscan/report/v1"
-    if html_file is not None:
-        assert (folder / html_file).read_text().lstrip().lower().startswith("<!doctype html")
-    else:
-        assert problem
+    assert html_file == "scans/retag-scale-up--after-scale.html" and problem is None
+    assert (folder / html_file).read_text().lstrip().lower().startswith("<!doctype html")
     run = make_run()
-    out.write_results(run, argv=["driftscan"])
+    assert out.write_results(run, argv=["driftscan"], page=True) is None
     assert json.loads(out.journal.read_text())["run"]["id"] == run.run_id
+    # The file names are part of the contract (docs/scenarios.md, CI configurations).
+    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == [
+        "index.html", "journal.json", "junit.xml", "mine.txt"]
     ET.parse(out.junit)
 
 
@@ -205,3 +206,16 @@ def test_an_unwritable_out_dir_is_an_input_error(tmp_path: Path) -> None:
 
     with pytest.raises(errors.InputError, match="pass another --out DIR"):
         outputs.Outputs(blocker / "out").prepare()
+
+
+def test_validation_page_from_records_equals_the_page_from_the_saved_journal() -> None:
+    # In one process the page is built from the runner's records; from a file, from the
+    # journal JSON. Both roads must give the same typed journal and the same page.
+    run = make_run()
+    from_records = journal.to_model(run)
+    saved = json.loads(json.dumps(journal.to_dict(run, ["driftscan"]), default=str))
+    from_file = scenario_run.from_json(saved)
+    assert from_records == from_file
+    assert validation.render_validation(from_records) == validation.render_validation(saved)
+    missed = [e for s in from_records.scenarios for e in s.expectations if not e.met]
+    assert missed and all(e.detected.startswith("found") for e in missed)

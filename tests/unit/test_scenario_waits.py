@@ -119,7 +119,7 @@ def replicaset(revision: int, replicas: int, available: int,
 
 
 def test_replicasets_holding_and_revision_state() -> None:
-    web = d.Workload("Deployment", "web")
+    web = d.WorkloadName("Deployment", "web")
     items = [replicaset(1, 4, 4), replicaset(2, 2, 2), replicaset(3, 2, 0),
              replicaset(1, 9, 9, owner="someone-else")]
     assert waits.replicasets(items, "uid-1", d.WaitReplicaSets(web, holding=3)).done
@@ -134,7 +134,7 @@ def test_replicasets_holding_and_revision_state() -> None:
 
 
 def test_condition() -> None:
-    want = d.WaitCondition(d.Workload("Deployment", "web"), "Progressing", "False",
+    want = d.WaitCondition(d.WorkloadName("Deployment", "web"), "Progressing", "False",
                            "ProgressDeadlineExceeded")
     stalled = deployment(conditions=[{"type": "Progressing", "status": "False",
                                       "reason": "ProgressDeadlineExceeded"}])

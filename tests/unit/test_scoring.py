@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scanner import detectors, findings, graph, model, scoring
+from scanner import detectors, evidence, findings, graph, model, scoring
 from tests.unit import helpers
 
 DIGESTS = ["sha256:" + ch * 64 for ch in "abcdef"]
@@ -14,9 +14,15 @@ REG = "registry.example.com/shop"
 
 
 def f(rule: str, severity: findings.Severity, observed: tuple[str, ...] = (),
-      **evidence: findings.JSONValue) -> findings.Finding:
+      services: tuple[evidence.ServiceTraffic, ...] = (),
+      callers: tuple[str, ...] = ()) -> findings.Finding:
+    ev: evidence.Evidence = evidence.Untyped()
+    if rule == "digest-drift":
+        ev = evidence.DigestDrift("r", "h", (), {}, {}, services=services, callers=callers)
+    elif rule == "rollout-version-mix":
+        ev = evidence.VersionMix((), None, services=services, callers=callers)
     return findings.Finding(rule, severity, model.WorkloadRef("Deployment", "ns", "w"), "m",
-                            container="c", observed=observed, evidence=evidence)
+                            container="c", observed=observed, evidence=ev)
 
 
 @pytest.mark.parametrize(("value", "letter"), [(0, "A"), (9, "A"), (10, "B"), (24, "B"),
@@ -30,10 +36,10 @@ def test_every_point_is_traced_to_a_finding() -> None:
     ref = model.WorkloadRef("Deployment", "ns", "w")
     s = scoring.score(ref, [
         f("digest-drift", findings.Severity.HIGH, tuple(DIGESTS[:4]),
-          services=[{"service": "web", "ready_pods_by_digest": {DIGESTS[0]: 2, DIGESTS[1]: 1}}],
-          callers=["Deployment/ns/a", "Deployment/ns/b"]),
+          services=(evidence.ServiceTraffic("web", {DIGESTS[0]: 2, DIGESTS[1]: 1}),),
+          callers=("Deployment/ns/a", "Deployment/ns/b")),
         f("rollout-version-mix", findings.Severity.MEDIUM, tuple(DIGESTS[:2]),
-          callers=["Deployment/ns/a", "Deployment/ns/b"]),
+          callers=("Deployment/ns/a", "Deployment/ns/b")),
         f("mutable-tag", findings.Severity.LOW),
         f("unverifiable-image-id", findings.Severity.INFO),
     ])
@@ -63,8 +69,8 @@ def test_fixture_scores() -> None:
         return report.workloads[0].score, report.workloads[0].grade
 
     assert worst("digest-drift", "clean-pinned-control.json") == (0, "A")
-    assert worst("mutable-tag", "fires-versioned-tag.json") == (10, "B")
-    assert worst("digest-drift", "fires-repushed-tag.json") == (30 + 10 + 3 + 5 + 5, "D")
+    assert worst("mutable-tag", "fires-versioned-tag.json") == (5, "A")
+    assert worst("digest-drift", "fires-repushed-tag.json") == (30 + 10 + 3 + 5, "D")
 
 
 # --- properties ---------------------------------------------------------------------------

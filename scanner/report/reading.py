@@ -20,8 +20,8 @@ from typing import Any
 import jsonschema
 
 from scanner import decoding, errors
+from scanner.report import document as report_model
 from scanner.report import json_format
-from scanner.report import model as report_model
 
 __all__ = ["from_data", "read", "read_object"]
 
