@@ -544,8 +544,8 @@ def _main(argv: list[str] | None) -> int:
     except errors.DriftscanError as e:
         from scanner.report import plain
 
-        hint = f"\n  hint: {plain.clean(e.hint)}" if e.hint else ""
-        click.echo(f"error: {plain.clean(e.message)}{hint}", err=True)
+        hint = f"\n  hint: {plain.clean(e.hint, lines=True)}" if e.hint else ""
+        click.echo(f"error: {plain.clean(e.message, lines=True)}{hint}", err=True)
         return exits.ERROR
     except click.exceptions.Exit as e:
         return int(e.exit_code)

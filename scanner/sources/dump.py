@@ -218,7 +218,7 @@ def _add(
     if not isinstance(kind, str) or not kind:
         problems.append(f"{where}: object has no kind")
         return
-    label = f"{where} ({kind} {_identity(obj)})"
+    label = f"{where} ({_shown(kind)} {_shown(_identity(obj))})"
     if kind == "Rollout" and not (isinstance(api_version, str)
                                   and api_version.startswith(parsing.ROLLOUT_GROUP + "/")):
         return  # another project's Rollout kind: a custom resource driftscan does not read
@@ -238,6 +238,11 @@ def _add(
         collector.add(kind, obj)
     except parsing.ObjectProblem as e:
         problems.append(f"{label}: {e}")
+
+
+def _shown(text: str) -> str:
+    """``text`` for a one-line message: escapes instead of line breaks and control bytes."""
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def _identity(obj: Mapping[str, Any]) -> str:

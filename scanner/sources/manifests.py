@@ -243,9 +243,11 @@ def load(paths: Sequence[str], *, stdin_text: str | None = None) -> list[Manifes
                 texts.append((str(path), path, reading.text(path, MAX_FILE_BYTES)))
             except reading.Refused as e:
                 reason = e.message  # too large, binary, not UTF-8, or an OS error
-                hint = ("split it, or check the parts that matter" if "larger" in reason
-                        else "check its permissions" if "cannot read" in reason
-                        else "save it as UTF-8 text, or leave it out")
+                hint = "check its permissions"
+                if "larger" in reason:
+                    hint = "split it, or check the parts that matter"
+                elif "not a text file" in reason:
+                    reason, hint = "not UTF-8 text", "save it as UTF-8, or leave it out"
             if reason:
                 unreadable.append(ManifestFile(str(path), path, "", (), (
                     Unreadable(str(path), None, reason, hint),)))
