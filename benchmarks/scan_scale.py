@@ -1,17 +1,23 @@
-"""Scale benchmark: driftscan scan vs kubectl on a kwok cluster holding 10,000 pods.
+"""Scale benchmark: driftscan scan -A beside a bare fetch of the same LISTs, on a kwok cluster.
 
 Fills a kwok cluster (100 fake nodes) with 200 Deployments × 50 replicas, waits until every
-pod runs with a registry imageID, then times — side by side, in one run — the wall time
-and peak RSS of:
+pod runs with a registry imageID, then times whole processes, interleaved (one of each
+per round, so load from elsewhere hits them alike), median of ``--repeat`` rounds:
 
-* ``driftscan scan -A --format json``                       (the full scan + report)
-* ``kubectl get pods,replicasets,deployments -A -o json``   (just reading the objects)
-* the seed one-liner's ``kubectl get pods -A -o jsonpath=…imageID`` half
+* ``driftscan scan -A --format json``              (the full scan + report)
+* ``bare_list.py`` with ``json.loads``               (the floor: single-threaded paginated
+  fetch + decode of the same ten LISTs, nothing else) — the baseline
+* ``bare_list.py --orjson``                          (the same floor with orjson)
+* ``kubectl get pods,rs,deploy -A -o json`` and the seed one-liner's jsonpath half
 
-Each command runs ``--repeat`` times in a fresh process; the median is printed. Targets:
-driftscan no slower than 1.0× kubectl, peak RSS under 300 MB.
+then saves ``kubectl get … -A -o json`` of the cluster and times ``scan --from`` it beside
+a bare ``json.load`` (benchmarks/scan_offline.py), and ``driftscan --help``.
+Targets: the scan ≤ 1.3× the baseline with peak RSS ≤ 150 MB; offline ≤ 4× json.load;
+``--help`` ≤ 0.2 s. ``--before DIR`` adds the same scans run from another source tree
+(``git archive main scanner | tar -x -C DIR``) for before/after figures.
 
     make bench                       # or: .venv/bin/python benchmarks/scan_scale.py
+    .venv/bin/python benchmarks/scan_scale.py --deployments 1000   # 50,000 pods
     .venv/bin/python benchmarks/scan_scale.py --deployments 40 --replicas 25   # smaller
 """
 
@@ -20,43 +26,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import measure, scan_offline  # noqa: E402
 from scanner.clusters import base, kwok, toolchain  # noqa: E402
 from scanner.oci import synthetic  # noqa: E402
 
-# A fork of this (large) benchmark process would report this process's RSS as the
-# child's peak (the kernel keeps the pre-exec high-water mark), so every command is
-# started from a tiny launcher that measures it with wait4.
-_LAUNCHER = """
-import json, os, sys, time
-start = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    fd = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(fd, 1)
-    os.execv(sys.argv[1], sys.argv[1:])
-_, status, usage = os.wait4(pid, 0)
-print(json.dumps({"wall": time.perf_counter() - start, "rss_kb": usage.ru_maxrss,
-                  "code": os.waitstatus_to_exitcode(status)}))
-"""
-
-
-def run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run ``argv`` once; return (wall seconds, peak RSS in MB) of that process."""
-    done = subprocess.run([sys.executable, "-c", _LAUNCHER, *argv], env=env,
-                          capture_output=True, check=True)
-    result = json.loads(done.stdout.decode().strip().splitlines()[-1])
-    if result["code"] not in (0, 1):  # scan exits 1 when it finds drift at --fail-on
-        raise SystemExit(f"{argv[0]} failed ({result['code']}): {done.stderr.decode()[-800:]}")
-    return result["wall"], result["rss_kb"] / 1024
+TARGET_RATIO = 1.3
+TARGET_RSS_MB = 150
+SCAN = "driftscan scan -A --format json"
+BARE = "bare fetch + json.loads (baseline)"
+DUMP_KINDS = "pods,rs,deploy,sts,ds,jobs,cronjobs,svc,nodes,controllerrevisions"
 
 
 def kubectl_json(kubectl: str, env: dict[str, str], *args: str) -> dict:
@@ -66,7 +53,7 @@ def kubectl_json(kubectl: str, env: dict[str, str], *args: str) -> dict:
 
 
 def fill(handle: base.ClusterHandle, kubectl: str, env: dict[str, str], deployments: int,
-         replicas: int, namespaces: int) -> None:
+         replicas: int, namespaces: int, wait_minutes: float) -> None:
     """Create the Deployments and wait until every pod runs with an imageID."""
     digest = synthetic.push_image(handle.registry, "bench/app", "v1",
                                  synthetic.build_image("bench-v1"))
@@ -98,18 +85,25 @@ def fill(handle: base.ClusterHandle, kubectl: str, env: dict[str, str], deployme
               f"({time.monotonic() - started:.0f}s)", file=sys.stderr)
         if running >= want:
             return
-        if time.monotonic() - started > 900:
-            raise SystemExit("pods did not all start within 15 minutes")
+        if time.monotonic() - started > wait_minutes * 60:
+            raise SystemExit(f"pods did not all start within {wait_minutes:g} minutes"
+                             " (--keep-cluster and run again to keep waiting)")
         time.sleep(10)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deployments", type=int, default=200)
     parser.add_argument("--replicas", type=int, default=50)
     parser.add_argument("--nodes", type=int, default=100)
     parser.add_argument("--namespaces", type=int, default=10)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--before", type=Path, metavar="DIR",
+                        help="also time the scans from this source tree (holding scanner/)")
+    parser.add_argument("--no-kubectl", action="store_true", help="skip the kubectl columns")
+    parser.add_argument("--no-offline", action="store_true", help="skip the dump scan")
+    parser.add_argument("--wait-minutes", type=float, default=15,
+                        help="how long to wait for every pod to run with an imageID")
     parser.add_argument("--keep-cluster", action="store_true",
                         help="leave the cluster running (reused by the next run)")
     args = parser.parse_args()
@@ -118,39 +112,49 @@ def main() -> None:
     print(f"starting kwok cluster 'bench' with {args.nodes} nodes", file=sys.stderr)
     handle = provider.up(args.nodes, say=lambda m: print(f"  {m}", file=sys.stderr))
     kubectl = str(toolchain.locate_all(("kubectl",))["kubectl"])
-    env = {**os.environ, "KUBECONFIG": str(handle.kubeconfig)}
+    config = str(handle.kubeconfig)
+    env = {**os.environ, "KUBECONFIG": config}
     try:
-        fill(handle, kubectl, env, args.deployments, args.replicas, args.namespaces)
-        driftscan = str(Path(sys.executable).with_name("driftscan"))
+        fill(handle, kubectl, env, args.deployments, args.replicas, args.namespaces,
+             args.wait_minutes)
+        scan = ("scan", "--kubeconfig", config, "-A", "--format", "json", "-o", os.devnull)
+        bare = [sys.executable, str(ROOT / "benchmarks" / "bare_list.py"), config]
         commands = {
-            "driftscan scan -A --format json": [driftscan, "scan", "--kubeconfig",
-                                                str(handle.kubeconfig), "-A",
-                                                "--format", "json", "-o", os.devnull],
-            "kubectl get pods,rs,deploy -A -o json": [
-                kubectl, "get", "pods,replicasets,deployments", "-A", "-o", "json"],
-            "kubectl get pods -A -o jsonpath={..imageID}": [
-                kubectl, "get", "pods", "-A", "-o",
-                "jsonpath={.items[*].status.containerStatuses[*].imageID}"],
+            SCAN: measure.driftscan(*scan),
+            BARE: measure.Command(bare),
+            "bare fetch + orjson.loads": measure.Command([*bare, "--orjson"]),
         }
-        results: dict[str, tuple[float, float]] = {}
-        for label, argv in commands.items():
-            runs = [run_measured(argv, env) for _ in range(args.repeat)]
-            results[label] = (statistics.median(r[0] for r in runs),
-                              max(r[1] for r in runs))
+        if args.before is not None:
+            commands[f"  before: {SCAN}"] = measure.driftscan(*scan, code=args.before)
+        if not args.no_kubectl:
+            commands["kubectl get pods,rs,deploy -A -o json"] = measure.Command(
+                [kubectl, "get", "pods,replicasets,deployments", "-A", "-o", "json"])
+            commands["kubectl get pods -A -o jsonpath={..imageID}"] = measure.Command(
+                [kubectl, "get", "pods", "-A", "-o",
+                 "jsonpath={.items[*].status.containerStatuses[*].imageID}"])
+        results = measure.interleaved(commands, args.repeat, env)
         pods = args.deployments * args.replicas
-        base_wall = results["kubectl get pods,rs,deploy -A -o json"][0]
-        print(f"\n{pods} pods, {args.deployments} Deployments, {args.nodes} nodes; "
-              f"median of {args.repeat} runs")
-        print(f"{'command':<48} {'wall s':>8} {'× kubectl':>10} {'peak RSS MB':>12}")
-        for label, (wall, rss) in results.items():
-            print(f"{label:<48} {wall:>8.2f} {wall / base_wall:>10.2f} {rss:>12.0f}")
-        scan_wall, scan_rss = results["driftscan scan -A --format json"]
-        verdict = "meets" if scan_wall <= base_wall and scan_rss < 300 else "MISSES"
-        print(f"\ntarget (≤1.0× kubectl, <300 MB): driftscan {verdict} it")
+        measure.table(results, BARE, f"live: {pods} pods, {args.deployments} Deployments,"
+                      f" {args.nodes} nodes; median of {args.repeat} rounds")
+        ratio = results[SCAN].wall / results[BARE].wall
+        ok = ratio <= TARGET_RATIO and results[SCAN].rss_mb <= TARGET_RSS_MB
+        print(f"target: scan ≤ {TARGET_RATIO}× the bare fetch ({ratio:.2f}×), peak RSS ≤"
+              f" {TARGET_RSS_MB} MB ({results[SCAN].rss_mb:.0f} MB): {'met' if ok else 'MISSED'}")
+        if not args.no_offline:
+            with tempfile.TemporaryDirectory(prefix="driftscan-bench-") as tmp:
+                dump = Path(tmp) / "cluster.json"
+                with dump.open("wb") as handle_:
+                    subprocess.run([kubectl, "get", DUMP_KINDS, "-A", "-o", "json"], env=env,
+                                   check=True, stdout=handle_)
+                offline = scan_offline.offline(dump, args.repeat, args.before)
+                measure.table(offline, "python -c json.load(DUMP)",
+                              f"offline: the cluster's dump ({dump.stat().st_size / 1e6:.0f} MB)")
+                ok = scan_offline.verdict(offline) and ok
+        return 0 if ok else 1
     finally:
         if not args.keep_cluster:
             provider.down(lambda m: print(f"  {m}", file=sys.stderr))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

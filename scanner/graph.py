@@ -1,10 +1,14 @@
 """The ownership, placement and traffic graph of a snapshot, and the questions asked of it.
 
-One ``networkx.MultiDiGraph`` links workload → revision (ReplicaSet / ControllerRevision
-/ pod template) → pod → node, pod → digest (one edge per container), service → pod
-(selector match) and workload → service ("calls": an env value or argument names the
-service's DNS name). Detectors, scoring and the report ask it questions through the
-functions below, which return plain records; networkx never leaves this module.
+The graph links workload → revision (ReplicaSet / ControllerRevision / pod template) →
+pod → node, pod → digest (one edge per container), service → pod (selector match) and
+workload → service ("calls": an env value or argument names the service's DNS name).
+Detectors, scoring and the report ask it questions through the functions below, which
+return plain records. The scan keeps the edges those questions follow as adjacency
+indexes (ownership is the revision groups; selects and calls are maps both ways), which
+costs a fraction of a general graph library; :func:`as_networkx` builds the whole graph
+as a ``networkx.MultiDiGraph`` for anyone who wants to walk it, and networkx is imported
+only then and never leaves this module.
 
 Workload = the top controller reached through controlling ``ownerReferences``: Pod →
 ReplicaSet → Deployment, Pod → Job → CronJob, StatefulSet, DaemonSet, an unknown owner
@@ -19,15 +23,18 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from scanner import images, model
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = [
     "DigestUse",
     "Graph",
     "RevisionGroup",
+    "as_networkx",
     "build",
     "callers",
     "digest_uses",
@@ -96,7 +103,12 @@ class Graph:
 
     def __init__(self, snapshot: model.Snapshot) -> None:
         self.snapshot = snapshot
-        self._g: nx.MultiDiGraph = nx.MultiDiGraph()
+        self._selects: dict[tuple[str, str], list[str]] = {}
+        """(namespace, service) → names of the pods its selector matches, sorted."""
+        self._selected_by: dict[tuple[str, str], list[str]] = defaultdict(list)
+        """(namespace, pod) → names of the services selecting it."""
+        self._calls: dict[tuple[str, str], set[model.WorkloadRef]] = defaultdict(set)
+        """(namespace, service) → workloads whose env or args name it."""
         self._entries: dict[model.WorkloadRef, _Entry] = {}
         self._pod_workload: dict[tuple[str, str], model.WorkloadRef] = {}
         self._pod_revision: dict[tuple[str, str], str] = {}
@@ -183,26 +195,8 @@ class Graph:
         return entry
 
     def _link(self) -> None:
-        g = self._g
-        for ref in self._entries:
-            wnode = ("workload", ref)
-            g.add_node(wnode)
-            for group in self._groups[ref]:
-                rnode = ("revision", ref, group.key)
-                g.add_edge(wnode, rnode, key="owns")
-                for pod in group.pods:
-                    pnode = ("pod", pod.namespace, pod.name)
-                    g.add_edge(rnode, pnode, key="owns")
-                    if pod.node:
-                        g.add_edge(pnode, ("node", pod.node), key="runs-on")
-                    for c in pod.containers:
-                        if c.image_id:
-                            digest = images.parse_image_id(c.image_id).key
-                            g.add_edge(pnode, ("digest", digest), key=c.name)
         by_label: dict[tuple[str, tuple[str, str]], set[str]] = defaultdict(set)
-        pods_in_ns: dict[str, set[str]] = defaultdict(set)
         for pod in self.snapshot.pods:
-            pods_in_ns[pod.namespace].add(pod.name)
             for pair in pod.labels:
                 by_label[(pod.namespace, pair)].add(pod.name)
         for svc in self.snapshot.services:
@@ -214,16 +208,15 @@ class Graph:
                 matched = set(names) if matched is None else matched & names
                 if not matched:
                     break
-            snode = ("service", svc.namespace, svc.name)
-            g.add_node(snode)
-            for name in sorted(matched or ()):
-                g.add_edge(snode, ("pod", svc.namespace, name), key="selects")
+            selected = sorted(matched or ())
+            self._selects[(svc.namespace, svc.name)] = selected
+            for name in selected:
+                self._selected_by[(svc.namespace, name)].append(svc.name)
         dns = _service_names(self.snapshot.services)
         for ref, entry in self._entries.items():
             for host in _hosts(entry):
                 for svc in dns.get((ref.namespace, host), ()) or dns.get((None, host), ()):
-                    g.add_edge(("workload", ref), ("service", svc.namespace, svc.name),
-                               key=_CALLS)
+                    self._calls[(svc.namespace, svc.name)].add(ref)
 
 
 def _service_names(
@@ -362,31 +355,21 @@ def node(g: Graph, name: str) -> model.NodeRecord | None:
 
 def services_selecting(g: Graph, ref: model.WorkloadRef) -> list[model.ServiceRecord]:
     """Services whose selector matches at least one pod of the workload."""
-    found: dict[tuple[str, str], model.ServiceRecord] = {}
-    by_name = g._services
+    found: set[tuple[str, str]] = set()
     for pod in pods(g, ref):
-        pnode = ("pod", pod.namespace, pod.name)
-        if pnode not in g._g:
-            continue
-        for src, _, key in g._g.in_edges(pnode, keys=True):
-            if key == "selects":
-                found[(src[1], src[2])] = by_name[(src[1], src[2])]
-    return [found[k] for k in sorted(found)]
+        for name in g._selected_by.get((pod.namespace, pod.name), ()):
+            found.add((pod.namespace, name))
+    return [g._services[k] for k in sorted(found)]
 
 
 def traffic_by_digest(
     g: Graph, service: model.ServiceRecord, container: str
 ) -> dict[str, int]:
     """Ready, live pods behind ``service`` per digest of ``container`` (its traffic split)."""
-    snode = ("service", service.namespace, service.name)
     shares: dict[str, int] = defaultdict(int)
-    if snode not in g._g:
-        return {}
     pods_by_name = g._pods_by_name
-    for _, pnode, key in g._g.out_edges(snode, keys=True):
-        if key != "selects":
-            continue
-        pod = pods_by_name[(pnode[1], pnode[2])]
+    for name in g._selects.get((service.namespace, service.name), ()):
+        pod = pods_by_name[(service.namespace, name)]
         if not (pod.live and pod.ready):
             continue
         for c in pod.containers:
@@ -397,29 +380,58 @@ def traffic_by_digest(
 
 def selected_pods(g: Graph, service: model.ServiceRecord) -> list[str]:
     """Names of the pods (in the service's namespace) its selector matches, sorted."""
-    snode = ("service", service.namespace, service.name)
-    if snode not in g._g:
-        return []
-    return sorted(p[2] for _, p, key in g._g.out_edges(snode, keys=True) if key == "selects")
+    return list(g._selects.get((service.namespace, service.name), ()))
 
 
 def service_callers(g: Graph, service: model.ServiceRecord) -> list[model.WorkloadRef]:
     """Workloads whose env values or args name ``service`` (its "calls" edges), sorted."""
-    snode = ("service", service.namespace, service.name)
-    if snode not in g._g:
-        return []
-    return sorted({src[1] for src, _, key in g._g.in_edges(snode, keys=True) if key == _CALLS})
+    return sorted(g._calls.get((service.namespace, service.name), ()))
 
 
 def callers(g: Graph, ref: model.WorkloadRef) -> list[model.WorkloadRef]:
     """Workloads that call a service selecting this workload's pods (its blast radius)."""
     result: set[model.WorkloadRef] = set()
     for svc in services_selecting(g, ref):
-        snode = ("service", svc.namespace, svc.name)
-        for src, _, key in g._g.in_edges(snode, keys=True):
-            if key == _CALLS and src[1] != ref:
-                result.add(src[1])
+        result.update(c for c in g._calls.get((svc.namespace, svc.name), ()) if c != ref)
     return sorted(result)
+
+
+def as_networkx(g: Graph) -> nx.MultiDiGraph:
+    """The whole graph as a ``networkx.MultiDiGraph`` (built on each call).
+
+    Nodes: ``("workload", ref)``, ``("revision", ref, key)``, ``("pod", ns, name)``,
+    ``("node", name)``, ``("digest", key)``, ``("service", ns, name)``. Edge keys:
+    ``owns``, ``runs-on``, the container name (pod → digest), ``selects``, ``calls``.
+    """
+    import networkx as nx
+
+    graph = nx.MultiDiGraph()
+    for ref in g._entries:
+        wnode = ("workload", ref)
+        graph.add_node(wnode)
+        for group in g._groups[ref]:
+            rnode = ("revision", ref, group.key)
+            graph.add_edge(wnode, rnode, key="owns")
+            for pod in group.pods:
+                pnode = ("pod", pod.namespace, pod.name)
+                graph.add_edge(rnode, pnode, key="owns")
+                if pod.node:
+                    graph.add_edge(pnode, ("node", pod.node), key="runs-on")
+                for c in pod.containers:
+                    if c.image_id:
+                        digest = images.parse_image_id(c.image_id).key
+                        graph.add_edge(pnode, ("digest", digest), key=c.name)
+    for svc in g.snapshot.services:
+        if not svc.selector:
+            continue
+        snode = ("service", svc.namespace, svc.name)
+        graph.add_node(snode)
+        for name in g._selects.get((svc.namespace, svc.name), ()):
+            graph.add_edge(snode, ("pod", svc.namespace, name), key="selects")
+    for (namespace, name), refs in g._calls.items():
+        for ref in refs:
+            graph.add_edge(("workload", ref), ("service", namespace, name), key=_CALLS)
+    return graph
 
 
 def missing_owners(g: Graph) -> list[model.Gap]:

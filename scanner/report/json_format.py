@@ -11,6 +11,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from scanner import errors
 from scanner.report import document as report_model
 
@@ -193,12 +195,12 @@ def _plain(value: Any) -> Any:
 def render(report: report_model.Report, *, indent: int | None = None) -> str:
     """The report as JSON text with a trailing newline.
 
-    Compact by default: the C encoder only runs without indentation, and a 10,000-pod
-    report takes ten times longer to write indented (pipe it through ``jq`` to read).
+    Compact by default, written by ``orjson``; with ``indent`` (for people reading it)
+    by the standard library, which is ten times slower on a 10,000-pod report.
     """
-    separators = (",", ":") if indent is None else (",", ": ")
-    return json.dumps(to_dict(report), indent=indent, separators=separators,
-                      ensure_ascii=False) + "\n"
+    if indent is None:
+        return orjson.dumps(to_dict(report), option=orjson.OPT_APPEND_NEWLINE).decode()
+    return json.dumps(to_dict(report), indent=indent, ensure_ascii=False) + "\n"
 
 
 def parse(text: str, *, name: str = "report") -> report_model.Report:

@@ -1,4 +1,4 @@
-"""Read a live cluster into a ``Snapshot`` with paginated, parallel, read-only LISTs.
+"""Read a live cluster into a ``Snapshot`` with paginated, read-only LISTs.
 
 Connects the way kubectl does (``--kubeconfig``, ``$KUBECONFIG``, ``~/.kube/config`` or
 in-cluster; ``--context`` or the current context; the context's namespace unless ``-n``
@@ -7,44 +7,46 @@ cronjobs, replicationcontrollers, services, nodes and controllerrevisions — ne
 never a write. Pods of kinds it does not list (an Argo Rollout, an operator's workload) are
 grouped under their owner all the same.
 
-Each LIST pages with ``limit``/``continue`` and asks for raw JSON
-(``ApiClient.call_api`` returns the undecoded response), so a page is decoded once,
-parsed straight into compact records and dropped; kinds and namespaces are listed in
-parallel threads. A ``410 Gone`` on an expired continue token restarts that LIST.
-``403 Forbidden`` for a kind or namespace becomes a ``model.Gap``; an ``-A`` LIST that is
-forbidden cluster-wide falls back to the context's namespace. An apiserver that does not
-answer, rejected credentials, an unknown context or a malformed kubeconfig (checked
-with the project's safe YAML loader before the client library reads it, and described
-in kubeconfig terms) raise ``errors.ClusterUnreachable``.
+The transport is urllib3 with the kubeconfig's TLS settings (``sources.kubeconfig``);
+the Kubernetes client library is imported only for users authenticating through an
+``exec`` plugin or ``auth-provider``, to run it. Each LIST pages with
+``limit``/``continue``; while one page is decoded (once, by ``orjson``) and parsed
+straight into compact records, a single helper thread already fetches the next one, so
+the apiserver and this process work at the same time without threads contending for the
+interpreter. Kinds are listed one after another. A ``410 Gone`` on an expired continue
+token restarts that LIST. ``403 Forbidden`` for a kind or namespace becomes a
+``model.Gap``; an ``-A`` LIST that is forbidden cluster-wide falls back to the context's
+namespace. An apiserver that does not answer, rejected credentials, an unknown context
+or a malformed kubeconfig raise ``errors.ClusterUnreachable``.
 """
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import dataclasses
 import datetime
 import email.utils
 import functools
-import json
 import os
+import ssl
+import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import urllib3
-import yaml
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
 
-from scanner import decoding, errors, model
-from scanner.sources import parsing, progress, provenance
+from scanner import __version__, errors, model
+from scanner.sources import kubeconfig, parsing, progress, provenance
 
 __all__ = ["DEFAULT_REQUEST_TIMEOUT", "RESOURCES", "LiveOptions", "Resource", "load"]
 
-_SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 _MAX_RESTARTS = 3
 _MAX_RETRIES = 8
 _MAX_BACKOFF = 10.0
@@ -52,10 +54,6 @@ _MAX_BACKOFF = 10.0
 _MAX_BODY = 512 * 1024 * 1024
 """Largest response read (a 500-pod page is a few MiB)."""
 DEFAULT_REQUEST_TIMEOUT = 30.0
-_CONFIG_ERRORS = (
-    k8s_config.ConfigException, OSError, ValueError, TypeError, KeyError, AttributeError,
-    yaml.YAMLError,
-)
 
 
 @dataclass(frozen=True)
@@ -99,31 +97,35 @@ class LiveOptions:
     namespaces: tuple[str, ...] = ()
     all_namespaces: bool = False
     page_size: int = 500
-    workers: int = 8
     connect_timeout: float = 5.0
-    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    read_timeout: float = 60.0
+    request_timeout: float = 30.0
     """Seconds one request may take in all: connecting, every retry and back-off, and
     reading the whole body (``--request-timeout``)."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Connection:
-    api: k8s_client.ApiClient
-    context: str
-    default_namespace: str
-    host: str
-    stop: threading.Event = field(default_factory=threading.Event)
-    """Set when the scan ends early; listers start no further request."""
+    """The chosen context's apiserver: one connection pool and the request headers."""
 
+    endpoint: kubeconfig.Endpoint
+    pool: urllib3.PoolManager
+    headers: dict[str, str]
+    timeout: urllib3.Timeout
+    request_timeout: float = 30.0
+    """Seconds one request may take in all, retries included (``--request-timeout``)."""
 
-def _without_retries(api: k8s_client.ApiClient) -> k8s_client.ApiClient:
-    """``api`` with urllib3's own retries off: this module retries, within a deadline.
+    @property
+    def context(self) -> str:
+        return self.endpoint.context
 
-    urllib3 retries connection errors and reads three times by default, each with the
-    full timeout, which turned one hung apiserver into minutes of waiting.
-    """
-    api.rest_client.pool_manager.connection_pool_kw["retries"] = False
-    return api
+    @property
+    def host(self) -> str:
+        return self.endpoint.server
+
+    @property
+    def default_namespace(self) -> str:
+        return self.endpoint.namespace
 
 
 @dataclass
@@ -141,7 +143,7 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
 
     Args:
         options: kubeconfig, context and namespaces, as on the command line.
-        observer: told about every page (called from worker threads).
+        observer: told about every page.
 
     Returns:
         The snapshot, ``source.type == "live"``; unreadable kinds are in ``gaps``.
@@ -154,7 +156,7 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
     conn = _connect(options)
     try:
         started = _stamp()
-        facts = provenance.learn(functools.partial(_ask, conn, options), _probe(conn, options))
+        facts = provenance.learn(functools.partial(_ask, conn), _probe(conn))
         namespaces: tuple[str | None, ...]
         if options.all_namespaces:
             namespaces = (None,)
@@ -169,29 +171,18 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
         gaps: list[model.Gap] = []
         forbidden = 0
         answered: list[tuple[float, str]] = []
-        workers = max(1, min(options.workers, len(jobs)))
-        with concurrent.futures.ThreadPoolExecutor(workers, "driftscan-list") as pool:
-            futures = [
-                pool.submit(_list_with_fallback, conn, options, r, ns, observer)
-                for r, ns in jobs
-            ]
-            try:
-                for future in futures:
-                    result = future.result()
-                    collector.merge(result.collector)
-                    gaps.extend(result.gaps)
-                    forbidden += result.forbidden
-                    if result.resource_version is not None:
-                        answered.append((result.answered_at, result.resource_version))
-            except BaseException:
-                # One failure ends the scan: start no more LISTs or pages.
-                conn.stop.set()
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+        with concurrent.futures.ThreadPoolExecutor(1, "driftscan-fetch") as fetcher:
+            for resource, namespace in jobs:
+                result = _list_with_fallback(conn, options, resource, namespace, observer,
+                                             fetcher)
+                collector.merge(result.collector)
+                gaps.extend(result.gaps)
+                forbidden += result.forbidden
+                if result.resource_version is not None:
+                    answered.append((result.answered_at, result.resource_version))
         finished = _stamp()
     finally:
-        conn.stop.set()
-        conn.api.close()  # type: ignore[no-untyped-call]
+        conn.pool.clear()
     if forbidden == len(jobs):
         raise errors.PermissionGap(
             f"RBAC forbids every LIST driftscan needs (context {conn.context!r})",
@@ -236,151 +227,56 @@ def _gap_key(gap: model.Gap) -> tuple[str, str, str]:
 # --- connecting ------------------------------------------------------------------------
 
 
-def _kubeconfig_path(options: LiveOptions) -> str:
-    if options.kubeconfig:
-        return options.kubeconfig
-    return os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
-
-
 def _connect(options: LiveOptions) -> _Connection:
-    path = _kubeconfig_path(options)
+    path = kubeconfig.path_of(options.kubeconfig)
     files = [p for p in path.split(os.pathsep) if p]
-    if not any(Path(p).is_file() for p in files):
-        if not options.kubeconfig and not options.context and os.environ.get(
-            "KUBERNETES_SERVICE_HOST"
-        ):
-            return _connect_in_cluster()
-        raise errors.ClusterUnreachable(
-            f"no kubeconfig at {path}",
-            hint="pass --kubeconfig PATH, set KUBECONFIG, or scan a dump with --from FILE",
-        )
-    unusable = [problem for problem in map(_check_kubeconfig, files) if problem]
-    if unusable:
-        raise errors.ClusterUnreachable("; ".join(unusable), hint=_KUBECONFIG_HINT)
+    if not any(Path(p).expanduser().is_file() for p in files):
+        found = None
+        if not options.kubeconfig and not options.context:
+            found = kubeconfig.in_cluster()
+        if found is None:
+            raise errors.ClusterUnreachable(
+                f"no kubeconfig at {path}",
+                hint="pass --kubeconfig PATH, set KUBECONFIG, or scan a dump with --from FILE",
+            )
+        return _open(found, options)
     try:
-        contexts, current = k8s_config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
-            config_file=path
-        )
-    except _CONFIG_ERRORS as e:
-        raise errors.ClusterUnreachable(
-            f"kubeconfig {path} is unusable: {_one_line(e)}", hint=_KUBECONFIG_HINT
-        ) from e
-    names = [str(c.get("name")) for c in contexts or ()]
-    wanted = options.context or (current or {}).get("name")
-    if not wanted:
-        raise errors.ClusterUnreachable(
-            f"kubeconfig {path} has no current context",
-            hint=f"pass --context, one of: {', '.join(names) or '(none defined)'}",
-        )
-    chosen = next((c for c in contexts if c.get("name") == wanted), None)
-    if chosen is None:
-        raise errors.ClusterUnreachable(
-            f"context {wanted!r} not found in kubeconfig {path}",
-            hint=f"pass --context, one of: {', '.join(names) or '(none defined)'}",
-        )
-    namespace = (chosen.get("context") or {}).get("namespace") or "default"
+        return _open(kubeconfig.endpoint(path, options.context), options)
+    except kubeconfig.Delegated as plugin:
+        return _open(_through_client_library(plugin), options)
+
+
+def _through_client_library(plugin: kubeconfig.Delegated) -> kubeconfig.Endpoint:
+    """Let the Kubernetes client run the user's exec plugin or auth provider."""
+    import yaml
+    from kubernetes import config as k8s_config
+
     try:
         api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=path, context=wanted, persist_config=False
+            config_file=plugin.path, context=plugin.context, persist_config=False
         )
-    except _CONFIG_ERRORS as e:
+    except (k8s_config.ConfigException, OSError, ValueError, TypeError, KeyError,
+            AttributeError, yaml.YAMLError) as e:
         raise errors.ClusterUnreachable(
-            f"context {wanted!r} in kubeconfig {path} is unusable: {_one_line(e)}",
-            hint=_KUBECONFIG_HINT,
+            f"context {plugin.context!r} in kubeconfig {plugin.path} is unusable:"
+            f" {_one_line(e)}", hint=kubeconfig.HINT,
         ) from e
-    return _Connection(_without_retries(api), str(wanted), str(namespace),
-                       str(api.configuration.host))
-
-
-_KUBECONFIG_HINT = (
-    "fix the file (`kubectl config view --kubeconfig FILE` shows what kubectl reads), pass"
-    " --kubeconfig PATH to another one, or scan a dump with --from FILE"
-)
-_KUBECONFIG_LISTS = (("clusters", "cluster"), ("contexts", "context"), ("users", "user"))
-
-
-def _check_kubeconfig(file: str) -> str | None:
-    """What makes a kubeconfig file unusable, in kubeconfig terms; None when nothing does.
-
-    The client library reports a malformed file with Python internals (``'int' object is
-    not iterable``) or a multi-line YAML error, and reads YAML without an alias limit;
-    this reads the file with the project's safe loader first and names the file and every
-    field that is wrong, on one line. Missing files are skipped, as kubectl skips them
-    in ``KUBECONFIG``.
-    """
-    path = Path(file).expanduser()
-    if not path.is_file():
-        return None
+    cfg = api.configuration
+    api.close()
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        return f"kubeconfig {file} cannot be read ({e.strerror or e})"
-    except UnicodeDecodeError:
-        return f"kubeconfig {file} cannot be read (not UTF-8 text)"
-    try:
-        documents = [data for _, data in decoding.yaml_documents(text)]
-    except decoding.Problem as e:
-        problems = [f"line {e.line}: {e.message}" if e.line is not None else e.message]
-    else:
-        problems = _kubeconfig_problems(documents)
-    return f"kubeconfig {file} is unusable: {'; '.join(problems)}" if problems else None
-
-
-def _kubeconfig_problems(documents: list[Any]) -> list[str]:
-    if len(documents) > 1:
-        return [f"it holds {len(documents)} YAML documents; a kubeconfig is one"]
-    config = documents[0] if documents else None
-    if config is None:
-        return ["the file is empty"]
-    if not isinstance(config, dict):
-        return [f"the top level must be a mapping (apiVersion, clusters, contexts, users),"
-                f" not {_kind_of(config)}"]
-    problems: list[str] = []
-    for key, inner in _KUBECONFIG_LISTS:
-        entries = config.get(key)
-        if entries is None:
-            continue
-        if not isinstance(entries, list):
-            problems.append(f"`{key}` must be a list, not {_kind_of(entries)}")
-            continue
-        for index, entry in enumerate(entries):
-            where = f"`{key}[{index}]`"
-            if not isinstance(entry, dict):
-                problems.append(f"{where} must be a mapping with `name` and `{inner}`, not"
-                                f" {_kind_of(entry)}")
-                continue
-            name = entry.get("name")
-            if not isinstance(name, str) or not name:
-                problems.append(f"{where} has no `name`")
-            else:
-                where = f"`{key}[{index}]` ({name})"
-            body = entry.get(inner)
-            if body is not None and not isinstance(body, dict):
-                problems.append(f"{where}: `{inner}` must be a mapping, not {_kind_of(body)}")
-            elif inner == "context" and isinstance(body, dict):
-                problems.extend(
-                    f"{where}: `context.{field}` must be a string, not {_kind_of(body[field])}"
-                    for field in ("cluster", "user", "namespace")
-                    if body.get(field) is not None and not isinstance(body[field], str)
-                )
-    current = config.get("current-context")
-    if current is not None and not isinstance(current, str):
-        problems.append(f"`current-context` must be a string, not {_kind_of(current)}")
-    return problems
-
-
-def _kind_of(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
+        authorization = cfg.get_api_key_with_prefix("BearerToken") or ""
+    except (k8s_config.ConfigException, OSError, ValueError, KeyError) as e:
+        raise errors.ClusterUnreachable(
+            f"context {plugin.context!r} in kubeconfig {plugin.path}: the credential plugin"
+            f" failed: {_one_line(e)}", hint=kubeconfig.HINT) from e
+    return kubeconfig.Endpoint(
+        context=plugin.context, namespace=plugin.namespace, server=str(cfg.host).rstrip("/"),
+        ca_file=cfg.ssl_ca_cert or "", insecure=not cfg.verify_ssl,
+        tls_server_name=getattr(cfg, "tls_server_name", None) or "",
+        cert_file=cfg.cert_file or "", key_file=cfg.key_file or "",
+        authorization=str(authorization),
+        proxy=cfg.proxy or "",
+    )
 
 
 def _one_line(e: BaseException) -> str:
@@ -391,20 +287,69 @@ def _one_line(e: BaseException) -> str:
     return text
 
 
-def _connect_in_cluster() -> _Connection:
-    cfg = k8s_client.Configuration()
-    try:
-        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
-            client_configuration=cfg
-        )
-    except k8s_config.ConfigException as e:
-        raise errors.ClusterUnreachable(f"in-cluster configuration is unusable: {e}") from e
-    try:
-        namespace = _SA_NAMESPACE.read_text(encoding="utf-8").strip() or "default"
-    except OSError:
-        namespace = "default"
-    return _Connection(_without_retries(k8s_client.ApiClient(cfg)), "in-cluster", namespace,
-                       str(cfg.host))
+def _open(endpoint: kubeconfig.Endpoint, options: LiveOptions) -> _Connection:
+    """A connection pool that verifies the apiserver and presents the user's credentials."""
+    headers = {"Accept": "application/json", "User-Agent": f"driftscan/{__version__}"}
+    if endpoint.authorization:
+        headers["Authorization"] = endpoint.authorization
+    elif endpoint.token:
+        headers["Authorization"] = f"Bearer {endpoint.token}"
+    elif endpoint.username:
+        basic = f"{endpoint.username}:{endpoint.password}".encode()
+        headers["Authorization"] = f"Basic {base64.b64encode(basic).decode()}"
+    settings: dict[str, Any] = {"retries": False}
+    if endpoint.server.startswith("https://"):
+        settings["ssl_context"] = _tls(endpoint)
+        if endpoint.tls_server_name:
+            settings["server_hostname"] = endpoint.tls_server_name
+    pool: urllib3.PoolManager
+    if endpoint.proxy:
+        pool = urllib3.ProxyManager(endpoint.proxy, **settings)
+    else:
+        pool = urllib3.PoolManager(**settings)
+    timeout = urllib3.Timeout(connect=options.connect_timeout, read=options.read_timeout)
+    return _Connection(endpoint, pool, headers, timeout, options.request_timeout)
+
+
+def _tls(endpoint: kubeconfig.Endpoint) -> ssl.SSLContext:
+    def unusable(what: str, e: BaseException) -> errors.ClusterUnreachable:
+        reason = getattr(e, "strerror", None) or getattr(e, "reason", None) or e
+        return errors.ClusterUnreachable(
+            f"context {endpoint.context!r}: {what} cannot be loaded ({reason})",
+            hint=kubeconfig.HINT)
+
+    context = ssl.create_default_context()
+    if endpoint.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        try:
+            if endpoint.ca_file or endpoint.ca_data:
+                context.load_verify_locations(cafile=endpoint.ca_file or None,
+                                              cadata=endpoint.ca_data or None)
+        except (OSError, ssl.SSLError, ValueError) as e:
+            raise unusable("the certificate authority", e) from e
+    if endpoint.cert_file or endpoint.cert_data:
+        try:
+            _load_client_certificate(context, endpoint)
+        except (OSError, ssl.SSLError, ValueError) as e:
+            raise unusable("the client certificate", e) from e
+    return context
+
+
+def _load_client_certificate(context: ssl.SSLContext, endpoint: kubeconfig.Endpoint) -> None:
+    if not (endpoint.cert_data or endpoint.key_data):
+        context.load_cert_chain(endpoint.cert_file, endpoint.key_file or None)
+        return
+    # ssl loads certificates from files only: a private folder that lives for the call.
+    with tempfile.TemporaryDirectory(prefix="driftscan-tls-") as folder:
+        cert, key = Path(folder) / "cert.pem", Path(folder) / "key.pem"
+        for target, data, source in ((cert, endpoint.cert_data, endpoint.cert_file),
+                                     (key, endpoint.key_data, endpoint.key_file)):
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data or (Path(source).read_bytes() if source else b""))
+        context.load_cert_chain(str(cert), str(key) if key.stat().st_size else None)
 
 
 # --- HTTP --------------------------------------------------------------------------------
@@ -418,55 +363,45 @@ class _Response:
     """The ``Retry-After`` header, as sent."""
 
 
-def _deadline(options: LiveOptions) -> float:
-    """When a request started now must have ended (``time.monotonic`` clock)."""
-    return time.monotonic() + options.request_timeout
-
-
-def _get(
-    conn: _Connection,
-    path: str,
-    query: Sequence[tuple[str, Any]],
-    options: LiveOptions,
-    deadline: float,
-) -> _Response:
+def _get(conn: _Connection, path: str, query: Sequence[tuple[str, Any]],
+         deadline: float | None = None) -> _Response:
     """One read-only GET that ends by ``deadline``; see :func:`_request`."""
-    return _request(conn, "GET", path, query, options, deadline)
+    return _request(conn, "GET", path, query, deadline=deadline)
 
 
-def _ask(conn: _Connection, options: LiveOptions, method: str, path: str,
+def _ask(conn: _Connection, method: str, path: str,
          body: Mapping[str, Any] | None) -> provenance.Answer:
-    response = _request(conn, method, path, (), options, _deadline(options), body)
+    response = _request(conn, method, path, (), body)
     return provenance.Answer(response.status, response.body)
 
 
+def _deadline(conn: _Connection) -> float:
+    """When a request started now must have ended (``time.monotonic`` clock)."""
+    return time.monotonic() + conn.request_timeout
+
+
 def _request(
-    conn: _Connection,
-    method: str,
-    path: str,
-    query: Sequence[tuple[str, Any]],
-    options: LiveOptions,
-    deadline: float,
-    payload: Mapping[str, Any] | None = None,
+    conn: _Connection, method: str, path: str, query: Sequence[tuple[str, Any]],
+    payload: Mapping[str, Any] | None = None, *, deadline: float | None = None,
 ) -> _Response:
     """One request (GET, or the SelfSubjectReview POST) that ends by ``deadline``.
 
     Socket timeouts bound each read, not a whole response: an apiserver (or proxy) that
     trickles a byte at a time would never time out. So the exchange runs in a daemon
-    thread and this one waits for it until the deadline, then gives up on it.
+    thread and this one waits for it until the deadline (``--request-timeout`` from now
+    by default), then gives up on it.
 
     Raises:
         errors.ClusterUnreachable: no complete answer by the deadline, or a transport error.
     """
-    remaining = deadline - time.monotonic()
-    if remaining <= 0 or conn.stop.is_set():
-        raise _too_slow(conn, method, path, options)
+    remaining = (deadline if deadline is not None else _deadline(conn)) - time.monotonic()
+    if remaining <= 0:
+        raise _too_slow(conn, method, path)
     outcome: concurrent.futures.Future[_Response] = concurrent.futures.Future()
 
     def exchange() -> None:
         try:
-            outcome.set_result(_exchange(conn, method, path, query, options, remaining,
-                                         payload))
+            outcome.set_result(_exchange(conn, method, path, query, payload, remaining))
         except BaseException as e:  # handed to the waiting thread
             outcome.set_exception(e)
 
@@ -474,63 +409,57 @@ def _request(
     try:
         return outcome.result(timeout=remaining)
     except concurrent.futures.TimeoutError as e:
-        raise _too_slow(conn, method, path, options) from e
+        raise _too_slow(conn, method, path) from e
 
 
-def _too_slow(conn: _Connection, method: str, path: str,
-              options: LiveOptions) -> errors.ClusterUnreachable:
+def _too_slow(conn: _Connection, method: str, path: str) -> errors.ClusterUnreachable:
     return errors.ClusterUnreachable(
         f"the apiserver at {conn.host} (context {conn.context!r}) did not answer {method}"
-        f" {path} within {options.request_timeout:g} s",
+        f" {path} within {conn.request_timeout:g} s",
         hint="check that the cluster is running and reachable; a slow but healthy one"
         " needs a longer --request-timeout",
     )
 
 
 def _exchange(
-    conn: _Connection,
-    method: str,
-    path: str,
-    query: Sequence[tuple[str, Any]],
-    options: LiveOptions,
-    budget: float,
-    payload: Mapping[str, Any] | None,
+    conn: _Connection, method: str, path: str, query: Sequence[tuple[str, Any]],
+    payload: Mapping[str, Any] | None, budget: float,
 ) -> _Response:
-    headers = {"Accept": "application/json"}
+    headers = conn.headers
+    body = None
     if payload is not None:
-        headers["Content-Type"] = "application/json"
-    request = conn.api.param_serialize(
-        method,
-        path,
-        query_params=list(query),
-        header_params=headers,
-        body=dict(payload) if payload is not None else None,
-        auth_settings=["BearerToken"],
-    )
+        headers = {**headers, "Content-Type": "application/json"}
+        body = orjson.dumps(dict(payload))
+    url = conn.host + path
+    if query:
+        url += "?" + urllib.parse.urlencode(list(query))
+    connect, read = conn.timeout.connect_timeout, conn.timeout.read_timeout
+    timeout = urllib3.Timeout(
+        connect=min(connect, budget) if isinstance(connect, int | float) else budget,
+        read=min(read, budget) if isinstance(read, int | float) else budget)
     try:
-        response = conn.api.call_api(
-            *request, _request_timeout=(min(options.connect_timeout, budget), budget)
+        response = conn.pool.request(
+            method, url, body=body, headers=headers, timeout=timeout,
+            redirect=False, retries=False, preload_content=False,
         )
-        raw = response.response
         try:
-            body = raw.read(_MAX_BODY + 1)
-            answer_headers = raw.headers
+            data = response.read(_MAX_BODY + 1)
         finally:
-            raw.release_conn()
-    except (urllib3.exceptions.HTTPError, k8s_client.ApiException, OSError) as e:
+            response.release_conn()
+    except (urllib3.exceptions.HTTPError, OSError) as e:
         raise errors.ClusterUnreachable(
             f"cannot reach the apiserver at {conn.host} (context {conn.context!r}):"
             f" {_transport_reason(e)}",
             hint="check that the cluster is running and the kubeconfig points at it",
         ) from e
-    if len(body or b"") > _MAX_BODY:
+    if len(data or b"") > _MAX_BODY:
         raise errors.ClusterUnreachable(
             f"the apiserver at {conn.host} answered {method} {path} with more than"
             f" {_MAX_BODY // 2**20} MiB",
             hint="is the kubeconfig pointing at a Kubernetes apiserver?",
         )
-    retry_after = answer_headers.get("Retry-After") if answer_headers is not None else None
-    return _Response(int(response.status), bytes(body or b""), str(retry_after or ""))
+    return _Response(int(response.status), data or b"",
+                     str(response.headers.get("Retry-After") or ""))
 
 
 def _backoff(response: _Response, attempt: int) -> float:
@@ -562,16 +491,16 @@ def _transport_reason(e: BaseException) -> str:
 
 def _status_message(body: bytes) -> str:
     try:
-        status = json.loads(body)
-    except (ValueError, RecursionError):
-        return " ".join(body[:200].decode("utf-8", "replace").split())
+        status = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body[:200].decode("utf-8", "replace").strip()
     if isinstance(status, Mapping):
-        return " ".join(str(status.get("message") or status.get("reason") or "").split())[:300]
+        return str(status.get("message") or status.get("reason") or "")
     return ""
 
 
-def _probe(conn: _Connection, options: LiveOptions) -> provenance.Answer:
-    response = _get(conn, "/version", (), options, _deadline(options))
+def _probe(conn: _Connection) -> provenance.Answer:
+    response = _get(conn, "/version", ())
     if response.status == 401:
         raise errors.ClusterUnreachable(
             f"the apiserver at {conn.host} rejected the credentials of context"
@@ -590,11 +519,12 @@ def _list_with_fallback(
     resource: Resource,
     namespace: str | None,
     observer: progress.ListObserver,
+    fetcher: concurrent.futures.ThreadPoolExecutor,
 ) -> _ListResult:
-    result = _list(conn, options, resource, namespace, observer)
+    result = _list(conn, options, resource, namespace, observer, fetcher)
     if result.forbidden and namespace is None and resource.namespaced:
         # -A needs cluster-wide rights; a namespace-bound Role may still read its own.
-        fallback = _list(conn, options, resource, conn.default_namespace, observer)
+        fallback = _list(conn, options, resource, conn.default_namespace, observer, fetcher)
         if not fallback.forbidden:
             fallback.gaps.extend(result.gaps)
             return fallback
@@ -608,28 +538,17 @@ def _list(
     resource: Resource,
     namespace: str | None,
     observer: progress.ListObserver,
-) -> _ListResult:
-    path = resource.path(namespace)
-    observer.started(resource.kind, namespace)
-    with concurrent.futures.ThreadPoolExecutor(1, "driftscan-page") as fetcher:
-        return _pages(conn, options, resource, namespace, path, observer, fetcher)
-
-
-def _pages(
-    conn: _Connection,
-    options: LiveOptions,
-    resource: Resource,
-    namespace: str | None,
-    path: str,
-    observer: progress.ListObserver,
     fetcher: concurrent.futures.ThreadPoolExecutor,
 ) -> _ListResult:
-    def fetch(token: str, deadline: float | None = None) -> concurrent.futures.Future[_Response]:
+    """Every page of one LIST; ``fetcher`` (one thread) fetches while this thread parses."""
+    path = resource.path(namespace)
+    observer.started(resource.kind, namespace)
+
+    def fetch(token: str, deadline: float) -> concurrent.futures.Future[_Response]:
         query: list[tuple[str, Any]] = [("limit", options.page_size)]
         if token:
             query.append(("continue", token))
-        return fetcher.submit(_get, conn, path, query, options,
-                              deadline if deadline is not None else _deadline(options))
+        return fetcher.submit(_get, conn, path, query, deadline)
 
     collector = parsing.Collector()
     gaps: list[model.Gap] = []
@@ -637,7 +556,7 @@ def _pages(
     restarts = retries = count = 0
     version: str | None = None
     answered_at = 0.0
-    deadline = _deadline(options)
+    deadline = _deadline(conn)
     pending = fetch(token, deadline)
     while True:
         response = pending.result()
@@ -647,11 +566,13 @@ def _pages(
             # network work while this thread parses.
             ahead = _peek_continue(response.body)
             if ahead:
-                deadline = _deadline(options)
+                deadline = _deadline(conn)
                 pending = fetch(ahead, deadline)
             try:
-                page = json.loads(response.body)
-            except (ValueError, RecursionError) as e:
+                # orjson stops at its own nesting cap rather than recursing without end,
+                # and nothing after the parser walks raw values.
+                page = orjson.loads(response.body)
+            except orjson.JSONDecodeError as e:
                 raise errors.ClusterUnreachable(
                     f"the apiserver at {conn.host} sent invalid JSON for GET {path}",
                     hint="retry; if it persists, a proxy between here and the apiserver"
@@ -670,20 +591,18 @@ def _pages(
                 if ahead:
                     pending.result()  # a mis-read token: drop that page, ask properly
                 if token:
-                    deadline = _deadline(options)
+                    deadline = _deadline(conn)
                     pending = fetch(token, deadline)
             if not token:
                 observer.finished(resource.kind, namespace, count, None)
                 return _ListResult(collector, gaps, resource_version=version or None,
                                    answered_at=answered_at)
-            if conn.stop.is_set():
-                raise errors.ClusterUnreachable(f"listing {path} was stopped")
             continue
         if response.status == 410 and token and restarts < _MAX_RESTARTS:
             # The continue token expired mid-list: start over for a consistent LIST.
             restarts += 1
             collector, gaps, token, count, version = parsing.Collector(), [], "", 0, None
-            deadline = _deadline(options)
+            deadline = _deadline(conn)
             pending = fetch(token, deadline)
             continue
         if response.status in (429, 500, 502, 503, 504) and retries < _MAX_RETRIES:
@@ -691,8 +610,7 @@ def _pages(
             wait = _backoff(response, retries)
             if time.monotonic() + wait < deadline - options.connect_timeout / 10:
                 retries += 1
-                if conn.stop.wait(wait):
-                    raise errors.ClusterUnreachable(f"listing {path} was stopped")
+                time.sleep(wait)
                 pending = fetch(token, deadline)
                 continue
         if response.status == 401:
@@ -703,7 +621,7 @@ def _pages(
             )
         reason = _gap_reason(response, resource, namespace)
         if retries:
-            reason += f" (gave up after {retries + 1} tries within {options.request_timeout:g} s)"
+            reason += f" (gave up after {retries + 1} tries within {conn.request_timeout:g} s)"
         observer.finished(resource.kind, namespace, count, reason)
         return _ListResult(
             parsing.Collector(),

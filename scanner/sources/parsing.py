@@ -11,6 +11,7 @@ keys and values) are interned so each distinct value is stored once.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import Iterable, Mapping
@@ -176,6 +177,8 @@ class Collector:
 
 def _map(obj: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> Any:
     value = obj.get(key)
+    if type(value) is dict:  # the common case first: one call per field of every object
+        return value
     if value is None:
         if required:
             raise ObjectProblem(f"missing {path}")
@@ -187,6 +190,8 @@ def _map(obj: Mapping[str, Any], key: str, path: str, *, required: bool = False)
 
 def _list(obj: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> list[Any]:
     value = obj.get(key)
+    if type(value) is list:
+        return value
     if value is None:
         if required:
             raise ObjectProblem(f"missing {path}")
@@ -198,6 +203,8 @@ def _list(obj: Mapping[str, Any], key: str, path: str, *, required: bool = False
 
 def _str(obj: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> str:
     value = obj.get(key)
+    if type(value) is str and value:
+        return value
     if value is None or value == "":
         if required:
             raise ObjectProblem(f"missing {path}")
@@ -231,7 +238,21 @@ def _namespace(meta: Mapping[str, Any]) -> str:
 
 def _labels(meta: Mapping[str, Any], key: str = "labels") -> model.Labels:
     raw = _map(meta, key, f"metadata.{key}")
-    return frozenset((_intern(str(k)), _intern(str(v))) for k, v in raw.items())
+    if not raw:
+        return _NO_LABELS
+    try:
+        return _label_set(tuple(raw.items()))
+    except TypeError:  # a value that is a list or mapping: unhashable, never cached
+        return _label_set.__wrapped__(tuple(raw.items()))
+
+
+_NO_LABELS: model.Labels = frozenset()
+
+
+@functools.lru_cache(maxsize=8192)
+def _label_set(items: tuple[tuple[Any, Any], ...]) -> model.Labels:
+    """One frozen, interned label set per distinct set: the pods of a revision share it."""
+    return frozenset((_intern(str(k)), _intern(str(v))) for k, v in items)
 
 
 def _controller(meta: Mapping[str, Any]) -> model.OwnerRef | None:

@@ -15,6 +15,7 @@ apiserver or a broken load balancer sends.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 import urllib.parse
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from scanner.clusters import pki
 
 KUBE_SYSTEM = "/api/v1/namespaces/kube-system"
 REVIEWS = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
@@ -58,6 +61,7 @@ class FakeApiserver:
         "groups": ["system:serviceaccounts", "system:authenticated"]})
     resource_version: int = 100
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    authorizations: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def handle(self, method: str, raw_path: str) -> tuple[int, dict[str, Any]]:
@@ -125,11 +129,17 @@ def _status(code: int, reason: str, message: str) -> dict[str, Any]:
 
 
 @contextmanager
-def serve(fake: FakeApiserver) -> Iterator[str]:
-    """Run ``fake`` on a loopback port; yields its base URL."""
+def serve(fake: FakeApiserver, tls: pki.Pki | None = None) -> Iterator[str]:
+    """Run ``fake`` on a loopback port; yields its base URL.
+
+    With ``tls``, it serves HTTPS with the PKI's apiserver certificate and, like a real
+    apiserver, asks for a client certificate signed by the PKI's CA (optional, since a
+    bearer token also authenticates).
+    """
 
     class Handler(BaseHTTPRequestHandler):
         def _reply(self, method: str) -> None:
+            fake.authorizations.add(self.headers.get("Authorization") or "")
             length = int(self.headers.get("Content-Length") or 0)
             if length:
                 self.rfile.read(length)  # keep the connection in step for the next request
@@ -172,25 +182,34 @@ def serve(fake: FakeApiserver) -> Iterator[str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    scheme = "http"
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(tls.apiserver_crt, tls.apiserver_key)
+        context.load_verify_locations(tls.ca_crt)
+        context.verify_mode = ssl.CERT_OPTIONAL
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
 
 
 def kubeconfig(path: Path, server: str, *, namespace: str = "shop",
-               contexts: tuple[str, ...] = ("test",)) -> Path:
-    """Write a kubeconfig with a token user; the first context is current."""
+               contexts: tuple[str, ...] = ("test",), cluster: dict[str, Any] | None = None,
+               user: dict[str, Any] | None = None) -> Path:
+    """Write a kubeconfig with a token user (or ``user``); the first context is current."""
     import yaml
 
     doc = {
         "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": server}}],
-        "users": [{"name": "u", "user": {"token": "t0ken"}}],
+        "clusters": [{"name": "c", "cluster": {"server": server, **(cluster or {})}}],
+        "users": [{"name": "u", "user": user or {"token": "t0ken"}}],
         "contexts": [{"name": n, "context": {"cluster": "c", "user": "u", "namespace": namespace}}
                      for n in contexts],
         "current-context": contexts[0],

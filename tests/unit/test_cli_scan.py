@@ -207,12 +207,12 @@ def test_live_scan_with_gaps_and_no_failing_finding_exits_3(capsys: pytest.Captu
 
 def test_no_library_exception_leaks(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from kubernetes.client import ApiClient, ApiException
+    import urllib3
 
     def api_boom(*args: object, **kwargs: object) -> None:
-        raise ApiException(status=0, reason="SSLError: handshake failure")
+        raise urllib3.exceptions.SSLError("handshake failure")
 
-    monkeypatch.setattr(ApiClient, "call_api", api_boom)
+    monkeypatch.setattr(urllib3.PoolManager, "request", api_boom)
     path = kubeconfig(tmp_path / "kc", "https://127.0.0.1:6443")
     code, _, err = run(capsys, "scan", "--kubeconfig", str(path))
     assert code == 2

@@ -140,3 +140,45 @@ def test_a_report_within_the_limit_still_loads(tmp_path: Path,
     path.write_text(json_format.render(helpers.report_for(helpers.load(sample))))
     assert cli.main(["report", str(path), "-o", str(page)]) == 0
     assert page.exists() and capsys.readouterr().err == ""
+
+
+
+# --- the fast depth proof --------------------------------------------------------------------
+
+
+def disguised(depth: int) -> str:
+    """``depth`` nested lists, each opening with strings that hold brackets, quotes and
+    escapes meant to hide or fake nesting from a text-level count."""
+    junk = '"]]}\\"]\\\\", "[{\\\\\\"", '
+    return ("[" + junk) * depth + "1" + "]" * depth
+
+
+@pytest.mark.parametrize("depth", [1, 5, decoding.MAX_DEPTH - 1, decoding.MAX_DEPTH])
+def test_strings_holding_brackets_neither_hide_nor_fake_depth(depth: int) -> None:
+    value = decoding.json_value(disguised(depth))
+    for _ in range(depth - 1):
+        assert value[:2] == [']]}"]\\', '[{\\"']
+        value = value[-1]
+    assert value == [']]}"]\\', '[{\\"', 1]
+    assert decoding._shallow(disguised(depth))
+
+
+def test_strings_holding_brackets_do_not_hide_depth_past_the_limit() -> None:
+    with pytest.raises(decoding.Problem, match="nested deeper"):
+        decoding.json_value(disguised(decoding.MAX_DEPTH + 1))
+    closers = '["' + "]" * 300 + '", ' + nested(decoding.MAX_DEPTH) + "]"
+    with pytest.raises(decoding.Problem, match="nested deeper"):
+        decoding.json_value(closers)
+    assert not decoding._shallow(closers)
+
+
+def test_text_level_proof_agrees_with_the_walk() -> None:
+    limit = decoding.MAX_DEPTH
+    assert decoding._shallow(nested(limit)) and decoding._shallow(nested(limit).encode())
+    assert not decoding._shallow(nested(limit + 1))
+    assert decoding._shallow('{"a": "[[[[", "b": ["x\\"[", {"c": "é]]"}]}')
+    assert not decoding._shallow("[[")  # unbalanced: left to the decoder
+    # An empty list at the limit is within it; the text cannot prove that, the walk does.
+    deepest_empty = "[" * (limit + 1) + "]" * (limit + 1)
+    assert not decoding._shallow(deepest_empty)
+    assert decoding.json_value(deepest_empty) is not None

@@ -122,3 +122,20 @@ def test_revision_key_falls_back_to_a_template_hash() -> None:
     labelled = model.PodRecord("ns", "r", "", None, "", "Running", "", False, False,
                                frozenset({("controller-revision-hash", "db-7f")}), containers)
     assert graph.revision_key(labelled) == "db-7f"
+
+
+def test_the_networkx_view_has_the_edges_the_queries_follow() -> None:
+    snap = helpers.load(helpers.FIXTURES / "digest-drift" / "fires-repushed-tag.json")
+    g = graph.build(snap)
+    nxg = graph.as_networkx(g)
+    for svc in snap.services:
+        snode = ("service", svc.namespace, svc.name)
+        selected = sorted(p[2] for _, p, k in nxg.out_edges(snode, keys=True) if k == "selects")
+        assert selected == graph.selected_pods(g, svc)
+        calling = sorted({s[1] for s, _, k in nxg.in_edges(snode, keys=True) if k == "calls"})
+        assert calling == graph.service_callers(g, svc)
+    assert any(graph.selected_pods(g, svc) for svc in snap.services)
+    for ref in graph.workloads(g):
+        owned = {p for _, r in nxg.out_edges(("workload", ref)) if r[0] == "revision"
+                 for _, p in nxg.out_edges(r)}
+        assert owned == {("pod", p.namespace, p.name) for p in graph.pods(g, ref)}

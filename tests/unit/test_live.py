@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from scanner import cli, errors, model
+from scanner.clusters import pki
 from scanner.sources import live, loading
 from tests.unit import helpers
 from tests.unit.fake_apiserver import FakeApiserver, Fault, kubeconfig, serve, split_by_kind
@@ -296,15 +299,75 @@ def test_kubeconfig_from_environment(tmp_path: Path, fake: FakeApiserver,
     assert snap.source.context == "test" and len(snap.pods) == 5
 
 
-def test_api_exception_is_wrapped(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kubernetes.client import ApiClient, ApiException
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> pki.Pki:
+    return pki.ensure(tmp_path_factory.mktemp("pki"))
 
-    def boom(*args: object, **kwargs: object) -> None:
-        raise ApiException(status=0, reason="SSLError: certificate verify failed")
 
-    monkeypatch.setattr(ApiClient, "call_api", boom)
-    with pytest.raises(errors.ClusterUnreachable, match="certificate verify failed"):
-        live.load(opts(config))
+def b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def test_tls_with_client_certificate_data(tmp_path: Path, fake: FakeApiserver,
+                                          certs: pki.Pki) -> None:
+    with serve(fake, tls=certs) as url:
+        path = kubeconfig(tmp_path / "kc", url, cluster={
+            "certificate-authority-data": b64(certs.ca_crt)}, user={
+            "client-certificate-data": b64(certs.admin_crt),
+            "client-key-data": b64(certs.admin_key)})
+        snap = live.load(opts(path))
+    assert url.startswith("https://") and len(snap.pods) == 5
+
+
+def test_tls_with_files_relative_to_the_kubeconfig(tmp_path: Path, fake: FakeApiserver,
+                                                   certs: pki.Pki) -> None:
+    (tmp_path / "certs").mkdir()
+    for source in (certs.ca_crt, certs.admin_crt, certs.admin_key):
+        (tmp_path / "certs" / source.name).write_bytes(source.read_bytes())
+    with serve(fake, tls=certs) as url:
+        path = kubeconfig(tmp_path / "kc", url, cluster={
+            "certificate-authority": "certs/ca.crt"}, user={
+            "client-certificate": "certs/admin.crt", "client-key": "certs/admin.key"})
+        assert len(live.load(opts(path)).pods) == 5
+
+
+def test_an_apiserver_the_ca_does_not_vouch_for_is_refused(
+        tmp_path: Path, fake: FakeApiserver, certs: pki.Pki) -> None:
+    other = pki.ensure(tmp_path / "other-pki")
+    with serve(fake, tls=certs) as url:
+        path = kubeconfig(tmp_path / "kc", url,
+                          cluster={"certificate-authority-data": b64(other.ca_crt)})
+        with pytest.raises(errors.ClusterUnreachable) as info:
+            live.load(opts(path))
+    assert info.value.message == (f"cannot reach the apiserver at {url} (context 'test'):"
+                                  " certificate verify failed")
+    assert fake.requests == []  # the token never left
+
+
+def test_token_users_send_a_bearer_token(config: Path, fake: FakeApiserver) -> None:
+    live.load(opts(config))
+    assert fake.authorizations == {"Bearer t0ken"}
+
+
+def test_exec_plugin_users_are_run_by_the_client_library(tmp_path: Path,
+                                                         fake: FakeApiserver) -> None:
+    credential = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                  "status": {"token": "from-plugin"}}
+    plugin = {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable,
+              "args": ["-c", f"print({json.dumps(json.dumps(credential))})"],
+              "interactiveMode": "Never"}
+    with serve(fake) as url:
+        path = kubeconfig(tmp_path / "kc", url, user={"exec": plugin})
+        assert len(live.load(opts(path)).pods) == 5
+    assert fake.authorizations == {"Bearer from-plugin"}
+
+
+def test_unreadable_certificates_are_one_line(tmp_path: Path) -> None:
+    path = kubeconfig(tmp_path / "kc", "https://127.0.0.1:1",
+                      cluster={"certificate-authority": "missing.crt"})
+    with pytest.raises(errors.ClusterUnreachable, match="the certificate authority cannot be"
+                       " loaded"):
+        live.load(opts(path))
 
 
 def test_malformed_object_from_the_apiserver_is_a_gap_naming_it(
