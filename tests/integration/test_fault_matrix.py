@@ -214,7 +214,10 @@ def test_pin_under_fault(fault: str, world: dict[str, Any], proxy: toxiproxy.Tox
         assert f"{world['image']}@{world['digest']}" in manifest.read_text()
         outcome = "survived (pinned to the right digest)"
     else:
-        assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) <= 2
+        # One line, then one indented line per image that did not resolve, and the hint.
+        lines = err.strip().splitlines()
+        assert code == 2 and lines[0].startswith("error: ")
+        assert all(line.startswith("  ") for line in lines[1:]), err
         assert manifest.read_text() == original, "a failed pin must write nothing"
         outcome = "refused (exit 2, one line, nothing written)"
     if expected == "survive":
@@ -246,7 +249,10 @@ def test_scenario_scan_step_under_fault(fault: str, world: dict[str, Any],
             code = 3 if report.gaps else 0
             outcome = ("incomplete (exit 3)" if report.gaps
                        else "survived (complete)")
-    assert elapsed <= 35.0, f"{fault}: the scan step took {elapsed:.1f}s"
+    # A broken or stalled apiserver is given up on within the 30 s request deadline; a slow
+    # but working one (1 KB/s) may take longer in all, each request within its deadline.
+    bound = 35.0 if expected == "break" else 120.0
+    assert elapsed <= bound, f"{fault}: the scan step took {elapsed:.1f}s"
     if expected == "survive":
         assert code == 0
     if expected == "break":
