@@ -319,15 +319,18 @@ def diff_command(old_json: str, new_json: str, fmt: str, output: str | None, fai
 
 
 @cli.command("rules")
+@click.argument("rule", required=False, metavar="[RULE]")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table",
               show_default=True, help="table for the terminal, markdown for docs/rules.md.")
-def rules_command(fmt: str) -> None:
-    """List every rule with its default severity, title and remediation."""
+def rules_command(rule: str | None, fmt: str) -> None:
+    """List every rule (severity, what it checks, the fix), or explain RULE in full."""
     from rich.console import Console
 
     from scanner import rule_listing
 
-    if fmt == "markdown":
+    if rule is not None:
+        rule_listing.explain(rule, Console())
+    elif fmt == "markdown":
         click.echo(rule_listing.markdown(), nl=False)
     else:
         rule_listing.table(Console())
@@ -400,11 +403,22 @@ def cluster_tools(provider: str, bin_dir: Path | None) -> None:
 
 @cluster.command("status")
 @_provider_options
-def cluster_status(provider: str, name: str) -> None:
-    """Show whether the cluster and each of its components is running."""
+def cluster_status(provider: str, name: str) -> int:
+    """Show whether the cluster and each of its components is running.
+
+    Exit code 0 when every component runs; 3 when the cluster is stopped, partly
+    stopped or was never created (as `systemctl status` does for a unit not running).
+    """
     from scanner.clusters import providers
 
-    click.echo(providers.status_text(provider, name=name))
+    text, running = providers.status(provider, name=name)
+    click.echo(text)
+    if running:
+        return exits.CLEAN
+    chosen = providers.choose(provider)
+    click.echo(f"cluster {name} is not running; start it: driftscan cluster up --provider"
+               f" {chosen} --name {name}", err=True)
+    return exits.INCOMPLETE
 
 
 @cluster.command("env")
@@ -426,13 +440,14 @@ def scenario() -> None:
 
 @scenario.command("list")
 @click.option("--file", "files", multiple=True, metavar="PATH",
-              help="Also list (and validate) this scenario file; repeatable.")
+              help="List and validate only this scenario file (not the library), and say "
+              "whether it is valid; repeatable.")
 @click.option("--dir", "dirs", multiple=True, metavar="PATH",
               type=click.Path(file_okay=False, path_type=Path),
               help="Also search this folder of scenario files (your team's own); "
               "repeatable.")
 def scenario_list(files: tuple[str, ...], dirs: tuple[Path, ...]) -> int:
-    """List the scenario library (and --dir folders): validated, with where each comes from."""
+    """List the scenario library (and --dir folders), or only --file files: validated."""
     from rich.console import Console
 
     from scanner.scenarios import commands

@@ -143,6 +143,7 @@ class KwokProvider:
                 have = len(state.get("nodes", []))
                 for i in range(have, nodes):
                     self.add_node(f"kwok-node-{i}")
+                    say(f"added node kwok-node-{i} ({nodes} nodes asked for)")
                 say(f"kwok cluster {self.cluster!r} is already running")
                 return self.handle()
             say(f"kwok cluster {self.cluster!r} is not healthy; restarting it")
@@ -185,21 +186,34 @@ class KwokProvider:
         return self.handle()
 
     def down(self, say: base.Say, *, keep_logs: bool = False) -> None:
-        """Stop every process (reverse start order) and remove the state (logs kept on failure)."""
+        """Stop every process and remove the state (logs kept on failure).
+
+        The cluster is thrown away, so nothing in it needs a graceful stop: every process
+        is killed at once (a graceful stop of the control plane takes seconds). When the
+        logs are kept, to explain a failed start, processes get SIGTERM instead — clients
+        together, then the apiserver, then etcd — so each finishes writing its log.
+        """
         state = self._load_state()
         if state is None:
             if self.dir.exists() and not keep_logs:
                 shutil.rmtree(self.dir, ignore_errors=True)
             return
-        for p in reversed(self._processes(state)):
-            processes.stop(p)
+        began = time.monotonic()
+        procs = self._processes(state)
+        if keep_logs:
+            last = ("kube-apiserver", "etcd")
+            processes.stop_all([p for p in procs if p.name not in last])
+            for name in last:
+                processes.stop_all([p for p in procs if p.name == name])
+        else:
+            processes.kill_all(procs)
         if keep_logs:
             for sub in ("etcd", "registry"):
                 shutil.rmtree(self.dir / sub, ignore_errors=True)
             self._state_file.unlink(missing_ok=True)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
-        say(f"kwok cluster {self.cluster!r} stopped")
+        say(f"kwok cluster {self.cluster!r} stopped in {time.monotonic() - began:.1f}s")
 
     def status(self) -> list[base.ComponentStatus]:
         """Each process and whether it runs; the apiserver also reports /readyz."""

@@ -15,16 +15,15 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from scanner import errors
 from scanner.clusters import toolchain
 
-__all__ = [
-    "Process", "alive", "free_port", "log_tail", "port_open", "signals_held", "start", "stop",
-]
+__all__ = ["Process", "alive", "free_port", "kill_all", "log_tail", "port_open", "signals_held",
+           "start", "stop", "stop_all"]
 
 
 @dataclass(frozen=True)
@@ -149,24 +148,40 @@ def _group_alive(pgid: int) -> bool:
 
 
 def stop(p: Process, timeout: float = 10.0) -> None:
-    """Stop ``p``'s whole process group: SIGTERM, then SIGKILL for what is left in time.
+    """Send SIGTERM to the process group, then SIGKILL if it has not exited in time."""
+    stop_all([p], timeout)
 
-    The group is signalled only once ``p`` itself was seen running its executable, so a
-    pid the kernel handed to another program is never touched; after that the whole group
-    (children a component forked included) must be gone, not only its leader.
+
+def stop_all(procs: Sequence[Process], timeout: float = 10.0) -> None:
+    """Stop every process at once: SIGTERM to each group, then SIGKILL to what is left.
+
+    Signalled together, the processes shut down in parallel, so stopping them takes as
+    long as the slowest one rather than the sum of all of them.
     """
-    if not alive(p):
-        return
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(p.pid, sig)
+    _signal_all(procs, ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)))
+
+
+def kill_all(procs: Sequence[Process]) -> None:
+    """SIGKILL every process group at once and wait (briefly) until they are gone."""
+    _signal_all(procs, ((signal.SIGKILL, 5.0),))
+
+
+def _signal_all(procs: Sequence[Process], steps: Sequence[tuple[int, float]]) -> None:
+    left = [p for p in procs if alive(p)]
+    for sig, wait in steps:
+        for p in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p.pid, sig)
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not _group_alive(p.pid):
-                return
+        while left and time.monotonic() < deadline:
             time.sleep(0.05)
-    raise errors.ProviderError(f"{p.name} (pid {p.pid}) did not stop",
-                               hint=f"kill its process group by hand: kill -9 -{p.pid}")
+            # The whole group, not only its leader: a child a component forked counts.
+            left = [p for p in left if _group_alive(p.pid)]
+        if not left:
+            return
+    names = ", ".join(f"{p.name} (pid {p.pid})" for p in left)
+    pids = " ".join(str(p.pid) for p in left)
+    raise errors.ProviderError(f"{names} did not stop", hint=f"kill it by hand: kill -9 {pids}")
 
 
 def log_tail(path: str | Path, lines: int = 15) -> str:

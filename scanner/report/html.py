@@ -160,6 +160,8 @@ class FindingView:
     container: str | None
     pin_digest: str | None
     pinned_image: str | None
+    pin_reason: str
+    """Why that digest (``run by 20 of 25 pods; …``), "" when unknown."""
     command: str | None
     command_above: str | None
     """Anchor of an earlier finding of the workload showing the same command."""
@@ -292,15 +294,12 @@ def _source(src: report_model.SourceEntry) -> str:
     if src.type == "dump":
         files = ", ".join(src.files) or "(stdin)"
         return f"dump files: {files}"
-    return f"live cluster, context {src.context or '(current)'}"
+    server = f" ({src.server})" if src.server else ""
+    return f"live cluster, context {src.context or '(current)'}{server}"
 
 
 def _scope(src: report_model.SourceEntry) -> str:
-    if src.all_namespaces:
-        return "all namespaces"
-    if src.namespaces:
-        return "namespaces " + ", ".join(src.namespaces)
-    return "the context's namespace" if src.type == "live" else "everything in the files"
+    return src.scope()
 
 
 def _row(w: report_model.WorkloadEntry, anchor: str) -> WorkloadRow:
@@ -347,6 +346,7 @@ def _section(w: report_model.WorkloadEntry, anchor: str) -> WorkloadSection:
                 container=f.container,
                 pin_digest=f.pin.digest if f.pin else None,
                 pinned_image=f.pin.pinned_image if f.pin else None,
+                pin_reason=f.pin.reason if f.pin else "",
                 command=command,
                 command_above=above,
                 points=f.points,

@@ -46,7 +46,8 @@ def summary_line(report: report_model.Report) -> str:
 
 
 def render(report: report_model.Report, console: Console) -> None:
-    """Print gaps, the workload table, finding details and the summary line."""
+    """Print what was scanned, gaps, the workload table, finding details and the summary."""
+    console.print(Text(f"Scanned {report.source.describe()}", style="dim"), soft_wrap=True)
     if report.gaps:
         _gaps(report, console)
     flagged = [w for w in report.workloads if w.findings]
@@ -61,6 +62,9 @@ def render(report: report_model.Report, console: Console) -> None:
                 " messages and pin commands are in --format json.",
                 style="dim", highlight=False,
             )
+    elif not report.workloads and not report.summary.pods:
+        console.print(f"Nothing to scan: no workloads or pods in {report.source.scope()}.",
+                      style="bold" if report.gaps else "yellow", highlight=False)
     else:
         console.print("No drift findings.", style="green")
     clean = len(report.workloads) - len(flagged)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scanner import errors, writing
+from scanner import detectors, errors, writing
 from scanner.report import document as report_model
 from scanner.report import html, scenario_run
 
@@ -73,6 +73,10 @@ class ScanLink:
     workloads: int
     with_findings: int
     complete: bool
+    drift: int = 0
+    """Workloads with a finding of a drift rule (any family but tag hygiene)."""
+    hygiene_only: int = 0
+    """Workloads whose only findings are tag hygiene (``clean: true`` allows those)."""
 
 
 @dataclass(frozen=True)
@@ -143,9 +147,10 @@ def _scenario(run: scenario_run.ScenarioRun,
             continue
         reports[scan.label] = scan.report
         summary = scan.report.summary
+        drift, hygiene = _drift_and_hygiene(scan.report)
         scans.append(ScanLink(scan.label, scan.started_at, scan.time_to_detect_s, path,
                               urllib.parse.quote(path), summary.workloads,
-                              summary.with_findings, summary.complete))
+                              summary.with_findings, summary.complete, drift, hygiene))
     rows = []
     for e in run.expectations:
         page = paths.get(e.scan) or _relative(e.html_file or "")
@@ -174,6 +179,23 @@ def _scenario(run: scenario_run.ScenarioRun,
         expectations=tuple(rows),
     )
     return view, reports
+
+
+def _drift_and_hygiene(report: report_model.Report) -> tuple[int, int]:
+    """Workloads with drift findings, and workloads with tag-hygiene findings only.
+
+    A rule's concern (``Rule.drift``) decides; a rule this version does not know counts as
+    drift, so an old report never looks cleaner than it is.
+    """
+    hygiene_rules = set(detectors.RULES.ids(lambda rule: not rule.drift))
+    drift = hygiene = 0
+    for w in report.workloads:
+        found = {f.rule for f in w.findings}
+        if found - hygiene_rules:
+            drift += 1
+        elif found:
+            hygiene += 1
+    return drift, hygiene
 
 
 def _anchor(report: report_model.Report | None, workload: str,

@@ -145,8 +145,8 @@ class CleanupRecord:
     namespace: str | None
     namespace_deleted: bool = False
     namespace_gone: bool | None = None
-    """True once the apiserver no longer lists it; None when the run did not wait (the
-    cluster was stopped right after)."""
+    """True once the apiserver no longer lists it; None: the run does not wait for the
+    namespace controller (deletion goes on in the background)."""
     nodes_removed: list[str] = field(default_factory=list)
     nodes_uncordoned: list[str] = field(default_factory=list)
     images_deleted: list[str] = field(default_factory=list)

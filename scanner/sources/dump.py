@@ -103,6 +103,12 @@ def load_texts(
     )
     gaps = [model.Gap(kind="File", namespace=None, reason=f"{p}; left out of the scan")
             for p in problems]
+    seen = collector.namespaces()
+    gaps += [
+        model.Gap("Namespace", ns, f"no object in the input is in namespace {ns}: a mistyped"
+                  " -n, or a dump taken without it")
+        for ns in sorted(wanted - seen)
+    ]
     return collector.snapshot(source, _now(), gaps)
 
 

@@ -16,7 +16,9 @@ the apiserver and this process work at the same time without threads contending 
 interpreter. Kinds are listed one after another. A ``410 Gone`` on an expired continue
 token restarts that LIST. ``403 Forbidden`` for a kind or namespace becomes a
 ``model.Gap``; an ``-A`` LIST that is forbidden cluster-wide falls back to the context's
-namespace. An apiserver that does not answer, rejected credentials, an unknown context
+namespace. A namespace that does not exist is a gap too (the apiserver answers an empty
+list for it, which must not read as clean), as is an empty one whose existence RBAC does
+not let the scan check. An apiserver that does not answer, rejected credentials, an unknown context
 or a malformed kubeconfig raise ``errors.ClusterUnreachable``.
 """
 
@@ -42,7 +44,7 @@ from typing import Any
 import orjson
 import urllib3
 
-from scanner import __version__, errors, model
+from scanner import __version__, errors, model, suggest
 from scanner.sources import kubeconfig, parsing, progress, provenance
 
 __all__ = ["DEFAULT_REQUEST_TIMEOUT", "RESOURCES", "LiveOptions", "Resource", "load"]
@@ -180,6 +182,8 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
                 forbidden += result.forbidden
                 if result.resource_version is not None:
                     answered.append((result.answered_at, result.resource_version))
+        named = [ns for ns in namespaces if ns is not None]
+        gaps.extend(_missing_namespaces(conn, named, collector.namespaces()))
         finished = _stamp()
     finally:
         conn.pool.clear()
@@ -195,6 +199,7 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
         context=conn.context,
         namespaces=tuple(ns for ns in namespaces if ns is not None),
         all_namespaces=options.all_namespaces,
+        server=conn.host,
     )
     answered.sort()
     facts_seen = model.Provenance(
@@ -508,6 +513,52 @@ def _probe(conn: _Connection) -> provenance.Answer:
             hint="refresh the token or client certificate in the kubeconfig",
         )
     return provenance.Answer(response.status, response.body)
+
+
+# --- namespaces --------------------------------------------------------------------------
+
+
+def _missing_namespaces(
+    conn: _Connection, named: Sequence[str], seen: frozenset[str]
+) -> list[model.Gap]:
+    """Gaps for scanned namespaces that do not exist, or whose existence cannot be checked.
+
+    LISTs in a namespace that does not exist answer 200 with no items, so without this a
+    mistyped ``-n`` would scan as clean.
+    """
+    gaps: list[model.Gap] = []
+    known: list[str] | None = None
+    for namespace in named:
+        response = _get(conn, f"/api/v1/namespaces/{namespace}", ())
+        if response.status == 200:
+            continue
+        if response.status == 404:
+            if known is None:
+                known = _namespace_names(conn)
+            hint = suggest.did_you_mean(namespace, known)
+            gaps.append(model.Gap(
+                "Namespace", namespace,
+                f"namespace {namespace} does not exist in context {conn.context}{hint}"
+                " (`kubectl get namespaces` lists them)"))
+        elif namespace not in seen:
+            gaps.append(model.Gap(
+                "Namespace", namespace,
+                f"nothing was found in namespace {namespace} and the apiserver did not let"
+                f" the scan check that it exists (GET answered {response.status}:"
+                f" {_status_message(response.body)})"))
+    return gaps
+
+
+def _namespace_names(conn: _Connection) -> list[str]:
+    """Every namespace's name, or [] when listing them is not allowed."""
+    response = _get(conn, "/api/v1/namespaces", ())
+    if response.status != 200:
+        return []
+    try:
+        items = orjson.loads(response.body).get("items") or []
+    except (orjson.JSONDecodeError, AttributeError):
+        return []
+    return [str((i.get("metadata") or {}).get("name")) for i in items if isinstance(i, Mapping)]
 
 
 # --- listing -----------------------------------------------------------------------------

@@ -156,6 +156,14 @@ class Collector:
         self.services.update(other.services)
         self.nodes.update(other.nodes)
 
+    def namespaces(self) -> frozenset[str]:
+        """The namespaces of every namespaced object collected so far."""
+        found = {w.namespace for w in self.workloads.values()}
+        found.update(r.namespace for r in self.revisions.values())
+        found.update(p.namespace for p in self.pods.values())
+        found.update(s.namespace for s in self.services.values())
+        return frozenset(found)
+
     def snapshot(
         self, source: model.SourceInfo, collected_at: str, gaps: Iterable[model.Gap] = ()
     ) -> model.Snapshot:

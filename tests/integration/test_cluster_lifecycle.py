@@ -75,6 +75,12 @@ def test_up_status_env_down_leaves_nothing_behind(
     assert cli.main(["cluster", "down", *args]) == 0
     assert cli.main(["cluster", "env", *args]) == 2
     assert "not running" in capsys.readouterr().err
+    # status of a stopped cluster says so and exits 3, so scripts can tell.
+    assert cli.main(["cluster", "status", *args]) == 3
+    out = capsys.readouterr()
+    assert "cluster                  stopped  not created" in out.out
+    assert out.err == ("cluster lifecycle is not running; start it: driftscan cluster up"
+                       " --provider kwok --name lifecycle\n")
 
 
 def test_missing_binaries_name_the_build_command(

@@ -2,7 +2,9 @@
 
 Serves ``GET /version``, ``GET`` of the ``kube-system`` namespace and collection paths
 from an in-memory table; ``limit`` and ``continue`` page like the real apiserver (the
-token is an offset, each LIST gets the next resourceVersion). The only non-GET it
+token is an offset, each LIST gets the next resourceVersion). Another namespace exists
+(``GET /api/v1/namespaces/NAME``, and in ``GET /api/v1/namespaces``) when a collection
+path lies under it, unless ``namespaces`` names them explicitly. The only non-GET it
 answers is the ``SelfSubjectReview`` create (which the real apiserver does not store
 either); any other write fails the test with a 501.
 
@@ -55,6 +57,7 @@ class FakeApiserver:
     expire_once: set[str] = field(default_factory=set)
     unauthorized: bool = False
     faults: dict[str, list[Fault]] = field(default_factory=dict)
+    namespaces: set[str] | None = None
     kube_system_uid: str = "5f0c3a52-0000-4000-8000-00000000c1d0"
     user: dict[str, Any] | None = field(default_factory=lambda: {
         "username": "system:serviceaccount:shop:scanner", "uid": "sa-uid",
@@ -83,6 +86,10 @@ class FakeApiserver:
                 "name": "kube-system", "uid": self.kube_system_uid}}
         if parsed.path == "/version":
             return 200, {"major": "1", "minor": "32", "gitVersion": "v1.32.0"}
+        if parsed.path not in self.forbidden and parsed.path.startswith("/api/v1/namespaces"):
+            answer = self._namespaces(parsed.path)
+            if answer is not None:
+                return answer
         if parsed.path in self.forbidden:
             return 403, _status(403, "Forbidden",
                                 f'pods is forbidden: User "system:serviceaccount:x:y" cannot'
@@ -118,6 +125,22 @@ class FakeApiserver:
             if seen <= queue[0].after:
                 return None
             return queue.pop(0)
+    def existing_namespaces(self) -> set[str]:
+        if self.namespaces is not None:
+            return self.namespaces
+        return {p.split("/")[-2] for p in self.collections if "/namespaces/" in p}
+
+    def _namespaces(self, path: str) -> tuple[int, dict[str, Any]] | None:
+        parts = path.strip("/").split("/")  # api v1 namespaces [NAME]
+        if len(parts) == 3:
+            items = [{"metadata": {"name": n}} for n in sorted(self.existing_namespaces())]
+            return 200, {"kind": "NamespaceList", "apiVersion": "v1", "items": items}
+        if len(parts) != 4:
+            return None
+        if parts[3] in self.existing_namespaces():
+            return 200, {"kind": "Namespace", "apiVersion": "v1",
+                         "metadata": {"name": parts[3]}}
+        return 404, _status(404, "NotFound", f'namespaces "{parts[3]}" not found')
 
     def get_paths(self) -> list[str]:
         return [path for method, path, _ in self.requests if method == "GET"]

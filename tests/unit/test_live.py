@@ -45,7 +45,9 @@ def test_all_namespaces_pages_through_every_kind(config: Path, fake: FakeApiserv
     assert snap.revisions == from_dump.revisions
     assert snap.services == from_dump.services and snap.nodes == from_dump.nodes
     assert snap.gaps == ()
-    assert snap.source == model.SourceInfo(type="live", context="test", all_namespaces=True)
+    assert snap.source == model.SourceInfo(type="live", context="test", all_namespaces=True,
+                                           server=snap.source.server)
+    assert snap.source.server and snap.source.server.startswith("http://127.0.0.1:")
     pod_requests = [q for m, p, q in fake.requests if p == "/api/v1/pods"]
     assert [q.get("continue", "") for q in pod_requests] == ["", "2", "4"]
     assert all(q["limit"] == "2" for q in pod_requests)
