@@ -8,7 +8,9 @@ or above ``--fail-on`` (or a missed scenario expectation), 2 usage or environmen
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,6 +34,9 @@ def _detail(level: str | None, limit: int | None) -> html_report.Detail:
                        limit=html.DETAIL_LIMIT if limit is None else (limit or None))
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="driftscan")
 def cli() -> None:
@@ -39,6 +44,39 @@ def cli() -> None:
 
 
 # --- scan ------------------------------------------------------------------------------
+
+
+class _Duration(click.ParamType[float]):
+    """Seconds, written as kubectl does: ``30``, ``30s``, ``1m``, ``500ms``."""
+
+    name = "DURATION"
+    _UNITS = (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        text = str(value).strip().lower()
+        factor = 1.0
+        for unit, scale in self._UNITS:
+            if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+                text, factor = text[: -len(unit)], scale
+                break
+        try:
+            seconds = float(text) * factor
+        except ValueError:
+            seconds = -1.0
+        if not 0 < seconds <= 86400:
+            self.fail(f"{value!r} is not a duration such as 30s, 2m or 500ms", param, ctx)
+        return seconds
+
+
+def _request_timeout_option(f: F) -> F:
+    return click.option(
+        "--request-timeout", type=_Duration(), default="30s", show_default=True,
+        help="Longest any one apiserver request may take, retries and back-off included "
+        "(30, 30s, 2m).")(f)
+
 
 
 @cli.command("scan")
@@ -77,10 +115,12 @@ def cli() -> None:
               "--fail-on (the gaps are still reported).")
 @click.option("--sign-key", metavar="PEM", help="Sign the report with this Ed25519 private key "
               "file (`openssl genpkey -algorithm ed25519`); `report verify --key` checks it.")
+@_request_timeout_option
 def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...],
          all_namespaces: bool, files: tuple[str, ...], fmt: str, output: str | None,
          fail_on: str, detail: str | None, detail_limit: int | None, registry_check: bool,
-         insecure_registries: tuple[str, ...], allow_gaps: bool, sign_key: str | None) -> int:
+         insecure_registries: tuple[str, ...], allow_gaps: bool, sign_key: str | None,
+         request_timeout: float) -> int:
     """Find workloads whose pods run different builds of the same container.
 
     \b
@@ -97,7 +137,8 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
                                 hint="add --format html, or drop them")
     options = scanning.ScanOptions(
         request=loading.LoadRequest(files=files, kubeconfig=kubeconfig, context=context,
-                                    namespaces=namespaces, all_namespaces=all_namespaces),
+                                    namespaces=namespaces, all_namespaces=all_namespaces,
+                                    request_timeout=request_timeout),
         format=fmt,
         output=output,
         fail_on=findings.Severity.parse(fail_on),
@@ -158,9 +199,11 @@ def manifests_command(paths: tuple[str, ...], fmt: str, output: str | None,
 @click.option("--allow-gaps", is_flag=True,
               help="Exit 0 instead of 3 when some file could not be read (it is listed "
               "and left unchanged).")
+@_request_timeout_option
 def pin_command(paths: tuple[str, ...], diff: bool, write: bool, from_cluster: bool,
                 kubeconfig: str | None, context: str | None,
-                insecure_registries: tuple[str, ...], allow_gaps: bool) -> int:
+                insecure_registries: tuple[str, ...], allow_gaps: bool,
+                request_timeout: float) -> int:
     """Rewrite image tags to tag@sha256 digests (prints the pinned manifests by default).
 
     A file that cannot be read is listed and left unchanged; the others are pinned.
@@ -181,7 +224,8 @@ def pin_command(paths: tuple[str, ...], diff: bool, write: bool, from_cluster: b
     options = pinning.PinOptions(
         paths=paths, mode="diff" if diff else "write" if write else "print",
         from_cluster=from_cluster, kubeconfig=kubeconfig, context=context,
-        insecure_registries=insecure_registries, allow_gaps=allow_gaps)
+        insecure_registries=insecure_registries, allow_gaps=allow_gaps,
+        request_timeout=request_timeout)
     return pinning.run(options, Console())
 
 
@@ -343,9 +387,6 @@ def cluster() -> None:
     """Start, stop and inspect a throw-away test cluster."""
 
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
 def _provider_options(f: F) -> F:
     f = click.option("--provider", type=click.Choice(["auto", "kwok", "kind"]), default="auto",
                      show_default=True, help="Cluster provider; auto picks kind when a Docker "
@@ -493,12 +534,21 @@ def scenario_list(files: tuple[str, ...], dirs: tuple[Path, ...]) -> int:
 @click.option("--pull-registry", metavar="HOST:PORT", help="--provider existing: the same "
               "registry as the cluster's nodes name it, when that differs.")
 @click.option("-v", "--verbose", is_flag=True, help="Print what each step did.")
+@click.option("--allow-gaps", is_flag=True,
+              help="Exit 0 instead of 3 when every expectation was met but a scan step could "
+              "not read everything.")
 def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...],
                  dirs: tuple[Path, ...], provider: str,
                  keep_cluster: bool, isolate: bool, out: Path, cluster_name: str,
                  nodes: int | None, cleanup: str, context: str | None, kubeconfig: str | None,
-                 registry: str | None, pull_registry: str | None, verbose: bool) -> int:
-    """Run scenarios: deploy, inject drift, scan, and check what detection finds."""
+                 registry: str | None, pull_registry: str | None, verbose: bool,
+                 allow_gaps: bool) -> int:
+    """Run scenarios: deploy, inject drift, scan, and check what detection finds.
+
+    \b
+    Exit codes: 0 every expectation met, 1 an expectation missed, 2 the run could not be
+    carried out, 3 met but a scan had gaps (--allow-gaps makes it 0), 130 interrupted.
+    """  # noqa: D301 — \b (backspace) keeps click from rewrapping
     from rich.console import Console
 
     from scanner.scenarios import commands
@@ -508,7 +558,7 @@ def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...],
         keep_cluster=keep_cluster, isolate=isolate, out=out, cluster_name=cluster_name,
         nodes=nodes, context=context,
         kubeconfig=kubeconfig, registry=registry, pull_registry=pull_registry,
-        cleanup=cleanup, verbose=verbose)
+        cleanup=cleanup, verbose=verbose, allow_gaps=allow_gaps)
     return commands.run_command(request, Console(), Console(stderr=True), sys.argv)
 
 
@@ -524,13 +574,36 @@ def _say(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code (also used in-process by tests)."""
+    """Run the CLI and return its exit code (also used in-process by tests).
+
+    SIGTERM (a CI job cancelled) and SIGHUP (the terminal or SSH session gone) end a
+    command the way Ctrl-C does: cleanup runs (``cluster up`` stops what it started,
+    outputs are never half-written) and the exit code is 130.
+    """
+    held = {}
+    if threading.current_thread() is threading.main_thread():
+        held = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return _main(argv)
+    finally:
+        for sig, previous in held.items():
+            signal.signal(sig, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         result = cli.main(args=argv, prog_name="driftscan", standalone_mode=False,
                           obj={"argv": list(argv) if argv is not None else sys.argv[1:]})
     except errors.DriftscanError as e:
-        click.echo(f"error: {e}", err=True)
+        from scanner.report import plain
+
+        hint = f"\n  hint: {plain.clean(e.hint, lines=True)}" if e.hint else ""
+        click.echo(f"error: {plain.clean(e.message, lines=True)}{hint}", err=True)
         return exits.ERROR
     except click.exceptions.Exit as e:
         return int(e.exit_code)

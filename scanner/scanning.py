@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from scanner import detectors, errors, exits, findings, graph
-from scanner.report import building, integrity
+from scanner import detectors, errors, exits, findings, graph, writing
+from scanner.report import building, integrity, plain
 from scanner.report import document as report_model
 from scanner.sources import loading
 from scanner.sources import progress as source_progress
@@ -147,7 +148,7 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
 
         docker_config = credentials.load_docker_config()
         for note in docker_config.notes:
-            stderr.print(f"warning: {docker_config.source}: {note}", style="yellow",
+            stderr.print(plain.text(f"warning: {docker_config.source}: {note}", "yellow"),
                          highlight=False, soft_wrap=True)
         tag_resolver = resolver.Resolver(docker_config=docker_config,
                                         insecure_hosts=options.insecure_registries)
@@ -197,20 +198,22 @@ def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -
         from scanner.report import html
 
         printing.write(html.render(report, options.detail), path, printing.Header.of(report))
-        stdout.print(f"wrote {path}: {terminal.summary_line(report)}", highlight=False,
-                     soft_wrap=True)
+        stdout.print(plain.text(f"wrote {path}: {terminal.summary_line(report)}"),
+                     highlight=False, soft_wrap=True)
         return
+    # Render completely before touching the file: a failure keeps the last good report.
+    if options.format != "table":
+        text = _text(report, options)
+    else:
+        buffer = io.StringIO()
+        terminal.render(report, Console(file=buffer, width=120, color_system=None))
+        text = buffer.getvalue()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8") as handle:
-            if options.format != "table":
-                handle.write(_text(report, options))
-            else:
-                terminal.render(report, Console(file=handle, width=120, color_system=None))
+        writing.write_text(path, text)
     except OSError as e:
         raise errors.InputError(f"cannot write {path}: {e.strerror}") from e
-    stdout.print(f"wrote {path}: {terminal.summary_line(report)}", highlight=False,
-                 soft_wrap=True)
+    stdout.print(plain.text(f"wrote {path}: {terminal.summary_line(report)}"),
+                 highlight=False, soft_wrap=True)
 
 
 def _write_html(report: report_model.Report, options: ScanOptions, stdout: Console) -> None:
@@ -225,12 +228,13 @@ def _write_html(report: report_model.Report, options: ScanOptions, stdout: Conso
         return
     if html_directory.is_directory(options.output):
         written = html_directory.write(report, options.output, options.detail)
-        stdout.print(f"wrote {written[0]} and {len(written) - 1} page(s) beside it: "
-                     f"{terminal.summary_line(report)}", highlight=False, soft_wrap=True)
+        stdout.print(plain.text(f"wrote {written[0]} and {len(written) - 1} page(s) beside it: "
+                                f"{terminal.summary_line(report)}"),
+                     highlight=False, soft_wrap=True)
         return
     html.write(report, options.output, options.detail)
-    stdout.print(f"wrote {options.output}: {terminal.summary_line(report)}", highlight=False,
-                 soft_wrap=True)
+    stdout.print(plain.text(f"wrote {options.output}: {terminal.summary_line(report)}"),
+                 highlight=False, soft_wrap=True)
     note = html_directory.single_page_note(report)
     if note:
         stdout.print(note, highlight=False, soft_wrap=True)

@@ -13,16 +13,17 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from scanner import errors
 from scanner.clusters import toolchain
 
-__all__ = ["Process", "alive", "free_port", "kill_all", "log_tail", "port_open", "start", "stop",
-           "stop_all"]
+__all__ = ["Process", "alive", "free_port", "kill_all", "log_tail", "port_open", "signals_held",
+           "start", "stop", "stop_all"]
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,43 @@ def alive(p: Process) -> bool:
                                 for c in cmd[:2])
 
 
+_HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Defer SIGINT, SIGTERM and SIGHUP to the end of the block (then they are raised).
+
+    Python runs signal handlers in the main thread, so swapping the handlers there holds
+    the signals whichever thread the kernel delivers them to; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+                for sig in _HELD}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for number in caught:
+            signal.raise_signal(number)
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while any process of the group ``pgid`` is left (zombies of ours reaped)."""
+    _reap(pgid)
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def stop(p: Process, timeout: float = 10.0) -> None:
     """Send SIGTERM to the process group, then SIGKILL if it has not exited in time."""
     stop_all([p], timeout)
@@ -137,7 +175,8 @@ def _signal_all(procs: Sequence[Process], steps: Sequence[tuple[int, float]]) ->
         deadline = time.monotonic() + wait
         while left and time.monotonic() < deadline:
             time.sleep(0.05)
-            left = [p for p in left if alive(p)]
+            # The whole group, not only its leader: a child a component forked counts.
+            left = [p for p in left if _group_alive(p.pid)]
         if not left:
             return
     names = ", ".join(f"{p.name} (pid {p.pid})" for p in left)

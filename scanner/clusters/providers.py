@@ -101,4 +101,6 @@ def env_lines(h: base.ClusterHandle) -> str:
     ]
     if h.registry_in_cluster and h.registry_in_cluster != h.registry:
         lines.append(f"export DRIFTSCAN_PULL_REGISTRY={h.registry_in_cluster}")
+    if h.docker_config is not None:
+        lines.append(f"export DOCKER_CONFIG={h.docker_config}")
     return "\n".join(lines)

@@ -222,6 +222,8 @@ def pin_for(
     base = image.split("@", 1)[0] if parsed is not None else image
     pinned = f"{base}@{digest}"
     resource = kubectl_resource(ref)
+    # Names and images come from the cluster: quote them so a copied command runs
+    # exactly one kubectl, whatever they hold.
     command = (
         kubectl("set", "image", resource, "-n", ref.namespace, f"{container}={pinned}")
         if resource

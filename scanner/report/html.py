@@ -40,7 +40,6 @@ from scanner import errors, model
 from scanner.detectors import common
 from scanner.report import audit, pictures, streaming, svg
 from scanner.report import document as report_model
-from scanner.report.streaming import Lazy
 
 __all__ = [
     "DEFAULT_DETAIL",
@@ -350,8 +349,8 @@ class ScanPage:
     detail: DetailNote
     table_first: bool
     """Small pages: the table before the sections (see :data:`TABLE_FIRST_ROWS`)."""
-    rows: Lazy[WorkloadRow]
-    sections: Lazy[WorkloadSection]
+    rows: streaming.Lazy[WorkloadRow]
+    sections: streaming.Lazy[WorkloadSection]
     rules: tuple[report_model.RuleEntry, ...]
     context: Context | None
 
@@ -406,8 +405,8 @@ def page(report: report_model.Report, detail: Detail | None = None,
         detail=DetailNote(detail.threshold, detailed, qualifying - detailed, detail.limit,
                           with_findings - qualifying, len(report.workloads) - with_findings),
         table_first=len(report.workloads) <= TABLE_FIRST_ROWS,
-        rows=Lazy(len(report.workloads), rows),
-        sections=Lazy(detailed, sections),
+        rows=streaming.Lazy(len(report.workloads), rows),
+        sections=streaming.Lazy(detailed, sections),
         rules=report.rules,
         context=context,
     )

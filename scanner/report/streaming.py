@@ -8,13 +8,11 @@ same way.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from scanner import errors
+from scanner import errors, writing
 
 __all__ = ["Lazy", "write_atomically"]
 
@@ -42,39 +40,16 @@ class Lazy(Generic[T]):
         return self._items()
 
 
-_BUFFER = 1 << 20
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def write_atomically(path: str | Path, pieces: Iterable[str]) -> None:
     """Write ``pieces`` to a temporary file beside ``path``, then rename it over ``path``.
 
-    A reader never sees half a page, and a failure leaves any earlier file in place.
+    See :func:`scanner.writing.write_pieces`: a reader never sees half a page, and a
+    failure leaves any earlier file in place.
 
     Raises:
         errors.InputError: the folder or the file cannot be written.
     """
-    target = Path(path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                    suffix=".tmp")
+        writing.write_pieces(path, pieces)
     except OSError as e:
-        raise errors.InputError(f"cannot write {target}: {e.strerror}") from e
-    try:
-        with open(fd, "w", encoding="utf-8", buffering=_BUFFER) as handle:
-            for piece in pieces:
-                handle.write(piece)
-        os.chmod(temp, 0o666 & ~_umask())
-        os.replace(temp, target)
-    except OSError as e:
-        Path(temp).unlink(missing_ok=True)
-        raise errors.InputError(f"cannot write {target}: {e.strerror}") from e
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+        raise errors.InputError(f"cannot write {path}: {e.strerror}") from e

@@ -17,8 +17,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from scanner import errors
+from scanner import errors, exits
 from scanner.clusters import providers
+from scanner.report import plain
 from scanner.scenarios import catalog, narrator, outputs, running, targets
 from scanner.scenarios import definitions as d
 
@@ -45,6 +46,8 @@ class RunRequest:
     pull_registry: str | None = None
     cleanup: str = "always"
     verbose: bool = False
+    allow_gaps: bool = False
+    """Exit 0 rather than 3 when every expectation was met but a scan had gaps."""
 
 
 def list_command(stdout: Console, files: Sequence[str] = (),
@@ -161,4 +164,8 @@ def run_command(request: RunRequest, stdout: Console, stderr: Console,
                          options=options, argv=argv)
     stdout.print()
     narrator.summary(record, stdout, request.out)
-    return record.exit_code()
+    if record.incomplete and not request.allow_gaps and record.exit_code() == exits.INCOMPLETE:
+        stderr.print(plain.text("warning: a scan step could not read everything (gaps are in"
+                                " its report); exit code 3, --allow-gaps accepts that",
+                                "bold red"), soft_wrap=True)
+    return record.exit_code(allow_gaps=request.allow_gaps)

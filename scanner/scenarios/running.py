@@ -588,7 +588,7 @@ def _main_thread() -> bool:
 
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM (CI cancelling a job) like Ctrl-C while the run lasts."""
+    """Treat SIGTERM (CI cancelling a job) and SIGHUP like Ctrl-C while the run lasts."""
     if not _main_thread():
         yield
         return
@@ -596,16 +596,19 @@ def _terminate_as_interrupt() -> Iterator[None]:
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
+    # SIGHUP (the terminal closed, an SSH session dropped) stops a run like SIGTERM does.
     previous = signal.signal(signal.SIGTERM, handler)
+    previous_hup = signal.signal(signal.SIGHUP, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGHUP, previous_hup)
 
 
 @contextlib.contextmanager
 def _shielded(say: Callable[[str], None]) -> Iterator[None]:
-    """Hold SIGINT/SIGTERM off while cleanup runs; raise KeyboardInterrupt after it."""
+    """Hold SIGINT/SIGTERM/SIGHUP off while cleanup runs; raise KeyboardInterrupt after it."""
     if not _main_thread():
         yield
         return
@@ -617,10 +620,12 @@ def _shielded(say: Callable[[str], None]) -> Iterator[None]:
 
     old_int = signal.signal(signal.SIGINT, handler)
     old_term = signal.signal(signal.SIGTERM, handler)
+    old_hup = signal.signal(signal.SIGHUP, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGHUP, old_hup)
     if caught:
         raise KeyboardInterrupt

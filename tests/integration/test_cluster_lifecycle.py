@@ -47,6 +47,10 @@ def test_up_status_env_down_leaves_nothing_behind(
     assert all(processes.port_open(ports[k]) for k in ("etcd", "apiserver", "registry"))
     assert f"export KUBECONFIG={cluster_dir / 'kubeconfig'}" in out.out
     assert f"export DRIFTSCAN_REGISTRY=127.0.0.1:{ports['registry']}" in out.out
+    # The registry's credentials: private, and exported for docker and driftscan.
+    assert f"export DOCKER_CONFIG={cluster_dir / 'docker'}" in out.out
+    assert (cluster_dir / "docker" / "config.json").stat().st_mode & 0o777 == 0o600
+    assert (cluster_dir / "registry.htpasswd").stat().st_mode & 0o777 == 0o600
 
     # Idempotent: a second `up` reuses the running cluster (same pids).
     assert cli.main(["cluster", "up", *args, "--nodes", "2"]) == 0

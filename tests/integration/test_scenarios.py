@@ -28,7 +28,7 @@ from kubernetes import client
 from scanner import cli
 from scanner.clusters import base, kwok, processes
 from scanner.oci import client as oci_client
-from scanner.oci import synthetic
+from scanner.oci import credentials, synthetic
 from scanner.scenarios import catalog, observers, outputs, records, running, targets
 from tests.integration import kubeutil as ku
 
@@ -348,7 +348,8 @@ def test_existing_provider_skips_node_steps(cluster: base.ClusterHandle, tmp_pat
 
 def test_existing_provider_deletes_the_images_it_pushed(
         cluster: base.ClusterHandle, kube: client.ApiClient, tmp_path: Path) -> None:
-    reg = oci_client.client_for(cluster.registry)
+    reg = oci_client.client_for(cluster.registry,
+                                docker_config=credentials.load_docker_config())
     other = f"others-{uuid.uuid4().hex[:8]}/web"
     theirs = synthetic.push_image(reg, other, "1.0", synthetic.build_image(f"{other}-1"))
     path, name = scenario_file(tmp_path, """\

@@ -42,4 +42,4 @@ def test_kill_all_does_not_wait_for_a_graceful_stop(tmp_path: Path) -> None:
     began = time.monotonic()
     processes.kill_all(procs)
     assert not any(processes.alive(p) for p in procs)
-    assert time.monotonic() - began < 0.9
+    assert time.monotonic() - began < 2.0  # SIGKILL, then the whole group reaped; no 5 s wait
