@@ -26,7 +26,7 @@ from typing import TextIO
 
 from rich.console import Console
 
-from scanner import __version__, detectors, errors, exits, findings, graph, writing
+from scanner import __version__, detectors, errors, exits, findings, graph, heap, writing
 from scanner.detectors import rules
 from scanner.report import document as report_model
 from scanner.report import manifest_report, plain, sarif
@@ -148,7 +148,8 @@ def run(options: ManifestOptions, stdout: Console, *, stdin_text: str | None = N
     if options.format not in FORMATS:
         raise errors.InputError(f"unknown format {options.format!r}",
                                 hint=f"use one of {', '.join(FORMATS)}")
-    report = check(manifests.load(options.paths, stdin_text=stdin_text))
+    with heap.without_cycle_collection():
+        report = check(manifests.load(options.paths, stdin_text=stdin_text))
     if options.format == "table":
         if options.output is None:
             manifest_report.render_table(report, stdout)

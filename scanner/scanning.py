@@ -6,18 +6,15 @@ the ``Report`` model and render it themselves.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import io
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from scanner import detectors, errors, exits, findings, graph, writing
+from scanner import detectors, errors, exits, findings, graph, heap, writing
 from scanner.report import building, integrity, plain
 from scanner.report import document as report_model
 from scanner.sources import loading
@@ -75,7 +72,7 @@ def scan(
     Returns:
         The report, sealed with the digest of its canonical body (unsigned).
     """
-    with without_cycle_collection():
+    with heap.without_cycle_collection():
         snapshot = loading.load(request, observer)
         if tag_resolver is not None:
             from scanner.sources import resolving
@@ -85,26 +82,6 @@ def scan(
         found = detectors.detect(snapshot, g)
         return integrity.seal(building.build(snapshot, g, found, detectors.RULES,
                                              command_line=command_line))
-
-
-@contextlib.contextmanager
-def without_cycle_collection() -> Iterator[None]:
-    """Pause Python's cycle collector for one scan (reference counting still frees memory).
-
-    A scan decodes millions of short-lived, acyclic objects (the pages) while its records
-    pile up; every collection the allocations trigger walks that growing heap, which
-    cost as much as all the parsing. Nothing a scan builds holds a reference cycle, so
-    when the pause ends what it built is frozen out of the collector's sight rather than
-    walked once more (a full walk of a 10,000-pod scan's records costs a quarter second).
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.freeze()
-            gc.enable()
 
 
 def exit_code(report: report_model.Report, fail_on: findings.Severity,
@@ -163,7 +140,7 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
                       command_line=options.command_line)
     if key is not None:
         report = integrity.seal(report, key)
-    with without_cycle_collection():
+    with heap.without_cycle_collection():
         _write(report, options, stdout)
     if report.gaps:
         stderr.print(f"warning: incomplete scan, {len(report.gaps)} gap(s) listed in the report"
