@@ -24,16 +24,16 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from scanner import errors
 from scanner.report import document as report_model
 from scanner.report import json_format
+
+if TYPE_CHECKING:  # cryptography loads only to sign or check a signature
+    from cryptography.hazmat.primitives.asymmetric import ed25519
 
 __all__ = [
     "CANONICALIZATION",
@@ -102,6 +102,8 @@ def fingerprint(key: ed25519.Ed25519PublicKey) -> str:
 
 
 def _raw(key: ed25519.Ed25519PublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
@@ -141,6 +143,10 @@ def load_private_key(path: str | Path) -> ed25519.Ed25519PrivateKey:
     Raises:
         errors.InputError: unreadable, encrypted, not PEM, or not Ed25519.
     """
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
     data = _read_pem(path, "signing key")
     try:
         key = serialization.load_pem_private_key(data, password=None)
@@ -161,6 +167,10 @@ def load_public_key(path: str | Path) -> ed25519.Ed25519PublicKey:
     Raises:
         errors.InputError: unreadable, not PEM, or not Ed25519.
     """
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
     data = _read_pem(path, "key")
     key: Any
     try:
@@ -217,6 +227,9 @@ def verify(body: Mapping[str, Any],
         else:
             lines.append("not signed")
         return Verdict(ok, tuple(lines))
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
     try:
         embedded = ed25519.Ed25519PublicKey.from_public_bytes(
             base64.b64decode(str(signature.get("public_key")), validate=True))
