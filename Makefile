@@ -10,10 +10,12 @@ setup: python cluster-tools
 
 python: $(STAMP)
 
+# setuptools warns on every editable install that a folder named like the package
+# (scanner/) could shadow it: true of every project without src/, and it reads like a failure.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 # Go-built cluster binaries (etcd, kube-apiserver, kube-controller-manager,

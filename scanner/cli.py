@@ -8,14 +8,33 @@ or above ``--fail-on`` (or a missed scenario expectation), 2 usage or environmen
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from scanner import __version__, errors, exits
+
+if TYPE_CHECKING:
+    from scanner.report import html as html_report
+
+
+_DETAIL_LEVELS = ["info", "low", "medium", "high", "critical"]
+
+
+def _detail(level: str | None, limit: int | None) -> html_report.Detail:
+    """The HTML page's ``Detail`` from ``--detail`` and ``--detail-limit`` (0: no limit)."""
+    from scanner.report import html
+
+    return html.Detail(threshold=level or html.DEFAULT_DETAIL,
+                       limit=html.DETAIL_LIMIT if limit is None else (limit or None))
+
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,6 +44,39 @@ def cli() -> None:
 
 
 # --- scan ------------------------------------------------------------------------------
+
+
+class _Duration(click.ParamType[float]):
+    """Seconds, written as kubectl does: ``30``, ``30s``, ``1m``, ``500ms``."""
+
+    name = "DURATION"
+    _UNITS = (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        text = str(value).strip().lower()
+        factor = 1.0
+        for unit, scale in self._UNITS:
+            if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+                text, factor = text[: -len(unit)], scale
+                break
+        try:
+            seconds = float(text) * factor
+        except ValueError:
+            seconds = -1.0
+        if not 0 < seconds <= 86400:
+            self.fail(f"{value!r} is not a duration such as 30s, 2m or 500ms", param, ctx)
+        return seconds
+
+
+def _request_timeout_option(f: F) -> F:
+    return click.option(
+        "--request-timeout", type=_Duration(), default="30s", show_default=True,
+        help="Longest any one apiserver request may take, retries and back-off included "
+        "(30, 30s, 2m).")(f)
+
 
 
 @cli.command("scan")
@@ -41,10 +93,17 @@ def cli() -> None:
               type=click.Choice(["table", "json", "html", "sarif", "junit", "pdf"]),
               default="table", show_default=True,
               help="Output format (pdf: the HTML report printed by headless Chromium; needs -o).")
-@click.option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
+@click.option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout);"
+              " with --format html, DIR/ writes an index and one page per namespace.")
 @click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]),
               default="high", show_default=True,
               help="Exit 1 when a finding is at or above this severity.")
+@click.option("--detail", type=click.Choice(_DETAIL_LEVELS), default=None,
+              help="--format html: show workloads with findings at or above this severity in "
+              "full, the rest as one row each (default: medium; info for every finding).")
+@click.option("--detail-limit", type=click.IntRange(min=0), default=None, metavar="N",
+              help="--format html: at most N workloads in full per page, highest scores first "
+              "(default: 1000; 0 for no limit).")
 @click.option("--registry-check", is_flag=True,
               help="Ask each image's registry what its tag names now and report latent-drift "
               "(unreachable registries become gaps). Credentials: docker config.json.")
@@ -56,10 +115,12 @@ def cli() -> None:
               "--fail-on (the gaps are still reported).")
 @click.option("--sign-key", metavar="PEM", help="Sign the report with this Ed25519 private key "
               "file (`openssl genpkey -algorithm ed25519`); `report verify --key` checks it.")
+@_request_timeout_option
 def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...],
          all_namespaces: bool, files: tuple[str, ...], fmt: str, output: str | None,
-         fail_on: str, registry_check: bool, insecure_registries: tuple[str, ...],
-         allow_gaps: bool, sign_key: str | None) -> int:
+         fail_on: str, detail: str | None, detail_limit: int | None, registry_check: bool,
+         insecure_registries: tuple[str, ...], allow_gaps: bool, sign_key: str | None,
+         request_timeout: float) -> int:
     """Find workloads whose pods run different builds of the same container.
 
     \b
@@ -71,12 +132,17 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
     from scanner import findings, redacting, scanning
     from scanner.sources import loading
 
+    if fmt not in ("html", "pdf") and (detail is not None or detail_limit is not None):
+        raise errors.InputError("--detail and --detail-limit shape the HTML page only",
+                                hint="add --format html, or drop them")
     options = scanning.ScanOptions(
         request=loading.LoadRequest(files=files, kubeconfig=kubeconfig, context=context,
-                                    namespaces=namespaces, all_namespaces=all_namespaces),
+                                    namespaces=namespaces, all_namespaces=all_namespaces,
+                                    request_timeout=request_timeout),
         format=fmt,
         output=output,
         fail_on=findings.Severity.parse(fail_on),
+        detail=_detail(detail, detail_limit),
         registry_check=registry_check,
         insecure_registries=insecure_registries,
         allow_gaps=allow_gaps,
@@ -133,9 +199,11 @@ def manifests_command(paths: tuple[str, ...], fmt: str, output: str | None,
 @click.option("--allow-gaps", is_flag=True,
               help="Exit 0 instead of 3 when some file could not be read (it is listed "
               "and left unchanged).")
+@_request_timeout_option
 def pin_command(paths: tuple[str, ...], diff: bool, write: bool, from_cluster: bool,
                 kubeconfig: str | None, context: str | None,
-                insecure_registries: tuple[str, ...], allow_gaps: bool) -> int:
+                insecure_registries: tuple[str, ...], allow_gaps: bool,
+                request_timeout: float) -> int:
     """Rewrite image tags to tag@sha256 digests (prints the pinned manifests by default).
 
     A file that cannot be read is listed and left unchanged; the others are pinned.
@@ -156,7 +224,8 @@ def pin_command(paths: tuple[str, ...], diff: bool, write: bool, from_cluster: b
     options = pinning.PinOptions(
         paths=paths, mode="diff" if diff else "write" if write else "print",
         from_cluster=from_cluster, kubeconfig=kubeconfig, context=context,
-        insecure_registries=insecure_registries, allow_gaps=allow_gaps)
+        insecure_registries=insecure_registries, allow_gaps=allow_gaps,
+        request_timeout=request_timeout)
     return pinning.run(options, Console())
 
 
@@ -205,13 +274,21 @@ def report_command(ctx: click.Context, history_dir: str | None, output: str | No
 @report_command.command("render")
 @click.argument("report_json", metavar="REPORT.json")
 @click.option("-o", "--output", metavar="FILE", required=True,
-              help="Where to write the page.")
+              help="Where to write the page; with --format html, DIR/ writes an index and one "
+              "page per namespace.")
 @click.option("--format", "fmt", type=click.Choice(["html", "pdf"]), default="html",
               show_default=True, help="html, or pdf printed by headless Chromium.")
-def report_render(report_json: str, output: str, fmt: str) -> None:
+@click.option("--detail", type=click.Choice(_DETAIL_LEVELS), default=None,
+              help="Show workloads with findings at or above this severity in full, the rest "
+              "as one row each (default: medium; info for every finding).")
+@click.option("--detail-limit", type=click.IntRange(min=0), default=None, metavar="N",
+              help="At most N workloads in full per page, highest scores first (default: "
+              "1000; 0 for no limit).")
+def report_render(report_json: str, output: str, fmt: str, detail: str | None,
+                  detail_limit: int | None) -> None:
     """Render a saved JSON report (`scan --format json`) as a self-contained HTML page or PDF."""
     from scanner import printing, redacting
-    from scanner.report import html, integrity, reading
+    from scanner.report import html, html_directory, integrity, reading
 
     data = reading.read_object(report_json)
     report = reading.from_data(data, name=report_json)
@@ -219,11 +296,19 @@ def report_render(report_json: str, output: str, fmt: str) -> None:
     if not verdict.ok:  # the page would show a digest the file no longer matches
         click.echo(redacting.printable(f"warning: {report_json}: {verdict.lines[0]}"),
                    err=True)
+    chosen = _detail(detail, detail_limit)
     if fmt == "pdf":
-        printing.write(html.render(report), output, printing.Header.of(report))
+        printing.write(html.render(report, chosen), output, printing.Header.of(report))
+    elif html_directory.is_directory(output):
+        written = html_directory.write(report, output, chosen)
+        click.echo(f"wrote {written[0]} and {len(written) - 1} page(s) beside it")
+        return
     else:
-        html.write(report, output)
+        html.write(report, output, chosen)
     click.echo(f"wrote {output}")
+    note = html_directory.single_page_note(report)
+    if note:
+        click.echo(note)
 
 
 @report_command.command("verify")
@@ -277,15 +362,18 @@ def diff_command(old_json: str, new_json: str, fmt: str, output: str | None, fai
 
 
 @cli.command("rules")
+@click.argument("rule", required=False, metavar="[RULE]")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table",
               show_default=True, help="table for the terminal, markdown for docs/rules.md.")
-def rules_command(fmt: str) -> None:
-    """List every rule with its default severity, title and remediation."""
+def rules_command(rule: str | None, fmt: str) -> None:
+    """List every rule (severity, what it checks, the fix), or explain RULE in full."""
     from rich.console import Console
 
     from scanner import rule_listing
 
-    if fmt == "markdown":
+    if rule is not None:
+        rule_listing.explain(rule, Console())
+    elif fmt == "markdown":
         click.echo(rule_listing.markdown(), nl=False)
     else:
         rule_listing.table(Console())
@@ -297,9 +385,6 @@ def rules_command(fmt: str) -> None:
 @cli.group()
 def cluster() -> None:
     """Start, stop and inspect a throw-away test cluster."""
-
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _provider_options(f: F) -> F:
@@ -361,11 +446,22 @@ def cluster_tools(provider: str, bin_dir: Path | None) -> None:
 
 @cluster.command("status")
 @_provider_options
-def cluster_status(provider: str, name: str) -> None:
-    """Show whether the cluster and each of its components is running."""
+def cluster_status(provider: str, name: str) -> int:
+    """Show whether the cluster and each of its components is running.
+
+    Exit code 0 when every component runs; 3 when the cluster is stopped, partly
+    stopped or was never created (as `systemctl status` does for a unit not running).
+    """
     from scanner.clusters import providers
 
-    click.echo(providers.status_text(provider, name=name))
+    text, running = providers.status(provider, name=name)
+    click.echo(text)
+    if running:
+        return exits.CLEAN
+    chosen = providers.choose(provider)
+    click.echo(f"cluster {name} is not running; start it: driftscan cluster up --provider"
+               f" {chosen} --name {name}", err=True)
+    return exits.INCOMPLETE
 
 
 @cluster.command("env")
@@ -387,13 +483,14 @@ def scenario() -> None:
 
 @scenario.command("list")
 @click.option("--file", "files", multiple=True, metavar="PATH",
-              help="Also list (and validate) this scenario file; repeatable.")
+              help="List and validate only this scenario file (not the library), and say "
+              "whether it is valid; repeatable.")
 @click.option("--dir", "dirs", multiple=True, metavar="PATH",
               type=click.Path(file_okay=False, path_type=Path),
               help="Also search this folder of scenario files (your team's own); "
               "repeatable.")
 def scenario_list(files: tuple[str, ...], dirs: tuple[Path, ...]) -> int:
-    """List the scenario library (and --dir folders): validated, with where each comes from."""
+    """List the scenario library (and --dir folders), or only --file files: validated."""
     from rich.console import Console
 
     from scanner.scenarios import commands
@@ -437,12 +534,21 @@ def scenario_list(files: tuple[str, ...], dirs: tuple[Path, ...]) -> int:
 @click.option("--pull-registry", metavar="HOST:PORT", help="--provider existing: the same "
               "registry as the cluster's nodes name it, when that differs.")
 @click.option("-v", "--verbose", is_flag=True, help="Print what each step did.")
+@click.option("--allow-gaps", is_flag=True,
+              help="Exit 0 instead of 3 when every expectation was met but a scan step could "
+              "not read everything.")
 def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...],
                  dirs: tuple[Path, ...], provider: str,
                  keep_cluster: bool, isolate: bool, out: Path, cluster_name: str,
                  nodes: int | None, cleanup: str, context: str | None, kubeconfig: str | None,
-                 registry: str | None, pull_registry: str | None, verbose: bool) -> int:
-    """Run scenarios: deploy, inject drift, scan, and check what detection finds."""
+                 registry: str | None, pull_registry: str | None, verbose: bool,
+                 allow_gaps: bool) -> int:
+    """Run scenarios: deploy, inject drift, scan, and check what detection finds.
+
+    \b
+    Exit codes: 0 every expectation met, 1 an expectation missed, 2 the run could not be
+    carried out, 3 met but a scan had gaps (--allow-gaps makes it 0), 130 interrupted.
+    """  # noqa: D301 — \b (backspace) keeps click from rewrapping
     from rich.console import Console
 
     from scanner.scenarios import commands
@@ -452,7 +558,7 @@ def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...],
         keep_cluster=keep_cluster, isolate=isolate, out=out, cluster_name=cluster_name,
         nodes=nodes, context=context,
         kubeconfig=kubeconfig, registry=registry, pull_registry=pull_registry,
-        cleanup=cleanup, verbose=verbose)
+        cleanup=cleanup, verbose=verbose, allow_gaps=allow_gaps)
     return commands.run_command(request, Console(), Console(stderr=True), sys.argv)
 
 
@@ -468,13 +574,36 @@ def _say(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code (also used in-process by tests)."""
+    """Run the CLI and return its exit code (also used in-process by tests).
+
+    SIGTERM (a CI job cancelled) and SIGHUP (the terminal or SSH session gone) end a
+    command the way Ctrl-C does: cleanup runs (``cluster up`` stops what it started,
+    outputs are never half-written) and the exit code is 130.
+    """
+    held = {}
+    if threading.current_thread() is threading.main_thread():
+        held = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return _main(argv)
+    finally:
+        for sig, previous in held.items():
+            signal.signal(sig, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         result = cli.main(args=argv, prog_name="driftscan", standalone_mode=False,
                           obj={"argv": list(argv) if argv is not None else sys.argv[1:]})
     except errors.DriftscanError as e:
-        click.echo(f"error: {e}", err=True)
+        from scanner.report import plain
+
+        hint = f"\n  hint: {plain.clean(e.hint, lines=True)}" if e.hint else ""
+        click.echo(f"error: {plain.clean(e.message, lines=True)}{hint}", err=True)
         return exits.ERROR
     except click.exceptions.Exit as e:
         return int(e.exit_code)

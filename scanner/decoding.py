@@ -162,6 +162,10 @@ def _shallow(text: str | bytes) -> bool:
     return not kept
 
 
+def _huge_number() -> str:
+    return "a number has more than 4,300 digits; no Kubernetes field holds one"
+
+
 def _check_depth(value: Any) -> None:
     """Refuse ``value`` if anything in it sits deeper than :data:`MAX_DEPTH`.
 
@@ -302,10 +306,15 @@ class _Builder:
             return node.value  # Kubernetes reads these as strings
         if node.tag == _BOOL_TAG:
             return node.value.lower() in _TRUE
-        if node.tag == _TAG + "int" and node.value.lstrip("+-").startswith("0o"):
-            sign = -1 if node.value.startswith("-") else 1
-            return sign * int(node.value.lstrip("+-")[2:].replace("_", ""), 8)
-        return _CONSTRUCTOR.construct_object(node, deep=True)
+        try:
+            if node.tag == _TAG + "int" and node.value.lstrip("+-").startswith("0o"):
+                sign = -1 if node.value.startswith("-") else 1
+                return sign * int(node.value.lstrip("+-")[2:].replace("_", ""), 8)
+            return _CONSTRUCTOR.construct_object(node, deep=True)
+        except (ValueError, OverflowError, yaml.YAMLError) as e:
+            why = (_huge_number() if node.tag == _TAG + "int"
+                   else f"unreadable value: {' '.join(str(e).split())}")
+            raise Problem(node.start_mark.line + 1, why) from e
 
     def _mapping(self, node: yaml.nodes.MappingNode, depth: int, active: set[int],
                  ) -> dict[str, Any]:

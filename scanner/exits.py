@@ -9,7 +9,8 @@ code  meaning
 2     usage or environment error: the message says what to do
 3     incomplete: no finding reaches ``--fail-on``, but something could not be read (gaps,
       unreadable files, unreachable registries), so the result cannot be called clean;
-      ``--allow-gaps`` turns this into 0
+      ``--allow-gaps`` turns this into 0. ``cluster status``: the cluster is not (fully)
+      running
 130   interrupted (Ctrl-C)
 ====  =====================================================================================
 

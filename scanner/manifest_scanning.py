@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import io
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -25,10 +26,10 @@ from typing import TextIO
 
 from rich.console import Console
 
-from scanner import __version__, detectors, errors, exits, findings, graph
+from scanner import __version__, detectors, errors, exits, findings, graph, writing
 from scanner.detectors import rules
 from scanner.report import document as report_model
-from scanner.report import manifest_report, sarif
+from scanner.report import manifest_report, plain, sarif
 from scanner.sources import manifests
 
 __all__ = ["FORMATS", "STATIC_RULES", "ManifestOptions", "check", "run", "static_rule_set"]
@@ -164,13 +165,13 @@ def run(options: ManifestOptions, stdout: Console, *, stdin_text: str | None = N
         else:
             _write(options.output, lambda handle: handle.write(text))
     if options.output is not None:
-        stdout.print(f"wrote {options.output}: {manifest_report.summary_line(report)}",
-                     highlight=False, soft_wrap=True, markup=False)
+        stdout.print(plain.text(f"wrote {options.output}: {manifest_report.summary_line(report)}"),
+                     highlight=False, soft_wrap=True)
     if not report.complete and (options.output is not None or options.format != "table"):
         # The table lists them already; JSON/SARIF on stdout must stay machine-readable.
         for problem in report.unreadable:
-            stderr.print(f"unreadable: {problem.where}: {problem.reason} ({problem.hint})",
-                         highlight=False, soft_wrap=True, markup=False)
+            stderr.print(plain.text(f"unreadable: {problem.where}: {problem.reason}"
+                                    f" ({problem.hint})"), highlight=False, soft_wrap=True)
     worst = report.worst_severity()
     return exits.for_result(fails=worst is not None and worst.rank >= options.fail_on.rank,
                             incomplete=not report.complete, allow_gaps=options.allow_gaps)
@@ -178,9 +179,9 @@ def run(options: ManifestOptions, stdout: Console, *, stdin_text: str | None = N
 
 def _write(output: str, write: Callable[[TextIO], object]) -> None:
     path = Path(output)
+    buffer = io.StringIO()
+    write(buffer)  # render completely first: a failure keeps the last good file
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8") as handle:
-            write(handle)
+        writing.write_text(path, buffer.getvalue())
     except OSError as e:
         raise errors.InputError(f"cannot write {path}: {e.strerror}") from e

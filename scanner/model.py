@@ -307,6 +307,8 @@ class SourceInfo:
     namespaces: tuple[str, ...] = ()
     """Namespaces asked for; empty with ``all_namespaces``."""
     all_namespaces: bool = False
+    server: str | None = None
+    """The apiserver URL of a live scan (the context's ``cluster.server``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,13 +20,16 @@ before anything is written. Any problem anywhere (an image that does not resolve
 refused workload, a scalar that cannot be rewritten in place) writes nothing, and lists
 every problem on a line of its own, by file and line. Files are replaced all or none:
 every new text is written to a temporary file beside its target before any target is
-renamed over, and a failure undoes what was done. A file that cannot be read (or only in
-part) is never rewritten or printed: it is listed on stderr with what to do, the other
-files are pinned, and the exit code is 3 (``--allow-gaps``: 0).
+renamed over, and a failure undoes what was done. A symlink is written through to the
+file it names; mode, owner and hard links are kept; a file edited between reading and
+writing is refused (nothing is written). A file that cannot be read (or only in part) is
+never rewritten or printed: it is listed on stderr with what to do, the other files are
+pinned, and the exit code is 3 (``--allow-gaps``: 0).
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import sys
@@ -69,6 +72,8 @@ class PinOptions:
     kubeconfig: str | None = None
     context: str | None = None
     insecure_registries: tuple[str, ...] = ()
+    request_timeout: float | None = None
+    """``--request-timeout`` for ``--from-cluster`` (seconds; None: the live default)."""
     allow_gaps: bool = False
     """Exit 0 rather than 3 when some file could not be read."""
 
@@ -238,7 +243,8 @@ def digests_from_registry(files: Sequence[manifests.ManifestFile], tag_resolver:
 
 
 def _snapshots(files: Sequence[manifests.ManifestFile], kubeconfig: str | None,
-               context: str | None) -> tuple[str, list[model.Snapshot]]:
+               context: str | None, request_timeout: float | None = None,
+               ) -> tuple[str, list[model.Snapshot]]:
     from scanner.sources import loading
 
     explicit = sorted({o.namespace for f in files for o in f.objects if o.namespace})
@@ -246,13 +252,23 @@ def _snapshots(files: Sequence[manifests.ManifestFile], kubeconfig: str | None,
     snapshots: list[model.Snapshot] = []
     default = ""
     if needs_default:
-        snap = loading.load(loading.LoadRequest(kubeconfig=kubeconfig, context=context))
+        snap = loading.load(loading.LoadRequest(kubeconfig=kubeconfig, context=context,
+                                                request_timeout=request_timeout))
         snapshots.append(snap)
         default = snap.source.namespaces[0] if snap.source.namespaces else "default"
     rest = tuple(ns for ns in explicit if ns != default)
     if rest:
         snapshots.append(loading.load(loading.LoadRequest(
-            kubeconfig=kubeconfig, context=context, namespaces=rest)))
+            kubeconfig=kubeconfig, context=context, namespaces=rest,
+            request_timeout=request_timeout)))
+    gaps = [g for snap in snapshots for g in snap.gaps]
+    if gaps:
+        # A pod that could not be read might run another build: never pin from half a view.
+        raise errors.InputError(
+            f"the cluster could not be read completely ({len(gaps)} gap(s), first:"
+            f" {gaps[0].kind}: {gaps[0].reason}); nothing was pinned",
+            hint="grant get/list on the workloads' pods and revisions, or pin from the"
+            " registry (drop --from-cluster)")
     return default, snapshots
 
 
@@ -340,7 +356,8 @@ def run(options: PinOptions, stdout: Console, *, stdin_text: str | None = None,
     for problem in unreadable:
         print(f"not read, left unchanged: {problem.text()}", file=sys.stderr)
     if options.from_cluster:
-        default, snapshots = _snapshots(files, options.kubeconfig, options.context)
+        default, snapshots = _snapshots(files, options.kubeconfig, options.context,
+                                        options.request_timeout)
         digests = digests_from_cluster(files, snapshots, default)
     else:
         if tag_resolver is None:
@@ -409,10 +426,16 @@ def _replace_all(targets: Sequence[tuple[Path, str, str]]) -> None:
     Raises:
         errors.InputError: a file could not be written; says what was left unchanged.
     """
+    # A symlink is written through to its target, so the link stays and the file it
+    # names is the one pinned.
+    targets = [(path.resolve() if path.is_symlink() else path, old, new)
+               for path, old, new in targets]
     prepared: list[tuple[Path, str, str]] = []  # (target, old text, temporary file)
     try:
         for path, old, new in targets:
             prepared.append((path, old, _prepare(path, new)))
+        for path, old, _ in prepared:
+            _check_unchanged(path, old)
     except BaseException as e:
         for _, _, tmp in prepared:
             Path(tmp).unlink(missing_ok=True)
@@ -423,7 +446,7 @@ def _replace_all(targets: Sequence[tuple[Path, str, str]]) -> None:
     renamed: list[tuple[Path, str]] = []
     try:
         for path, old, tmp in prepared:
-            os.replace(tmp, path)
+            _install(tmp, path)
             renamed.append((path, old))
     except BaseException as e:
         for _, _, tmp in prepared[len(renamed):]:
@@ -437,17 +460,64 @@ def _replace_all(targets: Sequence[tuple[Path, str, str]]) -> None:
 
 
 def _prepare(path: Path, text: str) -> str:
-    """Write ``text`` to a new temporary file beside ``path`` with its mode; return its name."""
-    mode = path.stat().st_mode & 0o7777
+    """Write ``text`` to a temporary file beside ``path`` with its mode and owner.
+
+    Returns:
+        The temporary file's name.
+    """
+    info = path.stat()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".pin", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
-        os.chmod(tmp, mode)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, info.st_mode & 0o7777)
+        if (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
+            with contextlib.suppress(PermissionError):  # _install then writes in place
+                os.chown(tmp, info.st_uid, info.st_gid)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return tmp
+
+
+def _check_unchanged(path: Path, old: str) -> None:
+    """Refuse when ``path`` no longer holds the text it was pinned from.
+
+    Raises:
+        errors.InputError: someone edited the file since it was read; nothing is written.
+    """
+    try:
+        current = path.read_bytes()
+    except OSError as e:
+        raise errors.InputError(f"cannot read {path} again: {e.strerror or e}; no file was"
+                                " changed") from e
+    if current != old.encode("utf-8"):
+        raise errors.InputError(
+            f"{path} changed since driftscan read it; no file was changed",
+            hint="run `driftscan pin --write` again on the new content")
+
+
+def _install(tmp: str, path: Path) -> None:
+    """Put the prepared ``tmp`` in place of ``path``.
+
+    A rename when it keeps what ``path`` is; otherwise (``path`` has other hard links,
+    or its owner could not be given to ``tmp``) the text is copied into ``path`` itself,
+    so every link sees the pin and the owner stays.
+    """
+    info = path.stat()
+    made = os.stat(tmp)
+    if info.st_nlink == 1 and (made.st_uid, made.st_gid) == (info.st_uid, info.st_gid):
+        os.replace(tmp, path)
+        return
+    data = Path(tmp).read_bytes()
+    with path.open("r+b") as handle:
+        handle.write(data)
+        handle.truncate()
+        handle.flush()
+        os.fsync(handle.fileno())
+    Path(tmp).unlink(missing_ok=True)
 
 
 def _restore(renamed: Sequence[tuple[Path, str]]) -> list[Path]:
@@ -457,7 +527,7 @@ def _restore(renamed: Sequence[tuple[Path, str]]) -> list[Path]:
         try:
             tmp = _prepare(path, old)
             try:
-                os.replace(tmp, path)
+                _install(tmp, path)
             except OSError:
                 Path(tmp).unlink(missing_ok=True)
                 raise

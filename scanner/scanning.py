@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,14 +17,15 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from scanner import detectors, errors, exits, findings, graph
-from scanner.report import building, integrity
+from scanner import detectors, errors, exits, findings, graph, writing
+from scanner.report import building, integrity, plain
 from scanner.report import document as report_model
 from scanner.sources import loading
 from scanner.sources import progress as source_progress
 
 if TYPE_CHECKING:  # the registry client, PDF printing and most renderers load when asked for
     from scanner.oci import resolver
+    from scanner.report import html
 
 __all__ = ["FORMATS", "ScanOptions", "exit_code", "run", "scan"]
 
@@ -49,6 +51,9 @@ class ScanOptions:
     """The command as typed, secrets already removed; recorded in the provenance block."""
     sign_key: str | None = None
     """PEM file of an Ed25519 private key that signs the report's canonical body."""
+    detail: html.Detail | None = None
+    """Which workloads the HTML page shows in full (``--detail``, ``--detail-limit``);
+    None for the default."""
 
 
 def scan(
@@ -127,6 +132,10 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
     if options.format == "pdf" and options.output is None:
         raise errors.InputError("--format pdf needs -o FILE.pdf",
                                 hint="name the file to write, e.g. -o report.pdf")
+    if options.format != "html" and options.output is not None and _is_directory(options.output):
+        raise errors.InputError(
+            f"-o {options.output}: a report directory is written only for --format html",
+            hint="name a file, or add --format html")
     key = integrity.load_private_key(options.sign_key) if options.sign_key else None
     if options.format == "pdf":
         from scanner import printing
@@ -139,7 +148,7 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
 
         docker_config = credentials.load_docker_config()
         for note in docker_config.notes:
-            stderr.print(f"warning: {docker_config.source}: {note}", style="yellow",
+            stderr.print(plain.text(f"warning: {docker_config.source}: {note}", "yellow"),
                          highlight=False, soft_wrap=True)
         tag_resolver = resolver.Resolver(docker_config=docker_config,
                                         insecure_hosts=options.insecure_registries)
@@ -163,9 +172,18 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
     return exit_code(report, options.fail_on, options.allow_gaps)
 
 
+def _is_directory(output: str) -> bool:
+    from scanner.report import html_directory
+
+    return html_directory.is_directory(output)
+
+
 def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -> None:
     from scanner.report import terminal  # rich's tables, for the table format and summary
 
+    if options.format == "html":
+        _write_html(report, options, stdout)
+        return
     if options.output is None:
         if options.format != "table":
             sys.stdout.flush()
@@ -179,21 +197,47 @@ def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -
         from scanner import printing
         from scanner.report import html
 
-        printing.write(html.render(report), path, printing.Header.of(report))
-        stdout.print(f"wrote {path}: {terminal.summary_line(report)}", highlight=False,
-                     soft_wrap=True)
+        printing.write(html.render(report, options.detail), path, printing.Header.of(report))
+        stdout.print(plain.text(f"wrote {path}: {terminal.summary_line(report)}"),
+                     highlight=False, soft_wrap=True)
         return
+    # Render completely before touching the file: a failure keeps the last good report.
+    if options.format != "table":
+        text = _text(report, options)
+    else:
+        buffer = io.StringIO()
+        terminal.render(report, Console(file=buffer, width=120, color_system=None))
+        text = buffer.getvalue()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8") as handle:
-            if options.format != "table":
-                handle.write(_text(report, options))
-            else:
-                terminal.render(report, Console(file=handle, width=120, color_system=None))
+        writing.write_text(path, text)
     except OSError as e:
         raise errors.InputError(f"cannot write {path}: {e.strerror}") from e
-    stdout.print(f"wrote {path}: {terminal.summary_line(report)}", highlight=False,
-                 soft_wrap=True)
+    stdout.print(plain.text(f"wrote {path}: {terminal.summary_line(report)}"),
+                 highlight=False, soft_wrap=True)
+
+
+def _write_html(report: report_model.Report, options: ScanOptions, stdout: Console) -> None:
+    """Stream the page to stdout, to a file, or as a report directory."""
+    from scanner.report import html, html_directory, terminal
+
+    if options.output is None:
+        sys.stdout.flush()
+        for piece in html.stream(report, options.detail):
+            stdout.file.write(piece)
+        stdout.file.flush()
+        return
+    if html_directory.is_directory(options.output):
+        written = html_directory.write(report, options.output, options.detail)
+        stdout.print(plain.text(f"wrote {written[0]} and {len(written) - 1} page(s) beside it: "
+                                f"{terminal.summary_line(report)}"),
+                     highlight=False, soft_wrap=True)
+        return
+    html.write(report, options.output, options.detail)
+    stdout.print(plain.text(f"wrote {options.output}: {terminal.summary_line(report)}"),
+                 highlight=False, soft_wrap=True)
+    note = html_directory.single_page_note(report)
+    if note:
+        stdout.print(note, highlight=False, soft_wrap=True)
 
 
 def _text(report: report_model.Report, options: ScanOptions) -> str:
@@ -206,10 +250,6 @@ def _text(report: report_model.Report, options: ScanOptions) -> str:
         from scanner.report import sarif
 
         return sarif.render(sarif.from_report(report))
-    if fmt == "html":
-        from scanner.report import html
-
-        return html.render(report)
     from scanner.report import json_format
 
     return json_format.render(report)

@@ -1,7 +1,7 @@
 """Shared pytest fixtures: the kwok test cluster (one per session), its registry, and a
 fresh namespace per test.
 
-Set ``DRIFTSCAN_KUBECONFIG`` and ``DRIFTSCAN_REGISTRY`` (as printed by
+Set ``DRIFTSCAN_KUBECONFIG``, ``DRIFTSCAN_REGISTRY`` and ``DOCKER_CONFIG`` (as printed by
 ``driftscan cluster env``) to reuse a running cluster instead of starting one.
 """
 
@@ -33,6 +33,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[base.ClusterHa
                           str(tmp_path_factory.mktemp("driftscan-state")))
     provider = kwok.KwokProvider(f"pytest-{os.getpid()}")
     handle = provider.up(3, say=lambda _m: None)
+    if handle.docker_config is not None:
+        # The registry takes only the cluster's own user: clients find it as docker would.
+        os.environ["DOCKER_CONFIG"] = str(handle.docker_config)
     try:
         yield handle
     finally:

@@ -54,6 +54,9 @@ class ClusterHandle:
     nodes: tuple[str, ...] = ()
     registry_in_cluster: str = ""
     """Registry address as the cluster's nodes pull from it (kind differs from loopback)."""
+    docker_config: Path | None = None
+    """Folder with a ``config.json`` holding the registry's credentials (``DOCKER_CONFIG``);
+    None when the registry takes anonymous requests."""
 
     @property
     def pull_registry(self) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import ssl
 import sys
@@ -36,6 +37,19 @@ from scanner.clusters import base, pki, processes, stages, toolchain
 __all__ = ["KwokProvider", "NODE_ANNOTATION"]
 
 NODE_ANNOTATION = "kwok.x-k8s.io/node"
+
+
+_PORT_ATTEMPTS = 3
+REGISTRY_USER = "driftscan"
+_PORT_TAKEN = "address already in use"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by this user only (credentials)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
 
 
 class KwokProvider:
@@ -71,10 +85,35 @@ class KwokProvider:
         return self._handle(state)
 
     def _handle(self, state: dict[str, Any]) -> base.ClusterHandle:
+        docker = self.dir / "docker"
         return base.ClusterHandle(
             name=self.cluster, provider=self.name, kubeconfig=self.dir / "kubeconfig",
             registry=f"127.0.0.1:{state['ports']['registry']}", state_dir=self.dir,
-            nodes=tuple(state.get("nodes", [])))
+            nodes=tuple(state.get("nodes", [])),
+            docker_config=docker if (docker / "config.json").is_file() else None)
+
+    def _registry_credentials(self, port: int) -> Path:
+        """A fresh user and password for the registry, readable by this user only.
+
+        Writes the htpasswd file (bcrypt) the registry checks and a docker ``config.json``
+        naming the credentials; returns the htpasswd path. Any local user could otherwise
+        push to (or read) the registry; with a password, every push, HEAD and pull goes
+        through the registry client's auth path.
+        """
+        import base64
+
+        import bcrypt
+
+        password = secrets.token_urlsafe(24)
+        htpasswd = self.dir / "registry.htpasswd"
+        hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+        _write_private(htpasswd, f"{REGISTRY_USER}:{hashed}\n")
+        auth = base64.b64encode(f"{REGISTRY_USER}:{password}".encode()).decode()
+        docker = self.dir / "docker"
+        docker.mkdir(mode=0o700, exist_ok=True)
+        _write_private(docker / "config.json", json.dumps(
+            {"auths": {f"127.0.0.1:{port}": {"auth": auth}}}, indent=2))
+        return htpasswd
 
     def _healthy(self, state: dict[str, Any]) -> bool:
         procs = self._processes(state)
@@ -104,6 +143,7 @@ class KwokProvider:
                 have = len(state.get("nodes", []))
                 for i in range(have, nodes):
                     self.add_node(f"kwok-node-{i}")
+                    say(f"added node kwok-node-{i} ({nodes} nodes asked for)")
                 say(f"kwok cluster {self.cluster!r} is already running")
                 return self.handle()
             say(f"kwok cluster {self.cluster!r} is not healthy; restarting it")
@@ -112,42 +152,68 @@ class KwokProvider:
         bin_ = toolchain.locate_all()
         self.dir.mkdir(parents=True, exist_ok=True)
         certs = pki.ensure(self.dir / "pki")
-        ports = {k: processes.free_port() for k in ("etcd", "etcd_peer", "apiserver",
-                                                    "registry", "kwok")}
-        state = {"ports": ports, "processes": [], "nodes": [],
-                 "version": toolchain.pins().kube}
-        self._write_kubeconfig(ports["apiserver"], certs)
-        try:
-            self._start_all(state, certs, say, bin_)
-            self._wait_ready(state, say)
-            self._save(state)
-            for i in range(nodes):
-                self.add_node(f"kwok-node-{i}")
-            self._wait_nodes_ready(nodes)
-        except BaseException:
-            self._save(state)
-            self.down(lambda _m: None, keep_logs=True)
-            raise
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            # A port found free can be taken by another program before our process binds
+            # it; such a start fails with "address already in use" and is tried again on
+            # fresh ports.
+            ports = {k: processes.free_port() for k in ("etcd", "etcd_peer", "apiserver",
+                                                        "registry", "kwok")}
+            state = {"ports": ports, "processes": [], "nodes": [],
+                     "version": toolchain.pins().kube}
+            self._write_kubeconfig(ports["apiserver"], certs)
+            try:
+                self._start_all(state, certs, say, bin_)
+                self._wait_ready(state, say)
+                self._save(state)
+                for i in range(nodes):
+                    self.add_node(f"kwok-node-{i}")
+                self._wait_nodes_ready(nodes)
+            except errors.ProviderError as e:
+                self._save(state)
+                self.down(lambda _m: None, keep_logs=True)
+                if attempt < _PORT_ATTEMPTS and _PORT_TAKEN in str(e).lower():
+                    say(f"a port was taken meanwhile; starting again ({attempt + 1}"
+                        f"/{_PORT_ATTEMPTS})")
+                    continue
+                raise
+            except BaseException:
+                self._save(state)
+                self.down(lambda _m: None, keep_logs=True)
+                raise
+            break
         say(f"kwok cluster {self.cluster!r} ready in {time.monotonic() - started:.1f}s "
             f"({nodes} nodes, registry 127.0.0.1:{ports['registry']})")
         return self.handle()
 
     def down(self, say: base.Say, *, keep_logs: bool = False) -> None:
-        """Stop every process (reverse start order) and remove the state (logs kept on failure)."""
+        """Stop every process and remove the state (logs kept on failure).
+
+        The cluster is thrown away, so nothing in it needs a graceful stop: every process
+        is killed at once (a graceful stop of the control plane takes seconds). When the
+        logs are kept, to explain a failed start, processes get SIGTERM instead — clients
+        together, then the apiserver, then etcd — so each finishes writing its log.
+        """
         state = self._load_state()
         if state is None:
             if self.dir.exists() and not keep_logs:
                 shutil.rmtree(self.dir, ignore_errors=True)
             return
-        for p in reversed(self._processes(state)):
-            processes.stop(p)
+        began = time.monotonic()
+        procs = self._processes(state)
+        if keep_logs:
+            last = ("kube-apiserver", "etcd")
+            processes.stop_all([p for p in procs if p.name not in last])
+            for name in last:
+                processes.stop_all([p for p in procs if p.name == name])
+        else:
+            processes.kill_all(procs)
         if keep_logs:
             for sub in ("etcd", "registry"):
                 shutil.rmtree(self.dir / sub, ignore_errors=True)
             self._state_file.unlink(missing_ok=True)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
-        say(f"kwok cluster {self.cluster!r} stopped")
+        say(f"kwok cluster {self.cluster!r} stopped in {time.monotonic() - began:.1f}s")
 
     def status(self) -> list[base.ComponentStatus]:
         """Each process and whether it runs; the apiserver also reports /readyz."""
@@ -200,38 +266,54 @@ class KwokProvider:
         def launch(name: str, argv: list[str], wait_port: int | None = None,
                    env: dict[str, str] | None = None) -> None:
             if wait_port is not None and processes.port_open(wait_port):
-                raise errors.ProviderError(f"{name}: port 127.0.0.1:{wait_port} is in use",
+                raise errors.ProviderError(f"{name}: port 127.0.0.1:{wait_port} is in use"
+                                           f" ({_PORT_TAKEN})",
                                            hint="run `driftscan cluster up` again")
-            p = processes.start(name, argv, logs, env=env)
-            state["processes"].append(p.to_json())
-            self._save(state)
+            # Ctrl-C, SIGTERM or SIGHUP between starting and recording would leave a
+            # process that `down` cannot find: hold them until the state file names it.
+            with processes.signals_held():
+                p = processes.start(name, argv, logs, env=env)
+                state["processes"].append(p.to_json())
+                self._save(state)
             if wait_port is not None:
                 self._wait_port(p, wait_port)
 
         say("starting etcd, registry")
+        # Client-certificate TLS on both etcd ports: only holders of a certificate from the
+        # cluster's CA (the apiserver) may read or write the cluster's state.
         launch("etcd", [str(bin_["etcd"]), "--name", "driftscan",
                         "--data-dir", str(self.dir / "etcd"),
-                        "--listen-client-urls", f"http://127.0.0.1:{ports['etcd']}",
-                        "--advertise-client-urls", f"http://127.0.0.1:{ports['etcd']}",
-                        "--listen-peer-urls", f"http://127.0.0.1:{ports['etcd_peer']}",
+                        "--listen-client-urls", f"https://127.0.0.1:{ports['etcd']}",
+                        "--advertise-client-urls", f"https://127.0.0.1:{ports['etcd']}",
+                        "--listen-peer-urls", f"https://127.0.0.1:{ports['etcd_peer']}",
                         "--initial-advertise-peer-urls",
-                        f"http://127.0.0.1:{ports['etcd_peer']}",
-                        "--initial-cluster", f"driftscan=http://127.0.0.1:{ports['etcd_peer']}",
+                        f"https://127.0.0.1:{ports['etcd_peer']}",
+                        "--initial-cluster",
+                        f"driftscan=https://127.0.0.1:{ports['etcd_peer']}",
+                        "--cert-file", str(certs.etcd_crt), "--key-file", str(certs.etcd_key),
+                        "--client-cert-auth", "--trusted-ca-file", str(certs.ca_crt),
+                        "--peer-cert-file", str(certs.etcd_crt),
+                        "--peer-key-file", str(certs.etcd_key),
+                        "--peer-client-cert-auth", "--peer-trusted-ca-file", str(certs.ca_crt),
                         "--unsafe-no-fsync", "--quota-backend-bytes", str(4 << 30),
                         "--log-level", "warn"], ports["etcd"])
         registry_config = self.dir / "registry.yml"
+        htpasswd = self._registry_credentials(ports["registry"])
         registry_config.write_text(json.dumps({
             "version": 0.1, "log": {"level": "warn", "accesslog": {"disabled": True}},
             "storage": {"filesystem": {"rootdirectory": str(self.dir / "registry")},
                         "delete": {"enabled": True}},
             "http": {"addr": f"127.0.0.1:{ports['registry']}"},
+            "auth": {"htpasswd": {"realm": "driftscan-test-registry", "path": str(htpasswd)}},
         }))
         launch("registry", [str(bin_["registry"]), "serve", str(registry_config)],
                ports["registry"], env={"OTEL_TRACES_EXPORTER": "none"})
         say("starting kube-apiserver")
         launch("kube-apiserver", [
             str(bin_["kube-apiserver"]),
-            f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
+            f"--etcd-servers=https://127.0.0.1:{ports['etcd']}",
+            f"--etcd-cafile={certs.ca_crt}", f"--etcd-certfile={certs.etcd_client_crt}",
+            f"--etcd-keyfile={certs.etcd_client_key}",
             "--bind-address=127.0.0.1", f"--secure-port={ports['apiserver']}",
             "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
             "--service-cluster-ip-range=10.96.0.0/12",
@@ -285,7 +367,7 @@ class KwokProvider:
         launch("image-pull-emulator", [
             sys.executable, "-m", "scanner.clusters.pullemulator",
             "--kubeconfig", kubeconfig, "--cache", str(self.dir / "node-images.json"),
-        ])
+        ], env={"DOCKER_CONFIG": str(self.dir / "docker")})
 
     def _wait_port(self, p: processes.Process, port: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

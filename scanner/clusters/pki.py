@@ -35,6 +35,12 @@ class Pki:
     admin_key: Path
     sa_pub: Path
     sa_key: Path
+    etcd_crt: Path
+    """etcd's serving and peer certificate (127.0.0.1, localhost)."""
+    etcd_key: Path
+    etcd_client_crt: Path
+    """The apiserver's client certificate for etcd: etcd accepts no other client."""
+    etcd_client_key: Path
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
@@ -74,8 +80,9 @@ def ensure(directory: Path) -> Pki:
     directory.mkdir(parents=True, exist_ok=True)
     pki = Pki(*(directory / n for n in (
         "ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "admin.crt", "admin.key",
-        "sa.pub", "sa.key")))
-    if all(p.exists() for p in (pki.ca_crt, pki.apiserver_crt, pki.admin_crt, pki.sa_key)):
+        "sa.pub", "sa.key", "etcd.crt", "etcd.key", "etcd-client.crt", "etcd-client.key")))
+    if all(p.exists() for p in (pki.ca_crt, pki.apiserver_crt, pki.admin_crt, pki.sa_key,
+                                pki.etcd_crt, pki.etcd_client_crt)):
         return pki
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -97,12 +104,26 @@ def ensure(directory: Path) -> Pki:
 
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
-    for path, cert in ((pki.ca_crt, ca), (pki.apiserver_crt, server), (pki.admin_crt, admin)):
+    # etcd on loopback would otherwise give any local user the whole cluster: it serves
+    # TLS and accepts only clients (the apiserver, its peer) with a certificate of this CA.
+    etcd_key = ec.generate_private_key(ec.SECP256R1())
+    etcd = _cert(_name("etcd"), etcd_key, ca_name, ca_key, ca=False,
+                 sans=[x509.DNSName("localhost"),
+                       x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+                 usage=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
+    etcd_client_key = ec.generate_private_key(ec.SECP256R1())
+    etcd_client = _cert(_name("kube-apiserver-etcd-client"), etcd_client_key, ca_name, ca_key,
+                        ca=False, usage=[ExtendedKeyUsageOID.CLIENT_AUTH])
+
+    for path, cert in ((pki.ca_crt, ca), (pki.apiserver_crt, server), (pki.admin_crt, admin),
+                       (pki.etcd_crt, etcd), (pki.etcd_client_crt, etcd_client)):
         path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     _write_key(pki.ca_key, ca_key)
     _write_key(pki.apiserver_key, server_key)
     _write_key(pki.admin_key, admin_key)
     _write_key(pki.sa_key, sa_key)
+    _write_key(pki.etcd_key, etcd_key)
+    _write_key(pki.etcd_client_key, etcd_client_key)
     pki.sa_pub.write_bytes(sa_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     return pki

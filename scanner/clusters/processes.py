@@ -13,14 +13,17 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from scanner import errors
 from scanner.clusters import toolchain
 
-__all__ = ["Process", "alive", "free_port", "log_tail", "port_open", "start", "stop"]
+__all__ = ["Process", "alive", "free_port", "kill_all", "log_tail", "port_open", "signals_held",
+           "start", "stop", "stop_all"]
 
 
 @dataclass(frozen=True)
@@ -107,20 +110,78 @@ def alive(p: Process) -> bool:
                                 for c in cmd[:2])
 
 
+_HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Defer SIGINT, SIGTERM and SIGHUP to the end of the block (then they are raised).
+
+    Python runs signal handlers in the main thread, so swapping the handlers there holds
+    the signals whichever thread the kernel delivers them to; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+                for sig in _HELD}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for number in caught:
+            signal.raise_signal(number)
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while any process of the group ``pgid`` is left (zombies of ours reaped)."""
+    _reap(pgid)
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def stop(p: Process, timeout: float = 10.0) -> None:
     """Send SIGTERM to the process group, then SIGKILL if it has not exited in time."""
-    if not alive(p):
-        return
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(p.pid, sig)
+    stop_all([p], timeout)
+
+
+def stop_all(procs: Sequence[Process], timeout: float = 10.0) -> None:
+    """Stop every process at once: SIGTERM to each group, then SIGKILL to what is left.
+
+    Signalled together, the processes shut down in parallel, so stopping them takes as
+    long as the slowest one rather than the sum of all of them.
+    """
+    _signal_all(procs, ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)))
+
+
+def kill_all(procs: Sequence[Process]) -> None:
+    """SIGKILL every process group at once and wait (briefly) until they are gone."""
+    _signal_all(procs, ((signal.SIGKILL, 5.0),))
+
+
+def _signal_all(procs: Sequence[Process], steps: Sequence[tuple[int, float]]) -> None:
+    left = [p for p in procs if alive(p)]
+    for sig, wait in steps:
+        for p in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p.pid, sig)
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not alive(p):
-                return
+        while left and time.monotonic() < deadline:
             time.sleep(0.05)
-    raise errors.ProviderError(f"{p.name} (pid {p.pid}) did not stop",
-                               hint=f"kill it by hand: kill -9 {p.pid}")
+            # The whole group, not only its leader: a child a component forked counts.
+            left = [p for p in left if _group_alive(p.pid)]
+        if not left:
+            return
+    names = ", ".join(f"{p.name} (pid {p.pid})" for p in left)
+    pids = " ".join(str(p.pid) for p in left)
+    raise errors.ProviderError(f"{names} did not stop", hint=f"kill it by hand: kill -9 {pids}")
 
 
 def log_tail(path: str | Path, lines: int = 15) -> str:

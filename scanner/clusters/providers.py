@@ -74,12 +74,18 @@ def handle(requested: str, *, name: str) -> base.ClusterHandle:
 
 def status_text(requested: str, *, name: str) -> str:
     """One line per component: name, running or stopped, detail."""
+    return status(requested, name=name)[0]
+
+
+def status(requested: str, *, name: str) -> tuple[str, bool]:
+    """:func:`status_text`, and whether every component of the cluster runs."""
     provider = get(requested, name)
+    components = provider.status()
     lines = [f"cluster {name} (provider {provider.name})"]
-    for c in provider.status():
+    for c in components:
         state = "running" if c.running else "stopped"
         lines.append(f"  {c.name:<24} {state:<8} {c.detail}".rstrip())
-    return "\n".join(lines)
+    return "\n".join(lines), bool(components) and all(c.running for c in components)
 
 
 def env_lines(h: base.ClusterHandle) -> str:
@@ -95,4 +101,6 @@ def env_lines(h: base.ClusterHandle) -> str:
     ]
     if h.registry_in_cluster and h.registry_in_cluster != h.registry:
         lines.append(f"export DRIFTSCAN_PULL_REGISTRY={h.registry_in_cluster}")
+    if h.docker_config is not None:
+        lines.append(f"export DOCKER_CONFIG={h.docker_config}")
     return "\n".join(lines)

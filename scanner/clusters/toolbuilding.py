@@ -43,6 +43,8 @@ class Recipe:
     ldflags: str
     module_dir: str | None = None
     """The packaged wrapper module (``kube``, ``etcd``) for ``go build``; None: install."""
+    output: str | None = None
+    """The name ``go install`` gives the binary when it is not ``binary``."""
 
     def argv(self, go: str, out_dir: Path) -> list[str]:
         """The ``go`` command line that writes the binary into ``out_dir``."""
@@ -73,6 +75,9 @@ def recipe(binary: str, pins: toolchain.Pins) -> Recipe:
     if component == "kwok":
         return Recipe(binary, version, f"sigs.k8s.io/kwok/cmd/{binary}@{version}",
                       f"-s -w -X {_KWOK_VERSION_VAR}={version}")
+    if component == "toxiproxy":
+        return Recipe(binary, version, f"github.com/Shopify/toxiproxy/v2/cmd/server@{version}",
+                      "-s -w", output="server")
     return Recipe(binary, version,
                   f"github.com/distribution/distribution/v3/cmd/registry@{version}", "-s -w")
 
@@ -120,6 +125,7 @@ def build(*, bin_dir: Path | None, say: Say,
     pins = toolchain.pins()
     cache = toolchain.cache_root()
     todo: list[Recipe] = []
+    binaries = [b for b in binaries if pins.version_of(b)]  # a pin not there is not built
     for binary in binaries:
         version = pins.version_of(binary)
         cached = cache / version / binary
@@ -165,7 +171,7 @@ def _compile(go: str, r: Recipe, target: Path) -> None:
         except OSError as e:
             raise errors.ProviderError(f"cannot run {go}: {e}",
                                        hint="check the Go installation") from e
-        built = out_dir / r.binary
+        built = out_dir / (r.output or r.binary)
         if done.returncode != 0 or not built.is_file():
             tail = " | ".join(done.stdout.strip().splitlines()[-5:]) or "no output"
             raise errors.ProviderError(

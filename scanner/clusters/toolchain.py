@@ -54,9 +54,12 @@ __all__ = [
 BINARIES: dict[str, str] = {
     "kube-apiserver": "kube", "kube-controller-manager": "kube", "kube-scheduler": "kube",
     "kubectl": "kube", "etcd": "etcd", "kwok": "kwok", "kwokctl": "kwok",
-    "registry": "registry",
+    "registry": "registry", "toxiproxy-server": "toxiproxy",
 }
-"""Every binary ``cluster tools`` builds, by the pin (component) it is built from."""
+"""Every binary ``cluster tools`` builds, by the pin (component) it is built from.
+
+``toxiproxy-server`` is no part of a cluster: the fault-injection tests put it between
+driftscan and the cluster's apiserver and registry."""
 
 CLUSTER_NEEDS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
                  "kwok", "registry")
@@ -66,7 +69,8 @@ GO_MINIMUM = "1.26"
 """The Go release the pinned modules need (their ``go`` line)."""
 
 _REQUIRES = {"kube": ("kube", "k8s.io/kubernetes"), "etcd": ("etcd", "go.etcd.io/etcd/server/v3")}
-_ENV_KEYS = {"kwok": "KWOK_VERSION", "registry": "REGISTRY_VERSION"}
+_ENV_KEYS = {"kwok": "KWOK_VERSION", "registry": "REGISTRY_VERSION",
+             "toxiproxy": "TOXIPROXY_VERSION"}
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class Pins:
     etcd: str
     kwok: str
     registry: str
+    toxiproxy: str = ""
+    """Empty in a ``versions.env`` that predates it; then it is not built."""
 
     def version_of(self, binary: str) -> str:
         """The version ``binary`` is built from."""

@@ -26,7 +26,10 @@ __all__ = [
     "kubectl_resource",
     "pick_digest",
     "pin_for",
+    "pin_reason",
     "pin_sentence",
+    "pick",
+    "tag_digest",
     "pods_by_digest",
     "short",
     "traffic_evidence",
@@ -87,6 +90,31 @@ def count_by_digest(uses: Iterable[graph.DigestUse]) -> dict[str, int]:
     return {d: len(p) for d, p in pods_by_digest(uses).items()}
 
 
+def pick(ref: model.WorkloadRef, container: str, image: str,
+         uses: Sequence[graph.DigestUse], *, among: str = "",
+         tag_digest: str | None = None) -> findings.Pin | None:
+    """Pin ``container`` to the digest :func:`pick_digest` picks, saying why."""
+    digest = pick_digest(uses)
+    if digest is None:
+        return None
+    reason = pin_reason(uses, digest, among=among, tag_digest=tag_digest)
+    return pin_for(ref, container, image, digest, reason)
+
+
+def tag_digest(snapshot: model.Snapshot, image: str) -> str | None:
+    """What the registry said ``image``'s tag names (``--registry-check``), else None."""
+    if not snapshot.registry_tags:
+        return None
+    parsed = images.try_parse(image)
+    if parsed is None or parsed.is_pinned:
+        return None
+    wanted = (parsed.registry, parsed.repository, parsed.effective_tag or images.DEFAULT_TAG)
+    for tag in snapshot.registry_tags:
+        if (tag.registry, tag.repository, tag.tag) == wanted:
+            return tag.digest
+    return None
+
+
 def pick_digest(uses: Sequence[graph.DigestUse]) -> str | None:
     """The digest to pin to: most pods, then the newest pod's, then the smallest."""
     counts: dict[str, int] = defaultdict(int)
@@ -136,6 +164,39 @@ def kubectl_resource(ref: model.WorkloadRef) -> str | None:
     return f"{kind}/{ref.name}" if kind else None
 
 
+def pin_reason(uses: Sequence[graph.DigestUse], digest: str, *, among: str = "",
+               tag_digest: str | None = None) -> str:
+    """Why :func:`pick_digest` chose ``digest`` among ``uses``, in words a reader can check.
+
+    ``run by 20 of 25 pods; the tag now names sha256:dc83…`` — the count always; then what
+    the registry said the tag names (``--registry-check``), or else the build of the
+    newest pod (the last one to pull the tag) when that is another one.
+
+    Args:
+        uses: the uses the digest was picked from.
+        digest: the picked digest.
+        among: what the uses are, for the count (``" of the newest revision"``).
+        tag_digest: what the tag names now, when a registry said so.
+    """
+    counts = count_by_digest(uses)
+    total = sum(counts.values())
+    if not total or digest not in counts:
+        return ""
+    text = f"run by {counts[digest]} of {total} pod{'s' if total != 1 else ''}{among}"
+    rivals = sorted(d for d, n in counts.items() if d != digest and n == counts[digest])
+    if rivals:
+        text += f" (a tie with {short(rivals[0])}, won by the build of the newest pod)"
+    if tag_digest is not None:
+        if tag_digest == digest:
+            return text + "; the tag names it too"
+        return text + f"; the tag now names {short(tag_digest)}"
+    comparable = [u for u in uses if u.image_id.comparable]
+    newest = max(comparable, key=lambda u: (u.pod.created, u.pod.name)).image_id.key
+    if newest != digest and not rivals:
+        text += f"; the newest pod, the last to pull the tag, runs {short(newest)}"
+    return text
+
+
 def kubectl(*args: str) -> str:
     """A ``kubectl`` command line, every argument shell-quoted (images may hold anything)."""
     return shlex.join(("kubectl", *args))
@@ -148,35 +209,43 @@ def rollout_command(verb: str, ref: model.WorkloadRef) -> str | None:
 
 
 def pin_for(
-    ref: model.WorkloadRef, container: str, image: str, digest: str | None
+    ref: model.WorkloadRef, container: str, image: str, digest: str | None,
+    reason: str = "",
 ) -> findings.Pin | None:
-    """Pinning advice for ``container`` of ``ref`` to ``digest`` (None without a digest)."""
+    """Pinning advice for ``container`` of ``ref`` to ``digest`` (None without a digest).
+
+    ``reason`` says why that digest (:func:`pin_reason`).
+    """
     if digest is None:
         return None
     parsed = images.try_parse(image)
     base = image.split("@", 1)[0] if parsed is not None else image
     pinned = f"{base}@{digest}"
     resource = kubectl_resource(ref)
+    # Names and images come from the cluster: quote them so a copied command runs
+    # exactly one kubectl, whatever they hold.
     command = (
         kubectl("set", "image", resource, "-n", ref.namespace, f"{container}={pinned}")
         if resource
         else None
     )
-    return findings.Pin(container, image, digest, pinned, command)
+    return findings.Pin(container, image, digest, pinned, command, reason)
 
 
 def pin_sentence(pin: findings.Pin | None, ref: model.WorkloadRef) -> str:
     """One sentence telling how to apply ``pin``."""
     if pin is None:
         return "No pod reports a registry digest to pin to; resolve the tag's digest first."
+    why = f" ({pin.reason})" if pin.reason else ""
     if pin.command:
-        return f"Pin {pin.container} to {pin.digest}: `{pin.command}`."
+        return f"Pin {pin.container} to {pin.digest}{why}: `{pin.command}`."
     if ref.kind == "Job":
         return (
-            f"Job templates are immutable: recreate the Job with image {pin.pinned_image}."
+            f"Job templates are immutable: recreate the Job with image {pin.pinned_image}"
+            f"{why}."
         )
     return (
-        f"Set the image of {pin.container} to {pin.pinned_image} in the {ref.kind}"
+        f"Set the image of {pin.container} to {pin.pinned_image}{why} in the {ref.kind}"
         f" {ref.name} spec."
     )
 

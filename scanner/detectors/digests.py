@@ -64,7 +64,6 @@ UNVERIFIABLE_IMAGE_ID = rules.Rule(
 
 def digest_drift(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.Finding]:
     """Fire per container and revision when live pods of that revision run >1 digest."""
-    del snapshot
     result = []
     for ref in graph.workloads(g):
         for view in common.containers(g, ref):
@@ -75,11 +74,13 @@ def digest_drift(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.Find
                 counts = common.count_by_digest(uses)
                 if len(counts) < 2:
                     continue
-                result.append(_drift_finding(g, ref, view, revision_key, uses, counts))
+                result.append(_drift_finding(snapshot, g, ref, view, revision_key, uses,
+                                             counts))
     return result
 
 
 def _drift_finding(
+    snapshot: model.Snapshot,
     g: graph.Graph,
     ref: model.WorkloadRef,
     view: common.ContainerUses,
@@ -95,7 +96,9 @@ def _drift_finding(
     for use in uses:
         if use.pod.node:
             nodes[use.image_id.key].add(use.pod.node)
-    pin = common.pin_for(ref, view.name, view.spec_image(), common.pick_digest(uses))
+    image = view.spec_image()
+    pin = common.pick(ref, view.name, image, uses,
+                      tag_digest=common.tag_digest(snapshot, image))
     kind = "init container" if view.role.is_init else "container"
     message = (
         f"{kind} {view.name}: pods of revision {revision_name} run {len(counts)} builds of"
@@ -144,7 +147,7 @@ def unverifiable_image_id(snapshot: model.Snapshot, g: graph.Graph) -> list[find
             config_ids = sum(u.image_id.kind is images.ImageIDKind.CONFIG_ID for u in odd)
             what = "a config id" if config_ids == len(odd) else "not a registry digest"
             pods = sorted({u.pod.name for u in odd})
-            pin = common.pin_for(ref, view.name, view.spec_image(), common.pick_digest(view.uses))
+            pin = common.pick(ref, view.name, view.spec_image(), view.uses)
             result.append(
                 common.finding(
                     UNVERIFIABLE_IMAGE_ID,

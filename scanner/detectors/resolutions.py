@@ -92,7 +92,7 @@ def _finding(ref: model.WorkloadRef, spec: model.ContainerSpec, tag: model.Regis
         triggers += ", or any container restart"
     kind = "init container" if spec.role.is_init else "container"
     what = "index" if tag.index else "manifest"
-    pin = common.pin_for(ref, spec.name, spec.image, common.pick_digest(uses))
+    pin = common.pick(ref, spec.name, spec.image, uses, tag_digest=tag.digest)
     keep = common.pin_sentence(pin, ref)
     message = (
         f"{kind} {spec.name}: {spec.image} now names {common.short(tag.digest)} ({what}) in"

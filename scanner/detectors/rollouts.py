@@ -141,8 +141,9 @@ def rollout_version_mix(snapshot: model.Snapshot, g: graph.Graph) -> list[findin
                 number = f"revision {group.number} " if group and group.number else ""
                 parts.append(f"{number}{label}: {common.describe_digests(per_revision[key])}")
             target_uses = [u for u in view.comparable if newest and u.revision == newest.key]
-            digest = common.pick_digest(target_uses or list(view.comparable))
-            pin = common.pin_for(ref, view.name, view.spec_image(), digest)
+            among = f" of the newest revision {newest.name}" if target_uses and newest else ""
+            pin = common.pick(ref, view.name, view.spec_image(),
+                              target_uses or list(view.comparable), among=among)
             result.append(
                 common.finding(
                     ROLLOUT_VERSION_MIX,

@@ -136,7 +136,7 @@ def _tag_finding(
     message: str,
 ) -> findings.Finding:
     del g
-    pin = common.pin_for(ref, spec.name, spec.image, common.pick_digest(uses))
+    pin = common.pick(ref, spec.name, spec.image, uses)
     if pin is not None and spec.role is model.ContainerRole.VOLUME:
         pin = dataclasses.replace(pin, command=None)  # `kubectl set image` sets containers
     digests = common.count_by_digest(uses)

@@ -80,9 +80,13 @@ class Authenticator:
     def _fetch_token(
         self, challenge: headers.Challenge, scope: str, what: transport.Purpose
     ) -> str:
-        realm = challenge.params.get("realm", "")
+        realm = challenge.params.get("realm", "").strip()
         subject = names.subject(what.repository, what.reference)
-        if not realm.startswith(("http://", "https://")):
+        try:
+            realm_host = urllib.parse.urlsplit(realm).hostname
+        except ValueError:
+            realm_host = None
+        if not realm.startswith(("http://", "https://")) or not realm_host:
             raise failures.Unauthorized(
                 f"registry {self.registry}: bearer challenge for {subject} has no usable"
                 f" realm ({realm!r})",
@@ -98,16 +102,25 @@ class Authenticator:
             query.append(("scope", extra))
         url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
         request_headers = {"User-Agent": transport.USER_AGENT, "Accept": "application/json"}
-        if self.credentials:
+        # The realm is named by the registry's answer: the password goes there only over
+        # HTTPS (or to loopback, or the registry's own insecure origin), never in clear text
+        # to a host the answer picked.
+        withheld = bool(self.credentials) and not self._transport.may_carry_credentials(url)
+        if self.credentials and not withheld:
             request_headers["Authorization"] = self.credentials.basic_header()
         token_what = transport.Purpose("get a token for", what.repository, what.reference)
         response = self._transport.send("GET", url, request_headers, None, token_what)
         if response.status in (401, 403):
-            who = f"user {self.credentials.username!r}" if self.credentials else "anonymous access"
+            who = (f"user {self.credentials.username!r}" if self.credentials and not withheld
+                   else "anonymous access")
+            hint = (f"the token service {realm} is plain HTTP, so driftscan did not send the"
+                    " password there; the registry must name an HTTPS realm" if withheld
+                    else f"log in with `docker login {self.registry}` or fix the stored"
+                    " password")
             raise failures.Unauthorized(
                 f"registry {self.registry}: token service {realm} refused {who} for"
                 f" {subject} (HTTP {response.status})",
-                hint=f"log in with `docker login {self.registry}` or fix the stored password",
+                hint=hint,
             )
         doc = transport.json_object(response.body) if response.status == 200 else {}
         token = doc.get("token") or doc.get("access_token")
@@ -119,7 +132,9 @@ class Authenticator:
             )
         try:
             lifetime = float(doc.get("expires_in") or 60)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
+            lifetime = 60.0
+        if not 0 < lifetime < 86400:  # NaN, negative or absurd: keep the default
             lifetime = 60.0
         with self._lock:
             self._tokens[scope] = (token, time.monotonic() + max(lifetime - 10.0, 1.0))

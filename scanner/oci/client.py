@@ -18,7 +18,6 @@ whose message names the registry, repository and reference, with a hint saying w
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -57,9 +56,8 @@ class Manifest:
     digest: str
 
     def json(self) -> dict[str, Any]:
-        """The manifest document."""
-        doc = json.loads(self.data)
-        return doc if isinstance(doc, dict) else {}
+        """The manifest document (``{}`` if it is not a JSON object)."""
+        return transport.json_object(self.data)
 
     @property
     def is_index(self) -> bool:
@@ -90,7 +88,8 @@ class Client:
             insecure: ``True`` for plain HTTP, ``False`` for HTTPS; ``None`` picks plain
                 HTTP for loopback hosts and HTTPS otherwise.
             credentials: Basic credentials for the registry and its token service.
-            timeout: Seconds for connecting and for each read.
+            timeout: Seconds one request may take in all: connecting, redirects and the
+                whole body.
         """
         names.check_registry(registry)
         self.registry = registry
@@ -141,12 +140,14 @@ class Client:
             return ManifestInfo(manifest.digest, manifest.media_type, len(manifest.data))
         if response.status != 200:
             self._fail(response, what)
-        digest = response.header("Docker-Content-Digest") or ""
+        digest = (response.header("Docker-Content-Digest") or "").strip()
         media_type = headers.media_type(response.header("Content-Type"))
-        if not digest or media_type not in names.MANIFEST_MEDIA_TYPES:
+        if digest and not names.is_content_digest(digest):
+            raise self._bad_digest(what, digest)
+        size = transport.content_length(response.header("Content-Length"))
+        if not digest or media_type not in names.MANIFEST_MEDIA_TYPES or size is None:
             manifest = self.get_manifest(repository, reference)
             return ManifestInfo(manifest.digest, manifest.media_type, len(manifest.data))
-        size = int(response.header("Content-Length") or 0)
         return ManifestInfo(digest, media_type, size)
 
     def resolve(self, repository: str, reference: str) -> str:
@@ -179,18 +180,40 @@ class Client:
         if response.status != 200:
             self._fail(response, what)
         digest = names.digest_of(response.body)
-        claimed = response.header("Docker-Content-Digest")
-        expected = reference if names.is_digest(reference) else claimed
-        if expected and expected.startswith("sha256:") and expected != digest:
+        claimed = (response.header("Docker-Content-Digest") or "").strip()
+        if claimed and not names.is_content_digest(claimed):
+            raise self._bad_digest(what, claimed)
+        for expected in (reference if names.is_digest(reference) else "", claimed):
+            if expected and not names.matches(expected, response.body):
+                raise errors.RegistryError(
+                    f"registry {self.registry}: manifest {names.subject(repository, reference)}"
+                    f" has digest {digest} but the registry named {expected}",
+                    hint="the registry or a proxy altered the manifest; report it to its"
+                    " operator",
+                )
+        doc = transport.json_object(response.body)
+        if not doc:
             raise errors.RegistryError(
-                f"registry {self.registry}: manifest {names.subject(repository, reference)} has"
-                f" digest {digest} but the registry named {expected}",
-                hint="the registry or a proxy altered the manifest; report it to its operator",
+                f"registry {self.registry}: manifest {names.subject(repository, reference)}"
+                " is not a JSON object",
+                hint="the registry or a proxy in front of it sent something else; check"
+                " what serves this registry",
             )
         media_type = headers.media_type(response.header("Content-Type"))
         if media_type not in names.MANIFEST_MEDIA_TYPES:
-            media_type = str(transport.json_object(response.body).get("mediaType") or media_type)
+            found = doc.get("mediaType")
+            media_type = found if isinstance(found, str) else media_type
         return Manifest(media_type, response.body, digest)
+
+    def _bad_digest(self, what: transport.Purpose, value: str) -> errors.RegistryError:
+        shown = value if len(value) <= 80 else value[:77] + "..."
+        return errors.RegistryError(
+            f"registry {self.registry}: {what.action}"
+            f" {names.subject(what.repository, what.reference)} answered with an invalid"
+            f" Docker-Content-Digest {shown!r}",
+            hint="a digest is sha256: and 64 hex digits; the registry or a proxy in front"
+            " of it is broken",
+        )
 
     def push_manifest(self, repository: str, reference: str, data: bytes, media_type: str) -> str:
         """``PUT`` manifest bytes under a tag or digest and return their digest.
@@ -288,10 +311,14 @@ class Client:
             response = self._call("GET", url, what)
             if response.status != 200:
                 self._fail(response, what)
-            page = transport.json_object(response.body).get("tags") or []
-            tags.extend(str(tag) for tag in page)
+            page = transport.json_object(response.body).get("tags")
+            if isinstance(page, list):
+                tags.extend(tag for tag in page if isinstance(tag, str))
             following = headers.next_link(response.header("Link"))
-            url = urllib.parse.urljoin(response.url, following) if following else None
+            try:
+                url = urllib.parse.urljoin(response.url, following) if following else None
+            except ValueError:
+                url = None  # a Link that is not a URL ends the listing
         return tags
 
     def blob_exists(self, repository: str, digest: str) -> bool:
@@ -309,7 +336,8 @@ class Client:
         """A blob's bytes (redirects followed), checked against its digest."""
         self._check(repository, digest)
         what = transport.Purpose("fetch blob", repository, digest)
-        response = self._call("GET", f"/v2/{repository}/blobs/{digest}", what)
+        response = self._call("GET", f"/v2/{repository}/blobs/{digest}", what,
+                              max_body=transport.MAX_BLOB_BYTES)
         if response.status != 200:
             self._fail(response, what)
         if digest.startswith("sha256:") and names.digest_of(response.body) != digest:
@@ -369,6 +397,7 @@ class Client:
         push: bool = False,
         scope: str | None = None,
         scope_actions: str | None = None,
+        max_body: int = transport.MAX_MANIFEST_BYTES,
     ) -> transport.Response:
         """Send one request, answering one auth challenge; return any HTTP answer."""
         if scope is None:
@@ -379,14 +408,16 @@ class Client:
         authorization = self._auth.authorization(scope, what)
         if authorization:
             send_headers["Authorization"] = authorization
-        response = self._transport.send(method, target, send_headers, body, what)
+        response = self._transport.send(method, target, send_headers, body, what,
+                                        max_body=max_body)
         if response.status == 401:
             self._auth.answer_challenge(response, scope, what, sent=authorization)
             retry = self._auth.authorization(scope, what)
             # Retry once, and only with credentials we have not just seen refused.
             if retry and retry != authorization:
                 send_headers["Authorization"] = retry
-                response = self._transport.send(method, target, send_headers, body, what)
+                response = self._transport.send(method, target, send_headers, body, what,
+                                                max_body=max_body)
         return response
 
     def _fail(self, response: transport.Response, what: transport.Purpose) -> NoReturn:
@@ -428,7 +459,7 @@ def client_for(
         docker_config: Where credentials come from (anonymous when ``None``).
         insecure_hosts: ``host`` or ``host:port`` entries to reach over plain HTTP;
             loopback hosts are plain HTTP anyway.
-        timeout: Seconds per connect/read.
+        timeout: Seconds one request may take in all (see :class:`Client`).
     """
     hosts = {entry.strip().lower() for entry in insecure_hosts}
     insecure = (

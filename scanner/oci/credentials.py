@@ -84,9 +84,9 @@ def parse_docker_config(text: str, *, source: str = "config.json") -> DockerConf
     """
     try:
         doc = json.loads(text) if text.strip() else {}
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # not JSON, too deep, a huge number
         raise errors.InputError(
-            f"docker config {source} is not valid JSON: {exc}",
+            f"docker config {source} is not valid JSON: {' '.join(str(exc).split())[:200]}",
             hint="fix the file, or point DOCKER_CONFIG at a folder with a valid config.json",
         ) from exc
     if not isinstance(doc, dict):

@@ -15,6 +15,8 @@ import urllib.parse
 from scanner import errors
 
 __all__ = [
+    "is_content_digest",
+    "matches",
     "DOCKER_HUB_ALIASES",
     "DOCKER_LAYER_GZIP",
     "DOCKER_MANIFEST",
@@ -67,6 +69,27 @@ _DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
 def digest_of(data: bytes) -> str:
     """The OCI ``sha256:<hex>`` digest of ``data``."""
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+_CONTENT_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
+
+
+def is_content_digest(value: str) -> bool:
+    """Whether ``value`` is a digest driftscan can check and compare.
+
+    ``sha256:`` and 64 lowercase hex digits (or ``sha512:`` and 128), exactly what the OCI
+    spec registers; anything else a registry sends as ``Docker-Content-Digest`` is refused
+    rather than shown or compared.
+    """
+    return bool(_CONTENT_DIGEST_RE.fullmatch(value))
+
+
+def matches(digest: str, data: bytes) -> bool:
+    """Whether ``data`` hashes to ``digest`` (a :func:`is_content_digest` value)."""
+    algorithm, _, expected = digest.partition(":")
+    if algorithm not in ("sha256", "sha512"):
+        return False
+    return hashlib.new(algorithm, data).hexdigest() == expected
 
 
 def is_digest(reference: str) -> bool:

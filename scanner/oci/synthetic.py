@@ -20,7 +20,7 @@ from typing import Any
 
 from scanner import errors
 from scanner.oci import client as oci_client
-from scanner.oci import failures, names, transport
+from scanner.oci import credentials, failures, names, transport
 
 __all__ = [
     "BUILD_LABEL_KEY",
@@ -371,12 +371,14 @@ def push_image(
     a registry refuses manifests whose references are missing.
 
     Args:
-        registry: A :class:`Client`, or ``host:port`` (plain HTTP if loopback, anonymous).
+        registry: A :class:`Client`, or ``host:port`` (plain HTTP if loopback; credentials
+            from the docker ``config.json``, as ``DOCKER_CONFIG`` names it).
         repository: Target repository.
         tag: Tag to point at the pushed manifest (re-pushing moves it).
         image: What :func:`build_image`, :func:`build_index` or :func:`derive_image` made.
     """
-    client = registry if isinstance(registry, oci_client.Client) else oci_client.Client(registry)
+    client = (registry if isinstance(registry, oci_client.Client) else oci_client.client_for(
+        registry, docker_config=credentials.load_docker_config()))
     children = image.images if isinstance(image, ImageIndex) else (image,)
     pushed: set[str] = set()
     for child in children:

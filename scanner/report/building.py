@@ -80,6 +80,7 @@ def build(
             files=src.files,
             namespaces=src.namespaces,
             all_namespaces=src.all_namespaces,
+            server=src.server,
         ),
         summary=summary,
         gaps=tuple(gaps),
@@ -157,7 +158,7 @@ def _workload(
                 pin=(
                     report_model.PinEntry(
                         f.pin.container, f.pin.image, f.pin.digest, f.pin.pinned_image,
-                        f.pin.command,
+                        f.pin.command, f.pin.reason,
                     )
                     if f.pin
                     else None

@@ -58,6 +58,28 @@ class SourceEntry:
     files: tuple[str, ...]
     namespaces: tuple[str, ...]
     all_namespaces: bool
+    server: str | None = None
+    """The apiserver URL of a live scan. Added within v1: None when read from an older
+    report."""
+
+    def describe(self) -> str:
+        """``context kwok-nc (https://127.0.0.1:6443), namespaces shop, web`` or the files."""
+        if self.type == "dump":
+            where = "dump " + (", ".join(self.files) or "(stdin)")
+        else:
+            where = f"context {self.context or '(current)'}"
+            if self.server:
+                where += f" ({self.server})"
+        return f"{where}, {self.scope()}"
+
+    def scope(self) -> str:
+        """Which namespaces were scanned, in words."""
+        if self.all_namespaces:
+            return "all namespaces" if self.type == "live" else "every namespace in the files"
+        if self.namespaces:
+            noun = "namespace" if len(self.namespaces) == 1 else "namespaces"
+            return f"{noun} {', '.join(self.namespaces)}"
+        return "the context's namespace" if self.type == "live" else "everything in the files"
 
 
 @dataclass(frozen=True)
@@ -202,6 +224,9 @@ class PinEntry:
     digest: str
     pinned_image: str
     command: str | None
+    reason: str = ""
+    """Why this digest (``run by 20 of 25 pods; the tag now names sha256:dc83…``); added
+    within v1, "" when read from an older report."""
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,17 @@
 """The HTML scan report: one self-contained page rendered from the ``Report`` model.
 
-``scanning`` calls :func:`render` for ``driftscan scan --format html``; the ``report``
-command calls it on a model read back from JSON (``json_format.read``), so both give the
-same page; the scenario validation page (``report.validation``) links into these pages
-with :func:`anchors`.
+``scanning`` calls :func:`write` (or :func:`stream` for stdout) for ``driftscan scan
+--format html``; the ``report`` command calls it on a model read back from JSON
+(``json_format.read``), so both give the same page; the scenario validation page
+(``report.validation``) links into these pages with :func:`anchors`; ``report.html_directory``
+writes the ``-o DIR/`` form (an index plus one of these pages per namespace).
+
+The page's size follows what matters, not the cluster's size: workloads whose worst finding
+is at or above the detail threshold (:class:`Detail`, default medium) get a full section;
+every other workload is one compact table row that keeps its ``#w-…`` anchor and is
+counted in every summary, and the page says what it summarised. Small pages put the
+table first; past :data:`TABLE_FIRST_ROWS` rows the sections come first so the reader
+meets the findings before thousands of rows.
 
 This module turns the model into a view model (plain frozen dataclasses: everything the
 template shows, computed here, including the ``kubectl set image`` commands and the
@@ -21,7 +29,7 @@ import hashlib
 import re
 import shlex
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,24 +38,42 @@ from markupsafe import Markup
 
 from scanner import errors, model
 from scanner.detectors import common
-from scanner.report import audit, pictures, svg
+from scanner.report import audit, pictures, streaming, svg
 from scanner.report import document as report_model
 
 __all__ = [
+    "DEFAULT_DETAIL",
+    "DETAIL_LIMIT",
     "GRADES",
     "SEVERITIES",
+    "TABLE_FIRST_ROWS",
+    "Detail",
     "anchors",
     "environment",
     "kubectl_command",
+    "page",
     "page_security",
     "render",
+    "stream",
     "workload_anchor",
+    "worst_severity",
     "write",
 ]
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 """Most severe first, as the page lists them."""
 GRADES = ("A", "B", "C", "D", "F")
+DEFAULT_DETAIL = "medium"
+"""Findings at or above this severity earn their workload a full section by default."""
+DETAIL_LIMIT = 1000
+"""Full sections one page holds by default (highest scores first).
+
+Measured (benchmarks/html_report.py): a full section weighs 4–7 kB, a table row about
+0.25 kB, so 1,000 sections plus 10,000 rows stay under 10 MB and paint in about a second.
+Past the limit the rest are table rows, and the page says how to see them in full.
+"""
+TABLE_FIRST_ROWS = 100
+"""Up to this many workloads the table comes before the sections; past it, after them."""
 
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9.-]+")
 
@@ -88,6 +114,53 @@ def anchors(report: report_model.Report) -> dict[tuple[str, str, str], str]:
         for key, value in base.items()
     }
 
+
+def worst_severity(w: report_model.WorkloadEntry) -> str | None:
+    """The most severe of the workload's findings (a name in :data:`SEVERITIES`), or None."""
+    present = {f.severity for f in w.findings}
+    return next((s for s in SEVERITIES if s in present), None)
+
+
+@dataclass(frozen=True)
+class Detail:
+    """Which workloads the page shows in full.
+
+    A workload gets a full section when its worst finding is at or above ``threshold``
+    (``info`` shows every workload with findings), up to ``limit`` sections per page in
+    the report's order (highest scores first; None for no limit); the rest are one table
+    row each.
+    """
+
+    threshold: str = DEFAULT_DETAIL
+    limit: int | None = DETAIL_LIMIT
+
+    def __post_init__(self) -> None:
+        if self.threshold not in SEVERITIES:
+            raise errors.InputError(f"unknown detail level {self.threshold!r}",
+                                    hint=f"use one of {', '.join(reversed(SEVERITIES))}")
+        if self.limit is not None and self.limit < 1:
+            raise errors.InputError(f"detail limit {self.limit} is below 1",
+                                    hint="give a number of sections, or 0 on the command "
+                                    "line for no limit")
+
+    def qualifies(self, w: report_model.WorkloadEntry) -> bool:
+        """Whether ``w``'s findings reach the threshold (before the limit applies)."""
+        worst = worst_severity(w)
+        return worst is not None and _RANK[worst] >= _RANK[self.threshold]
+
+    def choose(self, workloads: Sequence[report_model.WorkloadEntry]) -> list[bool]:
+        """For each workload in order, whether it gets a full section on one page."""
+        left = self.limit
+        chosen = []
+        for w in workloads:
+            full = self.qualifies(w) and (left is None or left > 0)
+            if full and left is not None:
+                left -= 1
+            chosen.append(full)
+        return chosen
+
+
+_RANK = {s: len(SEVERITIES) - i for i, s in enumerate(SEVERITIES)}
 
 def kubectl_command(workload: report_model.WorkloadEntry,
                     pin: report_model.PinEntry | None) -> str | None:
@@ -155,11 +228,15 @@ class FindingView:
     title: str
     message: str
     rationale: str
+    rationale_inline: bool
+    """False when the page already wrote this rule's rationale out: link to it instead."""
     remediation: str
     rule_remediation: str
     container: str | None
     pin_digest: str | None
     pinned_image: str | None
+    pin_reason: str
+    """Why that digest (``run by 20 of 25 pods; …``), "" when unknown."""
     command: str | None
     command_above: str | None
     """Anchor of an earlier finding of the workload showing the same command."""
@@ -209,6 +286,8 @@ class WorkloadSection:
     findings: tuple[FindingView, ...]
     score_lines: tuple[ScoreLine, ...]
     containers: tuple[ContainerView, ...]
+    bars: bool
+    """Draw each container's pods-per-build bar (not when the picture shows the split)."""
     graph: Markup | None
     services_text: str
     """``web (3 ready of 4; called by Deployment/shop/frontend), …``."""
@@ -221,6 +300,32 @@ class Count:
 
     key: str
     count: int
+
+
+@dataclass(frozen=True)
+class DetailNote:
+    """What the page shows in full and what it summarises."""
+
+    threshold: str
+    detailed: int
+    """Workloads with a full section."""
+    over_limit: int
+    """Workloads at or above the threshold past the page's limit: one row each."""
+    limit: int | None
+    below: int
+    """Workloads whose findings are all below the threshold: one row each."""
+    clean: int
+    """Workloads without findings: one row each."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where a page sits in a report directory (``-o DIR/``); absent for a single file."""
+
+    group: str
+    """``namespace shop``: what this page covers."""
+    index_href: str
+    """The index page, relative to this one."""
 
 
 @dataclass(frozen=True)
@@ -241,32 +346,47 @@ class ScanPage:
     grades: tuple[Count, ...]
     grade_bar: Markup
     severities: tuple[Count, ...]
-    rows: tuple[WorkloadRow, ...]
-    sections: tuple[WorkloadSection, ...]
+    detail: DetailNote
+    table_first: bool
+    """Small pages: the table before the sections (see :data:`TABLE_FIRST_ROWS`)."""
+    rows: streaming.Lazy[WorkloadRow]
+    sections: streaming.Lazy[WorkloadSection]
     rules: tuple[report_model.RuleEntry, ...]
+    context: Context | None
 
 
-def page(report: report_model.Report) -> ScanPage:
-    """Compute everything the scan page shows."""
+def page(report: report_model.Report, detail: Detail | None = None,
+         context: Context | None = None) -> ScanPage:
+    """Compute everything the scan page shows; rows and sections are built as they stream."""
+    detail = detail or Detail()
     ids = anchors(report)
-    rows = []
-    sections = []
-    for w in report.workloads:
-        anchor = ids[(w.kind, w.namespace, w.name)]
-        rows.append(_row(w, anchor))
-        if w.findings:
-            sections.append(_section(w, anchor))
+    shown = detail.choose(report.workloads)
+    detailed = sum(shown)
+    qualifying = sum(1 for w in report.workloads if detail.qualifies(w))
+    with_findings = sum(1 for w in report.workloads if w.findings)
+
+    def rows() -> Iterator[WorkloadRow]:
+        for w, full in zip(report.workloads, shown, strict=True):
+            yield _row(w, ids[(w.kind, w.namespace, w.name)], full)
+
+    def sections() -> Iterator[WorkloadSection]:
+        explained: set[str] = set()  # rules whose rationale the page already wrote out
+        for w, full in zip(report.workloads, shown, strict=True):
+            if full:
+                yield _section(w, ids[(w.kind, w.namespace, w.name)], explained)
+
     s = report.summary
     grade_counts = Counter(w.grade for w in report.workloads)
     grades = tuple(Count(g, grade_counts.get(g, 0)) for g in GRADES)
     status = "INCOMPLETE: " if report.gaps else ""
+    where = f" in {context.group}" if context else ""
     return ScanPage(
-        title=f"{status}driftscan report: {s.with_findings} of {s.workloads} workloads drift"
-        f" or risk drift",
+        title=f"{status}driftscan report{where}: {s.with_findings} of {s.workloads} workloads"
+        f" drift or risk drift",
         tool=f"{report.tool.name} {report.tool.version}",
         generated_at=report.generated_at,
         source=_source(report.source),
-        scope=_scope(report.source),
+        scope=f"{context.group} (of {_scope(report.source)})" if context else _scope(report.source),
         complete=not report.gaps,
         gaps=report.gaps,
         workloads=s.workloads,
@@ -282,9 +402,13 @@ def page(report: report_model.Report) -> ScanPage:
             height=14,
         ),
         severities=tuple(Count(k, s.by_severity.get(k, 0)) for k in SEVERITIES),
-        rows=tuple(rows),
-        sections=tuple(sections),
+        detail=DetailNote(detail.threshold, detailed, qualifying - detailed, detail.limit,
+                          with_findings - qualifying, len(report.workloads) - with_findings),
+        table_first=len(report.workloads) <= TABLE_FIRST_ROWS,
+        rows=streaming.Lazy(len(report.workloads), rows),
+        sections=streaming.Lazy(detailed, sections),
         rules=report.rules,
+        context=context,
     )
 
 
@@ -292,19 +416,16 @@ def _source(src: report_model.SourceEntry) -> str:
     if src.type == "dump":
         files = ", ".join(src.files) or "(stdin)"
         return f"dump files: {files}"
-    return f"live cluster, context {src.context or '(current)'}"
+    server = f" ({src.server})" if src.server else ""
+    return f"live cluster, context {src.context or '(current)'}{server}"
 
 
 def _scope(src: report_model.SourceEntry) -> str:
-    if src.all_namespaces:
-        return "all namespaces"
-    if src.namespaces:
-        return "namespaces " + ", ".join(src.namespaces)
-    return "the context's namespace" if src.type == "live" else "everything in the files"
+    return src.scope()
 
 
-def _row(w: report_model.WorkloadEntry, anchor: str) -> WorkloadRow:
-    worst = next((s for s in SEVERITIES if any(f.severity == s for f in w.findings)), None)
+def _row(w: report_model.WorkloadEntry, anchor: str, full: bool) -> WorkloadRow:
+    worst = worst_severity(w)
     rules = tuple(dict.fromkeys(f.rule for f in w.findings))
     pods = {p for c in w.containers for d in c.digests for p in d.pods}
     pods.update(p for r in w.revisions for p in r.pods)
@@ -320,11 +441,12 @@ def _row(w: report_model.WorkloadEntry, anchor: str) -> WorkloadRow:
         findings=len(w.findings),
         worst=worst,
         rules=rules,
-        has_section=bool(w.findings),
+        has_section=full,
     )
 
 
-def _section(w: report_model.WorkloadEntry, anchor: str) -> WorkloadSection:
+def _section(w: report_model.WorkloadEntry, anchor: str,
+             explained: set[str]) -> WorkloadSection:
     views = []
     lines = []
     shown: dict[str, str] = {}
@@ -342,11 +464,13 @@ def _section(w: report_model.WorkloadEntry, anchor: str) -> WorkloadSection:
                 title=f.title,
                 message=f.message,
                 rationale=f.rationale,
+                rationale_inline=_explain(f, explained),
                 remediation=f.remediation,
                 rule_remediation=f.rule_remediation,
                 container=f.container,
                 pin_digest=f.pin.digest if f.pin else None,
                 pinned_image=f.pin.pinned_image if f.pin else None,
+                pin_reason=f.pin.reason if f.pin else "",
                 command=command,
                 command_above=above,
                 points=f.points,
@@ -354,6 +478,7 @@ def _section(w: report_model.WorkloadEntry, anchor: str) -> WorkloadSection:
         )
         lines.append(ScoreLine(fid, f.rule, f.container, f.points, f.score_reasons))
     containers = tuple(_container(w, c) for c in w.containers)
+    graph = pictures.workload(w)
     return WorkloadSection(
         anchor=anchor,
         kind=w.kind,
@@ -365,7 +490,8 @@ def _section(w: report_model.WorkloadEntry, anchor: str) -> WorkloadSection:
         findings=tuple(views),
         score_lines=tuple(lines),
         containers=containers,
-        graph=pictures.workload(w),
+        bars=graph is None or len(containers) > 1,
+        graph=graph,
         services_text=", ".join(
             f"{s.name} ({len(s.ready_pods)} ready of {len(s.pods)}"
             + (f"; called by {', '.join(s.callers)}" if s.callers else "") + ")"
@@ -373,6 +499,18 @@ def _section(w: report_model.WorkloadEntry, anchor: str) -> WorkloadSection:
         ),
         ignored_rules=w.ignored_rules,
     )
+
+
+def _explain(f: report_model.FindingEntry, explained: set[str]) -> bool:
+    """Write the rationale out the first time the page meets a medium-or-worse rule.
+
+    Later findings of that rule link to it in the rules table: on a big page the same
+    paragraph would otherwise repeat thousands of times.
+    """
+    if not f.rationale or f.severity in ("low", "info") or f.rule in explained:
+        return False
+    explained.add(f.rule)
+    return True
 
 
 def _few(items: Sequence[str], limit: int) -> str:
@@ -452,23 +590,28 @@ def page_security() -> PageSecurity:
     return PageSecurity(Markup(script), policy)
 
 
-def render(report: report_model.Report) -> str:
-    """The report as one self-contained HTML document."""
-    return environment().get_template("scan.html.j2").render(
-        page=page(report), security=page_security(), audit=audit.view(report, anchors(report))
+def stream(report: report_model.Report, detail: Detail | None = None,
+           context: Context | None = None) -> Iterator[str]:
+    """The page in pieces, produced while the template walks the workloads.
+
+    Nothing holds the whole document: write the pieces out as they come
+    (:func:`write`), or join them (:func:`render`) for a small page.
+    """
+    return environment().get_template("scan.html.j2").generate(
+        page=page(report, detail, context), security=page_security(),
+        audit=audit.view(report, anchors(report)),
     )
 
 
-def write(report: report_model.Report, path: str | Path) -> None:
-    """Render the report into ``path`` (parent folders are created).
+def render(report: report_model.Report, detail: Detail | None = None) -> str:
+    """The report as one self-contained HTML document."""
+    return "".join(stream(report, detail))
+
+
+def write(report: report_model.Report, path: str | Path, detail: Detail | None = None) -> None:
+    """Stream the page into ``path`` (parent folders are created, the file replaced whole).
 
     Raises:
         errors.InputError: the file cannot be written.
     """
-    target = Path(path)
-    text = render(report)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    except OSError as e:
-        raise errors.InputError(f"cannot write {target}: {e.strerror}") from e
+    streaming.write_atomically(path, stream(report, detail))

@@ -49,6 +49,7 @@ def to_dict(report: report_model.Report) -> dict[str, Any]:
         "source": {
             "type": report.source.type,
             "context": report.source.context,
+            "server": report.source.server,
             "files": list(report.source.files),
             "namespaces": list(report.source.namespaces),
             "all_namespaces": report.source.all_namespaces,
@@ -177,6 +178,7 @@ def _workload(w: report_model.WorkloadEntry) -> dict[str, Any]:
                         "digest": f.pin.digest,
                         "pinned_image": f.pin.pinned_image,
                         "command": f.pin.command,
+                        "reason": f.pin.reason,
                     }
                     if f.pin
                     else None
@@ -263,6 +265,7 @@ def _report(d: dict[str, Any]) -> report_model.Report:
             files=tuple(src.get("files", ())),
             namespaces=tuple(src.get("namespaces", ())),
             all_namespaces=bool(src.get("all_namespaces", False)),
+            server=src.get("server"),
         ),
         summary=report_model.Summary(
             workloads=summ["workloads"],
@@ -401,7 +404,8 @@ def _finding_from(f: dict[str, Any]) -> report_model.FindingEntry:
         expected=f.get("expected"),
         pin=(
             report_model.PinEntry(pin["container"], pin["image"], pin["digest"],
-                                  pin["pinned_image"], pin.get("command"))
+                                  pin["pinned_image"], pin.get("command"),
+                                  str(pin.get("reason") or ""))
             if pin
             else None
         ),

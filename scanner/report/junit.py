@@ -34,6 +34,7 @@ def render(report: document.Report, fail_on: findings.Severity) -> str:
     props = ET.SubElement(suite, "properties")
     for key, value in (("schema", report.schema), ("source", report.source.type),
                        ("context", report.source.context or ""),
+                       ("scanned", report.source.describe()),
                        ("fail_on", fail_on.value),
                        ("complete", str(report.summary.complete).lower()),
                        ("cluster_id", (report.provenance.cluster_id or "")

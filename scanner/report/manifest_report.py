@@ -22,7 +22,7 @@ from rich.text import Text
 
 from scanner import findings
 from scanner.report import document as report_model
-from scanner.report import terminal
+from scanner.report import plain, terminal
 
 __all__ = ["SCHEMA", "InputProblem", "ManifestFinding", "ManifestReport", "SkippedObject",
            "render_json", "render_table", "summary_line", "to_dict"]
@@ -231,24 +231,25 @@ def render_table(report: ManifestReport, console: Console) -> None:
         table.add_column("Image", overflow="fold")
         for f in report.findings:
             table.add_row(
-                Text(f"{f.file}:{f.line}"),
-                Text(f"{f.rule} ({f.severity})", style=terminal.SEVERITY_STYLE.get(f.severity, "")),
-                Text(f.workload),
-                Text(f.container),
-                Text(f.image),
+                plain.text(f"{f.file}:{f.line}"),
+                plain.text(f"{f.rule} ({f.severity})",
+                           terminal.SEVERITY_STYLE.get(f.severity, "")),
+                plain.text(f.workload),
+                plain.text(f.container),
+                plain.text(f.image),
             )
         console.print(table)
         console.print(Text(_FIX, style="dim"), soft_wrap=True)
     else:
         console.print("No findings.", style="green")
     for line in _skipped_lines(report):
-        console.print(Text(line, style="yellow"), soft_wrap=True)
+        console.print(plain.text(line, "yellow"), soft_wrap=True)
     if report.unreadable:
         console.print(Text(_unreadable_title(report), style="bold red"), soft_wrap=True)
         for p in report.unreadable:
-            console.print(Text(_problem_line(p)), soft_wrap=True)
+            console.print(plain.text(_problem_line(p)), soft_wrap=True)
     style = "bold red" if report.unreadable else "bold"
-    console.print(Text(summary_line(report), style=style), soft_wrap=True)
+    console.print(plain.text(summary_line(report), style), soft_wrap=True)
 
 
 _FIX = "fix: pin each image to the digest you tested (`driftscan pin PATH --diff`, then --write)."

@@ -167,6 +167,7 @@ def from_report(report: report_model.Report) -> dict[str, Any]:
         for g in report.gaps
     ]
     properties: dict[str, Any] = {"source": report.source.type,
+                                  "scanned": report.source.describe(),
                                   "complete": report.summary.complete,
                                   "generatedAt": report.generated_at}
     if report.integrity is not None:

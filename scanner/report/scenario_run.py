@@ -102,10 +102,10 @@ class Journal:
 
 
 def error_text(message: str | None, step: str | None) -> str | None:
-    """``STEP: message``, or the message, or ``None``."""
+    """``STEP: message`` (the message alone when it names the step), or ``None``."""
     if not message:
         return None
-    return f"{step}: {message}" if step else message
+    return f"{step}: {message}" if step and step not in message else message
 
 
 def from_json(data: Any) -> Journal:

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scanner.report import document as report_model
+from scanner.report import plain
 
 __all__ = ["render", "summary_line"]
 
@@ -45,7 +46,8 @@ def summary_line(report: report_model.Report) -> str:
 
 
 def render(report: report_model.Report, console: Console) -> None:
-    """Print gaps, the workload table, finding details and the summary line."""
+    """Print what was scanned, gaps, the workload table, finding details and the summary."""
+    console.print(Text(f"Scanned {report.source.describe()}", style="dim"), soft_wrap=True)
     if report.gaps:
         _gaps(report, console)
     flagged = [w for w in report.workloads if w.findings]
@@ -60,13 +62,16 @@ def render(report: report_model.Report, console: Console) -> None:
                 " messages and pin commands are in --format json.",
                 style="dim", highlight=False,
             )
+    elif not report.workloads and not report.summary.pods:
+        console.print(f"Nothing to scan: no workloads or pods in {report.source.scope()}.",
+                      style="bold" if report.gaps else "yellow", highlight=False)
     else:
         console.print("No drift findings.", style="green")
     clean = len(report.workloads) - len(flagged)
     if clean and flagged:
         console.print(f"{clean} workload(s) without findings not listed.", style="dim")
     style = "bold red" if report.gaps else ("bold" if flagged else "bold green")
-    console.print(Text(summary_line(report), style=style), soft_wrap=True)
+    console.print(plain.text(summary_line(report), style), soft_wrap=True)
 
 
 def _gaps(report: report_model.Report, console: Console) -> None:
@@ -80,7 +85,8 @@ def _gaps(report: report_model.Report, console: Console) -> None:
     table.add_column("Namespace")
     table.add_column("Reason", overflow="fold")
     for gap in report.gaps:
-        table.add_row(gap.kind, gap.namespace or "(all)", gap.reason)
+        table.add_row(plain.text(gap.kind), plain.text(gap.namespace or "(all)"),
+                      plain.text(gap.reason))
     console.print(table)
 
 
@@ -97,12 +103,12 @@ def _table(workloads: list[report_model.WorkloadEntry], console: Console) -> Non
         for i, f in enumerate(w.findings):
             if i:
                 rules.append(", ")
-            rules.append(f.rule, style=SEVERITY_STYLE.get(f.severity, ""))
-            rules.append(f" ({f.severity})")
+            rules.append(plain.clean(f.rule), style=SEVERITY_STYLE.get(f.severity, ""))
+            rules.append(f" ({plain.clean(f.severity)})")
         table.add_row(
             str(w.score),
-            Text(w.grade, style=_GRADE_STYLE.get(w.grade, "")),
-            w.label,
+            plain.text(w.grade, _GRADE_STYLE.get(w.grade, "")),
+            plain.text(w.label),
             str(builds),
             rules,
         )
@@ -113,18 +119,19 @@ def _details(w: report_model.WorkloadEntry, console: Console) -> None:
     """Findings at medium or above in full, lower ones on one line, each fix once."""
     major = [f for f in w.findings if f.severity not in _MINOR]
     minor = [f for f in w.findings if f.severity in _MINOR]
-    console.print(Text(f"{w.label}  score {w.score} ({w.grade})", style="bold"))
+    console.print(plain.text(f"{w.label}  score {w.score} ({w.grade})", "bold"))
     fixes: list[str] = []
     for f in major:
         line = Text("  ")
-        line.append(f"[{f.severity}] {f.rule}", style=SEVERITY_STYLE.get(f.severity, ""))
-        line.append(f" +{f.points}: {f.message}")
+        line.append(plain.clean(f"[{f.severity}] {f.rule}"),
+                    style=SEVERITY_STYLE.get(f.severity, ""))
+        line.append(plain.clean(f" +{f.points}: {f.message}"))
         console.print(line, soft_wrap=True)
         if f.remediation and f.remediation not in fixes:
             fixes.append(f.remediation)
     if minor:
         names = sorted({f"{f.rule} ({f.severity})" for f in minor})
-        console.print(Text(f"  also: {', '.join(names)} +{sum(f.points for f in minor)}"))
+        console.print(plain.text(f"  also: {', '.join(names)} +{sum(f.points for f in minor)}"))
     for fix in fixes:
         # One physical line, so commands can be copied whole.
-        console.print(Text(f"    fix: {fix}", style="dim"), soft_wrap=True)
+        console.print(plain.text(f"    fix: {fix}", "dim"), soft_wrap=True)

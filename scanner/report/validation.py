@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scanner import errors
+from scanner import detectors
 from scanner.report import document as report_model
-from scanner.report import html, scenario_run
+from scanner.report import html, scenario_run, streaming
 
 __all__ = [
     "JOURNAL_SCHEMA",
@@ -73,6 +73,10 @@ class ScanLink:
     workloads: int
     with_findings: int
     complete: bool
+    drift: int = 0
+    """Workloads with a finding of a drift rule (any family but tag hygiene)."""
+    hygiene_only: int = 0
+    """Workloads whose only findings are tag hygiene (``clean: true`` allows those)."""
 
 
 @dataclass(frozen=True)
@@ -143,9 +147,10 @@ def _scenario(run: scenario_run.ScenarioRun,
             continue
         reports[scan.label] = scan.report
         summary = scan.report.summary
+        drift, hygiene = _drift_and_hygiene(scan.report)
         scans.append(ScanLink(scan.label, scan.started_at, scan.time_to_detect_s, path,
                               urllib.parse.quote(path), summary.workloads,
-                              summary.with_findings, summary.complete))
+                              summary.with_findings, summary.complete, drift, hygiene))
     rows = []
     for e in run.expectations:
         page = paths.get(e.scan) or _relative(e.html_file or "")
@@ -174,6 +179,23 @@ def _scenario(run: scenario_run.ScenarioRun,
         expectations=tuple(rows),
     )
     return view, reports
+
+
+def _drift_and_hygiene(report: report_model.Report) -> tuple[int, int]:
+    """Workloads with drift findings, and workloads with tag-hygiene findings only.
+
+    A rule's concern (``Rule.drift``) decides; a rule this version does not know counts as
+    drift, so an old report never looks cleaner than it is.
+    """
+    hygiene_rules = set(detectors.RULES.ids(lambda rule: not rule.drift))
+    drift = hygiene = 0
+    for w in report.workloads:
+        found = {f.rule for f in w.findings}
+        if found - hygiene_rules:
+            drift += 1
+        elif found:
+            hygiene += 1
+    return drift, hygiene
 
 
 def _anchor(report: report_model.Report | None, workload: str,
@@ -242,14 +264,21 @@ def render_validation(journal: scenario_run.Journal | Mapping[str, Any]) -> str:
             the ``driftscan/report/v1`` schema.
     """
     page, _ = _page(_journal(journal))
-    return html.environment().get_template("validation.html.j2").render(
+    return "".join(_pieces(page))
+
+
+def _pieces(page: ValidationPage) -> Iterator[str]:
+    return html.environment().get_template("validation.html.j2").generate(
         page=page, security=html.page_security()
     )
 
 
 def write_validation(journal: scenario_run.Journal | Mapping[str, Any],
                      out_dir: str | Path) -> list[Path]:
-    """Write ``index.html`` and every scan page under ``out_dir``; return the paths.
+    """Write every scan page, then ``index.html``, under ``out_dir``; return the paths.
+
+    Each file is streamed and replaced whole; scan pages follow the HTML report's default
+    detail threshold, so a long run's pages stay as small as what they found.
 
     Raises:
         errors.InputError: as :func:`render_validation`, or a file cannot be written.
@@ -262,12 +291,5 @@ def write_validation(journal: scenario_run.Journal | Mapping[str, Any],
         html.write(report, target)
         written.append(target)
     index = root / "index.html"
-    text = html.environment().get_template("validation.html.j2").render(
-        page=page, security=html.page_security()
-    )
-    try:
-        index.parent.mkdir(parents=True, exist_ok=True)
-        index.write_text(text, encoding="utf-8")
-    except OSError as e:
-        raise errors.InputError(f"cannot write {index}: {e.strerror}") from e
+    streaming.write_atomically(index, _pieces(page))
     return [index, *written]

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from scanner.clusters import base, images_kind
-from scanner.oci import client, synthetic
+from scanner.oci import client, credentials, synthetic
 
 __all__ = ["Publisher", "RegistryBuilds", "for_cluster", "is_kwok"]
 
@@ -105,7 +105,12 @@ def is_kwok(nodes: Sequence[dict[str, Any]]) -> bool:
 
 def for_cluster(handle: base.ClusterHandle, nodes: Sequence[dict[str, Any]]) -> Publisher:
     """The publisher that fits the cluster: synthetic on KWOK, runnable elsewhere."""
-    registry_client = client.client_for(handle.registry)
+    # The test cluster's registry takes only its own user: its credentials come with the
+    # handle (kwok), so every push goes through the client's auth path. Another registry
+    # (--provider existing) gets the user's own docker login.
+    docker_config = credentials.load_docker_config(
+        handle.docker_config / "config.json" if handle.docker_config is not None else None)
+    registry_client = client.client_for(handle.registry, docker_config=docker_config)
     if is_kwok(nodes):
         return RegistryBuilds(registry_client, synthetic.build_image, "synthetic")
     if handle.provider == "kind":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources as importlib_resources
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from scanner import errors
+from scanner import errors, suggest
 from scanner.scenarios import checking, problems
 from scanner.scenarios import definitions as d
 
@@ -224,8 +225,9 @@ def _load(path: Path) -> tuple[d.Scenario | None, list[problems.Problem]]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        return None, [problems.Problem(path, f"not valid YAML: {getattr(e, 'problem', None) or e}",
-                              line=line)]
+        return None, [problems.Problem(
+            path, f"not valid YAML: {getattr(e, 'problem', None) or e}"
+            f"{_placeholder_hint(text, line)}", line=line)]
     if not isinstance(data, dict):
         return None, [problems.Problem(
             path, "the file must hold one YAML mapping (name, steps, expect)")]
@@ -239,6 +241,22 @@ def _load(path: Path) -> tuple[d.Scenario | None, list[problems.Problem]]:
     if found:
         return None, found
     return scenario, []
+
+
+_UNQUOTED = re.compile(r"(?:([A-Za-z_][\w-]*):|-)\s+(\{\{[^}]*\}\}[^,\s}\]]*)")
+
+
+def _placeholder_hint(text: str, line: int | None) -> str:
+    """A hint when an unquoted ``{{ … }}`` placeholder (a YAML flow mapping) broke the file."""
+    lines = text.splitlines()
+    near = lines[max(0, (line or 1) - 2):line] if line else lines
+    for candidate in reversed(near):
+        match = _UNQUOTED.search(candidate)
+        if match:
+            key = f"{match.group(1)}: " if match.group(1) else "- "
+            return (f"; a value that starts with {{{{ must be quoted, e.g."
+                    f" {key}\"{match.group(2)}\"")
+    return ""
 
 
 # --- schema errors ---------------------------------------------------------------------
@@ -298,8 +316,14 @@ def _message(error: Any) -> str:
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
+        close = [(e, m) for e in extra if (m := suggest.closest(str(e), allowed))]
+        if len(extra) == 1 and close:
+            mean = f"; did you mean {close[0][1]!r}?"
+        else:
+            mean = ("; did you mean " + ", ".join(f"{m!r} for {e!r}" for e, m in close) + "?"
+                    if close else "")
         return (f"unknown field{'s' if len(extra) > 1 else ''} {', '.join(map(repr, extra))}"
-                f"; allowed: {', '.join(allowed)}")
+                f"{mean}; allowed: {', '.join(allowed)}")
     return str(error.message)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from scanner import detectors, findings
+from scanner import detectors, findings, suggest
 from scanner.detectors import rules
 from scanner.scenarios import definitions as d
 from scanner.scenarios import problems, resources
@@ -238,7 +238,8 @@ class Checker:
         for _, build in (m for m in d.placeholders(text) if m[0] == "digest"):
             if build is not None and build not in self.builds:
                 self.problem(p, f"manifest {name}: {{{{ digest:{build} }}}} names a build not "
-                             "pushed by an earlier step", where)
+                             "pushed by an earlier step"
+                             f"{suggest.did_you_mean(build, self.builds)}", where)
         dummy = d.Values("registry.invalid:5000", "ns", _AnyDigest())
         filled = d.PLACEHOLDER.sub(
             lambda m: d.substitute(m.group(0), dummy)
@@ -302,7 +303,8 @@ class Checker:
                 self.problem(p, f"unknown placeholder in {text!r}", where, field_)
             elif name == "digest" and arg not in self.builds:
                 self.problem(p, f"{{{{ digest:{arg} }}}} names a build not pushed by an "
-                             "earlier step", where, field_)
+                             f"earlier step{suggest.did_you_mean(str(arg), self.builds)}",
+                             where, field_)
 
     def _wait(self, value: Mapping[str, Any], p: list[Any], where: str) -> d.Wait | None:
         kind = next(k for k in WAITS if k in value)
@@ -314,7 +316,8 @@ class Checker:
         if kind == "pods":
             build = v.get("build")
             if build is not None and build not in self.builds:
-                self.problem(q + ["build"], f"build {build!r} is not pushed by an earlier step",
+                self.problem(q + ["build"], f"build {build!r} is not pushed by an earlier step"
+                             f"{suggest.did_you_mean(str(build), self.builds)}",
                              where, "pods.build")
             return d.WaitPods(str(v["selector"]), int(v["count"]), str(v.get("state", "ready")),
                               str(build) if build is not None else None)
@@ -348,13 +351,15 @@ class Checker:
                 continue
             if label not in self.scans:
                 self.problem(p, f"no scan step has the label {label!r} (scans: "
-                             f"{', '.join(self.scans) or 'none'})", where)
+                             f"{', '.join(self.scans) or 'none'})"
+                             f"{suggest.did_you_mean(str(label), self.scans)}", where)
             fires = []
             for j, f in enumerate(spec.get("fires") or []):
                 q = p + ["fires", j]
                 if f["rule"] not in known:
                     self.problem(q + ["rule"], f"unknown rule {f['rule']!r} (see `driftscan "
-                                 "rules`)", where, f"fires[{j}].rule")
+                                 f"rules`){suggest.did_you_mean(str(f['rule']), known)}",
+                                 where, f"fires[{j}].rule")
                     continue
                 if spec.get("clean") is True and known[f["rule"]].drift:
                     self.problem(q, f"clean: true contradicts expecting {f['rule']} to fire",
@@ -372,7 +377,8 @@ class Checker:
                 q = p + ["absent", j]
                 if a.get("rule") is not None and a["rule"] not in known:
                     self.problem(q + ["rule"], f"unknown rule {a['rule']!r} (see `driftscan "
-                                 "rules`)", where, f"absent[{j}].rule")
+                                 f"rules`){suggest.did_you_mean(str(a['rule']), known)}",
+                                 where, f"absent[{j}].rule")
                 if a.get("container") and not a.get("workload"):
                     self.problem(q, "`container` needs `workload`", where, f"absent[{j}]")
                 absent.append(d.Absent(

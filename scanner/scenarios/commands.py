@@ -17,9 +17,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from scanner import errors
+from scanner import errors, exits
 from scanner.clusters import providers
+from scanner.report import plain
 from scanner.scenarios import catalog, narrator, outputs, running, targets
+from scanner.scenarios import definitions as d
 
 __all__ = ["RunRequest", "list_command", "run_command"]
 
@@ -44,26 +46,71 @@ class RunRequest:
     pull_registry: str | None = None
     cleanup: str = "always"
     verbose: bool = False
+    allow_gaps: bool = False
+    """Exit 0 rather than 3 when every expectation was met but a scan had gaps."""
 
 
 def list_command(stdout: Console, files: Sequence[str] = (),
                  dirs: Sequence[Path] = ()) -> int:
-    """Print the library, each ``--dir`` and ``--file`` as one table; 0, or raise.
+    """Print the library and each ``--dir`` as one table (only the files with ``--file``).
+
+    With ``--file`` alone, only the files are listed (with ``--dir`` also the library and the
+    folders), each file with a line saying whether it is valid.
 
     The ``from`` column says where each scenario comes from: ``library`` (shipped in the
     package), the ``--dir`` folder, or ``--file``.
 
     Raises:
-        errors.InputError: nothing found (naming what was searched), an unusable ``--dir``.
+        errors.InputError: nothing found (naming what was searched), an unusable ``--dir``,
+            a ``--file`` that does not exist.
         errors.ScenarioInvalid: a file is invalid.
     """
-    found = catalog.discover(dirs)
     if files:
-        found += [("--file", s) for s in catalog.load_files([Path(f) for f in files])]
+        return _list_files(stdout, files, dirs)
+    found = catalog.discover(dirs)
     if not found:
         raise errors.InputError(f"no scenarios found: searched {catalog.searched(dirs)}",
                                 hint="reinstall driftscan, or pass --dir PATH / --file PATH")
-    table = Table(title=f"Scenarios (library: {catalog.library_dir()})", title_justify="left")
+    _table(stdout, found, f"Scenarios (library: {catalog.library_dir()})")
+    return 0
+
+
+def _list_files(stdout: Console, files: Sequence[str], dirs: Sequence[Path]) -> int:
+    """The ``--file`` scenarios, then one valid/invalid line per file; raise when any is invalid.
+
+    Raises:
+        catalog.InvalidScenarios: every problem of every invalid file.
+        errors.InputError: a file does not exist.
+    """
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise errors.InputError(f"scenario file {missing[0]} does not exist")
+    # --file alone lists just the files; --dir asks for the library and the folders too.
+    found = catalog.discover(dirs) if dirs else []
+    problems: list[catalog.Problem] = []
+    verdicts: list[str] = []
+    for f in dict.fromkeys(files):
+        try:
+            scenario = catalog.load_file(Path(f))
+        except catalog.InvalidScenarios as e:
+            problems.extend(e.problems)
+            n = len(e.problems)
+            verdicts.append(f"[bold red]{escape(f)}: invalid[/] ({n} problem{'s' * (n != 1)},"
+                            " listed below)")
+            continue
+        found.append(("--file", scenario))
+        verdicts.append(f"[green]{escape(f)}: valid[/] (scenario {escape(scenario.name)})")
+    if found:
+        _table(stdout, found, "Scenarios (--file)")
+    for line in verdicts:
+        stdout.print(line, highlight=False, soft_wrap=True)
+    if problems:
+        raise catalog.InvalidScenarios(problems)
+    return 0
+
+
+def _table(stdout: Console, found: Sequence[tuple[str, d.Scenario]], title: str) -> None:
+    table = Table(title=title, title_justify="left")
     table.add_column("name", no_wrap=True)
     table.add_column("what it replays", ratio=3)
     table.add_column("scans (expectations)", ratio=2)
@@ -77,7 +124,6 @@ def list_command(stdout: Console, files: Sequence[str] = (),
         tags = f" [dim]({escape(', '.join(s.tags))})[/]" if s.tags else ""
         table.add_row(s.name, escape(s.title) + tags, ", ".join(expects), escape(origin))
     stdout.print(table)
-    return 0
 
 
 def _clusters(request: RunRequest, say: Console) -> targets.Clusters:
@@ -118,4 +164,8 @@ def run_command(request: RunRequest, stdout: Console, stderr: Console,
                          options=options, argv=argv)
     stdout.print()
     narrator.summary(record, stdout, request.out)
-    return record.exit_code()
+    if record.incomplete and not request.allow_gaps and record.exit_code() == exits.INCOMPLETE:
+        stderr.print(plain.text("warning: a scan step could not read everything (gaps are in"
+                                " its report); exit code 3, --allow-gaps accepts that",
+                                "bold red"), soft_wrap=True)
+    return record.exit_code(allow_gaps=request.allow_gaps)

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from scanner.report import plain
 from scanner.scenarios import definitions as d
 from scanner.scenarios import observers, outputs, records
 
@@ -39,6 +40,14 @@ def result_word(rec: records.ScenarioRecord) -> str:
     return rec.status.value
 
 
+def _safe(value: object) -> str:
+    """A cluster- or file-supplied string as inert markup, without control characters.
+
+    Line breaks of the project's own messages (an error and its hint) are kept.
+    """
+    return escape(plain.clean(value, lines=True))
+
+
 _STYLE = {"passed": "green", "deviated": "bold red", "failed": "bold red",
           "aborted": "yellow", "skipped": "dim", "interrupted": "yellow", "not run": "dim"}
 
@@ -56,29 +65,29 @@ class ProgressObserver(observers.Observer):
 
     def say(self, message: str) -> None:
         """Cluster progress, dimmed."""
-        self._print(f"[dim]{escape(message)}[/]")
+        self._print(f"[dim]{_safe(message)}[/]")
 
     def run_started(self, run: records.RunRecord, scenarios: list[d.Scenario]) -> None:
         """Announce the run."""
         names = ", ".join(s.name for s in scenarios)
         self._print(f"[bold]driftscan scenario run[/] {run.run_id}: {len(scenarios)} "
-                    f"scenario{'s' if len(scenarios) != 1 else ''} ({escape(names)})")
+                    f"scenario{'s' if len(scenarios) != 1 else ''} ({_safe(names)})")
 
     def scenario_started(self, record: records.ScenarioRecord) -> None:
         """A heading per scenario."""
         self._print(f"\n[bold cyan]▶ {record.scenario.name}[/] — "
-                    f"{escape(record.scenario.title)}")
+                    f"{_safe(record.scenario.title)}")
 
     def step_finished(self, record: records.ScenarioRecord, step: records.StepRecord) -> None:
         """One line per step: mark, path, description, duration; the reason on failure."""
         mark = _STEP_MARK[step.status]
-        line = (f"  {mark} [dim]{step.step.path:<10}[/] {escape(step.describe())} "
+        line = (f"  {mark} [dim]{step.step.path:<10}[/] {_safe(step.describe())} "
                 f"[dim]{step.duration_s:.1f}s[/]")
         self._print(line)
         if step.status is not records.StepStatus.SUCCEEDED:
-            self._print(f"      [red]{escape(step.detail)}[/]")
+            self._print(f"      [red]{_safe(step.detail)}[/]")
         elif self.verbose and step.detail:
-            self._print(f"      [dim]{escape(step.detail)}[/]")
+            self._print(f"      [dim]{_safe(step.detail)}[/]")
 
     def scan_finished(self, record: records.ScenarioRecord, scan: records.ScanRecord) -> None:
         """The scan's expectations, each met or missed."""
@@ -86,9 +95,9 @@ class ProgressObserver(observers.Observer):
             if r.met:
                 when = (f" [dim](detected {r.time_to_detect_s:.1f}s after injection)[/]"
                         if r.time_to_detect_s is not None else "")
-                self._print(f"      [green]✓[/] {escape(r.description)}{when}")
+                self._print(f"      [green]✓[/] {_safe(r.description)}{when}")
             else:
-                self._print(f"      [red]✗ {escape(r.message)}[/]")
+                self._print(f"      [red]✗ {_safe(r.message)}[/]")
 
     def cleanup_finished(self, record: records.ScenarioRecord,
                          cleanup: records.CleanupRecord) -> None:
@@ -105,14 +114,14 @@ class ProgressObserver(observers.Observer):
         if cleanup.images_deleted:
             parts.append(f"{len(cleanup.images_deleted)} pushed image manifest(s) deleted "
                          "from the registry")
-        parts += [f"[red]{escape(e)}[/]" for e in cleanup.errors]
+        parts += [f"[red]{_safe(e)}[/]" for e in cleanup.errors]
         if parts:
             self._print(f"  [dim]cleanup: {'; '.join(parts)} ({cleanup.duration_s:.1f}s)[/]")
 
     def scenario_finished(self, record: records.ScenarioRecord) -> None:
         """The verdict."""
         word = result_word(record)
-        why = f": {escape(record.error)}" if record.error else ""
+        why = f": {_safe(record.error)}" if record.error else ""
         self._print(f"  [{_STYLE[word]}]{word.upper()}[/] in {record.duration_s:.1f}s{why}")
 
 
@@ -130,7 +139,7 @@ def summary(run: records.RunRecord, console: Console, folder: Path | None = None
         met = sum(r.met for r in results)
         detect = [s.time_to_detect_s for s in rec.scans if s.time_to_detect_s is not None
                   and any(r.kind == "fires" and r.met for r in s.results)]
-        table.add_row(rec.scenario.name, f"[{_STYLE[word]}]{word}[/]",
+        table.add_row(_safe(rec.scenario.name), f"[{_STYLE[word]}]{word}[/]",
                       f"{met}/{len(results)}" if results else "-",
                       ", ".join(f"{t:.1f}s" for t in detect) or "-",
                       f"{rec.duration_s:.1f}s" if rec.started else "-")
@@ -144,7 +153,7 @@ def summary(run: records.RunRecord, console: Console, folder: Path | None = None
     console.print(f"{len(run.scenarios)} {many}: {totals or 'none'} — run {run.status.value} "
                   f"in {run.duration_s:.1f}s", highlight=False)
     if run.error:
-        console.print(f"[red]{escape(run.error)}[/]", highlight=False)
+        console.print(f"[red]{_safe(run.error)}[/]", highlight=False)
     if folder is not None:
         if (folder / outputs.VALIDATION).is_file():
             console.print(f"page:    {folder / outputs.VALIDATION}", highlight=False,

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from scanner import errors
+from scanner import errors, writing
 from scanner.report import document as report_model
 from scanner.report import html, scenario_run, validation
 from scanner.scenarios import journal, observers, records, testsuite
@@ -107,10 +107,8 @@ class Outputs:
 
     def _write(self, relative: str, text: str) -> None:
         path = self.folder / relative
-        tmp = path.with_name(path.name + ".tmp")
         try:
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
+            writing.write_text(path, text)
         except OSError as e:
             raise errors.InputError(f"cannot write {path}: {e.strerror or e}",
                                     hint="pass another --out DIR") from e

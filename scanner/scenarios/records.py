@@ -145,8 +145,8 @@ class CleanupRecord:
     namespace: str | None
     namespace_deleted: bool = False
     namespace_gone: bool | None = None
-    """True once the apiserver no longer lists it; None when the run did not wait (the
-    cluster was stopped right after)."""
+    """True once the apiserver no longer lists it; None: the run does not wait for the
+    namespace controller (deletion goes on in the background)."""
     nodes_removed: list[str] = field(default_factory=list)
     nodes_uncordoned: list[str] = field(default_factory=list)
     images_deleted: list[str] = field(default_factory=list)
@@ -225,11 +225,21 @@ class RunRecord:
         """Any scenario deviated."""
         return any(s.deviated for s in self.scenarios)
 
-    def exit_code(self) -> int:
-        """0 passed (skips allowed), 1 missed, 2 not carried out, 130 interrupted."""
+    @property
+    def incomplete(self) -> bool:
+        """A scan step's report had gaps: what it did not read proves nothing either way."""
+        return any(scan.report.gaps for s in self.scenarios for scan in s.scans)
+
+    def exit_code(self, *, allow_gaps: bool = False) -> int:
+        """The run's exit code (:mod:`scanner.exits`).
+
+        0 passed (skips allowed), 1 missed, 2 not carried out, 3 passed on incomplete
+        scans (0 with ``allow_gaps``), 130 interrupted.
+        """
         if self.status is Status.INTERRUPTED:
             return exits.INTERRUPTED
         if self.status is not Status.COMPLETED or any(
                 s.status is not Status.COMPLETED and not s.skipped for s in self.scenarios):
             return exits.ERROR
-        return exits.FINDINGS if self.deviated else exits.CLEAN
+        return exits.for_result(fails=self.deviated, incomplete=self.incomplete,
+                                allow_gaps=allow_gaps)

@@ -20,8 +20,10 @@ For each scenario:
    something);
 4. ``finally`` steps (not after an interrupt);
 5. cleanup, always — also after a failure or Ctrl-C; signals are held off while it runs.
-   It uncordons what the scenario cordoned, deletes its namespace and the nodes it added,
-   and — on a shared registry (``existing``) — the image manifests it pushed.
+   It uncordons what the scenario cordoned, deletes its namespace (without waiting for
+   the namespace controller to finish) and the nodes it added (once their pods are gone:
+   a progress line says so), and — on a shared registry (``existing``) — the image
+   manifests it pushed.
 
 Ctrl-C (SIGINT) and SIGTERM interrupt the scenario that runs, skip the rest, release the
 cluster and still write journal.json and junit.xml.
@@ -36,7 +38,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from scanner import errors, scanning
@@ -87,8 +89,6 @@ class RunOptions:
     """A cluster of its own for each scenario."""
     nodes: int | None = None
     """Nodes for clusters the run starts (default: what the scenarios need, at least 4)."""
-    namespace_wait_s: float = 60.0
-    """How long to wait at the end for deleted namespaces to disappear."""
 
 
 @dataclass
@@ -101,8 +101,6 @@ class RunContext:
     options: RunOptions
     record: records.RunRecord
     scan: Scan = live_scan
-    deleted: list[tuple[records.CleanupRecord, targets.Target]] = field(default_factory=list)
-    """Cleanups that asked for their namespace's deletion, and on which cluster."""
 
 
 def new_run_id() -> str:
@@ -134,7 +132,10 @@ def run(scenarios: Sequence[d.Scenario], *, clusters: targets.Clusters,
             _run_all(ctx, scenarios)
         except KeyboardInterrupt:
             record.status = records.Status.INTERRUPTED
-            record.error = record.error or "interrupted (Ctrl-C or SIGTERM)"
+            where = next((f" in scenario {s.scenario.name}" + (s.error or "").removeprefix(
+                "interrupted (Ctrl-C or SIGTERM)") for s in record.scenarios
+                if s.status is records.Status.INTERRUPTED), "")
+            record.error = record.error or f"interrupted (Ctrl-C or SIGTERM){where}"
         finally:
             _not_run(ctx, scenarios)
             record.ended = time.time()
@@ -186,12 +187,18 @@ def _acquire(ctx: RunContext, scenario: str | None, nodes: int) -> targets.Targe
 
 
 def _release(ctx: RunContext, target: targets.Target) -> None:
-    if not target.stops_at_release:
-        _await_namespaces(ctx, target)
+    """Give the cluster back; stopping one the run started is announced and timed."""
+    if target.stops_at_release:
+        ctx.observer.say(f"stopping {target.handle.provider} cluster "
+                         f"{target.handle.name!r} (the run started it)")
+    began = time.monotonic()
     try:
         ctx.clusters.release(target, ctx.observer.say)
     except errors.DriftscanError as e:
         ctx.observer.say(f"warning: could not stop the cluster: {e}")
+    for entry in ctx.record.clusters:
+        if entry.get("name") == target.handle.name and "release_s" not in entry:
+            entry["release_s"] = round(time.monotonic() - began, 3)
 
 
 def _skip(ctx: RunContext, scenario: d.Scenario, why: str, *, started: bool = False) -> None:
@@ -264,6 +271,7 @@ def run_scenario(ctx: RunContext, target: targets.Target,
         rec.status, rec.error, rec.error_step, rec.skipped = e.status, e.message, e.step, e.skip
     except KeyboardInterrupt:
         rec.status, rec.error = records.Status.INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)"
+        _name_interrupted_step(rec)
         interrupted = True
     except errors.DriftscanError as e:
         started = ws is not None and bool(rec.steps)
@@ -287,16 +295,28 @@ def run_scenario(ctx: RunContext, target: targets.Target,
     return rec
 
 
+def _name_interrupted_step(rec: records.ScenarioRecord) -> None:
+    """Name the step Ctrl-C stopped in the record (journal, HTML), as the terminal does."""
+    srec = next((s for s in reversed(rec.steps)
+                 if s.status is records.StepStatus.INTERRUPTED), None)
+    if srec is not None:
+        rec.error_step = srec.step.path
+        rec.error = (f"interrupted (Ctrl-C or SIGTERM) during {srec.step.path}"
+                     f" {srec.describe()}")
+
+
 def _await_nodes(kube: kubeapi.Kube, wanted: int, timeout: float = 60.0) -> list[dict[str, Any]]:
     """The nodes, once ``wanted`` of them are schedulable (or the time is up).
 
     A cluster that has just started reports its nodes Ready a moment before the node
-    lifecycle controller lifts their ``not-ready`` taints.
+    lifecycle controller lifts their ``not-ready`` taints. When there are fewer nodes than
+    ``wanted`` at all, no wait helps: the nodes are returned at once.
     """
     deadline = time.monotonic() + timeout
     while True:
         nodes = kube.nodes()
-        if sum(_schedulable(n) for n in nodes) >= wanted or time.monotonic() > deadline:
+        if (sum(_schedulable(n) for n in nodes) >= wanted or len(nodes) < wanted
+                or time.monotonic() > deadline):
             return nodes
         time.sleep(0.5)
 
@@ -305,8 +325,14 @@ def _check_nodes(scenario: d.Scenario, target: targets.Target,
                  nodes: list[dict[str, Any]]) -> None:
     schedulable = [n for n in nodes if _schedulable(n)]
     if len(schedulable) < scenario.min_nodes:
-        hint = ("start the cluster with more nodes (--nodes N)"
-                if target.handle.provider in ("kwok", "kind") else "use a larger cluster")
+        if target.handle.provider not in ("kwok", "kind"):
+            hint = "use a larger cluster"
+        elif target.started:
+            hint = "start the cluster with more nodes (--nodes N)"
+        else:
+            hint = (f"cluster {target.handle.name!r} was already running and is used as it "
+                    "is; stop it (driftscan cluster down) so the run starts one with enough "
+                    f"nodes, or start it with --nodes {scenario.min_nodes}")
         raise _Stop(records.Status.ABORTED,
                     f"needs at least {scenario.min_nodes} schedulable nodes; the cluster has "
                     f"{len(schedulable)} ({hint})")
@@ -443,6 +469,7 @@ def _run_finally(ctx: RunContext, rec: records.ScenarioRecord, ws: steps.Workspa
             rec.status, rec.error, rec.error_step = records.Status.FAILED, e.message, e.step
     except KeyboardInterrupt:
         rec.status, rec.error = records.Status.INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)"
+        _name_interrupted_step(rec)
         return True
     except errors.DriftscanError as e:
         if rec.status is records.Status.COMPLETED:
@@ -476,15 +503,18 @@ def _cleanup(ctx: RunContext, rec: records.ScenarioRecord, target: targets.Targe
             try:
                 found = kube.namespace(rec.namespace)
                 if found is not None and _labelled(found, run_label):
+                    # Not waited for: the namespace controller needs seconds to delete
+                    # every kind of object in it, and nothing in the run depends on it.
                     kube.delete_namespace(rec.namespace)
                     c.namespace_deleted = True
-                    ctx.deleted.append((c, target))
             except errors.DriftscanError as e:
                 c.errors.append(f"delete namespace {rec.namespace}: {e}")
         added = list(ws.nodes_added.values()) if ws else []
         if added and rec.namespace:
             # Let the node's (fake) kubelet finish the namespace's pods first: pods of a
             # node that is already gone wait for the pod garbage collector (~1 min).
+            ctx.observer.say(f"cleanup: waiting for the pods of {rec.namespace} to leave "
+                             f"{', '.join(sorted(added))} before removing it (up to 20s)")
             _await_pods_off(kube, rec.namespace, set(added), c)
         for node in added:
             try:
@@ -549,39 +579,6 @@ def _labelled(obj: dict[str, Any], labels: dict[str, str]) -> bool:
     return all(have.get(k) == v for k, v in labels.items())
 
 
-def _await_namespaces(ctx: RunContext, target: targets.Target) -> None:
-    """Wait (bounded) until the namespaces cleanup deleted are gone; note the outcome."""
-    pending = [(c, c.namespace or "") for c, t in ctx.deleted
-               if t == target and c.namespace_gone is None]
-    if not pending:
-        return
-    try:
-        kube = kubeapi.Kube(target.handle.kubeconfig, target.context)
-    except errors.DriftscanError:
-        return
-    deadline = time.monotonic() + ctx.options.namespace_wait_s
-    try:
-        with _shielded(ctx.observer.say):
-            while pending:
-                still = []
-                for c, ns in pending:
-                    if kube.namespace(ns) is None:
-                        c.namespace_gone = True
-                    else:
-                        still.append((c, ns))
-                pending = still
-                if not pending or time.monotonic() > deadline:
-                    break
-                time.sleep(0.5)
-            for c, ns in pending:
-                c.namespace_gone = False
-                ctx.observer.say(f"warning: namespace {ns} is still terminating")
-    except errors.DriftscanError as e:
-        ctx.observer.say(f"warning: could not confirm namespace deletion: {e}")
-    finally:
-        kube.close()
-
-
 # --- signals ---------------------------------------------------------------------------
 
 
@@ -591,7 +588,7 @@ def _main_thread() -> bool:
 
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM (CI cancelling a job) like Ctrl-C while the run lasts."""
+    """Treat SIGTERM (CI cancelling a job) and SIGHUP like Ctrl-C while the run lasts."""
     if not _main_thread():
         yield
         return
@@ -599,16 +596,19 @@ def _terminate_as_interrupt() -> Iterator[None]:
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
+    # SIGHUP (the terminal closed, an SSH session dropped) stops a run like SIGTERM does.
     previous = signal.signal(signal.SIGTERM, handler)
+    previous_hup = signal.signal(signal.SIGHUP, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGHUP, previous_hup)
 
 
 @contextlib.contextmanager
 def _shielded(say: Callable[[str], None]) -> Iterator[None]:
-    """Hold SIGINT/SIGTERM off while cleanup runs; raise KeyboardInterrupt after it."""
+    """Hold SIGINT/SIGTERM/SIGHUP off while cleanup runs; raise KeyboardInterrupt after it."""
     if not _main_thread():
         yield
         return
@@ -620,10 +620,12 @@ def _shielded(say: Callable[[str], None]) -> Iterator[None]:
 
     old_int = signal.signal(signal.SIGINT, handler)
     old_term = signal.signal(signal.SIGTERM, handler)
+    old_hup = signal.signal(signal.SIGHUP, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGHUP, old_hup)
     if caught:
         raise KeyboardInterrupt

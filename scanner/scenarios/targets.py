@@ -5,7 +5,8 @@ per scenario with ``--isolate``) and releases it at the end. Three sources:
 
 * :class:`ProviderClusters` — the kwok or kind provider; starts the cluster when it is
   not running and stops it again at release (unless ``--keep-cluster``); a cluster that
-  was already running is reused and left running.
+  was already running is reused as it is — no node added, a line says so — and left
+  running (scenarios that need more nodes than it has are aborted with the reason).
 * :class:`ExistingCluster` — a context of the user's kubeconfig, named explicitly, plus
   a registry its nodes pull from; nothing is started or stopped.
 * :class:`GivenCluster` — a ready ``ClusterHandle`` (tests pass the session cluster).
@@ -117,13 +118,15 @@ class ProviderClusters:
         """
         provider = providers.get(self.provider, self.cluster_name(scenario))
         try:
-            provider.handle()
-            running = True
+            handle = provider.handle()
         except errors.ProviderError:
-            running = False
-        handle = provider.up(nodes, say)
-        return Target(handle, stops_at_release=not running and not self.keep,
-                      started=not running)
+            handle = provider.up(nodes, say)
+            return Target(handle, stops_at_release=not self.keep, started=True)
+        # Not the run's cluster: change nothing in it, not even its number of nodes.
+        have = f" with {len(handle.nodes)} nodes" if handle.nodes else ""
+        say(f"{self.provider} cluster {handle.name!r} is already running{have}: used as it "
+            "is, no node added (scenarios that need more nodes are aborted)")
+        return Target(handle)
 
     def release(self, target: Target, say: base.Say) -> None:
         """Stop the cluster when this run started it and ``--keep-cluster`` is not set."""

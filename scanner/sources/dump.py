@@ -20,15 +20,16 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
-import sys
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from scanner import decoding, errors, model
+from scanner import decoding, errors, model, reading
 from scanner.sources import parsing
 
-__all__ = ["load", "load_texts"]
+__all__ = ["MAX_DUMP_BYTES", "load", "load_texts"]
+
+MAX_DUMP_BYTES = 1 << 30
+"""Largest dump read per file (1 GiB: about 100,000 pods as kubectl writes them)."""
 
 _MAX_PROBLEMS_SHOWN = 5
 _CLUSTER_SCOPED = frozenset({"Node"})
@@ -102,6 +103,12 @@ def load_texts(
     )
     gaps = [model.Gap(kind="File", namespace=None, reason=f"{p}; left out of the scan")
             for p in problems]
+    seen = collector.namespaces()
+    gaps += [
+        model.Gap("Namespace", ns, f"no object in the input is in namespace {ns}: a mistyped"
+                  " -n, or a dump taken without it")
+        for ns in sorted(wanted - seen)
+    ]
     return collector.snapshot(source, _now(), gaps)
 
 
@@ -121,16 +128,14 @@ def _now() -> str:
 def _read(path: str) -> bytes:
     """The file's exact bytes (hashed for the report's provenance before decoding)."""
     try:
-        if path == "-":
-            stream = getattr(sys.stdin, "buffer", None)  # a text-only stdin has none
-            return stream.read() if stream is not None else sys.stdin.read().encode()
-        return Path(path).read_bytes()
-    except FileNotFoundError as e:
-        raise errors.InputError(f"{path}: no such file", hint=_DUMP_HINT) from e
-    except IsADirectoryError as e:
-        raise errors.InputError(f"{path}: is a directory, not a dump file") from e
-    except OSError as e:
-        raise _Unreadable(f"{path}: cannot read ({e.strerror})") from e
+        return reading.data(path, MAX_DUMP_BYTES)
+    except reading.Refused as e:
+        if e.message == "no such file":
+            raise errors.InputError(f"{path}: no such file", hint=_DUMP_HINT) from e
+        if e.message == "is a directory":
+            raise errors.InputError(f"{path}: is a directory, not a dump file") from e
+        # Too large, binary, or an OS error: the file exists but cannot be read.
+        raise _Unreadable(f"{path}: {e.message}") from e
 
 
 def _text(path: str, data: bytes) -> str:
@@ -219,7 +224,7 @@ def _add(
     if not isinstance(kind, str) or not kind:
         problems.append(f"{where}: object has no kind")
         return
-    label = f"{where} ({kind} {_identity(obj)})"
+    label = f"{where} ({_shown(kind)} {_shown(_identity(obj))})"
     if kind == "Rollout" and not (isinstance(api_version, str)
                                   and api_version.startswith(parsing.ROLLOUT_GROUP + "/")):
         return  # another project's Rollout kind: a custom resource driftscan does not read
@@ -239,6 +244,11 @@ def _add(
         collector.add(kind, obj)
     except parsing.ObjectProblem as e:
         problems.append(f"{label}: {e}")
+
+
+def _shown(text: str) -> str:
+    """``text`` for a one-line message: escapes instead of line breaks and control bytes."""
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def _identity(obj: Mapping[str, Any]) -> str:

@@ -16,7 +16,9 @@ the apiserver and this process work at the same time without threads contending 
 interpreter. Kinds are listed one after another. A ``410 Gone`` on an expired continue
 token restarts that LIST. ``403 Forbidden`` for a kind or namespace becomes a
 ``model.Gap``; an ``-A`` LIST that is forbidden cluster-wide falls back to the context's
-namespace. An apiserver that does not answer, rejected credentials, an unknown context
+namespace. A namespace that does not exist is a gap too (the apiserver answers an empty
+list for it, which must not read as clean), as is an empty one whose existence RBAC does
+not let the scan check. An apiserver that does not answer, rejected credentials, an unknown context
 or a malformed kubeconfig raise ``errors.ClusterUnreachable``.
 """
 
@@ -26,10 +28,12 @@ import base64
 import concurrent.futures
 import dataclasses
 import datetime
+import email.utils
 import functools
 import os
 import ssl
 import tempfile
+import threading
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -40,13 +44,18 @@ from typing import Any
 import orjson
 import urllib3
 
-from scanner import __version__, errors, model
+from scanner import __version__, errors, model, suggest
 from scanner.sources import kubeconfig, parsing, progress, provenance
 
-__all__ = ["RESOURCES", "LiveOptions", "Resource", "load"]
+__all__ = ["DEFAULT_REQUEST_TIMEOUT", "RESOURCES", "LiveOptions", "Resource", "load"]
 
 _MAX_RESTARTS = 3
-_MAX_RETRIES = 3
+_MAX_RETRIES = 8
+_MAX_BACKOFF = 10.0
+"""Longest wait between two tries, whatever ``Retry-After`` asks."""
+_MAX_BODY = 512 * 1024 * 1024
+"""Largest response read (a 500-pod page is a few MiB)."""
+DEFAULT_REQUEST_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,9 @@ class LiveOptions:
     page_size: int = 500
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
+    request_timeout: float = 30.0
+    """Seconds one request may take in all: connecting, every retry and back-off, and
+    reading the whole body (``--request-timeout``)."""
 
 
 @dataclass
@@ -102,6 +114,8 @@ class _Connection:
     pool: urllib3.PoolManager
     headers: dict[str, str]
     timeout: urllib3.Timeout
+    request_timeout: float = 30.0
+    """Seconds one request may take in all, retries included (``--request-timeout``)."""
 
     @property
     def context(self) -> str:
@@ -168,6 +182,8 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
                 forbidden += result.forbidden
                 if result.resource_version is not None:
                     answered.append((result.answered_at, result.resource_version))
+        named = [ns for ns in namespaces if ns is not None]
+        gaps.extend(_missing_namespaces(conn, named, collector.namespaces()))
         finished = _stamp()
     finally:
         conn.pool.clear()
@@ -183,6 +199,7 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
         context=conn.context,
         namespaces=tuple(ns for ns in namespaces if ns is not None),
         all_namespaces=options.all_namespaces,
+        server=conn.host,
     )
     answered.sort()
     facts_seen = model.Provenance(
@@ -296,7 +313,7 @@ def _open(endpoint: kubeconfig.Endpoint, options: LiveOptions) -> _Connection:
     else:
         pool = urllib3.PoolManager(**settings)
     timeout = urllib3.Timeout(connect=options.connect_timeout, read=options.read_timeout)
-    return _Connection(endpoint, pool, headers, timeout)
+    return _Connection(endpoint, pool, headers, timeout, options.request_timeout)
 
 
 def _tls(endpoint: kubeconfig.Endpoint) -> ssl.SSLContext:
@@ -347,11 +364,14 @@ def _load_client_certificate(context: ssl.SSLContext, endpoint: kubeconfig.Endpo
 class _Response:
     status: int
     body: bytes
+    retry_after: str = ""
+    """The ``Retry-After`` header, as sent."""
 
 
-def _get(conn: _Connection, path: str, query: Sequence[tuple[str, Any]]) -> _Response:
-    """One read-only GET; transport failures become ``ClusterUnreachable``."""
-    return _request(conn, "GET", path, query)
+def _get(conn: _Connection, path: str, query: Sequence[tuple[str, Any]],
+         deadline: float | None = None) -> _Response:
+    """One read-only GET that ends by ``deadline``; see :func:`_request`."""
+    return _request(conn, "GET", path, query, deadline=deadline)
 
 
 def _ask(conn: _Connection, method: str, path: str,
@@ -360,11 +380,56 @@ def _ask(conn: _Connection, method: str, path: str,
     return provenance.Answer(response.status, response.body)
 
 
+def _deadline(conn: _Connection) -> float:
+    """When a request started now must have ended (``time.monotonic`` clock)."""
+    return time.monotonic() + conn.request_timeout
+
+
 def _request(
     conn: _Connection, method: str, path: str, query: Sequence[tuple[str, Any]],
-    payload: Mapping[str, Any] | None = None,
+    payload: Mapping[str, Any] | None = None, *, deadline: float | None = None,
 ) -> _Response:
-    """One request (GET, or the SelfSubjectReview POST); transport failures raise."""
+    """One request (GET, or the SelfSubjectReview POST) that ends by ``deadline``.
+
+    Socket timeouts bound each read, not a whole response: an apiserver (or proxy) that
+    trickles a byte at a time would never time out. So the exchange runs in a daemon
+    thread and this one waits for it until the deadline (``--request-timeout`` from now
+    by default), then gives up on it.
+
+    Raises:
+        errors.ClusterUnreachable: no complete answer by the deadline, or a transport error.
+    """
+    remaining = (deadline if deadline is not None else _deadline(conn)) - time.monotonic()
+    if remaining <= 0:
+        raise _too_slow(conn, method, path)
+    outcome: concurrent.futures.Future[_Response] = concurrent.futures.Future()
+
+    def exchange() -> None:
+        try:
+            outcome.set_result(_exchange(conn, method, path, query, payload, remaining))
+        except BaseException as e:  # handed to the waiting thread
+            outcome.set_exception(e)
+
+    threading.Thread(target=exchange, name="driftscan-request", daemon=True).start()
+    try:
+        return outcome.result(timeout=remaining)
+    except concurrent.futures.TimeoutError as e:
+        raise _too_slow(conn, method, path) from e
+
+
+def _too_slow(conn: _Connection, method: str, path: str) -> errors.ClusterUnreachable:
+    return errors.ClusterUnreachable(
+        f"the apiserver at {conn.host} (context {conn.context!r}) did not answer {method}"
+        f" {path} within {conn.request_timeout:g} s",
+        hint="check that the cluster is running and reachable; a slow but healthy one"
+        " needs a longer --request-timeout",
+    )
+
+
+def _exchange(
+    conn: _Connection, method: str, path: str, query: Sequence[tuple[str, Any]],
+    payload: Mapping[str, Any] | None, budget: float,
+) -> _Response:
     headers = conn.headers
     body = None
     if payload is not None:
@@ -373,18 +438,50 @@ def _request(
     url = conn.host + path
     if query:
         url += "?" + urllib.parse.urlencode(list(query))
+    connect, read = conn.timeout.connect_timeout, conn.timeout.read_timeout
+    timeout = urllib3.Timeout(
+        connect=min(connect, budget) if isinstance(connect, int | float) else budget,
+        read=min(read, budget) if isinstance(read, int | float) else budget)
     try:
         response = conn.pool.request(
-            method, url, body=body, headers=headers, timeout=conn.timeout,
-            redirect=False, retries=False,
+            method, url, body=body, headers=headers, timeout=timeout,
+            redirect=False, retries=False, preload_content=False,
         )
+        try:
+            data = response.read(_MAX_BODY + 1)
+        finally:
+            response.release_conn()
     except (urllib3.exceptions.HTTPError, OSError) as e:
         raise errors.ClusterUnreachable(
             f"cannot reach the apiserver at {conn.host} (context {conn.context!r}):"
             f" {_transport_reason(e)}",
             hint="check that the cluster is running and the kubeconfig points at it",
         ) from e
-    return _Response(int(response.status), response.data or b"")
+    if len(data or b"") > _MAX_BODY:
+        raise errors.ClusterUnreachable(
+            f"the apiserver at {conn.host} answered {method} {path} with more than"
+            f" {_MAX_BODY // 2**20} MiB",
+            hint="is the kubeconfig pointing at a Kubernetes apiserver?",
+        )
+    return _Response(int(response.status), data or b"",
+                     str(response.headers.get("Retry-After") or ""))
+
+
+def _backoff(response: _Response, attempt: int) -> float:
+    """Seconds to wait before the next try: ``Retry-After`` when given, capped."""
+    wait = 0.2 * 2**attempt
+    value = response.retry_after.strip()
+    if value.isascii() and value.isdigit() and len(value) < 10:
+        wait = float(value)
+    elif value:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            pass
+        else:
+            if when.tzinfo is not None:
+                wait = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
+    return float(min(max(wait, 0.0), _MAX_BACKOFF))
 
 
 def _transport_reason(e: BaseException) -> str:
@@ -416,6 +513,52 @@ def _probe(conn: _Connection) -> provenance.Answer:
             hint="refresh the token or client certificate in the kubeconfig",
         )
     return provenance.Answer(response.status, response.body)
+
+
+# --- namespaces --------------------------------------------------------------------------
+
+
+def _missing_namespaces(
+    conn: _Connection, named: Sequence[str], seen: frozenset[str]
+) -> list[model.Gap]:
+    """Gaps for scanned namespaces that do not exist, or whose existence cannot be checked.
+
+    LISTs in a namespace that does not exist answer 200 with no items, so without this a
+    mistyped ``-n`` would scan as clean.
+    """
+    gaps: list[model.Gap] = []
+    known: list[str] | None = None
+    for namespace in named:
+        response = _get(conn, f"/api/v1/namespaces/{namespace}", ())
+        if response.status == 200:
+            continue
+        if response.status == 404:
+            if known is None:
+                known = _namespace_names(conn)
+            hint = suggest.did_you_mean(namespace, known)
+            gaps.append(model.Gap(
+                "Namespace", namespace,
+                f"namespace {namespace} does not exist in context {conn.context}{hint}"
+                " (`kubectl get namespaces` lists them)"))
+        elif namespace not in seen:
+            gaps.append(model.Gap(
+                "Namespace", namespace,
+                f"nothing was found in namespace {namespace} and the apiserver did not let"
+                f" the scan check that it exists (GET answered {response.status}:"
+                f" {_status_message(response.body)})"))
+    return gaps
+
+
+def _namespace_names(conn: _Connection) -> list[str]:
+    """Every namespace's name, or [] when listing them is not allowed."""
+    response = _get(conn, "/api/v1/namespaces", ())
+    if response.status != 200:
+        return []
+    try:
+        items = orjson.loads(response.body).get("items") or []
+    except (orjson.JSONDecodeError, AttributeError):
+        return []
+    return [str((i.get("metadata") or {}).get("name")) for i in items if isinstance(i, Mapping)]
 
 
 # --- listing -----------------------------------------------------------------------------
@@ -452,18 +595,20 @@ def _list(
     path = resource.path(namespace)
     observer.started(resource.kind, namespace)
 
-    def fetch(token: str) -> concurrent.futures.Future[_Response]:
+    def fetch(token: str, deadline: float) -> concurrent.futures.Future[_Response]:
         query: list[tuple[str, Any]] = [("limit", options.page_size)]
         if token:
             query.append(("continue", token))
-        return fetcher.submit(_get, conn, path, query)
+        return fetcher.submit(_get, conn, path, query, deadline)
 
     collector = parsing.Collector()
+    gaps: list[model.Gap] = []
     token = ""
     restarts = retries = count = 0
     version: str | None = None
     answered_at = 0.0
-    pending = fetch(token)
+    deadline = _deadline(conn)
+    pending = fetch(token, deadline)
     while True:
         response = pending.result()
         if response.status == 200:
@@ -472,43 +617,53 @@ def _list(
             # network work while this thread parses.
             ahead = _peek_continue(response.body)
             if ahead:
-                pending = fetch(ahead)
+                deadline = _deadline(conn)
+                pending = fetch(ahead, deadline)
             try:
                 # orjson stops at its own nesting cap rather than recursing without end,
                 # and nothing after the parser walks raw values.
                 page = orjson.loads(response.body)
             except orjson.JSONDecodeError as e:
                 raise errors.ClusterUnreachable(
-                    f"the apiserver at {conn.host} sent invalid JSON for GET {path}"
+                    f"the apiserver at {conn.host} sent invalid JSON for GET {path}",
+                    hint="retry; if it persists, a proxy between here and the apiserver"
+                    " cuts or alters answers",
                 ) from e
-            count += _collect(collector, resource, path, page)
+            count += _collect(collector, resource, path, page, gaps)
             observer.page(resource.kind, namespace, count)
-            metadata = page.get("metadata") or {}
+            metadata = page.get("metadata") if isinstance(page, Mapping) else None
+            metadata = metadata if isinstance(metadata, Mapping) else {}
             if version is None:
                 version, answered_at = str(metadata.get("resourceVersion") or ""), time.time()
-            token = metadata.get("continue") or ""
+            raw_token = metadata.get("continue")
+            token = raw_token if isinstance(raw_token, str) else ""
             del page
             if token != ahead:
                 if ahead:
                     pending.result()  # a mis-read token: drop that page, ask properly
                 if token:
-                    pending = fetch(token)
+                    deadline = _deadline(conn)
+                    pending = fetch(token, deadline)
             if not token:
                 observer.finished(resource.kind, namespace, count, None)
-                return _ListResult(collector, [], resource_version=version or None,
+                return _ListResult(collector, gaps, resource_version=version or None,
                                    answered_at=answered_at)
             continue
         if response.status == 410 and token and restarts < _MAX_RESTARTS:
             # The continue token expired mid-list: start over for a consistent LIST.
             restarts += 1
-            collector, token, count, version = parsing.Collector(), "", 0, None
-            pending = fetch(token)
+            collector, gaps, token, count, version = parsing.Collector(), [], "", 0, None
+            deadline = _deadline(conn)
+            pending = fetch(token, deadline)
             continue
         if response.status in (429, 500, 502, 503, 504) and retries < _MAX_RETRIES:
-            retries += 1
-            time.sleep(0.2 * 2**retries)
-            pending = fetch(token)
-            continue
+            # Retry the same page within the same deadline, as long as the wait fits.
+            wait = _backoff(response, retries)
+            if time.monotonic() + wait < deadline - options.connect_timeout / 10:
+                retries += 1
+                time.sleep(wait)
+                pending = fetch(token, deadline)
+                continue
         if response.status == 401:
             raise errors.ClusterUnreachable(
                 f"the apiserver at {conn.host} rejected the credentials of context"
@@ -516,6 +671,8 @@ def _list(
                 hint="refresh the token or client certificate in the kubeconfig",
             )
         reason = _gap_reason(response, resource, namespace)
+        if retries:
+            reason += f" (gave up after {retries + 1} tries within {conn.request_timeout:g} s)"
         observer.finished(resource.kind, namespace, count, reason)
         return _ListResult(
             parsing.Collector(),
@@ -564,20 +721,34 @@ def _gap_reason(response: _Response, resource: Resource, namespace: str | None) 
 
 
 def _collect(
-    collector: parsing.Collector, resource: Resource, path: str, page: Any
+    collector: parsing.Collector, resource: Resource, path: str, page: Any,
+    gaps: list[model.Gap],
 ) -> int:
+    """Parse every item of ``page``; a malformed object becomes a gap naming it."""
     items = page.get("items") if isinstance(page, Mapping) else None
     if not isinstance(items, list):
         raise errors.ClusterUnreachable(f"the apiserver sent no items list for GET {path}")
     for item in items:
-        if not isinstance(item, Mapping):
-            continue
         try:
+            if not isinstance(item, Mapping):
+                raise parsing.ObjectProblem("the item is not an object")
             collector.add(resource.kind, item)
         except parsing.ObjectProblem as e:
-            meta = item.get("metadata") or {}
-            name = f"{meta.get('namespace', '')}/{meta.get('name', '?')}".lstrip("/")
-            raise errors.InputError(
-                f"{resource.kind} {name} from GET {path} is unusable: {e}"
-            ) from e
+            namespace, name = _identity(item)
+            gaps.append(model.Gap(
+                resource.kind, namespace,
+                f"{resource.kind} {(namespace + '/') if namespace else ''}{name} from GET"
+                f" {path} is malformed and was not read: {e}",
+            ))
     return len(items)
+
+
+def _identity(item: Any) -> tuple[str | None, str]:
+    """``(namespace, name)`` of a raw object, as far as it can be told."""
+    meta = item.get("metadata") if isinstance(item, Mapping) else None
+    if not isinstance(meta, Mapping):
+        return None, "(no metadata)"
+    namespace = meta.get("namespace")
+    name = meta.get("name")
+    return (namespace if isinstance(namespace, str) and namespace else None,
+            name if isinstance(name, str) and name else "(no name)")

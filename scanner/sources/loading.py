@@ -23,6 +23,8 @@ class LoadRequest:
     context: str | None = None
     namespaces: tuple[str, ...] = ()
     all_namespaces: bool = False
+    request_timeout: float | None = None
+    """Seconds each apiserver request may take, retries included (live default: 30)."""
 
 
 def load(request: LoadRequest, observer: progress.ListObserver | None = None) -> model.Snapshot:
@@ -59,5 +61,6 @@ def load(request: LoadRequest, observer: progress.ListObserver | None = None) ->
         context=request.context,
         namespaces=tuple(dict.fromkeys(request.namespaces)),
         all_namespaces=request.all_namespaces,
+        request_timeout=request.request_timeout or live.DEFAULT_REQUEST_TIMEOUT,
     )
     return live.load(options, observer)

@@ -29,7 +29,6 @@ exist (a usage error) raises ``errors.InputError``.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +37,7 @@ from typing import Any
 import yaml
 import yaml.nodes
 
-from scanner import decoding, errors, images, model
+from scanner import decoding, errors, images, model, reading
 from scanner.sources import parsing
 
 __all__ = [
@@ -229,7 +228,11 @@ def load(paths: Sequence[str], *, stdin_text: str | None = None) -> list[Manifes
                 problems.append("- (stdin) is given twice")
                 continue
             seen_stdin = True
-            text = stdin_text if stdin_text is not None else sys.stdin.read()
+            try:
+                text = stdin_text if stdin_text is not None else reading.text("-", MAX_FILE_BYTES)
+            except reading.Refused as e:
+                problems.append(f"- (stdin): {e.message}")
+                continue
             texts.append(("-", None, text))
             sequence.append("-")
             continue
@@ -237,17 +240,14 @@ def load(paths: Sequence[str], *, stdin_text: str | None = None) -> list[Manifes
             sequence.append(str(path))
             reason, hint = "", ""
             try:
-                data = path.read_bytes()
-                if len(data) > MAX_FILE_BYTES:
-                    reason = f"larger than {MAX_FILE_BYTES // 2**20} MiB"
-                    hint = "split it, or check the parts that matter"
-                else:
-                    texts.append((str(path), path, data.decode("utf-8")))
-            except UnicodeDecodeError:
-                reason, hint = "not UTF-8 text", "save it as UTF-8, or leave it out"
-            except OSError as e:
-                reason = f"cannot read ({e.strerror or e})"
+                texts.append((str(path), path, reading.text(path, MAX_FILE_BYTES)))
+            except reading.Refused as e:
+                reason = e.message  # too large, binary, not UTF-8, or an OS error
                 hint = "check its permissions"
+                if "larger" in reason:
+                    hint = "split it, or check the parts that matter"
+                elif "not a text file" in reason:
+                    reason, hint = "not UTF-8 text", "save it as UTF-8, or leave it out"
             if reason:
                 unreadable.append(ManifestFile(str(path), path, "", (), (
                     Unreadable(str(path), None, reason, hint),)))
@@ -415,6 +415,9 @@ class _Reader:
             self.problem(line, "list item is not an object")
             return None
         kind = data.get("kind")
+        if kind is not None and not isinstance(kind, str):
+            self.problem(line, "kind is not a string")
+            return None
         api_version = str(data.get("apiVersion", ""))
         if kind not in _POD_SPEC_PATHS or (
                 kind == "Rollout" and not api_version.startswith(parsing.ROLLOUT_GROUP + "/")):

@@ -86,6 +86,9 @@ _HOST_PORT = re.compile(r"(?<![\w./-])([a-z0-9][a-z0-9.-]*[a-z0-9]):\d{1,5}\b")
 _SVC_NAME = re.compile(r"\b([a-z0-9][a-z0-9-]*\.[a-z0-9][a-z0-9-]*\.svc(?:\.[a-z0-9.-]+)?)\b")
 _BARE_HOST = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
 _TEMPLATE_OWNERS = frozenset({"ReplicaSet", "StatefulSet", "DaemonSet", "Job"})
+# The revision annotation is an int64 in decimal; str.isdigit() also accepts "²" and
+# other Unicode digits, and int() refuses more than 4,300 digits.
+_REVISION_NUMBER = re.compile(r"[0-9]{1,18}")
 _intern = sys.intern
 
 
@@ -152,6 +155,14 @@ class Collector:
         self.pods.update(other.pods)
         self.services.update(other.services)
         self.nodes.update(other.nodes)
+
+    def namespaces(self) -> frozenset[str]:
+        """The namespaces of every namespaced object collected so far."""
+        found = {w.namespace for w in self.workloads.values()}
+        found.update(r.namespace for r in self.revisions.values())
+        found.update(p.namespace for p in self.pods.values())
+        found.update(s.namespace for s in self.services.values())
+        return frozenset(found)
 
     def snapshot(
         self, source: model.SourceInfo, collected_at: str, gaps: Iterable[model.Gap] = ()
@@ -304,7 +315,7 @@ def _is_ready(status: Mapping[str, Any]) -> bool:
 def _hosts_of(container: Mapping[str, Any]) -> tuple[str, ...]:
     hosts: set[str] = set()
     texts: list[str] = []
-    for env in container.get("env") or ():
+    for env in _seq(container.get("env")):
         if not isinstance(env, dict):
             continue
         value = env.get("value")
@@ -317,7 +328,7 @@ def _hosts_of(container: Mapping[str, Any]) -> tuple[str, ...]:
             if _BARE_HOST.match(bare):
                 hosts.add(bare)
     for key in ("command", "args"):
-        for arg in container.get(key) or ():
+        for arg in _seq(container.get(key)):
             if isinstance(arg, str):
                 texts.append(arg)
     for text in texts:
@@ -326,6 +337,18 @@ def _hosts_of(container: Mapping[str, Any]) -> tuple[str, ...]:
         hosts.update(m.group(1) for m in _HOST_PORT.finditer(lowered))
         hosts.update(m.group(1) for m in _SVC_NAME.finditer(lowered))
     return tuple(sorted(_intern(h) for h in hosts))
+
+
+def _seq(value: Any) -> list[Any]:
+    """``value`` when it is a list, else nothing: hosts are a hint, never a reason to fail."""
+    return value if isinstance(value, list) else []
+
+
+def _revision_number(value: Any) -> int | None:
+    """The ``deployment.kubernetes.io/revision`` annotation as a number, None if it is not one."""
+    if isinstance(value, str) and _REVISION_NUMBER.fullmatch(value):
+        return int(value)
+    return None
 
 
 def _template_containers(
@@ -535,7 +558,7 @@ def parse_workload(kind: str, obj: Mapping[str, Any]) -> model.Workload:
             spec, "progressDeadlineSeconds", "spec.progressDeadlineSeconds"
         ),
         conditions=_conditions(status),
-        revision=int(revision) if isinstance(revision, str) and revision.isdigit() else None,
+        revision=_revision_number(revision),
         current_revision=_str(status, "currentRevision", "status.currentRevision"),
         update_revision=_str(status, "updateRevision", "status.updateRevision"),
         updated_replicas=_int(status, "updatedReplicas", "status.updatedReplicas"),
@@ -568,7 +591,7 @@ def parse_replicaset(obj: Mapping[str, Any], owner: model.OwnerRef) -> model.Rev
         uid=_str(meta, "uid", "metadata.uid"),
         owner=owner,
         hash=_intern(labels.get(_TEMPLATE_HASH) or name.rpartition("-")[2]),
-        number=int(number) if isinstance(number, str) and number.isdigit() else None,
+        number=_revision_number(number),
         containers=_template_containers(
             _pod_template_spec(spec, "spec"), "spec.template.spec", with_hosts=False
         ),

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -33,6 +34,7 @@ from scanner.oci import resolver
 __all__ = ["GAP_KIND", "references", "resolve"]
 
 GAP_KIND = "registry"
+_CONTENT_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
 _MAX_USERS_SHOWN = 3
 
 _Key = tuple[str, str, str]
@@ -119,10 +121,13 @@ def _read_indexes(tag_resolver: resolver.Resolver, wanted: Iterable[tuple[str, s
             return e.message
         if not manifest.is_index:
             return None
+        entries = manifest.json().get("manifests")
+        # Only well-formed digests: the children end up in reports and comparisons.
         children = tuple(
-            str(entry["digest"])
-            for entry in manifest.json().get("manifests") or []
+            entry["digest"]
+            for entry in (entries if isinstance(entries, list) else [])
             if isinstance(entry, dict) and isinstance(entry.get("digest"), str)
+            and _CONTENT_DIGEST.fullmatch(entry["digest"])
         )
         return model.RegistryIndex(registry_host, repository, digest, children)
 

@@ -9,12 +9,14 @@ skip: CI installs it (.ci/run), and so does `apt-get install -y chromium`.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
-from scanner.report import html, json_format, validation
+from scanner.report import document as report_model
+from scanner.report import html, html_directory, json_format, validation
 from tests import htmltree, kubedump
 from tests.e2e import chromium
 from tests.unit import helpers
@@ -201,3 +203,120 @@ def test_validation_page_links_open_the_scan_page_at_the_workload(exe: str,
         assert browser.evaluate("document.querySelector(':target').id") == "w-deployment-shop-web"
         assert browser.evaluate("document.querySelector(':target').getBoundingClientRect().top") \
             < 200
+
+
+# --- big pages and report directories ---------------------------------------------------------
+
+FLEET = 2400
+"""1,200 workloads with high findings (past the 1,000-section limit), 600 low, 600 clean."""
+
+
+@pytest.fixture(scope="module")
+def fleet_report(tmp_path_factory: pytest.TempPathFactory) -> report_model.Report:
+    path = tmp_path_factory.mktemp("fleet") / "fleet.json"
+    path.write_text(json.dumps(kubedump.fleet(FLEET)))
+    return helpers.report_for(helpers.load(path))
+
+
+@pytest.fixture(scope="module")
+def big_page(fleet_report: report_model.Report,
+             tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("big") / "fleet.html"
+    html.write(fleet_report, path)
+    return path
+
+
+FIRST_SCREEN = """
+(() => {
+  const top = (sel) => { const e = document.querySelector(sel);
+                         return e ? e.getBoundingClientRect().top + scrollY : null; };
+  const section = document.querySelector("section.workload");
+  const limit = section.getBoundingClientRect().top + scrollY;
+  const rowsAbove = Array.prototype.filter.call(
+    document.querySelectorAll("#workload-table tbody tr"),
+    (tr) => tr.getBoundingClientRect().top + scrollY < limit).length;
+  return {summary: top("#summary"), grades: top("#grade-counts"), note: top("#detail-note"),
+          section: limit, sectionId: section.id, rows: document.querySelectorAll(
+            "#workload-table tbody tr").length, rowsAbove: rowsAbove, innerHeight: innerHeight};
+})()
+"""
+
+TARGET = """
+(() => { const t = document.querySelector(":target"); if (!t) { return null; }
+         const r = t.getBoundingClientRect();
+         return {id: t.id, tag: t.tagName, top: r.top, bottom: r.bottom, text: t.innerText}; })()
+"""
+
+
+def test_big_page_shows_summary_grades_and_first_detailed_workload_on_the_first_screen(
+        exe: str, big_page: Path, fleet_report: report_model.Report) -> None:
+    ids = html.anchors(fleet_report)
+    first = next(w for w in fleet_report.workloads if w.findings)
+    with chromium.DevTools(exe, width=1400, height=1000) as browser:
+        browser.open(big_page.as_uri())
+        at = browser.evaluate(FIRST_SCREEN)
+        assert at["rows"] == FLEET
+        assert at["rowsAbove"] == 0, "the reader scrolls past table rows to reach findings"
+        assert at["sectionId"] == ids[(first.kind, first.namespace, first.name)]
+        for key in ("summary", "grades", "note", "section"):
+            assert 0 < at[key] < at["innerHeight"], (key, at)
+        assert browser.methods("Runtime.exceptionThrown") == []
+        requests = [p["request"]["url"] for p in browser.methods("Network.requestWillBeSent")]
+        assert requests == [big_page.as_uri()]
+
+
+def test_anchors_open_every_kind_of_workload_on_the_big_page(
+        exe: str, big_page: Path, fleet_report: report_model.Report) -> None:
+    ids = html.anchors(fleet_report)
+    chosen = html.Detail().choose(fleet_report.workloads)
+    detailed = [w for w, full in zip(fleet_report.workloads, chosen, strict=True) if full]
+    over = [w for w, full in zip(fleet_report.workloads, chosen, strict=True)
+            if not full and html.worst_severity(w) == "high"]
+    low = [w for w in fleet_report.workloads if html.worst_severity(w) == "low"]
+    clean = [w for w in fleet_report.workloads if not w.findings]
+    assert len(detailed) == html.DETAIL_LIMIT and over and low and clean
+    cases = [(detailed[-1], "SECTION"), (over[-1], "TR"), (low[0], "TR"), (clean[-1], "TR")]
+    with chromium.DevTools(exe, width=1400, height=1000) as browser:
+        for w, tag in cases:
+            anchor = ids[(w.kind, w.namespace, w.name)]
+            browser.open("about:blank")  # a fresh load each time, not a same-page jump
+            browser.open(f"{big_page.as_uri()}#{anchor}")
+            target = browser.evaluate(TARGET)
+            assert target is not None and target["id"] == anchor and target["tag"] == tag
+            assert -2 < target["top"] < 1000, (anchor, target)
+            assert f"{w.namespace}/{w.name}" in target["text"]
+
+
+def test_report_directory_links_open_namespace_pages_at_the_workload(
+        exe: str, fleet_report: report_model.Report, tmp_path: Path) -> None:
+    report = html_directory.part(fleet_report, fleet_report.workloads[:200])
+    html_directory.write(report, tmp_path)
+    with chromium.DevTools(exe, width=1400, height=1000) as browser:
+        browser.open((tmp_path / "index.html").as_uri())
+        assert browser.evaluate("document.querySelectorAll('#group-table tbody tr').length") \
+            == len({w.namespace for w in report.workloads}) > 1
+        href = browser.evaluate("document.querySelector('#top-table tbody a').href")
+        assert re.search(r"/ns-team-\d\d\.html#w-deployment-team-\d\d-svc-\d+$", href)
+        browser.open(href)
+        target = browser.evaluate(TARGET)
+        assert target is not None and href.endswith("#" + target["id"])
+        assert -2 < target["top"] < 1000
+        back = browser.evaluate("document.querySelector('#context a').href")
+        assert back == (tmp_path / "index.html").as_uri()
+        requests = [p["request"]["url"] for p in browser.methods("Network.requestWillBeSent")]
+        assert requests == [href.partition("#")[0]]
+
+
+def test_report_directory_of_hostile_strings_runs_no_script(exe: str, tmp_path: Path) -> None:
+    report = helpers.report_for(helpers.load(kubedump.DUMPS / "xss.json"))
+    written = html_directory.write(report, tmp_path)
+    assert len(written) == 3  # the index, ns-shop and the {{ 7*7 }} namespace's page
+    with chromium.DevTools(exe) as browser:
+        for page in written:
+            browser.open(page.as_uri())
+            state = browser.evaluate(PROBE)
+            assert state["xss"] == "undefined" and state["imgs"] == 0 and state["scripts"] == 1
+            assert state["title"] == htmltree.parse(page.read_text()).find("title").text
+            assert browser.methods("Page.javascriptDialogOpening") == [], page
+        shown = browser.evaluate("document.body.innerText")
+        assert "{{ 7*7 }}" in shown or "shop" in shown

@@ -47,6 +47,10 @@ def test_up_status_env_down_leaves_nothing_behind(
     assert all(processes.port_open(ports[k]) for k in ("etcd", "apiserver", "registry"))
     assert f"export KUBECONFIG={cluster_dir / 'kubeconfig'}" in out.out
     assert f"export DRIFTSCAN_REGISTRY=127.0.0.1:{ports['registry']}" in out.out
+    # The registry's credentials: private, and exported for docker and driftscan.
+    assert f"export DOCKER_CONFIG={cluster_dir / 'docker'}" in out.out
+    assert (cluster_dir / "docker" / "config.json").stat().st_mode & 0o777 == 0o600
+    assert (cluster_dir / "registry.htpasswd").stat().st_mode & 0o777 == 0o600
 
     # Idempotent: a second `up` reuses the running cluster (same pids).
     assert cli.main(["cluster", "up", *args, "--nodes", "2"]) == 0
@@ -71,6 +75,12 @@ def test_up_status_env_down_leaves_nothing_behind(
     assert cli.main(["cluster", "down", *args]) == 0
     assert cli.main(["cluster", "env", *args]) == 2
     assert "not running" in capsys.readouterr().err
+    # status of a stopped cluster says so and exits 3, so scripts can tell.
+    assert cli.main(["cluster", "status", *args]) == 3
+    out = capsys.readouterr()
+    assert "cluster                  stopped  not created" in out.out
+    assert out.err == ("cluster lifecycle is not running; start it: driftscan cluster up"
+                       " --provider kwok --name lifecycle\n")
 
 
 def test_missing_binaries_name_the_build_command(

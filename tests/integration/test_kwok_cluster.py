@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client
 
 from scanner.oci import client as oci_client
-from scanner.oci import synthetic
+from scanner.oci import credentials, failures, synthetic
 from tests.integration import kubeutil as ku
 
 pytestmark = pytest.mark.cluster
@@ -37,7 +37,8 @@ def _digests(pods: list[Any]) -> Counter[str]:
 def test_deployment_runs_the_registry_digest_on_three_nodes(
         kube: client.ApiClient, namespace: str, registry: str) -> None:
     digest = _push(registry, f"{namespace}/app", "v1", f"{namespace}-v1")
-    assert digest == oci_client.client_for(registry).resolve(f"{namespace}/app", "v1")
+    authed = oci_client.client_for(registry, docker_config=credentials.load_docker_config())
+    assert digest == authed.resolve(f"{namespace}/app", "v1")
     _create(kube, namespace, ku.deployment("app", f"{registry}/{namespace}/app:v1", 6))
 
     pods = ku.wait_for("6 Running pods with imageIDs",
@@ -201,3 +202,27 @@ def test_rolling_update_is_done_by_the_real_controllers(
     assert {p.metadata.labels["pod-template-hash"] for p in pods} == {
         by_rev["2"].metadata.labels["pod-template-hash"]}
     assert d1 != d2
+
+
+def test_registry_and_etcd_refuse_anyone_without_credentials(
+        cluster: Any, namespace: str, registry: str) -> None:
+    """A local user without the cluster's credentials gets nothing from either."""
+    import json
+    import ssl
+    import urllib.request
+
+    _push(registry, f"{namespace}/app", "v1", f"{namespace}-v1")  # the cluster's user may
+    with pytest.raises(failures.Unauthorized):
+        oci_client.Client(registry).resolve(f"{namespace}/app", "v1")
+    state = json.loads((cluster.state_dir / "state.json").read_text())
+    etcd = f"https://127.0.0.1:{state['ports']['etcd']}/version"
+    anonymous = ssl.create_default_context(cafile=str(cluster.state_dir / "pki" / "ca.crt"))
+    with pytest.raises((ssl.SSLError, OSError)):
+        urllib.request.urlopen(etcd, context=anonymous, timeout=5).read()  # no client cert
+    with pytest.raises((OSError, ValueError)):
+        urllib.request.urlopen(etcd.replace("https", "http"), timeout=5).read()
+    admitted = ssl.create_default_context(cafile=str(cluster.state_dir / "pki" / "ca.crt"))
+    admitted.load_cert_chain(cluster.state_dir / "pki" / "etcd-client.crt",
+                             cluster.state_dir / "pki" / "etcd-client.key")
+    with urllib.request.urlopen(etcd, context=admitted, timeout=5) as answer:
+        assert "etcdserver" in json.loads(answer.read())

@@ -53,9 +53,18 @@ def repo(request: pytest.FixtureRequest) -> str:
     return f"driftscan-test/{name}-{uuid.uuid4().hex[:8]}"
 
 
+def _resolver() -> oci_resolver.Resolver:
+    return oci_resolver.Resolver(docker_config=credentials.load_docker_config())
+
+
+def _client(registry: str) -> oci_client.Client:
+    """A client with the cluster's registry credentials (``DOCKER_CONFIG``)."""
+    return oci_client.client_for(registry, docker_config=credentials.load_docker_config())
+
+
 @pytest.fixture
 def client(registry: str) -> oci_client.Client:
-    return oci_client.Client(registry)
+    return _client(registry)
 
 
 def _closed_port() -> int:
@@ -177,7 +186,7 @@ def test_resolver_reports_index_media_type(registry: str, repo: str) -> None:
         "v1", [synthetic.Platform("linux", "amd64"), synthetic.Platform("linux", "arm64")]
     )
     synthetic.push_image(registry, repo, "multi", index)
-    result = oci_resolver.Resolver().resolve(registry, repo, "multi")
+    result = _resolver().resolve(registry, repo, "multi")
     assert result.ok and result.is_index and result.digest == index.digest
 
 
@@ -191,7 +200,7 @@ def test_fetch_and_derive_a_runnable_base(client: oci_client.Client, repo: str) 
     assert fetched.digest == base.digest and fetched.layers == base.layers
     derived = synthetic.derive_image(fetched, "v2")
     digest = synthetic.push_image(client, f"{repo}-app", "v2", derived)
-    assert oci_client.Client(client.registry).resolve(f"{repo}-app", "v2") == digest
+    assert _client(client.registry).resolve(f"{repo}-app", "v2") == digest
     roundtrip = synthetic.fetch_image(client, f"{repo}-app", "v2")
     assert [layer.blob.digest for layer in roundtrip.layers] == [
         *(layer.blob.digest for layer in base.layers),
@@ -206,13 +215,13 @@ def test_fetch_and_derive_a_runnable_base(client: oci_client.Client, repo: str) 
 
 
 def test_missing_tag_is_a_typed_result(registry: str, repo: str) -> None:
-    client = oci_client.Client(registry)
+    client = _client(registry)
     synthetic.push_image(client, repo, "v1", synthetic.build_image("v1"))
     with pytest.raises(failures.NotFound) as caught:
         client.resolve(repo, "v404")
     assert f"registry {registry}" in str(caught.value) and f"{repo}:v404" in str(caught.value)
     assert not client.manifest_exists(repo, "v404")
-    result = oci_resolver.Resolver().resolve(registry, repo, "v404")
+    result = _resolver().resolve(registry, repo, "v404")
     assert result.status is oci_resolver.ResolutionStatus.NOT_FOUND and result.digest is None
     assert f"{repo}:v404" in result.message and result.hint
 
@@ -238,12 +247,13 @@ def test_https_to_plain_http_registry_says_mark_it_insecure(registry: str, repo:
 
 
 def test_resolver_resolves_many_concurrently_and_caches(registry: str, repo: str) -> None:
-    client = oci_client.Client(registry)
+    client = _client(registry)
     expected = {
         f"v{i}": synthetic.push_image(client, repo, f"v{i}", synthetic.build_image(f"v{i}"))
         for i in range(6)
     }
-    resolver = oci_resolver.Resolver(max_workers=6)
+    resolver = oci_resolver.Resolver(max_workers=6,
+                                     docker_config=credentials.load_docker_config())
     wanted = [(registry, repo, tag) for tag in [*expected, "missing"] * 3]
     results = resolver.resolve_all(wanted)
     assert resolver.lookups == 7
@@ -255,7 +265,7 @@ def test_resolver_resolves_many_concurrently_and_caches(registry: str, repo: str
     synthetic.push_image(client, repo, "v0", synthetic.build_image("v0-rebuilt"))
     # Cached per run: a re-push is seen by a new resolver, not the old one.
     assert resolver.resolve(registry, repo, "v0").digest == expected["v0"]
-    assert oci_resolver.Resolver().resolve(registry, repo, "v0").digest != expected["v0"]
+    assert _resolver().resolve(registry, repo, "v0").digest != expected["v0"]
 
 
 # --------------------------------------------------------------------------- own registries

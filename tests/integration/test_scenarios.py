@@ -28,7 +28,7 @@ from kubernetes import client
 from scanner import cli
 from scanner.clusters import base, kwok, processes
 from scanner.oci import client as oci_client
-from scanner.oci import synthetic
+from scanner.oci import credentials, synthetic
 from scanner.scenarios import catalog, observers, outputs, records, running, targets
 from tests.integration import kubeutil as ku
 
@@ -112,7 +112,7 @@ def test_two_library_scenarios_pass_through_the_cli(
     data = json.loads((out / "journal.json").read_text())
     assert data["run"]["status"] == "completed" and data["run"]["exit_code"] == 0
     first = data["scenarios"][0]
-    assert first["passed"] and first["cleanup"]["namespace_gone"] is True
+    assert first["passed"] and first["cleanup"]["namespace_deleted"] is True
     drift = next(e for e in first["expectations"] if e["expected"].get("rule") == "digest-drift")
     assert drift["met"] and 0 < drift["time_to_detect_s"] < 30
     assert (out / drift["report_file"]).is_file()
@@ -122,7 +122,7 @@ def test_two_library_scenarios_pass_through_the_cli(
     suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
     assert suite is not None and suite.get("tests") == "2" and suite.get("failures") == "0"
     for name in ("retag-scale-up", "statefulset-partition"):
-        assert not namespaces_of(kube, name)
+        assert_no_namespace_left(kube, name)  # the namespace controller finishes it
 
 
 def test_the_whole_library_passes_in_a_shared_cluster(
@@ -143,7 +143,7 @@ def test_the_whole_library_passes_in_a_shared_cluster(
     assert not [n for n in nodes if n.startswith("ds-")], "added nodes were removed"
     assert not any(nodes.values())
     for s in scenarios:
-        assert not namespaces_of(kube, s.name)
+        assert_no_namespace_left(kube, s.name)
 
 
 # --- a scenario whose expectation cannot hold --------------------------------------------
@@ -348,7 +348,8 @@ def test_existing_provider_skips_node_steps(cluster: base.ClusterHandle, tmp_pat
 
 def test_existing_provider_deletes_the_images_it_pushed(
         cluster: base.ClusterHandle, kube: client.ApiClient, tmp_path: Path) -> None:
-    reg = oci_client.client_for(cluster.registry)
+    reg = oci_client.client_for(cluster.registry,
+                                docker_config=credentials.load_docker_config())
     other = f"others-{uuid.uuid4().hex[:8]}/web"
     theirs = synthetic.push_image(reg, other, "1.0", synthetic.build_image(f"{other}-1"))
     path, name = scenario_file(tmp_path, """\

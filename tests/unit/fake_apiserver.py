@@ -2,9 +2,16 @@
 
 Serves ``GET /version``, ``GET`` of the ``kube-system`` namespace and collection paths
 from an in-memory table; ``limit`` and ``continue`` page like the real apiserver (the
-token is an offset, each LIST gets the next resourceVersion). The only non-GET it
+token is an offset, each LIST gets the next resourceVersion). Another namespace exists
+(``GET /api/v1/namespaces/NAME``, and in ``GET /api/v1/namespaces``) when a collection
+path lies under it, unless ``namespaces`` names them explicitly. The only non-GET it
 answers is the ``SelfSubjectReview`` create (which the real apiserver does not store
 either); any other write fails the test with a 501.
+
+``faults`` scripts misbehaviour per path, one :class:`Fault` per request in order: any
+status with headers (429 with ``Retry-After``, 503 bursts), a truncated body, a hang
+before answering, or a body trickled a byte at a time — what a proxy, an overloaded
+apiserver or a broken load balancer sends.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import json
 import ssl
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,12 +34,30 @@ KUBE_SYSTEM = "/api/v1/namespaces/kube-system"
 REVIEWS = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 
 
+@dataclass(frozen=True)
+class Fault:
+    """One scripted answer; ``status`` 0 means the normal answer, possibly altered."""
+
+    status: int = 0
+    headers: tuple[tuple[str, str], ...] = ()
+    truncate: int | None = None
+    """Send only this many bytes of the body (Content-Length still promises all)."""
+    hang: float = 0.0
+    """Seconds to wait before answering."""
+    trickle: float = 0.0
+    """Seconds between body bytes."""
+    after: int = 0
+    """Apply only from this request to the path on (0: the first)."""
+
+
 @dataclass
 class FakeApiserver:
     collections: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     forbidden: set[str] = field(default_factory=set)
     expire_once: set[str] = field(default_factory=set)
     unauthorized: bool = False
+    faults: dict[str, list[Fault]] = field(default_factory=dict)
+    namespaces: set[str] | None = None
     kube_system_uid: str = "5f0c3a52-0000-4000-8000-00000000c1d0"
     user: dict[str, Any] | None = field(default_factory=lambda: {
         "username": "system:serviceaccount:shop:scanner", "uid": "sa-uid",
@@ -60,6 +86,10 @@ class FakeApiserver:
                 "name": "kube-system", "uid": self.kube_system_uid}}
         if parsed.path == "/version":
             return 200, {"major": "1", "minor": "32", "gitVersion": "v1.32.0"}
+        if parsed.path not in self.forbidden and parsed.path.startswith("/api/v1/namespaces"):
+            answer = self._namespaces(parsed.path)
+            if answer is not None:
+                return answer
         if parsed.path in self.forbidden:
             return 403, _status(403, "Forbidden",
                                 f'pods is forbidden: User "system:serviceaccount:x:y" cannot'
@@ -84,6 +114,33 @@ class FakeApiserver:
             metadata["continue"] = str(following)
             metadata["remainingItemCount"] = len(items) - following
         return 200, {"kind": "List", "apiVersion": "v1", "metadata": metadata, "items": page}
+
+    def fault(self, path: str) -> Fault | None:
+        """The scripted fault for the next request to ``path``, if any (consumed)."""
+        with self.lock:
+            queue = self.faults.get(path)
+            if not queue:
+                return None
+            seen = sum(1 for _, p, _ in self.requests if p == path)
+            if seen <= queue[0].after:
+                return None
+            return queue.pop(0)
+    def existing_namespaces(self) -> set[str]:
+        if self.namespaces is not None:
+            return self.namespaces
+        return {p.split("/")[-2] for p in self.collections if "/namespaces/" in p}
+
+    def _namespaces(self, path: str) -> tuple[int, dict[str, Any]] | None:
+        parts = path.strip("/").split("/")  # api v1 namespaces [NAME]
+        if len(parts) == 3:
+            items = [{"metadata": {"name": n}} for n in sorted(self.existing_namespaces())]
+            return 200, {"kind": "NamespaceList", "apiVersion": "v1", "items": items}
+        if len(parts) != 4:
+            return None
+        if parts[3] in self.existing_namespaces():
+            return 200, {"kind": "Namespace", "apiVersion": "v1",
+                         "metadata": {"name": parts[3]}}
+        return 404, _status(404, "NotFound", f'namespaces "{parts[3]}" not found')
 
     def get_paths(self) -> list[str]:
         return [path for method, path, _ in self.requests if method == "GET"]
@@ -110,11 +167,29 @@ def serve(fake: FakeApiserver, tls: pki.Pki | None = None) -> Iterator[str]:
             if length:
                 self.rfile.read(length)  # keep the connection in step for the next request
             code, body = fake.handle(method, self.path)
+            fault = fake.fault(urllib.parse.urlsplit(self.path).path)
+            if fault is not None and fault.status:
+                code, body = fault.status, _status(fault.status, "Scripted", "scripted fault")
             data = json.dumps(body).encode()
+            if fault is not None and fault.hang:
+                time.sleep(fault.hang)
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            for name, value in fault.headers if fault is not None else ():
+                self.send_header(name, value)
             self.end_headers()
+            if fault is not None and fault.truncate is not None:
+                self.wfile.write(data[: fault.truncate])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            if fault is not None and fault.trickle:
+                for i in range(len(data)):
+                    self.wfile.write(data[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(fault.trickle)
+                return
             self.wfile.write(data)
 
         def do_GET(self) -> None:  # noqa: N802

@@ -1,4 +1,4 @@
-"""``driftscan scan`` and ``driftscan rules`` in-process: exit codes and output lines."""
+"""``driftscan scan``, ``rules`` and ``cluster status`` in-process: exit codes and output."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def test_drift_dump_exits_1_with_table(capsys: pytest.CaptureFixture[str]) -> No
 def test_clean_dump_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "scan", "--from", CLEAN)
     assert code == 0
-    assert out.splitlines()[0] == "No drift findings."
+    assert out.splitlines()[:2] == [f"Scanned dump {CLEAN}, every namespace in the files",
+                                    "No drift findings."]
 
 
 @pytest.mark.parametrize(("fail_on", "expected"), [("critical", 0), ("high", 0), ("medium", 0),
@@ -81,9 +82,104 @@ def test_table_to_file_has_no_color_codes(capsys: pytest.CaptureFixture[str],
 
 
 def test_namespace_filter_on_dumps(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "scan", "--from", DRIFT, "-n", "elsewhere")
-    assert code == 0
+    code, out, _ = run(capsys, "scan", "--from", DRIFT, "-n", "shop")
+    assert code == 1
+    assert out.splitlines()[0] == f"Scanned dump {DRIFT}, namespace shop"
+
+
+def test_a_namespace_with_nothing_in_the_dump_is_a_gap(capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    code, out, err = run(capsys, "scan", "--from", DRIFT, "-n", "elsewhere")
+    assert code == 3
+    assert "no object in the input is in namespace elsewhere" in " ".join(out.split())
+    assert "Nothing to scan: no workloads or pods in namespace elsewhere." in out
+    assert "No drift findings" not in out
     assert out.splitlines()[-1].startswith("0 workloads, 0 pods")
+    assert out.splitlines()[-1].endswith("INCOMPLETE: 1 gap(s), see above")
+    assert "exit code 3" in err
+    code, out, _ = run(capsys, "scan", "--from", DRIFT, "-n", "elsewhere", "--format", "json")
+    data = json.loads(out)
+    assert code == 3 and data["summary"]["complete"] is False
+    assert data["gaps"][0]["kind"] == "Namespace" and data["gaps"][0]["namespace"] == "elsewhere"
+
+
+def _listable(fake: FakeApiserver, namespace: str) -> None:
+    """Serve empty lists in ``namespace``, as the apiserver does whether or not it exists."""
+    for path in [p for p in fake.collections if "/namespaces/shop/" in p]:
+        fake.collections[path.replace("/namespaces/shop/", f"/namespaces/{namespace}/")] = []
+
+
+def _live(tmp_path: Path, fake: FakeApiserver, capsys: pytest.CaptureFixture[str],
+          *args: str) -> tuple[int, str, str, str]:
+    with serve(fake) as url:
+        path = kubeconfig(tmp_path / "kc", url)
+        code, out, err = run(capsys, "scan", "--kubeconfig", str(path), *args)
+    return code, out, err, url
+
+
+def test_a_namespace_that_does_not_exist_is_a_gap_not_clean(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    fake = FakeApiserver(collections=split_by_kind(helpers.raw(Path(CLEAN))))
+    _listable(fake, "does-not-exist")
+    _listable(fake, "shpo")
+    fake.namespaces = {"shop", "kube-system"}
+    code, out, err, url = _live(tmp_path, fake, capsys, "-n", "does-not-exist")
+    assert code == 3
+    text = " ".join(out.split())
+    assert out.splitlines()[0] == f"Scanned context test ({url}), namespace does-not-exist"
+    assert "INCOMPLETE SCAN" in out
+    assert "namespace does-not-exist does not exist in context test" in text
+    assert "No drift findings" not in out
+    assert "exit code 3; --allow-gaps accepts them" in err
+    code, out, _, url = _live(tmp_path, fake, capsys, "-n", "shpo", "--format", "json")
+    data = json.loads(out)
+    assert code == 3
+    assert data["summary"]["complete"] is False
+    assert data["source"]["server"] == url and data["source"]["namespaces"] == ["shpo"]
+    assert data["gaps"] == [{"kind": "Namespace", "namespace": "shpo", "reason":
+                             "namespace shpo does not exist in context test; did you mean"
+                             " 'shop'? (`kubectl get namespaces` lists them)"}]
+    code, _, _, _ = _live(tmp_path, fake, capsys, "-n", "shpo", "--allow-gaps")
+    assert code == 0
+
+
+def test_an_existing_namespace_scans_without_a_namespace_gap(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    fake = FakeApiserver(collections=split_by_kind(helpers.raw(Path(CLEAN))))
+    code, out, _, _ = _live(tmp_path, fake, capsys, "-n", "shop")
+    assert code == 0 and "INCOMPLETE" not in out and "No drift findings." in out
+
+
+def test_unverifiable_namespace_with_nothing_in_it_is_a_gap(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    fake = FakeApiserver(collections=split_by_kind(helpers.raw(Path(CLEAN))))
+    _listable(fake, "team")
+    fake.namespaces = {"shop"}
+    fake.forbidden.update({"/api/v1/namespaces/team", "/api/v1/namespaces/shop"})
+    code, out, _, _ = _live(tmp_path, fake, capsys, "-n", "team", "--format", "json")
+    gap = json.loads(out)["gaps"][0]
+    assert code == 3 and gap["kind"] == "Namespace"
+    assert gap["reason"].startswith("nothing was found in namespace team and the apiserver did"
+                                    " not let the scan check that it exists (GET answered 403")
+    # Forbidden to GET the namespace but objects are there: it exists, no gap.
+    code, out, _, _ = _live(tmp_path, fake, capsys, "-n", "shop")
+    assert code == 0
+
+
+def test_all_namespaces_of_an_empty_cluster_says_so(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    fake = FakeApiserver(collections={p: [] for p in split_by_kind(helpers.raw(Path(CLEAN)))})
+    for path in list(fake.collections):
+        if "/namespaces/" in path:
+            kind = path.rsplit("/", 1)[1]
+            fake.collections[path.replace("/namespaces/shop", "")] = []
+            del fake.collections[path]
+            assert kind
+    code, out, _, url = _live(tmp_path, fake, capsys, "-A")
+    assert code == 0
+    assert out.splitlines()[:2] == [
+        f"Scanned context test ({url}), all namespaces",
+        "Nothing to scan: no workloads or pods in all namespaces."]
 
 
 def test_several_files(capsys: pytest.CaptureFixture[str]) -> None:
@@ -179,7 +275,7 @@ def test_live_scan_with_gaps_still_reflects_findings(capsys: pytest.CaptureFixtu
                              "--format", "json")
     assert code == 1
     data = json.loads(out)
-    assert data["source"] == {"type": "live", "context": "test", "files": [],
+    assert data["source"] == {"type": "live", "context": "test", "server": url, "files": [],
                               "namespaces": ["shop"], "all_namespaces": False}
     assert data["gaps"][0]["kind"] == "Node"
     assert data["summary"]["complete"] is False
@@ -187,7 +283,8 @@ def test_live_scan_with_gaps_still_reflects_findings(capsys: pytest.CaptureFixtu
         path = kubeconfig(tmp_path / "kc", url)
         code, out, _ = run(capsys, "scan", "--kubeconfig", str(path), "-n", "shop")
     assert out.splitlines()[-1].endswith("; INCOMPLETE: 1 gap(s), see above")
-    assert "INCOMPLETE SCAN" in out.splitlines()[0]
+    assert out.splitlines()[0] == f"Scanned context test ({url}), namespace shop"
+    assert "INCOMPLETE SCAN" in out.splitlines()[1]
 
 
 def test_live_scan_with_gaps_and_no_failing_finding_exits_3(capsys: pytest.CaptureFixture[str],
@@ -234,13 +331,42 @@ def test_scan_path_never_runs_subprocesses() -> None:
     assert subprocess.CalledProcessError.__name__  # the type the check is about
 
 
-def test_rules_command(capsys: pytest.CaptureFixture[str]) -> None:
+def test_rules_command(capsys: pytest.CaptureFixture[str],
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # one physical line per rule
     code, out, _ = run(capsys, "rules")
     assert code == 0
-    assert out.splitlines()[0].split() == ["Rule", "Severity", "Title"]
+    assert out.splitlines()[0].split() == ["Rule", "Severity", "What", "it", "checks", "Fix"]
     assert any(line.split()[:2] == ["digest-drift", "high"] for line in out.splitlines())
+    flat = " ".join(out.split())
+    assert "Pods of one revision run different builds" in flat
+    assert "Pin the image to one digest" in flat  # the fix, not only the title
+    assert "driftscan rules RULE" in out
     code, out, _ = run(capsys, "rules", "--format", "markdown")
     assert code == 0 and out.startswith("# driftscan rules\n")
+
+
+def test_rules_command_explains_one_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "rules", "digest-drift")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[:3] == ["RULE:     digest-drift", "SEVERITY: high (default)",
+                         "CHECKED BY: driftscan scan"]
+    flat = " ".join(out.split())
+    for heading in ("WHAT IT CHECKS:", "WHY IT MATTERS:", "FIX:", "OPT OUT:"):
+        assert heading in lines
+    assert "every Kubernetes status still reports the workload as healthy" in flat
+    assert "Pin the image to one digest" in flat
+    assert "driftscan.io/ignore: digest-drift" in flat
+    assert lines[-1] == "DOCS: docs/rules.md#digest-drift"
+
+
+def test_rules_command_unknown_rule_suggests(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "rules", "digest-drfit")
+    assert code == 2 and out == ""
+    assert_one_error_line(err, "unknown rule 'digest-drfit'; did you mean 'digest-drift'?")
+    code, _, err = run(capsys, "rules", "zzz")
+    assert code == 2 and "did you mean" not in err and "`driftscan rules` lists" in err
 
 
 def test_dump_from_stdin(capsys: pytest.CaptureFixture[str],
@@ -261,3 +387,32 @@ def test_no_kubeconfig_and_no_dump(capsys: pytest.CaptureFixture[str], tmp_path:
     assert code == 2
     assert_one_error_line(err, f"no kubeconfig at {tmp_path / 'missing'}")
     assert "--from FILE" in err
+
+
+def test_cluster_status_of_a_missing_cluster_exits_3(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTSCAN_STATE_DIR", str(tmp_path))
+    code, out, err = run(capsys, "cluster", "status", "--provider", "kwok", "--name", "gone")
+    assert code == 3
+    assert out.splitlines() == ["cluster gone (provider kwok)",
+                                "  cluster                  stopped  not created"]
+    assert err == ("cluster gone is not running; start it: driftscan cluster up --provider"
+                   " kwok --name gone\n")
+
+
+@pytest.mark.parametrize("fmt", ["html", "sarif", "junit"])
+def test_every_format_names_context_server_and_namespaces(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, fmt: str) -> None:
+    fake = FakeApiserver(collections=split_by_kind(helpers.raw(Path(CLEAN))))
+    code, out, _, url = _live(tmp_path, fake, capsys, "-n", "shop", "--format", fmt)
+    assert code == 0
+    if fmt == "html":
+        from tests import htmltree
+
+        page = htmltree.parse(out)
+        header = page.find("header", class_="top").words
+        assert f"Sourcelive cluster, context test ({url})" in header
+        assert "Scopenamespace shop" in header
+    else:
+        assert f"context test ({url}), namespace shop" in out

@@ -446,6 +446,13 @@ def test_write_validation_writes_linked_scan_pages(journal: dict[str, object],
     assert external_references((tmp_path / "scans/pinned-control--steady.html").read_text()) == []
 
 
+def test_write_validation_streams_the_same_index_render_gives(journal: dict[str, object],
+                                                               tmp_path: Path) -> None:
+    validation.write_validation(journal, tmp_path)
+    assert (tmp_path / "index.html").read_text() == validation.render_validation(journal)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.html", "scans"]
+
+
 def test_validation_refuses_paths_outside_the_out_dir_and_bad_journals(
         journal: dict[str, object], tmp_path: Path) -> None:
     evil = copy.deepcopy(journal)

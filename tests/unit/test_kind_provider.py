@@ -606,9 +606,11 @@ def test_cli_down_and_status_without_docker_do_not_fail(
         capsys: pytest.CaptureFixture[str]) -> None:
     empty_path(tmp_path, monkeypatch)
     assert cli.main(["cluster", "down", "--provider", "kind", "--name", CLUSTER]) == 0
-    assert cli.main(["cluster", "status", "--provider", "kind", "--name", CLUSTER]) == 0
-    out = capsys.readouterr().out
+    # status answers (no error) and, the cluster not running, exits 3.
+    assert cli.main(["cluster", "status", "--provider", "kind", "--name", CLUSTER]) == 3
+    out, err = capsys.readouterr()
     assert "cluster drift (provider kind)" in out and "docker" in out and "stopped" in out
+    assert "error" not in err and "cluster drift is not running" in err
 
 
 # --- runnable builds for kind -------------------------------------------------------------

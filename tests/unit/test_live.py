@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from scanner import cli, errors, model
 from scanner.clusters import pki
 from scanner.sources import live, loading
 from tests.unit import helpers
-from tests.unit.fake_apiserver import FakeApiserver, kubeconfig, serve, split_by_kind
+from tests.unit.fake_apiserver import FakeApiserver, Fault, kubeconfig, serve, split_by_kind
 
 FIXTURE = helpers.FIXTURES / "digest-drift" / "fires-repushed-tag.json"
 
@@ -44,7 +45,9 @@ def test_all_namespaces_pages_through_every_kind(config: Path, fake: FakeApiserv
     assert snap.revisions == from_dump.revisions
     assert snap.services == from_dump.services and snap.nodes == from_dump.nodes
     assert snap.gaps == ()
-    assert snap.source == model.SourceInfo(type="live", context="test", all_namespaces=True)
+    assert snap.source == model.SourceInfo(type="live", context="test", all_namespaces=True,
+                                           server=snap.source.server)
+    assert snap.source.server and snap.source.server.startswith("http://127.0.0.1:")
     pod_requests = [q for m, p, q in fake.requests if p == "/api/v1/pods"]
     assert [q.get("continue", "") for q in pod_requests] == ["", "2", "4"]
     assert all(q["limit"] == "2" for q in pod_requests)
@@ -369,13 +372,106 @@ def test_unreadable_certificates_are_one_line(tmp_path: Path) -> None:
         live.load(opts(path))
 
 
-def test_malformed_object_from_the_apiserver_names_it(config: Path, fake: FakeApiserver) -> None:
-    fake.collections["/api/v1/namespaces/shop/pods"] = [{"metadata": {"name": "x",
-                                                                      "namespace": "shop"}}]
-    with pytest.raises(errors.InputError) as info:
+def test_malformed_object_from_the_apiserver_is_a_gap_naming_it(
+        config: Path, fake: FakeApiserver) -> None:
+    pods = fake.collections["/api/v1/namespaces/shop/pods"]
+    fake.collections["/api/v1/namespaces/shop/pods"] = [
+        *pods, {"metadata": {"name": "x", "namespace": "shop"}}]
+    snap = live.load(opts(config))
+    assert len(snap.pods) == len(pods)  # the rest of the scan goes on
+    assert [(g.kind, g.namespace, g.reason) for g in snap.gaps] == [(
+        "Pod", "shop",
+        "Pod shop/x from GET /api/v1/namespaces/shop/pods is malformed and was not read:"
+        " missing spec")]
+
+
+@pytest.mark.parametrize("item", [
+    5, "pod", None,
+    {"metadata": ["x"]},
+    {"metadata": {"name": "p", "namespace": "shop"}, "spec": {"containers": [
+        {"name": "c", "image": "a", "env": 5, "command": 7, "args": 1.5}]}},
+])
+def test_any_malformed_item_is_a_gap_never_a_crash(
+        config: Path, fake: FakeApiserver, item: object) -> None:
+    fake.collections["/api/v1/namespaces/shop/pods"] = [item]  # type: ignore[list-item]
+    snap = live.load(opts(config))
+    assert all(g.kind == "Pod" for g in snap.gaps)
+
+
+# --- deadlines and retries (fake apiserver faults) -----------------------------------------
+
+
+def test_retry_after_is_honoured(config: Path, fake: FakeApiserver) -> None:
+    fake.faults["/api/v1/namespaces/shop/pods"] = [
+        Fault(429, headers=(("Retry-After", "1"),))]
+    started = time.monotonic()
+    snap = live.load(opts(config))
+    assert time.monotonic() - started >= 1.0
+    assert snap.gaps == () and snap.pods
+
+
+def test_a_huge_retry_after_is_capped_by_the_deadline(config: Path, fake: FakeApiserver) -> None:
+    fake.faults["/api/v1/namespaces/shop/pods"] = [
+        Fault(429, headers=(("Retry-After", "3600"),)) for _ in range(20)]
+    started = time.monotonic()
+    snap = live.load(opts(config, request_timeout=2.0))
+    assert time.monotonic() - started < 5.0  # the 2 s deadline, plus a loaded machine's slack
+    assert [(g.kind, g.reason.split(":")[0]) for g in snap.gaps] == [
+        ("Pod", "apiserver answered 429 listing pods in namespace shop")]
+
+
+def test_a_503_burst_is_retried_and_persistent_503_is_a_gap(
+        config: Path, fake: FakeApiserver) -> None:
+    fake.faults["/api/v1/namespaces/shop/pods"] = [Fault(503), Fault(503)]
+    assert live.load(opts(config)).gaps == ()
+    fake.faults["/api/v1/namespaces/shop/pods"] = [Fault(503) for _ in range(50)]
+    started = time.monotonic()
+    snap = live.load(opts(config, request_timeout=3.0))
+    assert time.monotonic() - started < 6.0
+    (gap,) = snap.gaps
+    assert "503" in gap.reason and "gave up after" in gap.reason
+
+
+def test_410_on_every_continue_is_a_gap(config: Path, fake: FakeApiserver) -> None:
+    fake.faults["/api/v1/pods"] = [Fault(410, after=1) for _ in range(4)]
+    snap = live.load(opts(config, all_namespaces=True, page_size=2))
+    assert [g.kind for g in snap.gaps] == ["Pod"] and "kept expiring" in snap.gaps[0].reason
+
+
+def test_truncated_json_is_one_error(config: Path, fake: FakeApiserver) -> None:
+    fake.faults["/api/v1/namespaces/shop/pods"] = [Fault(truncate=40)]
+    with pytest.raises(errors.ClusterUnreachable) as info:
         live.load(opts(config))
-    assert info.value.message == (
-        "Pod shop/x from GET /api/v1/namespaces/shop/pods is unusable: missing spec")
+    assert "\n" not in info.value.message and "apiserver" in info.value.message
+
+
+def test_a_hung_apiserver_is_given_up_on_at_the_request_timeout(
+        config: Path, fake: FakeApiserver) -> None:
+    fake.faults["/version"] = [Fault(hang=30)]
+    started = time.monotonic()
+    with pytest.raises(errors.ClusterUnreachable, match="did not answer GET /version within 2 s"):
+        live.load(opts(config, request_timeout=2.0))
+    assert time.monotonic() - started < 5.0  # the 2 s deadline, plus a loaded machine's slack
+
+
+def test_a_trickling_answer_cannot_outlive_the_deadline(
+        config: Path, fake: FakeApiserver) -> None:
+    fake.faults["/api/v1/namespaces/shop/pods"] = [Fault(trickle=0.5)]
+    started = time.monotonic()
+    with pytest.raises(errors.ClusterUnreachable, match="did not answer"):
+        live.load(opts(config, request_timeout=2.0))
+    assert time.monotonic() - started < 5.0  # the 2 s deadline, plus a loaded machine's slack
+
+
+def test_a_closed_port_fails_at_once_without_library_retries(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = kubeconfig(tmp_path / "kc", f"http://127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.raises(errors.ClusterUnreachable, match="connection refused"):
+        live.load(opts(config))
+    assert time.monotonic() - started < 3.0  # no 3 × retries of 60 s
 
 
 def test_loading_rejects_contradictory_options() -> None:

@@ -82,8 +82,10 @@ def test_terminal_table_summary_and_details() -> None:
                                              / "fires-three-revisions.json"))
     text = render_table(report)
     lines = text.splitlines()
-    assert lines[0].split() == ["Score", "Grade", "Workload", "Builds", "Findings"]
-    assert lines[2].split()[:5] == ["70", "F", "Deployment", "shop/web", "3"]
+    assert lines[0].startswith("Scanned dump ") and lines[0].endswith(
+        "fires-three-revisions.json, every namespace in the files")
+    assert lines[1].split() == ["Score", "Grade", "Workload", "Builds", "Findings"]
+    assert lines[3].split()[:5] == ["70", "F", "Deployment", "shop/web", "3"]
     assert "[high] overlapping-rollout +35: 3 revisions hold live pods" in text
     assert lines[-1] == ("1 workloads, 3 pods, 1 with findings; findings: 1 high, 1 medium, "
                          "1 low; max score 70 (F)")
@@ -94,7 +96,7 @@ def test_clean_report_says_so() -> None:
     report = helpers.report_for(helpers.load(helpers.FIXTURES / "digest-drift"
                                              / "clean-pinned-control.json"))
     text = render_table(report)
-    assert text.splitlines() == [
+    assert text.splitlines()[1:] == [
         "No drift findings.",
         "1 workloads, 3 pods, 0 with findings; no findings; max score 0 (A)",
     ]
@@ -107,7 +109,7 @@ def test_gaps_are_shown_first_and_in_the_summary() -> None:
     report = helpers.report_for(snap)
     assert report.summary.complete is False
     text = render_table(report)
-    assert text.splitlines()[0].strip() == "INCOMPLETE SCAN: 1 part(s) of the cluster were not read"
+    assert text.splitlines()[1].strip() == "INCOMPLETE SCAN: 1 part(s) of the cluster were not read"
     assert "forbidden: cannot list pods in namespace payments" in text
     assert text.splitlines()[-1].endswith("; INCOMPLETE: 1 gap(s), see above")
     assert "No drift findings." in text
@@ -137,7 +139,7 @@ def test_low_only_workloads_stay_in_the_table_without_details() -> None:
     report = helpers.report_for(helpers.load(helpers.FIXTURES / "mutable-tag"
                                              / "fires-versioned-tag.json"))
     lines = render_table(report).splitlines()
-    assert lines[2].split()[:4] == ["5", "A", "Deployment", "shop/web"]
+    assert lines[3].split()[:4] == ["5", "A", "Deployment", "shop/web"]
     assert lines[-2] == ("1 workload(s) with only low/info findings: messages and pin commands"
                          " are in --format json.")
     assert not any(line.startswith("    fix:") for line in lines)

@@ -301,7 +301,7 @@ def run_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kube: FakeKube,
            target: targets.Target, sc: d.Scenario) -> records.RunRecord:
     monkeypatch.setattr(kubeapi, "Kube", lambda *a, **k: kube)
     return running.run([sc], clusters=Clusters(target), outputs_=outputs.Outputs(tmp_path),
-                       options=running.RunOptions(namespace_wait_s=0.0))
+                       options=running.RunOptions())
 
 
 @pytest.mark.parametrize("target", [
