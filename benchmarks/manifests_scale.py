@@ -22,26 +22,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import measure  # noqa: E402
+
 TARGET_SECONDS = 2.0
-_LAUNCHER = """
-import json, os, sys, time
-start = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    fd = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(fd, 1)
-    os.execv(sys.argv[1], sys.argv[1:])
-_, status, usage = os.wait4(pid, 0)
-print(json.dumps({"wall": time.perf_counter() - start, "rss_kb": usage.ru_maxrss,
-                  "cpu": usage.ru_utime + usage.ru_stime,
-                  "code": os.waitstatus_to_exitcode(status)}))
-"""
 _BARE_PARSE = """
 import pathlib, sys, yaml
 loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -138,16 +129,6 @@ def generate(root: Path, files: int) -> None:
         (folder / f"app{i}.yaml").write_text(_file(i))
 
 
-def measured(argv: list[str]) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds and peak RSS (MB) of ``argv`` in a fresh process."""
-    done = subprocess.run([sys.executable, "-c", _LAUNCHER, *argv], capture_output=True,
-                          check=True, env=os.environ.copy())
-    result = json.loads(done.stdout.decode().strip().splitlines()[-1])
-    if result["code"] not in (0, 1):  # manifests exits 1 when findings reach --fail-on
-        raise SystemExit(f"{argv[0]} failed ({result['code']}): {done.stderr.decode()[-800:]}")
-    return result["wall"], result["cpu"], result["rss_kb"] / 1024
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=1000)
@@ -166,20 +147,16 @@ def main() -> None:
               f" workloads, {check['summary']['findings']} findings,"
               f" {check['summary']['unreadable_files']} unreadable")
         commands = {
-            "driftscan manifests --format json": [driftscan, "manifests", str(root),
-                                                  "--format", "json", "--fail-on", "critical"],
-            "bare yaml.load_all (C loader)": [sys.executable, "-c", _BARE_PARSE, str(root)],
+            "driftscan manifests --format json": measure.driftscan(
+                "manifests", str(root), "--format", "json", "--fail-on", "critical"),
+            "bare yaml.load_all (C loader)": measure.Command(
+                [sys.executable, "-c", _BARE_PARSE, str(root)]),
         }
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} core(s)")
-        print(f"{'command':<36} {'wall s (median)':>16} {'CPU s (median)':>15}"
-              f" {'peak RSS MB':>12}")
-        walls: dict[str, float] = {}
-        for name, argv in commands.items():
-            runs = [measured(argv) for _ in range(args.repeat)]
-            walls[name] = statistics.median(w for w, _, _ in runs)
-            cpu = statistics.median(c for _, c, _ in runs)
-            print(f"{name:<36} {walls[name]:>16.2f} {cpu:>15.2f}"
-                  f" {max(r for _, _, r in runs):>12.0f}")
+        results = measure.interleaved(commands, args.repeat)
+        measure.table(results, "bare yaml.load_all (C loader)",
+                      f"{args.files} manifest files, median of {args.repeat} interleaved rounds")
+        walls = {name: r.wall for name, r in results.items()}
         ours, bare = walls.values()
         verdict = "met" if ours < TARGET_SECONDS else "MISSED"
         print(f"driftscan / bare parse: {ours / bare:.2f}x; target < {TARGET_SECONDS:g} s wall:"

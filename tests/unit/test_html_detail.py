@@ -261,7 +261,7 @@ def test_a_namespace_page_counts_its_own_workloads(small: report_model.Report,
     cards = [c.words for c in page.find_all("div", class_="card")]
     assert cards[0] == "2 workloads scanned"
     assert page.find("title").text.startswith("driftscan report in namespace team-00: ")
-    assert "namespace team-00 (of all namespaces)" in page.find("header").words
+    assert f"namespace team-00 (of {small.source.scope()})" in page.find("header").words
 
 
 def test_directory_file_names_are_safe_for_hostile_namespaces(small: report_model.Report,
