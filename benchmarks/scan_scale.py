@@ -19,6 +19,7 @@ Targets: the scan ≤ 1.3× the baseline with peak RSS ≤ 150 MB; offline ≤ 4
     make bench                       # or: .venv/bin/python benchmarks/scan_scale.py
     .venv/bin/python benchmarks/scan_scale.py --deployments 1000   # 50,000 pods
     .venv/bin/python benchmarks/scan_scale.py --deployments 40 --replicas 25   # smaller
+    .venv/bin/python benchmarks/scan_scale.py --scheduled-only   # time once pods are bound
 """
 
 from __future__ import annotations
