@@ -290,7 +290,12 @@ def from_json(rule: str, data: Mapping[str, Any]) -> Evidence:
         return Untyped(dict(data))
 
 
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> JSONValue:
+    if type(value) in _LEAVES:  # most values: names and counts (never dataclasses)
+        return typing.cast(JSONValue, value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):

@@ -116,6 +116,8 @@ class Graph:
         self._missing: dict[tuple[str, str], list[str]] = defaultdict(list)
         self._groups: dict[model.WorkloadRef, tuple[RevisionGroup, ...]] = {}
         self._uses: dict[model.WorkloadRef, list[DigestUse]] = {}
+        self._live_uses: dict[model.WorkloadRef, list[DigestUse]] = {}
+        self._sorted_refs: tuple[model.WorkloadRef, ...] | None = None
         self._pods_by_name = {(p.namespace, p.name): p for p in snapshot.pods}
         self._services = {(s.namespace, s.name): s for s in snapshot.services}
         self._build()
@@ -288,7 +290,9 @@ def build(snapshot: model.Snapshot) -> Graph:
 
 def workloads(g: Graph) -> list[model.WorkloadRef]:
     """Every workload, sorted by kind, namespace, name."""
-    return sorted(g._entries)
+    if g._sorted_refs is None:  # every detector asks; sort once, by a plain tuple key
+        g._sorted_refs = tuple(sorted(g._entries, key=lambda r: (r.kind, r.namespace, r.name)))
+    return list(g._sorted_refs)
 
 
 def workload(g: Graph, ref: model.WorkloadRef) -> model.Workload | None:
@@ -345,7 +349,12 @@ def digest_uses(g: Graph, ref: model.WorkloadRef, *, live_only: bool) -> list[Di
             for c in pod.containers:
                 uses.append(DigestUse(pod, c, images.parse_image_id(c.image_id), rev))
         g._uses[ref] = uses
-    return [u for u in uses if u.pod.live] if live_only else list(uses)
+    if not live_only:
+        return list(uses)
+    live = g._live_uses.get(ref)
+    if live is None:
+        live = g._live_uses[ref] = [u for u in uses if u.pod.live]
+    return list(live)
 
 
 def node(g: Graph, name: str) -> model.NodeRecord | None:

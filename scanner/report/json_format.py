@@ -16,7 +16,28 @@ import orjson
 from scanner import errors
 from scanner.report import document as report_model
 
-__all__ = ["integrity_dict", "parse", "provenance_dict", "render", "to_dict"]
+__all__ = ["integrity_dict", "parse", "provenance_dict", "remember", "render", "to_dict"]
+
+# The last sealed report and its body without ``integrity`` (see :func:`remember`).
+_remembered: tuple[report_model.Report, dict[str, Any]] | None = None
+
+
+def remember(report: report_model.Report, body: dict[str, Any]) -> None:
+    """Keep ``body`` (``to_dict`` of ``report`` without its integrity block) for ``report``.
+
+    Sealing builds that body to hash it; rendering the sealed report then adds the
+    integrity block to it instead of building every workload's dict a second time. Only
+    the last report is kept (a scan renders the report it has just sealed), and only
+    :func:`render` uses it: the body never reaches a caller that could change it.
+    """
+    global _remembered
+    _remembered = (report, body)
+
+
+def _compact_dict(report: report_model.Report) -> dict[str, Any]:
+    if _remembered is not None and _remembered[0] is report and report.integrity:
+        return {**_remembered[1], "integrity": integrity_dict(report.integrity)}
+    return to_dict(report)
 
 
 def to_dict(report: report_model.Report) -> dict[str, Any]:
@@ -186,7 +207,12 @@ def _workload(w: report_model.WorkloadEntry) -> dict[str, Any]:
     }
 
 
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
+    if type(value) in _LEAVES:
+        return value
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -201,7 +227,7 @@ def render(report: report_model.Report, *, indent: int | None = None) -> str:
     by the standard library, which is ten times slower on a 10,000-pod report.
     """
     if indent is None:
-        return orjson.dumps(to_dict(report), option=orjson.OPT_APPEND_NEWLINE).decode()
+        return orjson.dumps(_compact_dict(report), option=orjson.OPT_APPEND_NEWLINE).decode()
     return json.dumps(to_dict(report), indent=indent, ensure_ascii=False) + "\n"
 
 

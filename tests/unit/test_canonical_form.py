@@ -1,0 +1,48 @@
+"""The report's canonical body: orjson's fast path writes exactly the standard library's text."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pytest
+
+from scanner.report import integrity, json_format
+from tests.unit import helpers
+
+
+def _stdlib(body: dict[str, Any]) -> bytes:
+    data = {k: v for k, v in body.items() if k != "integrity"}
+    return json.dumps(data, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
+HOSTILE = "\x00\x1f\x7f\u2028\u2029\"\\\n\t\b\f\r/é😀<script>\ufeff"
+
+
+@pytest.mark.parametrize("body", [
+    {"b": 1, "a": [HOSTILE, {"é": True, "e": None, "z": -(2**63)}], "integrity": {"x": 1}},
+    {"😀": 1, "\uffff": 2, "a\x00": 3, "A": [[], {}, 2**64 - 1]},
+    {"float": 1e-05, "n": [0.1, 2.5e-07, 1e16]},
+    {"big": 2**70, "s": HOSTILE},
+    {"tuple": (1, 2), "k": {1: "int key"}},
+])
+def test_canonical_matches_the_standard_library(body: dict[str, Any]) -> None:
+    assert integrity.canonical(body) == _stdlib(body)
+
+
+def test_floats_take_the_standard_library_path() -> None:
+    assert not integrity._orjson_exact({"a": [1, {"b": 1e-05}]})
+    assert not integrity._orjson_exact({1: "x"})
+    assert integrity._orjson_exact({"a": [1, "x", True, None, {"b": []}]})
+
+
+@pytest.mark.parametrize("path", helpers.fixture_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_sealed_digest_is_the_standard_library_digest(path: Any) -> None:
+    report = helpers.report_for(helpers.load(path))
+    body = json_format.to_dict(report)
+    assert report.integrity is not None
+    assert report.integrity.digest == "sha256:" + hashlib.sha256(_stdlib(body)).hexdigest()
+    assert json.loads(json_format.render(report)) == body
+    assert integrity.verify(json.loads(json_format.render(report))).ok
