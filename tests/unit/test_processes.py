@@ -42,4 +42,6 @@ def test_kill_all_does_not_wait_for_a_graceful_stop(tmp_path: Path) -> None:
     began = time.monotonic()
     processes.kill_all(procs)
     assert not any(processes.alive(p) for p in procs)
-    assert time.monotonic() - began < 2.0  # SIGKILL, then the whole group reaped; no 5 s wait
+    # SIGKILL, then the whole group reaped: well under the 5 s a graceful stop may take,
+    # with room for a loaded machine.
+    assert time.monotonic() - began < 4.0

@@ -306,10 +306,15 @@ def test_cluster_tools_builds_nothing_when_auto_picks_kind(
 def test_make_demo_chooses_the_provider_before_building(tmp_path: Path) -> None:
     """`make demo` builds through `cluster tools --provider auto`; `make test` builds always."""
     def dry_run(target: str) -> list[str]:
-        done = subprocess.run(["make", "-n", "-C", str(ROOT), target], capture_output=True,
-                              text=True, check=True)
-        return [line for line in done.stdout.splitlines() if "driftscan" in line
-                or "build.sh" in line or "pytest" in line]
+        # Run from `make test` itself, the outer make's MAKEFLAGS/MAKELEVEL would add
+        # "Entering directory" lines (naming the checkout, which may contain "driftscan").
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+        done = subprocess.run(["make", "-n", "--no-print-directory", "-C", str(ROOT), target],
+                              capture_output=True, text=True, check=True, env=env)
+        return [line for line in done.stdout.splitlines()
+                if not line.startswith("make") and ("driftscan" in line
+                                                    or "build.sh" in line or "pytest" in line)]
 
     demo = dry_run("demo")
     assert "tools/build.sh" not in " ".join(demo)
