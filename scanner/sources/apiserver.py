@@ -33,7 +33,7 @@ from scanner import __version__, errors
 from scanner.sources import kubeconfig, provenance
 
 __all__ = ["MAX_BACKOFF", "Connection", "Response", "Settings", "ask", "backoff", "connect",
-           "deadline_of", "get", "probe", "request", "status_message", "transport_reason",
+           "deadline_of", "get", "probe", "request", "status_message", "stream", "transport_reason",
            "unauthorized"]
 
 MAX_BACKOFF = 10.0
@@ -333,6 +333,35 @@ def _exchange(
         )
     return Response(int(response.status), data or b"",
                      str(response.headers.get("Retry-After") or ""))
+
+
+def stream(conn: Connection, path: str, query: Sequence[tuple[str, Any]],
+           read_timeout: float) -> urllib3.BaseHTTPResponse:
+    """Open a long GET (a watch) and return the response unread, for reading as it arrives.
+
+    The caller reads it line by line and must ``release_conn()`` it. ``read_timeout``
+    bounds the silence between two reads (a watch sends a bookmark about every minute).
+
+    Raises:
+        errors.ClusterUnreachable: the apiserver cannot be reached.
+    """
+    url = conn.host + path
+    if query:
+        url += "?" + urllib.parse.urlencode(list(query))
+    connect = conn.timeout.connect_timeout
+    try:
+        return conn.pool.request(
+            "GET", url, headers=conn.headers, redirect=False, retries=False,
+            preload_content=False,
+            timeout=urllib3.Timeout(
+                connect=connect if isinstance(connect, int | float) else None,
+                read=read_timeout))
+    except (urllib3.exceptions.HTTPError, OSError) as e:
+        raise errors.ClusterUnreachable(
+            f"cannot reach the apiserver at {conn.host} (context {conn.context!r}):"
+            f" {transport_reason(e)}",
+            hint="check that the cluster is running and the kubeconfig points at it",
+        ) from e
 
 
 def backoff(response: Response, attempt: int) -> float:

@@ -36,7 +36,8 @@ import orjson
 from scanner import errors, model, suggest
 from scanner.sources import apiserver, parsing, progress, provenance
 
-__all__ = ["DEFAULT_REQUEST_TIMEOUT", "RESOURCES", "LiveOptions", "Resource", "load"]
+__all__ = ["DEFAULT_REQUEST_TIMEOUT", "RESOURCES", "LiveOptions", "Resource", "gap_reason", "load",
+           "missing_namespaces", "stamp"]
 
 _MAX_RESTARTS = 3
 _MAX_RETRIES = 8
@@ -118,7 +119,7 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
     observer = observer or progress.NullObserver()
     conn = apiserver.connect(options)
     try:
-        started = _stamp()
+        started = stamp()
         facts = provenance.learn(functools.partial(apiserver.ask, conn), apiserver.probe(conn))
         namespaces: tuple[str | None, ...]
         if options.all_namespaces:
@@ -144,8 +145,8 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
                 if result.resource_version is not None:
                     answered.append((result.answered_at, result.resource_version))
         named = [ns for ns in namespaces if ns is not None]
-        gaps.extend(_missing_namespaces(conn, named, collector.namespaces()))
-        finished = _stamp()
+        gaps.extend(missing_namespaces(conn, named, collector.namespaces()))
+        finished = stamp()
     finally:
         conn.pool.clear()
     if forbidden == len(jobs):
@@ -182,7 +183,8 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
     return dataclasses.replace(snapshot, provenance=facts_seen)
 
 
-def _stamp() -> str:
+def stamp() -> str:
+    """Now, UTC, to the second, as reports write it."""
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -193,7 +195,7 @@ def _gap_key(gap: model.Gap) -> tuple[str, str, str]:
 # --- namespaces --------------------------------------------------------------------------
 
 
-def _missing_namespaces(
+def missing_namespaces(
     conn: apiserver.Connection, named: Sequence[str], seen: frozenset[str]
 ) -> list[model.Gap]:
     """Gaps for scanned namespaces that do not exist, or whose existence cannot be checked.
@@ -341,7 +343,7 @@ def _list(
                 continue
         if response.status == 401:
             raise apiserver.unauthorized(conn)
-        reason = _gap_reason(response, resource, namespace)
+        reason = gap_reason(response, resource, namespace)
         if retries:
             reason += f" (gave up after {retries + 1} tries within {conn.request_timeout:g} s)"
         observer.finished(resource.kind, namespace, count, reason)
@@ -379,7 +381,8 @@ def _peek_continue(body: bytes) -> str:
     return token.decode("ascii", "replace")
 
 
-def _gap_reason(response: apiserver.Response, resource: Resource, namespace: str | None) -> str:
+def gap_reason(response: apiserver.Response, resource: Resource, namespace: str | None) -> str:
+    """Why a LIST of ``resource`` failed, as a gap's reason."""
     where = f"in namespace {namespace}" if namespace else "cluster-wide"
     message = apiserver.status_message(response.body)
     if response.status == 403:
