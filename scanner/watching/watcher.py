@@ -16,6 +16,7 @@ import concurrent.futures
 import dataclasses
 import functools
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -163,6 +164,17 @@ class Watcher:
     # -- processing ---------------------------------------------------------------------------
 
     def _process(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self._process_until_stopped()
+            except Exception as e:  # noqa: BLE001 — a bug must not freeze the metrics silently
+                print(f"driftscan watch: internal error ({type(e).__name__}: {e}); every"
+                      " namespace is recomputed at the next change", file=sys.stderr)
+                self._publish(up=False)
+                self._state.mark_all_dirty()
+                self.stop.wait(1.0)
+
+    def _process_until_stopped(self) -> None:
         state = self._state
         synced: set[str] = set()
         health: dict[str, bool] = {}
