@@ -240,6 +240,16 @@ class Watcher:
 
     def _publish(self, **changes: Any) -> None:
         # One assignment: readers see the old status or the new one, never a mix.
+        view = changes.get("view")
+        if isinstance(view, watch_state.View):
+            gaps = view.source_gaps
+            self._facts = dataclasses.replace(
+                self._facts,
+                kinds_read=tuple(r.kind for r in live.RESOURCES
+                                 if not any(g.kind == r.kind for g in gaps)),
+                namespaces_read=provenance.namespaces_read(
+                    view.source, gaps, self._connection(False).default_namespace),
+                list_finished_at=self._facts.list_finished_at or live.stamp())
         self._status = dataclasses.replace(self._status, facts=self._facts, **changes)
 
     def _namespace_gaps(self) -> None:
