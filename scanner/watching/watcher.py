@@ -50,6 +50,8 @@ class WatchOptions:
     request_timeout: float = 30.0
     page_size: int = 500
     watch_seconds: int = 300
+    pool_size: int = 32
+    """Connections kept to the apiserver: one per informer stream and a few for LISTs."""
 
 
 @dataclass(frozen=True)
