@@ -288,4 +288,4 @@ class Watcher:
 
 
 def _all_builds(view: watch_state.View) -> Mapping[object, int]:
-    return {k: v for r in view.results.values() for k, v in r.builds.items()}
+    return {k: v for r in view.results.values() for k, v in r.all_builds().items()}
