@@ -2,14 +2,17 @@
 
 The watcher's informers hand every LIST and watch event to :class:`State`, which parses
 the object into the same compact records a scan reads (``sources.parsing``) and files
-them per namespace. A change marks its namespace *dirty* — and the namespaces its
-containers' env or args name (a "calls" edge may cross namespaces); a change that leaves
-the parsed record equal (a status heartbeat, a new ``resourceVersion``) marks nothing.
+them per namespace. A change to a pod, a ReplicaSet, a ControllerRevision or a
+controller marks the record as *touched*; a change to a Service, a node, or a container
+naming a host (a "calls" edge, which may cross namespaces) marks the whole namespace —
+and the namespaces it names — dirty. A change that leaves the parsed record equal (a
+status heartbeat, a new ``resourceVersion``) marks nothing.
 
 :meth:`State.recompute` then runs the scan's own pipeline (snapshot → graph → detectors →
-scoring → report entries) on the dirty namespaces only, together with the namespaces
-whose workloads call services in them, and keeps each namespace's result. Every
-detector, the score and the report entries of a workload depend only on its own
+scoring → report entries) for the touched workloads and those sharing a Service with
+them; the graph spans their namespaces and the namespaces whose workloads call into
+them, so every edge a detector follows is there. Results are kept per workload. Every
+detector, the score and the report entry of a workload depend only on its own
 namespace's objects, the nodes, the registry's answers and its callers, so the kept
 results equal those of a full scan (a test checks it after random change sequences).
 """

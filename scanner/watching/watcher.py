@@ -3,7 +3,7 @@
 Informers (``watching.informer``, one thread each) put LIST results, watch events and
 their health on a queue. One processing thread owns the :class:`~watching.state.State`:
 it applies each message, and once the queue has been quiet for the debounce interval
-(or changes have kept coming for ten of them) it recomputes the dirty namespaces and
+(or changes have kept coming for ten of them) it recomputes the touched workloads and
 publishes an immutable :class:`Status` that the HTTP threads read without locks. The
 registry check (``--registry-check``) runs on its own thread every interval: it asks the
 processing thread for a snapshot, resolves the tags, and sends the answers back the same
