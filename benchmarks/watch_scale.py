@@ -206,7 +206,10 @@ def main() -> int:
         by_workload: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for pod in pods:
             owner = (pod["metadata"].get("labels") or {}).get("app")
-            if owner:
+            statuses = pod.get("status", {}).get("containerStatuses") or [{}]
+            # Only pods that run the fill's build (or none yet): patching one adds exactly
+            # one build to its Deployment, whatever an earlier run left behind.
+            if owner and all((s.get("imageID") or digest).endswith(digest) for s in statuses):
                 by_workload[(pod["metadata"]["namespace"], owner)].append(pod)
         workloads = sorted(by_workload)
         burst_set = workloads[: len(workloads) // 2]
