@@ -164,7 +164,8 @@ def test_repush_and_scale_up_shows_on_metrics_within_2s_then_goes_with_the_rollo
         stop.set()
         assert seen_at, "digest-drift never appeared on /metrics"
         latency = seen_at[0] - running_at
-        print(f"digest-drift on /metrics {latency:+.2f} s after the 9th pod was seen running")
+        print(f"digest-drift on /metrics {latency:+.2f} s after the 9th pod was seen running",
+              file=sys.__stderr__)  # capsys holds sys.stdout
         assert latency <= 2.0
         [labels] = _drift_series(watch, namespace)
         assert watch.value("driftscan_workload_builds", namespace=namespace,
@@ -221,7 +222,7 @@ def test_apiserver_restart_mid_watch_goes_down_then_recovers_to_the_scans_state(
         ku.wait_for("digest-drift", lambda: _drift_series(watch, namespace), timeout=30)
         relists = sum(v for (name, _), v in watch.series().items()
                       if name == "driftscan_watch_relists_total")
-        print(f"relists after the restart: {relists:g}")
+        print(f"relists after the restart: {relists:g}", file=sys.__stderr__)
         _same_as_scan(watch, capsys, cluster.kubeconfig, namespace)
     finally:
         assert watch.stop() == 0
