@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup python cluster-tools browser test unit lint demo bench clean
+.PHONY: setup python cluster-tools browser runtime test unit lint demo bench clean
 
 setup: python cluster-tools
 
@@ -36,7 +36,22 @@ browser:
 	      "sudo apt-get install chromium poppler-utils" >&2; exit 2; \
 	  fi; }
 
-test: setup browser
+# What real nodes (`cluster up --real-nodes N`, the emulator-vs-runtime test) run:
+# Debian's containerd, runc, CNI plugins and a static busybox, installed when missing.
+runtime:
+	@{ command -v containerd && command -v runc && test -x /usr/lib/cni/bridge \
+	   && test -x /bin/busybox; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq containerd runc \
+	      containernetworking-plugins busybox-static >/dev/null; \
+	  else \
+	    echo "real nodes need containerd, runc, CNI plugins and busybox-static:" \
+	      "sudo apt-get install containerd runc containernetworking-plugins busybox-static" >&2; \
+	    exit 2; \
+	  fi; }
+
+test: setup browser runtime
 	$(BIN)/python -m pytest
 
 unit: python

@@ -401,11 +401,14 @@ def _provider_options(f: F) -> F:
 @click.option("--nodes", type=click.IntRange(1, 2000), default=3, show_default=True,
               help="Number of nodes (kwok: fake nodes; kind: workers besides the "
               "control plane).")
-def cluster_up(provider: str, name: str, nodes: int) -> None:
+@click.option("--real-nodes", type=click.IntRange(0, 8), default=0, show_default=True,
+              help="kwok: also run this many real nodes (kubelet + containerd, needs root, "
+              "containerd, runc, CNI plugins and busybox-static).")
+def cluster_up(provider: str, name: str, nodes: int, real_nodes: int) -> None:
     """Start the cluster (idempotent) and print how to use it."""
     from scanner.clusters import providers
 
-    handle = providers.up(provider, name=name, nodes=nodes, say=_say)
+    handle = providers.up(provider, name=name, nodes=nodes, say=_say, real_nodes=real_nodes)
     click.echo(providers.env_lines(handle))
 
 

@@ -53,13 +53,14 @@ __all__ = [
 
 BINARIES: dict[str, str] = {
     "kube-apiserver": "kube", "kube-controller-manager": "kube", "kube-scheduler": "kube",
-    "kubectl": "kube", "etcd": "etcd", "kwok": "kwok", "kwokctl": "kwok",
+    "kubectl": "kube", "kubelet": "kube", "etcd": "etcd", "kwok": "kwok", "kwokctl": "kwok",
     "registry": "registry", "toxiproxy-server": "toxiproxy",
 }
 """Every binary ``cluster tools`` builds, by the pin (component) it is built from.
 
 ``toxiproxy-server`` is no part of a cluster: the fault-injection tests put it between
-driftscan and the cluster's apiserver and registry."""
+driftscan and the cluster's apiserver and registry. ``kubelet`` runs only on real nodes
+(``cluster up --real-nodes N``)."""
 
 CLUSTER_NEEDS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
                  "kwok", "registry")
