@@ -66,8 +66,8 @@ class NodeLayout:
 
     @property
     def kubelet_root(self) -> Path:
-        """Kubelet's ``--root-dir``."""
-        return self.dir / "kubelet"
+        """Kubelet's ``--root-dir``, beside the socket: it holds sockets of its own too."""
+        return self.socket.parent / "kubelet"
 
     @property
     def pod_logs(self) -> Path:

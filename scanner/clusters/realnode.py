@@ -8,7 +8,9 @@ subnet (CNI bridge + host-local + loopback from ``/usr/lib/cni``). The files are
 rendered by ``containerd_config``; the sandbox image is ``busybox_image.pause_image``
 pushed to the cluster's registry.
 
-Everything lives under ``CLUSTER/real-nodes/NAME/`` except what the kernel or the
+Everything lives under ``CLUSTER/real-nodes/NAME/`` (sockets and kubelet's root dir, which
+holds sockets too, under a short ``/run/driftscan-HASH/``: a socket path has at most 107
+bytes) except what the kernel or the
 runtime keeps elsewhere, which :func:`teardown` finds and removes by identity, never
 by a broad name: the containers' cgroups (directories named after the container ids of
 this node's containerd, in every hierarchy), their processes (the pids in those
@@ -40,8 +42,9 @@ from typing import Any
 from scanner import errors
 from scanner.clusters import busybox_image, containerd_config, processes, toolchain
 
-__all__ = ["NODE_TYPE_LABEL", "PAUSE_REPOSITORY", "RealNode", "missing_prerequisites",
-           "require", "start", "teardown"]
+__all__ = ["NODE_TYPE_LABEL", "PAUSE_REPOSITORY", "RealNode", "cgroup_dirs", "container_ids",
+           "layout_for", "leftovers", "load", "missing_prerequisites", "mounts_under",
+           "node_processes", "processes_naming", "require", "start", "teardown"]
 
 NODE_TYPE_LABEL = "driftscan.io/node-type"
 PAUSE_REPOSITORY = "driftscan/pause"
@@ -171,7 +174,7 @@ def _wait_socket(socket: Path, log: Path, timeout: float = 30.0) -> None:
 # --- teardown ------------------------------------------------------------------------
 
 
-def _container_ids(node: RealNode) -> set[str]:
+def container_ids(node: RealNode) -> set[str]:
     """Ids of every sandbox and container this node's containerd ever ran (task dirs)."""
     ids: set[str] = set()
     state = Path(node["dir"]) / "containerd" / "state"
@@ -218,7 +221,7 @@ def _pids_in(dirs: Iterable[Path]) -> set[int]:
     return pids
 
 
-def _processes_naming(text: str) -> set[int]:
+def processes_naming(text: str) -> set[int]:
     """Pids whose command line contains ``text`` (the node's socket: its shims)."""
     out: set[int] = set()
     needle = text.encode()
@@ -270,7 +273,7 @@ def teardown(node: RealNode, procs: Iterable[processes.Process]) -> list[str]:
     (it would start the pods again), then containerd, then the containers and shims.
     """
     procs = list(procs)
-    ids = _container_ids(node)
+    ids = container_ids(node)
     dirs = cgroup_dirs(ids)
     pids = _pids_in(dirs)
     inodes = {i for i in (_netns_inode(p) for p in pids) if i is not None}
@@ -278,7 +281,7 @@ def teardown(node: RealNode, procs: Iterable[processes.Process]) -> list[str]:
         processes.kill_all([p for p in procs if p.name.startswith("kubelet-")])
     with contextlib.suppress(errors.ProviderError):
         processes.kill_all([p for p in procs if not p.name.startswith("kubelet-")])
-    shims = _processes_naming(node["socket"])
+    shims = processes_naming(node["socket"])
     for pid in pids | shims:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
@@ -329,7 +332,7 @@ def leftovers(node: RealNode, ids: Iterable[str]) -> list[str]:
     """What of ``node`` is still there (empty after a clean teardown)."""
     ids = set(ids)
     out = [f"cgroup {p}" for p in cgroup_dirs(ids)]
-    out += [f"process {pid}" for pid in _processes_naming(node["socket"])]
+    out += [f"process {pid}" for pid in processes_naming(node["socket"])]
     out += [f"mount {m}" for m in mounts_under(Path(node["dir"]).parent)]
     if Path(f"/sys/class/net/{node['bridge']}").exists():
         out.append(f"bridge {node['bridge']}")
