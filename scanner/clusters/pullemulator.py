@@ -205,6 +205,25 @@ def annotations_for(pod: dict[str, Any], store: NodeImages, resolve: Resolve,
     return patch
 
 
+def back_off_statuses(statuses: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """``statuses`` with ``ErrImagePull`` turned into ``ImagePullBackOff``; None: unchanged.
+
+    After a failed pull kubelet waits (10 s, doubling up to 5 min) before it tries again,
+    and meanwhile reports ``ImagePullBackOff`` with ``Back-off pulling image "…"``.
+    """
+    out, changed = [], False
+    for s in statuses:
+        waiting = (s.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") == "ErrImagePull":
+            detail = waiting.get("message", "")
+            s = {**s, "state": {"waiting": {
+                "reason": "ImagePullBackOff",
+                "message": f'Back-off pulling image "{s.get("image", "")}": {detail}'}}}
+            changed = True
+        out.append(s)
+    return out if changed else None
+
+
 class ApiError(Exception):
     """The apiserver answered with an error status."""
 
@@ -322,6 +341,24 @@ class Emulator:
                 self._patch(namespace, name, patch)
                 with self._mu:
                     self._failed.pop(uid, None)
+            else:
+                self._back_off(pod)
+
+    def _back_off(self, pod: dict[str, Any]) -> None:
+        """Show a pull that failed again as kubelet does between attempts."""
+        status = pod.get("status") or {}
+        changed = False
+        for key in ("initContainerStatuses", "containerStatuses"):
+            updated = back_off_statuses(status.get(key) or [])
+            if updated is not None:
+                status[key], changed = updated, True
+        if changed:
+            meta = pod["metadata"]
+            body = {"status": {k: status[k] for k in ("initContainerStatuses",
+                                                        "containerStatuses") if k in status}}
+            with contextlib.suppress(ApiError):  # gone meanwhile: nothing to show
+                self._call("PATCH", f"/api/v1/namespaces/{meta['namespace']}/pods/"
+                           f"{meta['name']}/status", patch=body).read()
 
     def _list(self) -> tuple[list[dict[str, Any]], str]:
         items: list[dict[str, Any]] = []

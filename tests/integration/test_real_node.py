@@ -103,6 +103,8 @@ class Pair:
         self.core = kclient.CoreV1Api(api)
         self.api, self.namespace, self.name = api, namespace, name
         self.containers, self.init = containers, init
+        self.reasons: dict[str, set[str]] = {FAKE: set(), REAL: set()}
+        """Every waiting reason seen so far, per node (the back-off alternates)."""
         self.create()
 
     def create(self) -> None:
@@ -117,7 +119,17 @@ class Pair:
         return doc
 
     def views(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        return _views(self.read(FAKE)), _views(self.read(REAL))
+        out = []
+        for node in (FAKE, REAL):
+            pod = self.read(node)
+            status = pod.get("status") or {}
+            for s in [*(status.get("initContainerStatuses") or []),
+                      *(status.get("containerStatuses") or [])]:
+                reason = ((s.get("state") or {}).get("waiting") or {}).get("reason")
+                if reason:
+                    self.reasons[node].add(reason)
+            out.append(_views(pod))
+        return out[0], out[1]
 
     def delete(self) -> None:
         for node in (FAKE, REAL):
@@ -215,8 +227,6 @@ def test_emulator_matches_kubelet_and_containerd(real_cluster: base.ClusterHandl
         "always": (p("always", [c("app", f"{app}:v1", "Always")]), 1, _always),
         "ifnp": (p("ifnp", [c("app", f"{app}:v1", "IfNotPresent")]), 1, _always),
         "never": (p("never", [c("app", f"{reg}/side/never:v1", "Never")]), 1, _always),
-        "digest": (p("digest", [c("app", f"{app}@{v1}")]), 1, _always),
-        "tag-digest": (p("tag-digest", [c("app", f"{app}:other@{v1}")]), 1, _always),
         "digest-fresh": (p("digest-fresh", [c("app", f"{reg}/side/fresh@{fresh}")]), 1,
                          _always),
         "index": (p("index", [c("app", f"{reg}/side/multi:v1", "IfNotPresent")]), 1, _always),
@@ -229,11 +239,28 @@ def test_emulator_matches_kubelet_and_containerd(real_cluster: base.ClusterHandl
                          2, _always),
     }
     seen = _wait_all(first)
+    # By digest, once the node holds the tag (containerd then names the image by it).
+    by_digest = {
+        "digest": (p("digest", [c("app", f"{app}@{v1}")]), 1, _always),
+        "tag-digest": (p("tag-digest", [c("app", f"{app}:other@{v1}")]), 1, _always),
+    }
+    seen.update(_wait_all(by_digest))
+    first.update(by_digest)
     problems: list[str] = []
     for key, (fake, real) in seen.items():
         problems += [f"{key}: {d}" for d in _differences(fake, real)]
     assert seen["index"][1]["cont/app"]["imageID"] == f"{reg}/side/multi@{index_digest}"
     assert seen["always"][1]["cont/app"]["imageID"] == f"{app}@{v1}"
+
+    # Both back off from the missing tag: ImagePullBackOff between attempts.
+    late_pair = first["late"][0]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all(
+            "ImagePullBackOff" in late_pair.reasons[n] for n in (FAKE, REAL)):
+        late_pair.views()
+        time.sleep(1.0)
+    assert all("ImagePullBackOff" in late_pair.reasons[n] for n in (FAKE, REAL)), \
+        late_pair.reasons
 
     # Phase 2: the tag moves; the missing tag appears; a pod is deleted and recreated.
     v2 = push(registry_client, "side/app", "v1", busybox_image.build("side-v2"))
@@ -267,6 +294,12 @@ def test_emulator_matches_kubelet_and_containerd(real_cluster: base.ClusterHandl
     assert real2["ifnp-2"] == real2["ifnp-recreated"] == real2["never-2"] == f"{app}@{v1}"
     assert real2["always-2"] == real2["always-recreated"] == real2["ifnp-3"] == f"{app}@{v2}"
     assert real2["late"] == f"{reg}/side/late@{late}"
+    # Every pod still there, read again after the tag moved on the node.
+    alive = {k: v for k, v in {**first, **second, **third, **fourth}.items()
+             if k not in ("ifnp", "always")}
+    for key, (pair, _n, _u) in alive.items():
+        fake, real = pair.views()
+        problems += [f"{key} (at the end): {d}" for d in _differences(fake, real)]
     problems += UNSETTLED
     assert not problems, "emulator and kubelet differ:\n" + "\n".join(problems)
 
