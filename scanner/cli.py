@@ -536,6 +536,9 @@ def scenario_list(files: tuple[str, ...], dirs: tuple[Path, ...]) -> int:
               "machine pushes builds to.")
 @click.option("--pull-registry", metavar="HOST:PORT", help="--provider existing: the same "
               "registry as the cluster's nodes name it, when that differs.")
+@click.option("--real-nodes", type=click.IntRange(0, 8), default=0, show_default=True,
+              help="kwok: run the scenarios' pods on this many real nodes (kubelet + "
+              "containerd) started beside the fake ones, which are tainted for the run.")
 @click.option("-v", "--verbose", is_flag=True, help="Print what each step did.")
 @click.option("--allow-gaps", is_flag=True,
               help="Exit 0 instead of 3 when every expectation was met but a scan step could "
@@ -544,8 +547,8 @@ def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...],
                  dirs: tuple[Path, ...], provider: str,
                  keep_cluster: bool, isolate: bool, out: Path, cluster_name: str,
                  nodes: int | None, cleanup: str, context: str | None, kubeconfig: str | None,
-                 registry: str | None, pull_registry: str | None, verbose: bool,
-                 allow_gaps: bool) -> int:
+                 registry: str | None, pull_registry: str | None, real_nodes: int,
+                 verbose: bool, allow_gaps: bool) -> int:
     """Run scenarios: deploy, inject drift, scan, and check what detection finds.
 
     \b
@@ -561,7 +564,7 @@ def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...],
         keep_cluster=keep_cluster, isolate=isolate, out=out, cluster_name=cluster_name,
         nodes=nodes, context=context,
         kubeconfig=kubeconfig, registry=registry, pull_registry=pull_registry,
-        cleanup=cleanup, verbose=verbose, allow_gaps=allow_gaps)
+        cleanup=cleanup, verbose=verbose, allow_gaps=allow_gaps, real_nodes=real_nodes)
     return commands.run_command(request, Console(), Console(stderr=True), sys.argv)
 
 

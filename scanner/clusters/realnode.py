@@ -333,7 +333,7 @@ def leftovers(node: RealNode, ids: Iterable[str]) -> list[str]:
     ids = set(ids)
     out = [f"cgroup {p}" for p in cgroup_dirs(ids)]
     out += [f"process {pid}" for pid in processes_naming(node["socket"])]
-    out += [f"mount {m}" for m in mounts_under(Path(node["dir"]).parent)]
+    out += [f"mount {m}" for m in mounts_under(Path(node["dir"]))]
     if Path(f"/sys/class/net/{node['bridge']}").exists():
         out.append(f"bridge {node['bridge']}")
     return out

@@ -78,6 +78,8 @@ class Workspace:
     nodes_added: dict[str, str] = field(default_factory=dict)
     """Scenario's node name → the node's real name."""
     cordoned: list[str] = field(default_factory=list)
+    adapt: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    """Fits each applied manifest to the nodes (``realnodes.adapt`` on real nodes)."""
 
     def values(self) -> d.Values:
         """Placeholder values as of now."""
@@ -163,7 +165,7 @@ def _apply(a: d.Apply, ws: Workspace, timeout: float) -> Outcome:
         for doc in yaml.safe_load_all(text):
             if doc is None:
                 continue
-            ws.kube.apply(doc, ws.namespace)
+            ws.kube.apply(ws.adapt(doc) if ws.adapt else doc, ws.namespace)
             applied.append(f"{doc['kind']}/{doc['metadata']['name']}")
     return Outcome(f"applied {', '.join(applied)}", {"objects": applied})
 
