@@ -124,8 +124,8 @@ class ProviderClusters:
         Raises:
             errors.ProviderError: it cannot start (the hint says what to install or run).
         """
-        provider = providers.get(self.provider, self.cluster_name(scenario),
-                                 real_nodes=self.real_nodes)
+        extra = {"real_nodes": self.real_nodes} if self.real_nodes else {}
+        provider = providers.get(self.provider, self.cluster_name(scenario), **extra)
         try:
             handle = provider.handle()
         except errors.ProviderError:
