@@ -6,9 +6,10 @@ holds the host's statically linked ``/bin/busybox`` and links to it (``sh``, ``s
 the same host binary gives the same layer digest on every run. A build is that layer
 plus ``synthetic``'s marker layer, so distinct build labels still give distinct digests.
 
-The entrypoint sleeps for ever and ignores any arguments (``sh -c 'exec sleep …' sh
-ARGS…``): a pod spec's ``args`` written for the real program do not stop it. The pause
-(sandbox) image for containerd is built the same way.
+The entrypoint sleeps for ever, ignores any arguments (``sh -c '…' sh ARGS…``: a pod
+spec's ``args`` written for the real program do not stop it) and exits at SIGTERM (a
+shell as PID 1 with a trap; ``sleep`` as PID 1 would ignore it and every pod would take
+its whole grace period to stop). The pause (sandbox) image is built the same way.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ __all__ = ["BUSYBOX", "ENTRYPOINT", "PAUSE_LABEL", "available", "base_layer", "b
 
 BUSYBOX = Path(os.environ.get("DRIFTSCAN_BUSYBOX", "/bin/busybox"))
 """The statically linked busybox copied into the base layer (Debian's busybox-static)."""
-ENTRYPOINT = ("/bin/sh", "-c", "exec /bin/sleep 2147483647", "sh")
+ENTRYPOINT = ("/bin/sh", "-c", "trap 'exit 0' TERM INT; /bin/sleep 2147483647 & wait", "sh")
 PAUSE_LABEL = "driftscan-pause"
 _LINKS = ("sh", "sleep", "true", "false", "cat", "echo", "ls", "env", "nc", "wget")
 

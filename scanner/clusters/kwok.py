@@ -483,8 +483,11 @@ class KwokProvider:
 
     # --- real nodes --------------------------------------------------------------------
 
-    def add_real_node(self, say: base.Say, timeout: float = 120.0) -> str:
+    def add_real_node(self, say: base.Say, timeout: float = 120.0, *,
+                      name: str | None = None) -> str:
         """Start one more real node (kubelet + containerd), wait until Ready; its name.
+
+        ``name``: the node's name (default ``real-node-N``).
 
         Raises:
             errors.ToolMissing: this machine cannot run real nodes (what is missing).
@@ -506,7 +509,8 @@ class KwokProvider:
                                  busybox_image.pause_image())
             state["pause_image"] = True
             self._save(state)
-        index = max([-1, *(int(n["name"].rsplit("-", 1)[1]) for n in realnode.load(state))]) + 1
+        index = max([-1, *(int(Path(n["dir"]).name.rsplit("-", 1)[1])
+                           for n in realnode.load(state))]) + 1
 
         def record(p: processes.Process) -> None:
             current = self._load_state() or state
@@ -517,13 +521,39 @@ class KwokProvider:
         assert kubelet is not None  # realnode.require checked it
         node = realnode.start(self.dir, index, registry=registry, username=user,
                               password=password, kubeconfig=self.dir / "kubeconfig",
-                              log_dir=self.dir / "logs", kubelet=kubelet, record=record)
+                              log_dir=self.dir / "logs", kubelet=kubelet, record=record,
+                              name=name)
         current = self._load_state() or state
         current.setdefault("real_nodes", []).append(node)
         self._save(current)
         say(f"starting real node {node['name']} (kubelet + containerd)")
         self._wait_real_node(node["name"], timeout)
         return str(node["name"])
+
+    def remove_real_node(self, name: str) -> None:
+        """Stop a real node, remove what it made and delete its Node; no-op when unknown.
+
+        Raises:
+            errors.ProviderError: something of it was left behind (named).
+        """
+        state = self._load_state()
+        node = next((n for n in realnode.load(state or {}) if n["name"] == name), None)
+        if state is None or node is None:
+            return
+        procs = realnode.node_processes(state, node)
+        left = realnode.teardown(node, procs)
+        current = self._load_state() or state
+        gone = {p.name for p in procs}
+        current["processes"] = [p for p in current["processes"] if p["name"] not in gone]
+        current["real_nodes"] = [n for n in realnode.load(current) if n["name"] != name]
+        self._save(current)
+        try:
+            self._api("DELETE", f"/api/v1/nodes/{name}")
+        except urllib.error.HTTPError as e:
+            if e.code != 404:
+                raise errors.ProviderError(f"deleting node {name}: HTTP {e.code}") from e
+        if left:
+            raise errors.ProviderError(f"real node {name} left behind: {'; '.join(left)}")
 
     def _registry_login(self) -> tuple[str, str]:
         import base64

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import hashlib
 import json
 import os
@@ -118,7 +119,7 @@ def layout_for(cluster_dir: Path, index: int, ports: tuple[int, int]) -> \
 
 def start(cluster_dir: Path, index: int, *, registry: str, username: str, password: str,
           kubeconfig: Path, log_dir: Path, kubelet: Path,
-          record: Any) -> RealNode:
+          record: Any, name: str | None = None) -> RealNode:
     """Write node ``index``'s files and start its containerd and kubelet.
 
     ``record(process)`` is called inside ``signals_held`` right after each start, so the
@@ -126,6 +127,8 @@ def start(cluster_dir: Path, index: int, *, registry: str, username: str, passwo
     record for ``state.json``; the caller waits for the Node to be Ready.
     """
     layout = layout_for(cluster_dir, index, (processes.free_port(), processes.free_port()))
+    if name:
+        layout = dataclasses.replace(layout, name=name)
     socket = layout.socket
     node: RealNode = {"name": layout.name, "dir": str(layout.dir), "socket": str(socket),
                       "bridge": layout.bridge, "subnet": layout.subnet}

@@ -14,8 +14,8 @@ ones. For each scenario:
   and init containers that must finish run ``/bin/true`` (native sidecars keep running);
 * the journal records which kind of node ran each scenario's pods (:func:`node_types`).
 
-``add-node`` on such a run is skipped with the reason by ``running`` (the scenario's node
-would be a fake one, so its pods would not run on a real node).
+``add-node`` on such a run starts one more real node (:func:`node_hooks`), labelled with
+the run like every object a scenario creates; cleanup stops it and removes what it made.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from scanner import errors
+from scanner.clusters import base
 from scanner.scenarios import kubeapi, records
 
-__all__ = ["NODE_TYPE_LABEL", "TAINT_KEY", "adapt", "fake_nodes", "lift_taints", "node_types",
-           "record_node_types", "taint_fake_nodes", "untaint"]
+__all__ = ["NODE_TYPE_LABEL", "TAINT_KEY", "adapt", "fake_nodes", "lift_taints", "node_hooks",
+           "node_types", "record_node_types", "taint_fake_nodes", "untaint"]
 
 NODE_TYPE_LABEL = "driftscan.io/node-type"
 TAINT_KEY = "driftscan.io/real-nodes-only"
@@ -140,3 +141,15 @@ def lift_taints(rec: records.ScenarioRecord, kube: kubeapi.Kube, tainted: list[s
     except errors.DriftscanError as e:
         if rec.cleanup is not None:
             rec.cleanup.errors.append(f"untaint {', '.join(tainted)}: {e}")
+
+
+def node_hooks(handle: base.ClusterHandle, say: base.Say) -> dict[str, Any]:
+    """``add_node``/``remove_node`` for a scenario's Workspace: real nodes of ``handle``."""
+    from scanner.clusters import kwok
+
+    provider = kwok.KwokProvider(handle.name)
+
+    def add(name: str) -> None:
+        provider.add_real_node(say, name=name)
+
+    return {"add_node": add, "remove_node": provider.remove_real_node}

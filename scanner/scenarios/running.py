@@ -269,8 +269,9 @@ def run_scenario(ctx: RunContext, target: targets.Target,
             scan=lambda: ctx.scan(target, rec.namespace or ""),
             can_add_nodes=builds.is_kwok(nodes) and target.handle.provider != "existing",
             may_drain_any=target.started,
-            builds=rec.builds,
-            adapt=realnodes.adapt if target.real_nodes else None)
+            builds=rec.builds, adapt=realnodes.adapt if target.real_nodes else None,
+            **(realnodes.node_hooks(target.handle, ctx.observer.say) if target.real_nodes
+               else {}))
         kube.create_namespace(rec.namespace, ws.labels())
         _run_steps(ctx, rec, ws, scenario.steps, began + scenario.timeout)
         rec.status = records.Status.COMPLETED
@@ -354,12 +355,7 @@ def _check_node_steps(scenario: d.Scenario, target: targets.Target,
         raise _Stop(records.Status.ABORTED,
                     "skipped: add-node and drain-node change nodes other workloads share; "
                     "they do not run on --provider existing (use kwok or kind)", skip=True)
-    if "add-node" in kinds and target.real_nodes:
-        raise _Stop(records.Status.ABORTED,
-                    "skipped: add-node adds a KWOK fake node, and this run places the "
-                    "scenario's pods on real nodes only (--real-nodes); run this scenario "
-                    "with --real-nodes 0", skip=True)
-    if "add-node" in kinds and not builds.is_kwok(nodes):
+    if "add-node" in kinds and not builds.is_kwok(nodes) and not target.real_nodes:
         raise _Stop(records.Status.ABORTED,
                     "skipped: add-node needs a kwok cluster (kind cannot add nodes to a "
                     "running cluster); run this scenario with --provider kwok", skip=True)
@@ -534,7 +530,7 @@ def _cleanup(ctx: RunContext, rec: records.ScenarioRecord, target: targets.Targe
             try:
                 found = kube.node(node)
                 if found is not None and _labelled(found, run_label):
-                    kube.delete_node(node)
+                    (ws.remove_node if ws and ws.remove_node else kube.delete_node)(node)
                     c.nodes_removed.append(node)
             except errors.DriftscanError as e:
                 c.errors.append(f"delete node {node}: {e}")

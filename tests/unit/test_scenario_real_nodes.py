@@ -93,15 +93,17 @@ def test_node_types_come_from_where_the_pods_ran() -> None:
     assert realnodes.node_types(cast(kubeapi.Kube, kube), "ns") == ["fake", "real"]
 
 
-def test_add_node_is_skipped_with_the_reason_on_real_nodes() -> None:
+def test_add_node_runs_on_real_nodes_and_is_skipped_elsewhere_with_the_reason() -> None:
     handle = base.ClusterHandle(name="c", provider="kwok", kubeconfig=base.Path("k"),
                                 registry="127.0.0.1:1", state_dir=base.Path("."))
-    target = targets.Target(handle, started=True, real_nodes=3)
     scenario = d.Scenario(name="grow", file=base.Path("grow.yaml"), title="", description="",
                           steps=(d.Step(0, "steps", d.AddNode("extra")),))
+    nodes = [_node("kwok-node-0", "fake"), _node("real-node-0", "real")]
+    running._check_node_steps(scenario, targets.Target(handle, started=True, real_nodes=3),
+                              nodes)  # a real node is started for it: no skip
     with pytest.raises(running._Stop) as stop:
-        running._check_node_steps(scenario, target, [_node("real-node-0", "real")])
-    assert stop.value.skip and "--real-nodes 0" in stop.value.message
+        running._check_node_steps(scenario, targets.Target(handle, started=True), nodes)
+    assert stop.value.skip and "add-node needs a kwok cluster" in stop.value.message
 
 
 def test_real_nodes_need_kwok_and_a_cluster_the_run_starts(
