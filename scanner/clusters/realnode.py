@@ -92,10 +92,14 @@ def require() -> None:
     """
     missing = missing_prerequisites()
     if missing:
+        todo = ["run as root"] if missing[0].startswith("root") else []
+        if any(not m.startswith(("root", "kubelet")) for m in missing):
+            todo.append(f"apt-get install {APT_PACKAGES}")
+        if any(m.startswith("kubelet") for m in missing):
+            todo.append(f"`{toolchain.build_command()}`")
         raise errors.ToolMissing(
             f"real nodes need {'; '.join(missing)}",
-            hint=f"install them as root (apt-get install {APT_PACKAGES}), or run without "
-                 "real nodes: --real-nodes 0")
+            hint=f"{', then '.join(todo)}; or run without real nodes: --real-nodes 0")
 
 
 def _short_hash(text: str, n: int = 6) -> str:
@@ -171,7 +175,8 @@ def _wait_socket(socket: Path, log: Path, timeout: float = 30.0) -> None:
             return
         time.sleep(0.1)
     raise errors.ProviderError(f"containerd did not open {socket} within {timeout:.0f}s; "
-                               f"last lines of {log}:\n{processes.log_tail(log)}")
+                               f"last lines of {log}:\n{processes.log_tail(log)}",
+                               hint="run without real nodes: --real-nodes 0")
 
 
 # --- teardown ------------------------------------------------------------------------

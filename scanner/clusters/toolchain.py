@@ -159,7 +159,10 @@ def checkout_root() -> Path | None:
 
 
 def _executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
+    try:
+        return path.is_file() and os.access(path, os.X_OK)
+    except OSError:  # a folder this user may not read (another user's cache)
+        return False
 
 
 def locate(binary: str) -> Path | None:
