@@ -168,3 +168,16 @@ def test_a_digest_reference_without_a_tag_is_reported_by_the_image_id() -> None:
     result = pe.decide(f"{REG}/app@{D1}", "IfNotPresent", "n1", store, reg,
                        lambda _r, _repo, digest: configs.get(digest))
     assert result == pe.PullResult(image_id=f"{REG}/app@{D1}", image=configs[D1])
+
+
+def test_a_failed_retry_shows_the_back_off() -> None:
+    statuses = [{"name": "app", "image": f"{REG}/app:v9",
+                 "state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}}},
+                {"name": "ok", "state": {"running": {}}},
+                {"name": "never", "state": {"waiting": {"reason": "ErrImageNeverPull"}}}]
+    out = pe.back_off_statuses(statuses)
+    assert out is not None
+    assert out[0]["state"]["waiting"]["reason"] == "ImagePullBackOff"
+    assert out[0]["state"]["waiting"]["message"].startswith(f'Back-off pulling image "{REG}')
+    assert out[1:] == statuses[1:]  # running and ErrImageNeverPull (no back-off) unchanged
+    assert pe.back_off_statuses(out) is None

@@ -136,3 +136,26 @@ def test_cgroup_dirs_finds_only_the_given_ids(tmp_path: Path) -> None:
     assert sorted(p.relative_to(tmp_path).as_posix() for p in found) == [
         f"memory/k8s.io/{ours}", f"pids/k8s.io/{ours}"]
     assert realnode.cgroup_dirs(set(), root=tmp_path) == []
+
+
+@needs_busybox
+def test_kind_and_real_nodes_use_the_local_base_without_any_registry() -> None:
+    from scanner.clusters import images_kind
+
+    class NoRegistry:
+        registry = "127.0.0.1:1"
+
+        def __getattr__(self, name: str) -> object:
+            raise AssertionError(f"the local base needs no registry ({name})")
+
+    builds = images_kind.RunnableBuilds("127.0.0.1:1", synthetic.DEFAULT_PLATFORM,
+                                        base_image=images_kind.LOCAL_BASE,
+                                        target_client=NoRegistry(),  # type: ignore[arg-type]
+                                        source_client=NoRegistry())  # type: ignore[arg-type]
+    v1, v2 = builds.build("v1"), builds.build("v2")
+    assert v1.digest != v2.digest
+    assert v1.layers[0] == busybox_image.base_layer()
+    assert json.loads(v1.config.data)["config"]["Entrypoint"] == list(busybox_image.ENTRYPOINT)
+    assert images_kind.local_base_fits(synthetic.DEFAULT_PLATFORM) is (
+        __import__("platform").machine() == "x86_64")
+    assert not images_kind.local_base_fits(synthetic.Platform("linux", "s390x"))
