@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import logging
 import threading
@@ -200,6 +201,11 @@ def annotations_for(pod: dict[str, Any], store: NodeImages, resolve: Resolve,
         patch[stages.ANNOTATION_ERROR + cname] = result.error or None
         patch[stages.ANNOTATION_REASON + cname] = result.reason or None
         patch[stages.ANNOTATION_IMAGE + cname] = result.image or None
+        # A started container has an id, as containerd's: stable per pod and container.
+        uid = pod.get("metadata", {}).get("uid", "")
+        patch[stages.ANNOTATION_CONTAINER_ID + cname] = (
+            "containerd://" + hashlib.sha256(f"{uid}/{cname}".encode()).hexdigest()
+            if result.image_id else None)
         failed = failed or bool(result.error) or blocked
     patch[stages.ANNOTATION_STATE] = "failed" if failed else "done"
     return patch

@@ -9,7 +9,9 @@ KWOK fakes kubelets but pulls nothing and never sets ``imageID``. The emulator
 * ``pull-reason.driftscan.io/<container>``: the waiting reason (``ErrImagePull``,
   ``ErrImageNeverPull``, ``InvalidImageName``; ``PodInitializing`` for a container after
   an init container that failed);
-* ``image.driftscan.io/<container>``: the ``image`` kubelet reports, when not the spec's.
+* ``image.driftscan.io/<container>``: the ``image`` kubelet reports, when not the spec's;
+* ``container-id.driftscan.io/<container>``: ``containerd://…`` for a container whose
+  image was pulled (a waiting container has none, as on a real node).
 
 These Stages replace KWOK's default pod Stages (KWOK uses its defaults only when a config
 has no pod Stage at all, so every pod Stage is declared here):
@@ -26,20 +28,22 @@ has no pod Stage at all, so every pod Stage is declared here):
 
 from __future__ import annotations
 
-__all__ = ["ANNOTATION_ERROR", "ANNOTATION_IMAGE", "ANNOTATION_IMAGE_ID", "ANNOTATION_REASON",
-           "ANNOTATION_STATE", "render"]
+__all__ = ["ANNOTATION_CONTAINER_ID", "ANNOTATION_ERROR", "ANNOTATION_IMAGE",
+           "ANNOTATION_IMAGE_ID", "ANNOTATION_REASON", "ANNOTATION_STATE", "render"]
 
 ANNOTATION_STATE = "pull.driftscan.io/state"
 ANNOTATION_IMAGE_ID = "image-id.driftscan.io/"
 ANNOTATION_ERROR = "pull-error.driftscan.io/"
 ANNOTATION_REASON = "pull-reason.driftscan.io/"
 ANNOTATION_IMAGE = "image.driftscan.io/"
+ANNOTATION_CONTAINER_ID = "container-id.driftscan.io/"
 
 # Go-template helpers shared by the Stages: `$a` holds the pod's annotations.
 _CONTAINER_STATUS = """\
       - image: {{ or (index $a (printf "image.driftscan.io/%s" .name)) .image | Quote }}
         name: {{ .name | Quote }}
         imageID: {{ or (index $a (printf "image-id.driftscan.io/%s" .name)) "" | Quote }}
+        {{ with index $a (printf "container-id.driftscan.io/%s" .name) }}containerID: {{ . | Quote }}{{ end }}
         restartCount: 0
 """
 

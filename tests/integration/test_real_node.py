@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,7 +80,11 @@ def _view(status: dict[str, Any]) -> dict[str, Any]:
     reason = (state.get(kind) or {}).get("reason", "") if kind != "running" else ""
     if reason in PULL_ERRORS:
         reason = "ErrImagePull|ImagePullBackOff"  # the two alternate while kubelet backs off
+    cid = status.get("containerID", "")
+    form = ("containerd://<64 hex>" if re.fullmatch(r"containerd://[0-9a-f]{64}", cid)
+            else cid)
     return {"image": status.get("image", ""), "imageID": status.get("imageID", ""),
+            "containerID": form,
             "state": kind, "reason": reason, "restartCount": status.get("restartCount", 0),
             "ready": status.get("ready", False)}
 
@@ -251,6 +256,19 @@ def test_emulator_matches_kubelet_and_containerd(real_cluster: base.ClusterHandl
         problems += [f"{key}: {d}" for d in _differences(fake, real)]
     assert seen["index"][1]["cont/app"]["imageID"] == f"{reg}/side/multi@{index_digest}"
     assert seen["always"][1]["cont/app"]["imageID"] == f"{app}@{v1}"
+
+    # A container that exits: kubelet restarts it (restartCount grows, CrashLoopBackOff);
+    # KWOK's containers never exit, so the emulator shows it running: documented.
+    crash = p("crash", [c("app", f"{app}:v1", "IfNotPresent", command=["/bin/false"])])
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        fake, real = crash.views()
+        if real.get("cont/app", {}).get("restartCount", 0) >= 1:
+            break
+        time.sleep(1.0)
+    assert real["cont/app"]["restartCount"] >= 1, real
+    assert fake["cont/app"]["state"] == "running" and fake["cont/app"]["restartCount"] == 0
+    assert fake["cont/app"]["imageID"] == real["cont/app"]["imageID"] == f"{app}@{v1}"
 
     # Both back off from the missing tag: ImagePullBackOff between attempts.
     late_pair = first["late"][0]
