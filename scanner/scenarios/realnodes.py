@@ -30,7 +30,7 @@ from scanner.clusters import base
 from scanner.scenarios import kubeapi, records
 
 __all__ = ["NODE_TYPE_LABEL", "TAINT_KEY", "adapt", "fake_nodes", "lift_taints", "node_hooks",
-           "node_types", "record_node_types", "taint_fake_nodes", "untaint"]
+           "node_type", "node_types", "record_node_types", "taint_fake_nodes", "untaint"]
 
 NODE_TYPE_LABEL = "driftscan.io/node-type"
 TAINT_KEY = "driftscan.io/real-nodes-only"
