@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml
 
 # Go-built cluster binaries (etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubectl, kwok, kwokctl, registry; kubelet for real nodes) into .tools/bin
-# at the versions pinned
-# in scanner/clusters/gotools/ (`driftscan cluster tools`, through the per-user cache).
+# at the versions pinned in scanner/clusters/gotools/ (`driftscan cluster tools`, through
+# the per-user cache).
 cluster-tools: python
 	bash tools/build.sh
 
