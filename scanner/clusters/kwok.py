@@ -517,15 +517,17 @@ class KwokProvider:
             current["processes"].append(p.to_json())
             self._save(current)
 
+        def remember(node: realnode.RealNode) -> None:
+            current = self._load_state() or state
+            current.setdefault("real_nodes", []).append(node)
+            self._save(current)
+
         kubelet = toolchain.locate("kubelet")
         assert kubelet is not None  # realnode.require checked it
         node = realnode.start(self.dir, index, registry=registry, username=user,
                               password=password, kubeconfig=self.dir / "kubeconfig",
                               log_dir=self.dir / "logs", kubelet=kubelet, record=record,
-                              name=name)
-        current = self._load_state() or state
-        current.setdefault("real_nodes", []).append(node)
-        self._save(current)
+                              remember=remember, name=name)
         say(f"starting real node {node['name']} (kubelet + containerd)")
         self._wait_real_node(node["name"], timeout)
         return str(node["name"])

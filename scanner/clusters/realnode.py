@@ -36,7 +36,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -123,12 +123,15 @@ def layout_for(cluster_dir: Path, index: int, ports: tuple[int, int]) -> \
 
 def start(cluster_dir: Path, index: int, *, registry: str, username: str, password: str,
           kubeconfig: Path, log_dir: Path, kubelet: Path,
-          record: Any, name: str | None = None) -> RealNode:
+          record: Callable[[processes.Process], None],
+          remember: Callable[[RealNode], None], name: str | None = None) -> RealNode:
     """Write node ``index``'s files and start its containerd and kubelet.
 
-    ``record(process)`` is called inside ``signals_held`` right after each start, so the
-    caller's state names the process before anything can interrupt. Returns the node's
-    record for ``state.json``; the caller waits for the Node to be Ready.
+    ``remember(node)`` is called before anything starts, with the node's record for
+    ``state.json`` (so a failed start is torn down too); ``record(process)`` inside
+    ``signals_held`` right after each start, so the caller's state names the process
+    before anything can interrupt. Returns the node's record; the caller waits for the
+    Node to be Ready.
     """
     layout = layout_for(cluster_dir, index, (processes.free_port(), processes.free_port()))
     if name:
@@ -140,6 +143,7 @@ def start(cluster_dir: Path, index: int, *, registry: str, username: str, passwo
                    layout.kubelet_root, layout.pod_logs, layout.certs_d / registry):
         folder.mkdir(parents=True, exist_ok=True)
     socket.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    remember(node)
     config = layout.dir / "containerd.toml"
     fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds credentials
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
