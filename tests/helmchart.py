@@ -1,0 +1,86 @@
+"""The Helm chart in deploy/helm/driftscan, rendered by the real ``helm`` binary.
+
+``helm`` is one of the Go-built tools (``make cluster-tools``); when it is not built yet
+the tests build it through the same version-stamped cache, and skip only when it cannot
+be built (no Go, no module proxy).
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from scanner import errors
+from scanner.clusters import toolbuilding, toolchain
+
+ROOT = Path(__file__).resolve().parents[1]
+CHART = ROOT / "deploy" / "helm" / "driftscan"
+
+
+@functools.cache
+def _helm_or_reason() -> tuple[Path | None, str]:
+    found = toolchain.locate("helm")
+    if found is not None:
+        return found, ""
+    try:
+        toolbuilding.build(bin_dir=None, say=lambda _m: None, binaries=("helm",))
+    except errors.DriftscanError as e:
+        return None, f"helm cannot be built: {e} ({e.hint})" if e.hint else str(e)
+    return toolchain.locate("helm"), "helm was built but is not found where it was put"
+
+
+def helm() -> Path:
+    """The pinned ``helm`` binary; skips the test when it cannot be built."""
+    path, reason = _helm_or_reason()
+    if path is None:
+        pytest.skip(reason)
+    return path
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """``helm ARGS`` with its output captured; fails the test with helm's words on error."""
+    done = subprocess.run([str(helm()), *args], capture_output=True, text=True,
+                          timeout=120, check=False)
+    if check and done.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed ({done.returncode}):\n"
+                             f"{done.stdout}\n{done.stderr}")
+    return done
+
+
+def template_text(*sets: str, namespace: str = "monitoring", release: str = "driftscan",
+                  values: Path | None = None, show_only: str | None = None) -> str:
+    """``helm template`` of the chart with ``--set`` items, as YAML text."""
+    args = ["template", release, str(CHART), "--namespace", namespace]
+    if values is not None:
+        args += ["--values", str(values)]
+    for item in sets:
+        args += ["--set", item]
+    if show_only is not None:
+        args += ["--show-only", show_only]
+    return run(*args).stdout
+
+
+def template(*sets: str, namespace: str = "monitoring", release: str = "driftscan",
+             values: Path | None = None) -> list[dict[str, Any]]:
+    """The rendered chart's objects (safe-loaded; empty documents dropped)."""
+    text = template_text(*sets, namespace=namespace, release=release, values=values)
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The rendered objects of ``kind``."""
+    return [o for o in objects if o.get("kind") == kind]
+
+
+def plain_rules(*sets: str) -> str:
+    """The chart's alert rules as a plain Prometheus rules file (its rules ConfigMap)."""
+    text = template_text("prometheusRule.configMap=true", *sets,
+                         show_only="templates/rules-configmap.yaml")
+    [config_map] = [d for d in yaml.safe_load_all(text) if d]
+    rules: str = config_map["data"]["driftscan.rules.yaml"]
+    return rules
