@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup python cluster-tools browser test unit lint demo bench clean
+.PHONY: setup python cluster-tools browser prometheus test unit lint demo bench clean
 
 setup: python cluster-tools
 
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Go-built cluster binaries (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kwok, kwokctl, registry) into .tools/bin at the versions pinned
+# kube-scheduler, kubectl, kwok, kwokctl, registry; helm for the chart tests) into .tools/bin at the versions pinned
 # in scanner/clusters/gotools/ (`driftscan cluster tools`, through the per-user cache).
 cluster-tools: python
 	bash tools/build.sh
@@ -36,7 +36,19 @@ browser:
 	      "sudo apt-get install chromium poppler-utils" >&2; exit 2; \
 	  fi; }
 
-test: setup browser
+# Debian's Prometheus and promtool for the alert tests (the chart's rules are checked and
+# unit-tested by promtool, and fire in a real Prometheus scraping `driftscan watch`).
+prometheus:
+	@{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else \
+	    echo "the alert tests need Prometheus and promtool: sudo apt-get install prometheus" >&2; \
+	    exit 2; \
+	  fi; }
+
+test: setup browser prometheus
 	$(BIN)/python -m pytest
 
 unit: python

@@ -163,6 +163,7 @@ among them); the alert's `severity` label is the one routing uses.
       for: {{ $a.watchDown.for }}
       labels:
         severity: {{ $a.watchDown.severity }}
+        reason: disconnected
         {{- with $extra }}{{ toYaml . | nindent 8 }}{{ end }}
       annotations:
         summary: driftscan's watches of the apiserver are down
@@ -175,6 +176,7 @@ among them); the alert's `severity` label is the one routing uses.
       for: {{ $a.watchDown.absentFor }}
       labels:
         severity: {{ $a.watchDown.severity }}
+        reason: not-scraped
         {{- with $extra }}{{ toYaml . | nindent 8 }}{{ end }}
       annotations:
         summary: No driftscan watcher is scraped
