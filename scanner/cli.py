@@ -82,7 +82,12 @@ def _request_timeout_option(f: F) -> F:
 @cli.command("scan")
 @click.option("--kubeconfig", metavar="PATH", help="Kubeconfig file (default: $KUBECONFIG, "
               "then ~/.kube/config).")
-@click.option("--context", metavar="NAME", help="Kubeconfig context (default: the current one).")
+@click.option("--context", "contexts", multiple=True, metavar="NAME",
+              help="Kubeconfig context (default: the current one); repeat it to scan several "
+              "clusters in parallel into one report.")
+@click.option("--all-contexts", is_flag=True,
+              help="Scan the cluster of every context in the kubeconfig, in parallel, into one "
+              "report (an unreachable one is a gap).")
 @click.option("-n", "--namespace", "namespaces", multiple=True, metavar="NS",
               help="Namespace to scan; repeatable (default: the context's namespace).")
 @click.option("-A", "--all-namespaces", is_flag=True, help="Scan every namespace.")
@@ -116,7 +121,8 @@ def _request_timeout_option(f: F) -> F:
 @click.option("--sign-key", metavar="PEM", help="Sign the report with this Ed25519 private key "
               "file (`openssl genpkey -algorithm ed25519`); `report verify --key` checks it.")
 @_request_timeout_option
-def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...],
+def scan(kubeconfig: str | None, contexts: tuple[str, ...], all_contexts: bool,
+         namespaces: tuple[str, ...],
          all_namespaces: bool, files: tuple[str, ...], fmt: str, output: str | None,
          fail_on: str, detail: str | None, detail_limit: int | None, registry_check: bool,
          insecure_registries: tuple[str, ...], allow_gaps: bool, sign_key: str | None,
@@ -125,7 +131,8 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
 
     \b
     Exit codes: 0 clean and complete, 1 findings at or above --fail-on, 2 usage or
-    environment error, 3 incomplete (gaps; --allow-gaps makes it 0), 130 interrupted.
+    environment error, 3 incomplete (gaps, an unreachable cluster of several; --allow-gaps
+    makes it 0), 130 interrupted.
     """  # noqa: D301 — \b (backspace) keeps click from rewrapping
     from rich.console import Console
 
@@ -136,7 +143,8 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
         raise errors.InputError("--detail and --detail-limit shape the HTML page only",
                                 hint="add --format html, or drop them")
     options = scanning.ScanOptions(
-        request=loading.LoadRequest(files=files, kubeconfig=kubeconfig, context=context,
+        request=loading.LoadRequest(files=files, kubeconfig=kubeconfig,
+                                    context=contexts[0] if len(contexts) == 1 else None,
                                     namespaces=namespaces, all_namespaces=all_namespaces,
                                     request_timeout=request_timeout),
         format=fmt,
@@ -148,6 +156,8 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
         allow_gaps=allow_gaps,
         command_line=redacting.command_line(_argv()),
         sign_key=sign_key,
+        contexts=contexts,
+        all_contexts=all_contexts,
     )
     return scanning.run(options, Console(), Console(stderr=True))
 

@@ -16,7 +16,7 @@ from scanner import __version__, controls, detectors, findings, graph, images, m
 from scanner.detectors import rules
 from scanner.report import document as report_model
 
-__all__ = ["build", "provenance"]
+__all__ = ["build", "control_entries", "now", "provenance", "rule_entries"]
 
 
 def build(
@@ -72,7 +72,7 @@ def build(
     src = snapshot.source
     return report_model.Report(
         schema=report_model.SCHEMA,
-        generated_at=generated_at or _now(),
+        generated_at=generated_at or now(),
         tool=report_model.ToolEntry("driftscan", __version__),
         source=report_model.SourceEntry(
             type=src.type,
@@ -85,19 +85,28 @@ def build(
         summary=summary,
         gaps=tuple(gaps),
         workloads=tuple(workloads),
-        rules=tuple(
-            report_model.RuleEntry(
-                r.id, r.severity.value, r.title, r.rationale, r.remediation, r.family,
-                r.controls,
-            )
-            for r in rule_set.rules()
-        ),
+        rules=rule_entries(rule_set),
         provenance=provenance(snapshot.provenance, command_line),
-        controls=tuple(
-            report_model.ControlEntry(c.id, c.framework, c.title)
-            for c in controls.CATALOG
-            if any(c.id in r.controls for r in rule_set.rules())
-        ),
+        controls=control_entries(rule_set),
+    )
+
+
+def rule_entries(rule_set: rules.RuleSet) -> tuple[report_model.RuleEntry, ...]:
+    """Every rule's metadata, as the report lists it."""
+    return tuple(
+        report_model.RuleEntry(
+            r.id, r.severity.value, r.title, r.rationale, r.remediation, r.family, r.controls,
+        )
+        for r in rule_set.rules()
+    )
+
+
+def control_entries(rule_set: rules.RuleSet) -> tuple[report_model.ControlEntry, ...]:
+    """Every control a rule of ``rule_set`` names."""
+    return tuple(
+        report_model.ControlEntry(c.id, c.framework, c.title)
+        for c in controls.CATALOG
+        if any(c.id in r.controls for r in rule_set.rules())
     )
 
 
@@ -127,7 +136,8 @@ def provenance(facts: model.Provenance,
     )
 
 
-def _now() -> str:
+def now() -> str:
+    """The current UTC time as the report writes it."""
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -1,0 +1,224 @@
+"""Fleet scans (``scan --context A --context B``, ``--all-contexts``): merging each
+cluster's report into one, the contexts asked for, and how the report shows the clusters.
+
+The per-cluster reports are real scans of dump fixtures; the live, parallel scan of two
+contexts is in tests/integration/test_fleet.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from rich.console import Console
+
+from scanner import errors, exits, findings, fleet, scanning
+from scanner.report import document as report_model
+from scanner.report import html, json_format, terminal
+from scanner.sources import loading
+from tests import htmltree
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "scanner" / "schemas"
+                     / "report-v1.json").read_text())
+DRIFT = FIXTURES / "digest-drift" / "fires-repushed-tag.json"
+CLEAN = FIXTURES / "digest-drift" / "clean-pinned-control.json"
+
+
+def _report(path: Path) -> report_model.Report:
+    return scanning.scan_unsealed(loading.LoadRequest(files=(str(path),)))
+
+
+def _unreachable() -> errors.ClusterUnreachable:
+    return errors.ClusterUnreachable("cannot reach the apiserver at https://127.0.0.1:1 of "
+                                     "context 'dead' (connection refused)",
+                                     hint="check the context")
+
+
+def test_merge_tags_every_workload_finding_and_gap_with_its_cluster() -> None:
+    drift, clean = _report(DRIFT), _report(CLEAN)
+    merged = fleet.merge([("prod-eu", drift), ("prod-us", drift), ("staging", clean)])
+    assert [c.name for c in merged.clusters] == ["prod-eu", "prod-us", "staging"]
+    assert all(c.reachable and c.complete for c in merged.clusters)
+    assert merged.summary.workloads == 2 * drift.summary.workloads + clean.summary.workloads
+    assert merged.summary.pods == 2 * drift.summary.pods + clean.summary.pods
+    for severity, count in drift.summary.by_severity.items():
+        assert merged.summary.by_severity[severity] == (
+            2 * count + clean.summary.by_severity[severity])
+    assert merged.summary.max_score == drift.summary.max_score
+    assert merged.summary.complete and not merged.gaps
+    # The same workload in two clusters is two entries, each with its cluster.
+    assert {w.cluster for w in merged.workloads} == {"prod-eu", "prod-us", "staging"}
+    assert all(f.cluster == w.cluster for w in merged.workloads for f in w.findings)
+    scores = [w.score for w in merged.workloads]
+    assert scores == sorted(scores, reverse=True)
+    assert merged.rules == drift.rules
+
+
+def test_an_unreachable_cluster_is_a_gap_and_makes_the_report_incomplete() -> None:
+    clean = _report(CLEAN)
+    merged = fleet.merge([("staging", clean), ("dead", _unreachable())])
+    [gap] = merged.gaps
+    assert (gap.cluster, gap.kind, gap.namespace) == ("dead", "Cluster", None)
+    assert "connection refused" in gap.reason and "check the context" in gap.reason
+    dead = merged.clusters[1]
+    assert (dead.name, dead.reachable, dead.complete, dead.workloads) == ("dead", False,
+                                                                          False, 0)
+    assert not merged.summary.complete
+    assert scanning.exit_code(merged, findings.Severity.HIGH) == exits.INCOMPLETE
+    assert scanning.exit_code(merged, findings.Severity.HIGH, allow_gaps=True) == exits.CLEAN
+    # Findings at --fail-on still win over the gap.
+    with_drift = fleet.merge([("prod", _report(DRIFT)), ("dead", _unreachable())])
+    assert scanning.exit_code(with_drift, findings.Severity.HIGH) == exits.FINDINGS
+
+
+def test_every_cluster_unreachable_is_a_report_of_gaps_not_an_error() -> None:
+    merged = fleet.merge([("a", _unreachable()), ("b", _unreachable())])
+    assert [g.cluster for g in merged.gaps] == ["a", "b"]
+    assert merged.workloads == () and merged.rules
+    assert scanning.exit_code(merged, findings.Severity.HIGH) == exits.INCOMPLETE
+
+
+def test_a_cluster_gap_keeps_its_cluster() -> None:
+    clean = _report(CLEAN)
+    gapped = report_model.Report(**{**clean.__dict__, "gaps": (
+        report_model.GapEntry("Pod", "kube-system", "403 Forbidden"),)})
+    merged = fleet.merge([("a", gapped), ("b", clean)])
+    assert [(g.cluster, g.namespace) for g in merged.gaps] == [("a", "kube-system")]
+    assert [c.complete for c in merged.clusters] == [False, True]
+
+
+def test_fleet_json_validates_and_reads_back() -> None:
+    merged = fleet.merge([("prod-eu", _report(DRIFT)), ("dead", _unreachable())])
+    data = json.loads(json_format.render(merged))
+    jsonschema.validate(data, SCHEMA, format_checker=jsonschema.FormatChecker())
+    assert [c["name"] for c in data["clusters"]] == ["prod-eu", "dead"]
+    assert all(w["cluster"] == "prod-eu" for w in data["workloads"])
+    assert all(f["cluster"] == "prod-eu" for w in data["workloads"] for f in w["findings"])
+    assert data["gaps"][0]["cluster"] == "dead"
+    assert json_format.parse(json_format.render(merged)) == merged
+
+
+def test_a_one_cluster_report_has_no_cluster_fields() -> None:
+    data = json.loads(json_format.render(_report(DRIFT)))
+    assert "clusters" not in data
+    assert all("cluster" not in w for w in data["workloads"])
+    assert all("cluster" not in f for w in data["workloads"] for f in w["findings"])
+    # An older reader's schema (without the fleet fields) still takes it.
+    jsonschema.validate(data, SCHEMA)
+
+
+def test_the_schema_refuses_a_cluster_of_the_wrong_type() -> None:
+    data = json.loads(json_format.render(fleet.merge([("a", _report(DRIFT))])))
+    data["workloads"][0]["cluster"] = 7
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, SCHEMA)
+
+
+def _table(report: report_model.Report) -> str:
+    out = io.StringIO()
+    terminal.render(report, Console(file=out, width=160, color_system=None))
+    return out.getvalue()
+
+
+def test_the_terminal_shows_a_cluster_column_for_two_clusters_or_more() -> None:
+    drift = _report(DRIFT)
+    two = _table(fleet.merge([("prod-eu", drift), ("dead", _unreachable())]))
+    assert "Scanned 2 clusters (prod-eu, dead (unreachable))" in two
+    header = next(line for line in two.splitlines() if "Score" in line and "Grade" in line)
+    assert header.split()[:4] == ["Score", "Grade", "Cluster", "Workload"]
+    assert any(line.split()[2:3] == ["prod-eu"] for line in two.splitlines()
+               if line.strip()[:1].isdigit())
+    gaps_header = next(line for line in two.splitlines() if "Reason" in line)
+    assert gaps_header.split()[:2] == ["Cluster", "Kind"]
+    assert "[prod-eu] Deployment" in two  # the detail heading names the cluster
+    one = _table(drift)
+    assert "Cluster" not in one
+
+
+def test_hostile_cluster_names_are_inert_in_terminal_and_html() -> None:
+    drift = _report(DRIFT)
+    name = "evil\x1b[31m<script>alert(1)</script>"
+    merged = fleet.merge([(name, drift), ("b", drift)])
+    text = _table(merged)
+    assert "\x1b" not in text
+    page = html.render(merged)
+    assert "<script>alert(1)" not in page
+
+
+def test_html_has_a_cluster_column_and_unique_anchors_for_the_same_workload() -> None:
+    drift = _report(DRIFT)
+    merged = fleet.merge([("prod-eu", drift), ("prod-us", drift)])
+    page = htmltree.parse(html.render(merged))
+    table = page.by_id("workload-table")
+    headers = [th.words for th in table.find_all("th")]
+    assert headers[:4] == ["Score", "Grade", "Cluster", "Workload"]
+    ids = html.anchors(merged)
+    assert len(ids) == len(merged.workloads) == len(set(ids.values()))
+    for w in merged.workloads:
+        assert page.by_id(ids[html.workload_key(w)]) is not None
+    section = page.by_id(ids[html.workload_key(merged.workloads[0])])
+    assert merged.workloads[0].cluster in section.words
+    # The fix goes to the workload's own cluster.
+    pinned = [f for w in merged.workloads for f in w.findings if f.pin]
+    commands = {html.kubectl_command(w, f.pin) for w in merged.workloads for f in w.findings
+                if f.pin}
+    assert pinned and all("--context prod-" in c for c in commands if c)
+    one = htmltree.parse(html.render(drift))
+    assert "Cluster" not in [th.words for th in one.by_id("workload-table").find_all("th")]
+
+
+def _kubeconfig(tmp_path: Path, names: list[str]) -> Path:
+    config = {"apiVersion": "v1", "kind": "Config", "current-context": names[0],
+              "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+              "users": [{"name": "u", "user": {"token": "t"}}],
+              "contexts": [{"name": n, "context": {"cluster": "c", "user": "u"}}
+                           for n in names]}
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_contexts_are_the_ones_asked_for_or_all(tmp_path: Path) -> None:
+    path = str(_kubeconfig(tmp_path, ["a", "b", "c"]))
+    request = loading.LoadRequest(kubeconfig=path)
+    assert fleet.contexts(request, ("b", "a", "b"), False) == ("b", "a")
+    assert fleet.contexts(request, (), True) == ("a", "b", "c")
+    with pytest.raises(errors.InputError, match="context 'x' not found") as caught:
+        fleet.contexts(request, ("a", "x"), False)
+    assert caught.value.hint == "pass --context, one of: a, b, c"
+    with pytest.raises(errors.InputError, match="exclude each other"):
+        fleet.contexts(request, ("a",), True)
+    with pytest.raises(errors.InputError, match="not --from"):
+        fleet.contexts(loading.LoadRequest(files=(str(DRIFT),)), ("a", "b"), False)
+    (tmp_path / "broken").write_text("contexts: [")
+    with pytest.raises(errors.ClusterUnreachable, match="broken"):
+        fleet.contexts(loading.LoadRequest(kubeconfig=str(tmp_path / "broken")), (), True)
+
+
+def test_cli_fleet_of_dead_contexts_exits_3_with_a_gap_each(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from scanner import cli
+
+    path = str(_kubeconfig(tmp_path, ["a", "b", "c"]))
+    code = cli.main(["scan", "--kubeconfig", path, "--context", "a", "--context", "b",
+                     "--format", "json", "--request-timeout", "3s"])
+    out = capsys.readouterr()
+    assert code == exits.INCOMPLETE
+    assert "Traceback" not in out.err and "scanning 2 cluster(s) in parallel: a, b" in out.err
+    report = json.loads(out.out)
+    assert [(g["cluster"], g["kind"]) for g in report["gaps"]] == [("a", "Cluster"),
+                                                                   ("b", "Cluster")]
+    assert [c["reachable"] for c in report["clusters"]] == [False, False]
+    code = cli.main(["scan", "--kubeconfig", path, "--all-contexts", "--allow-gaps",
+                     "--request-timeout", "3s"])
+    out = capsys.readouterr()
+    assert code == exits.CLEAN
+    assert "3 clusters (a (unreachable), b (unreachable), c (unreachable))" in out.out
+    assert cli.main(["scan", "--kubeconfig", path, "--context", "a", "--context", "zz"]) \
+        == exits.ERROR
+    assert "context 'zz' not found" in capsys.readouterr().err
