@@ -222,3 +222,56 @@ def test_cli_fleet_of_dead_contexts_exits_3_with_a_gap_each(
     assert cli.main(["scan", "--kubeconfig", path, "--context", "a", "--context", "zz"]) \
         == exits.ERROR
     assert "context 'zz' not found" in capsys.readouterr().err
+
+
+def test_clusters_are_scanned_at_the_same_time(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Three apiservers that accept connections and never answer: each scan waits its
+    whole --request-timeout, so one after another would take three times as long."""
+    import socket
+    import threading
+    import time
+
+    from scanner import cli
+
+    listeners = [socket.create_server(("127.0.0.1", 0)) for _ in range(3)]
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def hold(listener: socket.socket) -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    threads = [threading.Thread(target=hold, args=(s,), daemon=True) for s in listeners]
+    for t in threads:
+        t.start()
+    config = {"apiVersion": "v1", "kind": "Config", "current-context": "c0",
+              "clusters": [{"name": f"c{i}", "cluster": {
+                  "server": f"https://127.0.0.1:{s.getsockname()[1]}"}}
+                  for i, s in enumerate(listeners)],
+              "users": [{"name": "u", "user": {"token": "t"}}],
+              "contexts": [{"name": f"c{i}", "context": {"cluster": f"c{i}", "user": "u"}}
+                           for i in range(3)]}
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump(config))
+    try:
+        started = time.monotonic()
+        code = cli.main(["scan", "--kubeconfig", str(path), "--all-contexts", "--format",
+                         "json", "--request-timeout", "4s"])
+        took = time.monotonic() - started
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        for s in [*held, *listeners]:
+            s.close()
+    report = json.loads(capsys.readouterr().out)
+    assert code == exits.INCOMPLETE
+    assert [g["cluster"] for g in report["gaps"]] == ["c0", "c1", "c2"]
+    assert all("4 s" in g["reason"] or "time" in g["reason"] for g in report["gaps"]), \
+        report["gaps"]
+    assert 4 <= took < 9, f"{took:.1f} s: the clusters were not scanned in parallel"
