@@ -7,8 +7,13 @@ be built (no Go, no module proxy).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +21,7 @@ import pytest
 import yaml
 
 from scanner import errors
-from scanner.clusters import toolbuilding, toolchain
+from scanner.clusters import base, toolbuilding, toolchain
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "deploy" / "helm" / "driftscan"
@@ -84,3 +89,66 @@ def plain_rules(*sets: str) -> str:
     [config_map] = [d for d in yaml.safe_load_all(text) if d]
     rules: str = config_map["data"]["driftscan.rules.yaml"]
     return rules
+
+
+# --- on the kwok cluster -------------------------------------------------------------------
+
+
+def kubectl(cluster: base.ClusterHandle, *args: str,
+            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The pinned ``kubectl`` as the cluster's admin."""
+    binary = toolchain.locate("kubectl")
+    assert binary is not None, "kubectl is built with the cluster: run `make cluster-tools`"
+    return subprocess.run([str(binary), "--kubeconfig", str(cluster.kubeconfig), *args],
+                          input=stdin, capture_output=True, text=True, timeout=60, check=False)
+
+
+@dataclass(frozen=True)
+class Installed:
+    """The rendered chart, applied in a namespace of its own."""
+
+    namespace: str
+    account: str
+    """The chart's ServiceAccount."""
+    objects: list[dict[str, Any]]
+
+
+@contextlib.contextmanager
+def installed(cluster: base.ClusterHandle, *sets: str) -> Iterator[Installed]:
+    """The chart rendered with ``--set`` items (``{NS}`` is its namespace), applied
+    server-side in a new namespace; everything it created, cluster-scoped objects
+    included, is deleted after."""
+    namespace = f"t-{uuid.uuid4().hex[:10]}"
+    items = [s.replace("{NS}", namespace) for s in sets]
+    text = template_text(*items, namespace=namespace, release=f"ds-{namespace}")
+    objects = [d for d in yaml.safe_load_all(text) if d]
+    created = kubectl(cluster, "create", "namespace", namespace)
+    assert created.returncode == 0, created.stderr
+    try:
+        done = kubectl(cluster, "apply", "--server-side", "--field-manager=driftscan-tests",
+                       "-f", "-", stdin=text)
+        assert done.returncode == 0, done.stderr
+        [account] = of_kind(objects, "ServiceAccount")
+        yield Installed(namespace, account["metadata"]["name"], objects)
+    finally:
+        kubectl(cluster, "delete", "--ignore-not-found", "--wait=false", "-f", "-", stdin=text)
+        kubectl(cluster, "delete", "namespace", namespace, "--wait=false")
+
+
+def token_kubeconfig(cluster: base.ClusterHandle, chart: Installed, path: Path,
+                     duration: str = "30m") -> Path:
+    """A kubeconfig that authenticates as the chart's ServiceAccount, with a token from
+    ``kubectl create token``; the apiserver and its CA are the cluster's."""
+    token = kubectl(cluster, "create", "token", chart.account, "--namespace", chart.namespace,
+                    "--duration", duration)
+    assert token.returncode == 0, token.stderr
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    [entry] = admin["clusters"]
+    config = {"apiVersion": "v1", "kind": "Config", "current-context": "chart",
+              "clusters": [{"name": "kwok", "cluster": entry["cluster"]}],
+              "users": [{"name": "chart", "user": {"token": token.stdout.strip()}}],
+              "contexts": [{"name": "chart", "context": {"cluster": "kwok", "user": "chart",
+                                                         "namespace": chart.namespace}}]}
+    path.write_text(json.dumps(config))
+    path.chmod(0o600)
+    return path

@@ -7,21 +7,17 @@ Rendering needs no cluster; the tests that apply carry the ``cluster`` marker.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client
 
 from scanner import cli, exits
-from scanner.clusters import base, toolchain
+from scanner.clusters import base
 from scanner.sources import live
 from tests import helmchart as hc
 
@@ -236,43 +232,20 @@ def test_the_dashboard_uses_only_served_metrics() -> None:
 # --- applied to the kwok cluster -----------------------------------------------------------
 
 
-def _kubectl(cluster: base.ClusterHandle, *args: str,
-             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    kubectl = toolchain.locate("kubectl")
-    assert kubectl is not None, "kubectl is built with the cluster: run `make cluster-tools`"
-    return subprocess.run([str(kubectl), "--kubeconfig", str(cluster.kubeconfig), *args],
-                          input=stdin, capture_output=True, text=True, timeout=60, check=False)
-
-
 @pytest.fixture
 def applied(cluster: base.ClusterHandle,
             request: pytest.FixtureRequest) -> Iterator[tuple[str, str, list[dict[str, Any]]]]:
     """The chart rendered with the test's ``--set`` items (``request.param``), applied
-    server-side in a namespace of its own; yields (namespace, ServiceAccount, objects).
-    Everything it created, cluster-scoped objects included, is deleted after."""
-    namespace = f"t-{uuid.uuid4().hex[:10]}"
-    release = f"ds-{namespace}"
-    sets = [s.replace("{NS}", namespace) for s in getattr(request, "param", ())]
-    text = hc.template_text(*sets, namespace=namespace, release=release)
-    objects = [d for d in yaml.safe_load_all(text) if d]
-    created = _kubectl(cluster, "create", "namespace", namespace)
-    assert created.returncode == 0, created.stderr
-    try:
-        done = _kubectl(cluster, "apply", "--server-side", "--field-manager=driftscan-tests",
-                        "-f", "-", stdin=text)
-        assert done.returncode == 0, done.stderr
-        [account] = hc.of_kind(objects, "ServiceAccount")
-        yield namespace, account["metadata"]["name"], objects
-    finally:
-        _kubectl(cluster, "delete", "--ignore-not-found", "--wait=false", "-f", "-", stdin=text)
-        _kubectl(cluster, "delete", "namespace", namespace, "--wait=false")
+    server-side in a namespace of its own; yields (namespace, ServiceAccount, objects)."""
+    with hc.installed(cluster, *getattr(request, "param", ())) as chart:
+        yield chart.namespace, chart.account, chart.objects
 
 
 def _can_i(cluster: base.ClusterHandle, namespace: str, account: str, verb: str,
            resource: str, where: str) -> bool:
     """``kubectl auth can-i`` as the ServiceAccount; ``where`` is a namespace or ``-A``."""
     scope = ["--all-namespaces"] if where == "-A" else ["--namespace", where]
-    done = _kubectl(cluster, "auth", "can-i", verb, resource, *scope,
+    done = hc.kubectl(cluster, "auth", "can-i", verb, resource, *scope,
                     f"--as=system:serviceaccount:{namespace}:{account}")
     assert done.returncode in (0, 1), done.stderr  # 0 yes, 1 no; anything else is an error
     return done.returncode == 0
@@ -282,23 +255,9 @@ def _resource(group: str, plural: str) -> str:
     return f"{plural}.{group}" if group else plural
 
 
-def _token_kubeconfig(cluster: base.ClusterHandle, kube: client.ApiClient, namespace: str,
-                      account: str, path: Path) -> Path:
-    """A kubeconfig that authenticates as the chart's ServiceAccount (``kubectl create token``)."""
-    token = _kubectl(cluster, "create", "token", account, "--namespace", namespace,
-                     "--duration", "10m")
-    assert token.returncode == 0, token.stderr
-    ca = Path(kube.configuration.ssl_ca_cert).read_bytes()
-    config = {"apiVersion": "v1", "kind": "Config", "current-context": "chart",
-              "clusters": [{"name": "kwok", "cluster": {
-                  "server": kube.configuration.host,
-                  "certificate-authority-data": base64.b64encode(ca).decode()}}],
-              "users": [{"name": "chart", "user": {"token": token.stdout.strip()}}],
-              "contexts": [{"name": "chart", "context": {"cluster": "kwok", "user": "chart",
-                                                         "namespace": namespace}}]}
-    path.write_text(json.dumps(config))
-    path.chmod(0o600)
-    return path
+def _token_kubeconfig(cluster: base.ClusterHandle, namespace: str, account: str,
+                      objects: list[dict[str, Any]], path: Path) -> Path:
+    return hc.token_kubeconfig(cluster, hc.Installed(namespace, account, objects), path)
 
 
 OTHER_WRITES = ("secrets", "configmaps", "serviceaccounts", "roles.rbac.authorization.k8s.io",
@@ -308,9 +267,9 @@ OTHER_WRITES = ("secrets", "configmaps", "serviceaccounts", "roles.rbac.authoriz
 
 @pytest.mark.cluster
 def test_the_service_account_reads_every_kind_watch_needs_and_writes_nothing(
-        cluster: base.ClusterHandle, kube: client.ApiClient, applied: tuple[str, str, Any],
+        cluster: base.ClusterHandle, applied: tuple[str, str, Any],
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    namespace, account, _ = applied
+    namespace, account, objects = applied
     for group, plural in sorted(NEEDED | {("", "namespaces")}):
         for verb in sorted(READ):
             assert _can_i(cluster, namespace, account, verb, _resource(group, plural), "-A"), \
@@ -329,7 +288,8 @@ def test_the_service_account_reads_every_kind_watch_needs_and_writes_nothing(
 
     # The proof that matters: a scan of every namespace with this account's token reads
     # every kind with no gap.
-    kubeconfig = _token_kubeconfig(cluster, kube, namespace, account, tmp_path / "sa.kubeconfig")
+    kubeconfig = _token_kubeconfig(cluster, namespace, account, objects,
+                                   tmp_path / "sa.kubeconfig")
     code = cli.main(["scan", "--kubeconfig", str(kubeconfig), "-A", "--format", "json",
                      "--fail-on", "critical"])
     out = capsys.readouterr()
@@ -343,7 +303,7 @@ def test_the_service_account_reads_every_kind_watch_needs_and_writes_nothing(
 @pytest.mark.cluster
 @pytest.mark.parametrize("applied", [("namespaces={{NS}}",)], indirect=True, ids=["namespaced"])
 def test_namespaced_mode_reads_its_namespace_only(
-        cluster: base.ClusterHandle, kube: client.ApiClient, applied: tuple[str, str, Any],
+        cluster: base.ClusterHandle, applied: tuple[str, str, Any],
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     namespace, account, objects = applied
     assert not [o for o in hc.of_kind(objects, "ClusterRole")
@@ -361,7 +321,8 @@ def test_namespaced_mode_reads_its_namespace_only(
     assert not _can_i(cluster, namespace, account, "get", "namespaces/kube-system", "kube-system")
     assert not _can_i(cluster, namespace, account, "list", "secrets", namespace)
 
-    kubeconfig = _token_kubeconfig(cluster, kube, namespace, account, tmp_path / "sa.kubeconfig")
+    kubeconfig = _token_kubeconfig(cluster, namespace, account, objects,
+                                   tmp_path / "sa.kubeconfig")
     code = cli.main(["scan", "--kubeconfig", str(kubeconfig), "-n", namespace,
                      "--format", "json"])
     report = json.loads(capsys.readouterr().out)
