@@ -129,6 +129,36 @@ def test_the_deployment_runs_watch_locked_down() -> None:
         deployment["spec"]["template"]["metadata"]["labels"].items()
 
 
+def test_the_image_runs_as_the_user_the_chart_expects() -> None:
+    dockerfile = (hc.ROOT / "Dockerfile").read_text()
+    final = dockerfile[dockerfile.rindex("\nFROM "):]  # the last stage is the image
+    assert re.search(r"^FROM python:3\.\d+-slim$", final, re.M), final
+    [user] = re.findall(r"^USER (\d+):(\d+)$", final, re.M)
+    assert re.search(r'^ENTRYPOINT \["driftscan"\]$', final, re.M)
+    # What the package build needs is copied (the readme and licence pyproject names).
+    for name in ("pyproject.toml", "README.md", "LICENSE", "scanner"):
+        assert re.search(rf"^COPY .*\b{re.escape(name)}\b", dockerfile, re.M), name
+    [deployment] = hc.of_kind(hc.template(), "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert (str(pod["securityContext"]["runAsUser"]),
+            str(pod["securityContext"]["runAsGroup"])) == user
+    assert int(user[0]) > 0
+    assert str(deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0][
+        "containerPort"]) in re.findall(r"^EXPOSE (\d+)$", final, re.M)
+
+
+def test_values_with_anchors_and_quoted_numbers_render_the_same(tmp_path: Path) -> None:
+    """Odd but valid YAML in a values file: anchors, aliases, merge keys, flow style."""
+    plain = hc.template("namespaces={shop,payments}", "resources.limits.memory=512Mi")
+    odd = tmp_path / "odd-values.yaml"
+    odd.write_text(
+        '"namespaces": &ns\n  - shop\n  - "payments"\n'
+        "resources: {requests: &req {cpu: 50m, memory: 128Mi},"
+        " limits: {<<: *req, cpu: 500m, memory: '512Mi'}}\n"
+        "extraArgs: []\n")
+    assert hc.template(values=odd) == plain
+
+
 def test_namespaced_mode_has_a_role_in_each_namespace_and_no_cluster_wide_reads() -> None:
     objects = hc.template("namespaces={shop,payments}", namespace="monitoring")
     roles = hc.of_kind(objects, "Role")
