@@ -620,7 +620,10 @@ def _main(argv: list[str] | None) -> int:
     except click.ClickException as e:
         e.show()
         return exits.ERROR
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as e:
+        if isinstance(e.__cause__, KeyboardInterrupt):  # click wraps Ctrl-C in Abort
+            click.echo("interrupted", err=True)
+            return exits.INTERRUPTED
         click.echo("aborted", err=True)
         return exits.ERROR
     except KeyboardInterrupt:

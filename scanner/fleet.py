@@ -14,8 +14,8 @@ Called by ``scanning.run``.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -82,21 +82,33 @@ def scan(
     ``one`` is the single-cluster scan (``scanning.scan_unsealed``); it gets the request
     with ``context`` set and a registry client of its own (or None).
     """
-    def run(name: str) -> Outcome:
-        try:
-            return one(dataclasses.replace(request, context=name),
-                       make_resolver() if make_resolver else None)
-        except _CLUSTER_FAILURES as e:
-            return e
+    outcomes: dict[int, Outcome | BaseException] = {}
+    slots = threading.BoundedSemaphore(MAX_PARALLEL)
 
-    pool = concurrent.futures.ThreadPoolExecutor(
-        max_workers=max(1, min(MAX_PARALLEL, len(names))), thread_name_prefix="fleet")
-    try:
-        outcomes = list(pool.map(run, names))
-    finally:
-        # On an interrupt, clusters not started yet are not started.
-        pool.shutdown(wait=True, cancel_futures=True)
-    return merge(list(zip(names, outcomes, strict=True)))
+    def run(index: int, name: str) -> None:
+        with slots:
+            try:
+                outcomes[index] = one(dataclasses.replace(request, context=name),
+                                      make_resolver() if make_resolver else None)
+            except BaseException as e:  # a cluster's gap, or re-raised in the caller's thread
+                outcomes[index] = e
+
+    # Daemon threads, joined in short steps: Ctrl-C (or SIGTERM) ends the command at once
+    # instead of waiting for every apiserver's --request-timeout.
+    threads = [threading.Thread(target=run, args=(i, name), name=f"fleet-{i}", daemon=True)
+               for i, name in enumerate(names)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)
+    results: list[Outcome] = []
+    for index in range(len(names)):
+        outcome = outcomes[index]
+        if isinstance(outcome, BaseException) and not isinstance(outcome, _CLUSTER_FAILURES):
+            raise outcome
+        results.append(outcome)
+    return merge(list(zip(names, results, strict=True)))
 
 
 def merge(outcomes: Sequence[tuple[str, Outcome]]) -> report_model.Report:
@@ -112,7 +124,7 @@ def merge(outcomes: Sequence[tuple[str, Outcome]]) -> report_model.Report:
     scopes: list[report_model.SourceEntry] = []
     for name, outcome in outcomes:
         if isinstance(outcome, errors.DriftscanError):
-            reason = str(outcome) + (f" ({outcome.hint})" if outcome.hint else "")
+            reason = outcome.message + (f" ({outcome.hint})" if outcome.hint else "")
             gaps.append(report_model.GapEntry("Cluster", None, reason, cluster=name))
             clusters.append(report_model.ClusterEntry(name, None, False, False, 0, 0, None))
             continue
