@@ -639,5 +639,15 @@ def _exit(code: int) -> None:
     raise click.exceptions.Exit(code)
 
 
+def _register_watch() -> None:
+    # The watch command's module uses this one's option types, so it joins the group last.
+    from scanner.watching import cli_command
+
+    cli.add_command(cli_command.watch)
+
+
+_register_watch()
+
+
 if __name__ == "__main__":
     sys.exit(main())

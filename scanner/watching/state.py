@@ -1,0 +1,375 @@
+"""What ``driftscan watch`` knows about the cluster, kept current one change at a time.
+
+The watcher's informers hand every LIST and watch event to :class:`State`, which parses
+the object into the same compact records a scan reads (``sources.parsing``) and files
+them per namespace. A change marks its namespace *dirty* — and the namespaces its
+containers' env or args name (a "calls" edge may cross namespaces); a change that leaves
+the parsed record equal (a status heartbeat, a new ``resourceVersion``) marks nothing.
+
+:meth:`State.recompute` then runs the scan's own pipeline (snapshot → graph → detectors →
+scoring → report entries) on the dirty namespaces only, together with the namespaces
+whose workloads call services in them, and keeps each namespace's result. Every
+detector, the score and the report entries of a workload depend only on its own
+namespace's objects, the nodes, the registry's answers and its callers, so the kept
+results equal those of a full scan (a test checks it after random change sequences).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from scanner import detectors, findings, graph, images, model
+from scanner.detectors import rules
+from scanner.report import building
+from scanner.report import document as report_model
+from scanner.sources import parsing
+
+__all__ = ["FindingKey", "Result", "State", "View", "gap_key"]
+
+FindingKey = tuple[str, str, str, str, str, str]
+"""(rule, severity, namespace, kind, workload, container) — a ``driftscan_finding`` series."""
+
+
+def gap_key(gap: model.Gap) -> tuple[str, str, str]:
+    """How a scan sorts its source's gaps."""
+    return (gap.kind, gap.namespace or "", gap.reason)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One namespace's detection result."""
+
+    found: tuple[findings.Finding, ...]
+    entries: tuple[report_model.WorkloadEntry, ...]
+    missing: tuple[model.Gap, ...]
+    """Owners that pods of this namespace name but the input lacks."""
+    builds: Mapping[tuple[str, str, str, str], int]
+    """(namespace, kind, workload, container) → distinct digests its live pods run."""
+    refers: frozenset[str]
+    """Namespaces the hosts of this namespace's containers may name."""
+
+    def finding_keys(self) -> frozenset[FindingKey]:
+        """The ``driftscan_finding`` series of this namespace."""
+        return frozenset(
+            (f.rule, f.severity, w.namespace, w.kind, w.name, f.container or "")
+            for w in self.entries for f in w.findings)
+
+
+@dataclass(frozen=True)
+class View:
+    """An immutable picture of the state, handed to the HTTP threads."""
+
+    source: model.SourceInfo
+    results: Mapping[str, Result]
+    source_gaps: tuple[model.Gap, ...]
+    """LIST, object and namespace gaps, sorted as a scan sorts them, then registry gaps."""
+    pods: int
+    rule_set: rules.RuleSet = field(default=detectors.RULES)
+
+    def report(self, facts: model.Provenance | None = None,
+               command_line: Sequence[str] = ()) -> report_model.Report:
+        """The ``driftscan/report/v1`` document of this view (unsealed)."""
+        found = [f for r in self.results.values() for f in r.found]
+        entries = [e for r in self.results.values() for e in r.entries]
+        missing = sorted((g for r in self.results.values() for g in r.missing),
+                         key=lambda g: (g.kind, g.namespace or ""))
+        return building.assemble(self.source, facts or model.Provenance(), found, entries,
+                                 [*self.source_gaps, *missing], self.pods, self.rule_set,
+                                 command_line=command_line)
+
+    def finding_keys(self) -> frozenset[FindingKey]:
+        """Every ``driftscan_finding`` series."""
+        return frozenset().union(*(r.finding_keys() for r in self.results.values()))
+
+    def gap_count(self) -> int:
+        """Gaps of the source plus owners missing from the input."""
+        return len(self.source_gaps) + sum(len(r.missing) for r in self.results.values())
+
+
+class State:
+    """Parsed records per namespace, the per-namespace results, and what is dirty."""
+
+    def __init__(self, source: model.SourceInfo, rule_set: rules.RuleSet = detectors.RULES):
+        self.source = source
+        self.rule_set = rule_set
+        self._spaces: dict[str, parsing.Collector] = {}
+        self._nodes: dict[str, model.NodeRecord] = {}
+        self._object_gaps: dict[tuple[str, str, str], model.Gap] = {}
+        self._list_gaps: dict[tuple[str, str | None], tuple[model.Gap, ...]] = {}
+        self._namespace_gaps: tuple[model.Gap, ...] = ()
+        self._registry: tuple[tuple[model.RegistryTag, ...], tuple[model.RegistryIndex, ...],
+                              tuple[model.Gap, ...]] = ((), (), ())
+        self._results: dict[str, Result] = {}
+        self._dirty: set[str] = set()
+        self._gaps_changed = False
+
+    # -- changes ----------------------------------------------------------------------------
+
+    def apply(self, kind: str, event: str, obj: Mapping[str, Any], path: str = "") -> None:
+        """One watch event (``ADDED``, ``MODIFIED`` or ``DELETED``) for an object of ``kind``."""
+        namespace, name = _identity(obj)
+        if event == "DELETED":
+            self._remove(kind, namespace, name)
+        else:
+            self._put(kind, namespace, name, obj, path)
+
+    def replace(self, kind: str, namespace: str | None, objects: Iterable[Mapping[str, Any]],
+                path: str = "") -> None:
+        """A full LIST of ``kind`` in ``namespace`` (None: cluster-wide) replaces what was held.
+
+        Objects that are gone are removed (the informer missed their DELETED while
+        disconnected); the rest are put as if ADDED or MODIFIED.
+        """
+        listed: set[tuple[str, str]] = set()
+        for obj in objects:
+            ns, name = _identity(obj)
+            listed.add((ns, name))
+            self._put(kind, ns, name, obj, path)
+        for ns, name in self._held(kind, namespace):
+            if (ns, name) not in listed:
+                self._remove(kind, ns, name)
+
+    def set_list_gaps(self, kind: str, namespace: str | None, gaps: Sequence[model.Gap]) -> None:
+        """The gaps of the latest LIST of ``kind`` in ``namespace`` (forbidden, not served)."""
+        if tuple(gaps) != self._list_gaps.get((kind, namespace), ()):
+            self._list_gaps[(kind, namespace)] = tuple(gaps)
+            self._gaps_changed = True
+
+    def set_namespace_gaps(self, gaps: Sequence[model.Gap]) -> None:
+        """Namespaces asked for that do not exist or cannot be checked."""
+        if tuple(gaps) != self._namespace_gaps:
+            self._namespace_gaps = tuple(gaps)
+            self._gaps_changed = True
+
+    def set_registry(self, tags: Sequence[model.RegistryTag],
+                     indexes: Sequence[model.RegistryIndex], gaps: Sequence[model.Gap]) -> None:
+        """The answers of a registry check: every namespace is recomputed against them."""
+        registry = (tuple(tags), tuple(indexes), tuple(gaps))
+        if registry != self._registry:
+            self._registry = registry
+            self._gaps_changed = True
+            self._dirty.update(self._spaces)
+
+    def namespaces(self) -> frozenset[str]:
+        """Namespaces holding at least one object."""
+        return frozenset(ns for ns, c in self._spaces.items() if c.namespaces())
+
+    @property
+    def dirty(self) -> bool:
+        """True when :meth:`recompute` has work to do."""
+        return bool(self._dirty) or self._gaps_changed
+
+    # -- recomputing ------------------------------------------------------------------------
+
+    def recompute(self) -> frozenset[str]:
+        """Detect again in the dirty namespaces; returns them."""
+        dirty = frozenset(self._dirty)
+        self._dirty.clear()
+        self._gaps_changed = False
+        if not dirty:
+            return dirty
+        include = set(dirty)
+        include.update(ns for ns, r in self._results.items() if r.refers & dirty)
+        snap = self.snapshot(include)
+        g = graph.build(snap)
+        found = [f for f in detectors.detect(snap, g, rule_set=self.rule_set)
+                 if f.workload.namespace in dirty]
+        refs = [r for r in graph.workloads(g) if r.namespace in dirty]
+        entries = building.workload_entries(g, found, self.rule_set, refs)
+        for ns in dirty:
+            self._results.pop(ns, None)
+        by_ns: dict[str, list[report_model.WorkloadEntry]] = {}
+        for entry in entries:
+            by_ns.setdefault(entry.namespace, []).append(entry)
+        missing = [gap for gap in graph.missing_owners(g) if gap.namespace in dirty]
+        for ns in dirty:
+            collector = self._spaces.get(ns)
+            if collector is None or not collector.namespaces():
+                self._spaces.pop(ns, None)
+                continue
+            ns_refs = [r for r in refs if r.namespace == ns]
+            self._results[ns] = Result(
+                found=tuple(f for f in found if f.workload.namespace == ns),
+                entries=tuple(by_ns.get(ns, ())),
+                missing=tuple(gap for gap in missing if gap.namespace == ns),
+                builds=_builds(g, ns_refs),
+                refers=_refers(collector),
+            )
+        return dirty
+
+    def view(self) -> View:
+        """An immutable picture for readers on other threads."""
+        source_gaps = sorted(
+            [*(g for gaps in self._list_gaps.values() for g in gaps),
+             *self._object_gaps.values(), *self._namespace_gaps], key=gap_key)
+        pods = sum(len(c.pods) for c in self._spaces.values())
+        return View(self.source, dict(self._results), (*source_gaps, *self._registry[2]),
+                    pods, self.rule_set)
+
+    def snapshot(self, namespaces: Iterable[str] | None = None) -> model.Snapshot:
+        """The records of ``namespaces`` (all when None) and every node, as a scan sees them."""
+        merged = parsing.Collector()
+        for ns in (self._spaces if namespaces is None else namespaces):
+            collector = self._spaces.get(ns)
+            if collector is not None:
+                merged.merge(collector)
+        merged.nodes.update(self._nodes)
+        snap = merged.snapshot(self.source, _stamp())
+        tags, indexes, _ = self._registry
+        return dataclasses.replace(snap, registry_tags=tags, registry_indexes=indexes)
+
+    # -- records ----------------------------------------------------------------------------
+
+    def _held(self, kind: str, namespace: str | None) -> list[tuple[str, str]]:
+        if kind == "Node":
+            held = [("", name) for name in self._nodes]
+        else:
+            held = []
+            spaces = self._spaces.values() if namespace is None else (
+                [self._spaces[namespace]] if namespace in self._spaces else [])
+            for collector in spaces:
+                for table in _TABLES[kind]:
+                    held.extend((k[-2], k[-1]) for k in getattr(collector, table)
+                                if table in _BY_NAME or k[0] == kind)
+        held.extend((ns, name) for (k, ns, name) in self._object_gaps
+                    if k == kind and (namespace is None or ns == namespace))
+        return held
+
+    def _remove(self, kind: str, namespace: str, name: str) -> None:
+        if self._object_gaps.pop((kind, namespace, name), None) is not None:
+            self._gaps_changed = True
+        if kind == "Node":
+            if self._nodes.pop(name, None) is not None:
+                self._touch_node(name)
+            return
+        collector = self._spaces.get(namespace)
+        if collector is None:
+            return
+        for table in _TABLES[kind]:
+            old = getattr(collector, table).pop(_key(table, kind, namespace, name), None)
+            if old is not None:
+                self._touch(namespace, old)
+
+    def _put(self, kind: str, namespace: str, name: str, obj: Mapping[str, Any],
+             path: str) -> None:
+        single = parsing.Collector()
+        try:
+            single.add(kind, obj)
+        except parsing.ObjectProblem as e:
+            self._remove(kind, namespace, name)
+            self._object_gaps[(kind, namespace, name)] = model.Gap(
+                kind, namespace or None,
+                f"{kind} {(namespace + '/') if namespace else ''}{name or '(no name)'} from GET"
+                f" {path} is malformed and was not read: {e}")
+            self._gaps_changed = True
+            return
+        if self._object_gaps.pop((kind, namespace, name), None) is not None:
+            self._gaps_changed = True
+        if kind == "Node":
+            node = next(iter(single.nodes.values()), None)
+            if node is not None and self._nodes.get(node.name) != node:
+                self._nodes[node.name] = node
+                self._touch_node(node.name)
+            return
+        new = next(((table, record) for table in _TABLES[kind]
+                    for record in getattr(single, table).values()), None)
+        collector = self._spaces.setdefault(namespace, parsing.Collector())
+        for table in _TABLES[kind]:
+            records = getattr(collector, table)
+            key = _key(table, kind, namespace, name)
+            old = records.get(key)
+            if old is None:
+                continue
+            if new is not None and new[0] == table and new[1] == old:
+                return  # the same record: a heartbeat or a field driftscan does not read
+            del records[key]
+            self._touch(namespace, old)
+        if new is not None:
+            table, record = new
+            getattr(collector, table)[_key(table, kind, namespace, name)] = record
+            self._touch(namespace, record)
+
+    def _touch(self, namespace: str, record: Any) -> None:
+        self._dirty.add(namespace)
+        self._dirty.update(_named_namespaces(_record_hosts(record)))
+
+    def _touch_node(self, name: str) -> None:
+        for ns, collector in self._spaces.items():
+            if any(p.node == name for p in collector.pods.values()):
+                self._dirty.add(ns)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _identity(obj: Mapping[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    namespace, name = meta.get("namespace"), meta.get("name")
+    return (namespace if isinstance(namespace, str) else "",
+            name if isinstance(name, str) else "")
+
+
+def _stamp() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_TABLES: Mapping[str, tuple[str, ...]] = {
+    "Pod": ("pods",),
+    "Service": ("services",),
+    "ReplicaSet": ("workloads", "revisions"),  # bare: a workload; owned: a revision
+    "ControllerRevision": ("revisions",),
+    "Node": (),
+    **{kind: ("workloads",) for kind in ("Deployment", "StatefulSet", "DaemonSet", "Job",
+                                         "CronJob", "ReplicationController")},
+}
+"""The ``parsing.Collector`` dicts an object of each kind may be filed in."""
+_BY_NAME = frozenset({"pods", "services"})
+"""Dicts keyed (namespace, name); the others are keyed (kind, namespace, name)."""
+
+
+def _key(table: str, kind: str, namespace: str, name: str) -> tuple[str, ...]:
+    return (namespace, name) if table in _BY_NAME else (kind, namespace, name)
+
+
+def _record_hosts(record: Any) -> Iterable[str]:
+    if isinstance(record, model.PodRecord):
+        return record.hosts
+    containers = getattr(record, "containers", ())
+    return [h for c in containers for h in getattr(c, "hosts", ())]
+
+
+def _named_namespaces(hosts: Iterable[str]) -> set[str]:
+    """Namespaces a host may name (``svc.ns``, ``svc.ns.svc``, ``svc.ns.svc.cluster.local``)."""
+    found = set()
+    for host in hosts:
+        parts = host.split(".")
+        if len(parts) >= 2:
+            found.add(parts[1])
+    return found
+
+
+def _refers(collector: parsing.Collector) -> frozenset[str]:
+    hosts: list[str] = []
+    for pod in collector.pods.values():
+        hosts.extend(pod.hosts)
+    for records in (collector.workloads, collector.revisions):
+        for record in records.values():
+            hosts.extend(_record_hosts(record))
+    return frozenset(_named_namespaces(hosts))
+
+
+def _builds(g: graph.Graph, refs: Iterable[model.WorkloadRef]
+            ) -> dict[tuple[str, str, str, str], int]:
+    counts: dict[tuple[str, str, str, str], set[str]] = {}
+    for ref in refs:
+        for use in graph.digest_uses(g, ref, live_only=True):
+            key = (ref.namespace, ref.kind, ref.name, use.container.name)
+            seen = counts.setdefault(key, set())
+            if use.image_id.kind is not images.ImageIDKind.EMPTY:
+                seen.add(use.image_id.key)
+    return {k: len(v) for k, v in sorted(counts.items())}
