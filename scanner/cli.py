@@ -643,7 +643,7 @@ def _register_watch() -> None:
     # The watch command's module uses this one's option types, so it joins the group last.
     from scanner.watching import cli_command
 
-    cli.add_command(cli_command.watch)
+    cli.add_command(cli_command.command(_Duration(), _request_timeout_option, _argv))
 
 
 _register_watch()
