@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -198,6 +199,11 @@ def test_digest_drift_alert_goes_pending_fires_within_its_window_and_resolves(
                   lambda: not _alerts(prom, "DriftscanWatchDown"), SLACK, prom.process,
                   prom.log)
             assert not _alerts(prom, "DriftscanDigestDrift")
+            # Every series the chart's alerts and dashboard query is one the watcher serves
+            # (the registry check's only with --registry-check).
+            served = _served_names(watcher)
+            assert _chart_names() - {"driftscan_registry_check_timestamp_seconds"} <= served, \
+                _chart_names() - served
 
             # Re-push the tag and scale up: the new pod pulls the other build.
             d2 = synthetic.push_image(registry, repo, "latest",
@@ -259,6 +265,23 @@ def test_digest_drift_alert_goes_pending_fires_within_its_window_and_resolves(
                 a for a in _alerts(prom, "DriftscanWatchDown")
                 if a.state == "firing" and a.labels.get("reason") == "not-scraped"],
                 ABSENT_WINDOW + 2 * SLACK, prom.process, prom.log)
+
+
+def _served_names(watcher: Running) -> set[str]:
+    status, body = _get(watcher.url + "/metrics")
+    assert status == 200
+    # Declared families count too: a labelled counter has no sample before its first event.
+    names = {line.split()[2] + ("_total" if line.split()[3] == "counter" else "")
+             for line in body.decode().splitlines() if line.startswith("# TYPE driftscan_")}
+    names = {re.sub(r"(_total)+$", "_total", n) for n in names}
+    return {re.sub(r"_(bucket|sum|count|created)$", "", n) for n in names}
+
+
+def _chart_names() -> set[str]:
+    """The driftscan series the chart's rules and dashboard name."""
+    text = hc.plain_rules() + (hc.CHART / "dashboards" / "driftscan.json").read_text()
+    return {re.sub(r"_(bucket|sum|count)$", "", n)
+            for n in re.findall(r"\bdriftscan_[a-z_]+", text)}
 
 
 def _query(prometheus: Running, expr: str) -> list[str]:
