@@ -71,6 +71,7 @@ demo: python
 bench: setup
 	$(BIN)/python benchmarks/cluster_up.py
 	$(BIN)/python benchmarks/scan_scale.py
+	$(BIN)/python benchmarks/watch_scale.py
 	$(BIN)/python benchmarks/scan_offline.py
 	$(BIN)/python benchmarks/html_report.py
 	$(BIN)/python benchmarks/manifests_scale.py

@@ -547,12 +547,15 @@ def scenario_list(files: tuple[str, ...], dirs: tuple[Path, ...]) -> int:
 @click.option("--allow-gaps", is_flag=True,
               help="Exit 0 instead of 3 when every expectation was met but a scan step could "
               "not read everything.")
+@click.option("--detector", type=click.Choice(["scan", "watch"]), default="scan",
+              show_default=True, help="watch: also run `driftscan watch` beside the scenarios "
+              "and record when its metrics first changed after each injection.")
 def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...],
                  dirs: tuple[Path, ...], provider: str,
                  keep_cluster: bool, isolate: bool, out: Path, cluster_name: str,
                  nodes: int | None, cleanup: str, context: str | None, kubeconfig: str | None,
                  registry: str | None, pull_registry: str | None, verbose: bool,
-                 allow_gaps: bool) -> int:
+                 allow_gaps: bool, detector: str) -> int:
     """Run scenarios: deploy, inject drift, scan, and check what detection finds.
 
     \b
@@ -568,7 +571,7 @@ def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...],
         keep_cluster=keep_cluster, isolate=isolate, out=out, cluster_name=cluster_name,
         nodes=nodes, context=context,
         kubeconfig=kubeconfig, registry=registry, pull_registry=pull_registry,
-        cleanup=cleanup, verbose=verbose, allow_gaps=allow_gaps)
+        cleanup=cleanup, verbose=verbose, allow_gaps=allow_gaps, detector=detector)
     return commands.run_command(request, Console(), Console(stderr=True), sys.argv)
 
 

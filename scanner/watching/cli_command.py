@@ -16,6 +16,19 @@ from scanner import errors
 __all__ = ["command"]
 
 
+class _OneLine(click.Command):
+    """A bad option is one ``error:`` line and exit 2, not click's usage block.
+
+    A watcher runs under a service manager or in a pod, whose log shows one line per problem.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as e:
+            raise errors.InputError(f"driftscan watch: {e.format_message()}") from e
+
+
 def command(duration: click.ParamType[float], timeout_option: Callable[[Any], Any],
             argv: Callable[[], Sequence[str]]) -> click.Command:
     """The ``watch`` command, built with the main group's option types.
@@ -26,7 +39,7 @@ def command(duration: click.ParamType[float], timeout_option: Callable[[Any], An
         argv: the command line as typed, for the report's provenance.
     """
 
-    @click.command("watch")
+    @click.command("watch", cls=_OneLine)
     @click.option("--kubeconfig", metavar="PATH", help="Kubeconfig file (default: $KUBECONFIG, "
                   "then ~/.kube/config, then the pod's service account).")
     @click.option("--context", metavar="NAME",

@@ -134,6 +134,11 @@ class Informer:
                 fresh = "401" in e.message  # a rotated token: read the credentials again
                 self._stop.wait(backoff(attempt, self._rng))
                 attempt += 1
+            except Exception:  # noqa: BLE001 — whatever a hostile answer causes: start over
+                self._sink(Health(self.name, False))
+                version = None
+                self._stop.wait(backoff(attempt, self._rng))
+                attempt += 1
 
     # -- LIST -------------------------------------------------------------------------------
 

@@ -154,6 +154,11 @@ class State:
             self._gaps_changed = True
             self._dirty.update(self._spaces)
 
+    def mark_all_dirty(self) -> None:
+        """Recompute everything at the next :meth:`recompute` (after an error)."""
+        self._dirty.update(self._spaces)
+        self._gaps_changed = True
+
     def namespaces(self) -> frozenset[str]:
         """Namespaces holding at least one object."""
         return frozenset(ns for ns, c in self._spaces.items() if c.namespaces())

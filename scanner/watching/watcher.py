@@ -16,6 +16,7 @@ import concurrent.futures
 import dataclasses
 import functools
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -163,6 +164,17 @@ class Watcher:
     # -- processing ---------------------------------------------------------------------------
 
     def _process(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self._process_until_stopped()
+            except Exception as e:  # noqa: BLE001 — a bug must not freeze the metrics silently
+                print(f"driftscan watch: internal error ({type(e).__name__}: {e}); every"
+                      " namespace is recomputed at the next change", file=sys.stderr)
+                self._publish(up=False)
+                self._state.mark_all_dirty()
+                self.stop.wait(1.0)
+
+    def _process_until_stopped(self) -> None:
         state = self._state
         synced: set[str] = set()
         health: dict[str, bool] = {}
@@ -228,6 +240,16 @@ class Watcher:
 
     def _publish(self, **changes: Any) -> None:
         # One assignment: readers see the old status or the new one, never a mix.
+        view = changes.get("view")
+        if isinstance(view, watch_state.View):
+            gaps = view.source_gaps
+            self._facts = dataclasses.replace(
+                self._facts,
+                kinds_read=tuple(r.kind for r in live.RESOURCES
+                                 if not any(g.kind == r.kind for g in gaps)),
+                namespaces_read=provenance.namespaces_read(
+                    view.source, gaps, self._connection(False).default_namespace),
+                list_finished_at=self._facts.list_finished_at or live.stamp())
         self._status = dataclasses.replace(self._status, facts=self._facts, **changes)
 
     def _namespace_gaps(self) -> None:
