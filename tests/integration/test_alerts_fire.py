@@ -199,6 +199,9 @@ def test_digest_drift_alert_goes_pending_fires_within_its_window_and_resolves(
                   lambda: not _alerts(prom, "DriftscanWatchDown"), SLACK, prom.process,
                   prom.log)
             assert not _alerts(prom, "DriftscanDigestDrift")
+            # The chart's namespaced RBAC lets the watcher read everything it watches.
+            assert _query(prom, "driftscan_scan_gaps") == ["0"], _get(
+                watcher.url + "/report.json")[1][:2000]
             # Every series the chart's alerts and dashboard query is one the watcher serves
             # (the registry check's only with --registry-check).
             served = _served_names(watcher)
