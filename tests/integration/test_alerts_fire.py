@@ -13,21 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -37,6 +30,7 @@ from scanner.clusters import base
 from scanner.oci import synthetic
 from tests import helmchart as hc
 from tests.integration import kubeutil as ku
+from tests.integration import watchproc as wp
 
 pytestmark = pytest.mark.cluster
 
@@ -48,84 +42,8 @@ SLACK = 8.0
 """Scrape (1 s) + evaluation (1 s) intervals and a loaded 2-core machine's delays."""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 — loopback
-            return int(response.status), response.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-    except OSError:
-        return 0, b""
-
-
-def _wait(what: str, probe: Callable[[], Any], timeout: float,
-          process: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        if process is not None and process.poll() is not None:
-            tail = log.read_text()[-3000:] if log else ""
-            raise AssertionError(f"{what}: the process exited ({process.returncode}):\n{tail}")
-        time.sleep(0.2)
-    tail = log.read_text()[-3000:] if log else ""
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{tail}")
-
-
-@dataclass
-class Running:
-    """A process of the test, its log and its loopback address."""
-
-    process: subprocess.Popen[bytes]
-    log: Path
-    url: str
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
-
-
-@contextlib.contextmanager
-def _started(argv: list[str], log: Path, url: str, ready: str, timeout: float,
-             env: dict[str, str] | None = None) -> Iterator[Running]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                   start_new_session=True)
-    running = Running(process, log, url)
-    try:
-        _wait(f"{argv[0]} {ready}", lambda: _get(url + ready)[0] == 200, timeout,
-              process, log)
-        yield running
-    finally:
-        running.stop()
-
-
-def _watcher(kubeconfig: Path, namespace: str, tmp: Path) -> contextlib.AbstractContextManager[
-        Running]:
-    port = _free_port()
-    argv = [sys.executable, "-m", "scanner.cli", "watch", "--kubeconfig", str(kubeconfig),
-            "-n", namespace, "--listen", f"127.0.0.1:{port}"]
-    # No registry is asked and no credential file is read: only the apiserver is watched.
-    env = {**os.environ, "DOCKER_CONFIG": str(tmp / "no-docker-config")}
-    return _started(argv, tmp / "watch.log", f"http://127.0.0.1:{port}", "/readyz", 60,
-                    env=env)
-
-
 def _prometheus(rules: str, target: str, tmp: Path) -> contextlib.AbstractContextManager[
-        Running]:
+        wp.Running]:
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.skip("prometheus is not installed: `make test` installs Debian's prometheus "
@@ -139,11 +57,11 @@ def _prometheus(rules: str, target: str, tmp: Path) -> contextlib.AbstractContex
                             "static_configs": [{"targets": [target]}]}],
     }
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = _free_port()
+    port = wp.free_port()
     argv = [binary, f"--config.file={tmp / 'prometheus.yml'}",
             f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
             "--storage.tsdb.retention.time=1h"]
-    return _started(argv, tmp / "prometheus.log", f"http://127.0.0.1:{port}", "/-/ready", 60)
+    return wp.started(argv, tmp / "prometheus.log", f"http://127.0.0.1:{port}", "/-/ready", 60)
 
 
 @dataclass(frozen=True)
@@ -156,8 +74,8 @@ class Seen:
     at: float
 
 
-def _alerts(prometheus: Running, name: str) -> list[Seen]:
-    status, body = _get(prometheus.url + "/api/v1/alerts")
+def _alerts(prometheus: wp.Running, name: str) -> list[Seen]:
+    status, body = wp.get(prometheus.url + "/api/v1/alerts")
     if status != 200:
         return []
     now = time.monotonic()
@@ -165,8 +83,8 @@ def _alerts(prometheus: Running, name: str) -> list[Seen]:
             for a in json.loads(body)["data"]["alerts"] if a["labels"]["alertname"] == name]
 
 
-def _metric_lines(watcher: Running, prefix: str) -> list[str]:
-    status, body = _get(watcher.url + "/metrics")
+def _metric_lines(watcher: wp.Running, prefix: str) -> list[str]:
+    status, body = wp.get(watcher.url + "/metrics")
     assert status == 200
     return [line for line in body.decode().splitlines() if line.startswith(prefix)]
 
@@ -188,19 +106,19 @@ def test_digest_drift_alert_goes_pending_fires_within_its_window_and_resolves(
             "cart", f"{registry}/{repo}:latest", 2))
         ku.wait_for("2 pods", ku.running_with_image_ids(kube, namespace, "app=cart", 2))
 
-        with _watcher(kubeconfig, namespace, tmp_path) as watcher, \
+        with wp.watcher(kubeconfig, ["-n", namespace], tmp_path) as watcher, \
                 _prometheus(rules, watcher.url.removeprefix("http://"), tmp_path) as prom:
             # Prometheus scrapes the watcher: up, and no drift yet.
-            _wait("a scrape of driftscan_watch_up 1", lambda: _query(
+            wp.wait("a scrape of driftscan_watch_up 1", lambda: _query(
                 prom, "driftscan_watch_up") == ["1"], 30, prom.process, prom.log)
             # (Before its first scrape Prometheus saw no watcher: the "not scraped" alert may
             # have gone active then; it resolves with the first evaluation after a scrape.)
-            _wait("no DriftscanWatchDown once the watcher is scraped",
+            wp.wait("no DriftscanWatchDown once the watcher is scraped",
                   lambda: not _alerts(prom, "DriftscanWatchDown"), SLACK, prom.process,
                   prom.log)
             assert not _alerts(prom, "DriftscanDigestDrift")
             # The chart's namespaced RBAC lets the watcher read everything it watches.
-            assert _query(prom, "driftscan_scan_gaps") == ["0"], _get(
+            assert _query(prom, "driftscan_scan_gaps") == ["0"], wp.get(
                 watcher.url + "/report.json")[1][:2000]
             # Every series the chart's alerts and dashboard query is one the watcher serves
             # (the registry check's only with --registry-check).
@@ -215,20 +133,20 @@ def test_digest_drift_alert_goes_pending_fires_within_its_window_and_resolves(
             ku.wait_for("3 pods", ku.running_with_image_ids(kube, namespace, "app=cart", 3))
             running_at = time.monotonic()
             assert d1 != d2
-            series = _wait("driftscan_finding{rule=\"digest-drift\"} 1 on /metrics", lambda: [
+            series = wp.wait("driftscan_finding{rule=\"digest-drift\"} 1 on /metrics", lambda: [
                 line for line in _metric_lines(watcher, "driftscan_finding{")
                 if 'rule="digest-drift"' in line and 'workload="cart"' in line
                 and line.endswith(" 1.0")], 30, watcher.process, watcher.log)
             assert f'namespace="{namespace}"' in series[0]
 
-            pending = _wait("DriftscanDigestDrift pending", lambda: [
+            pending = wp.wait("DriftscanDigestDrift pending", lambda: [
                 a for a in _alerts(prom, "DriftscanDigestDrift") if a.state == "pending"],
                 SLACK + 5, prom.process, prom.log)
             [p] = pending
             assert p.labels["workload"] == "cart" and p.labels["namespace"] == namespace
             assert p.labels["kind"] == "Deployment" and p.labels["container"] == "app"
             assert p.labels["severity"] == "warning"  # the alert's, for routing
-            firing = _wait("DriftscanDigestDrift firing", lambda: [
+            firing = wp.wait("DriftscanDigestDrift firing", lambda: [
                 a for a in _alerts(prom, "DriftscanDigestDrift") if a.state == "firing"],
                 WINDOW + SLACK, prom.process, prom.log)
             [f] = firing
@@ -250,12 +168,12 @@ def test_digest_drift_alert_goes_pending_fires_within_its_window_and_resolves(
                 return len(pods) == 3 and len(ids) == 3 and set(ids) == {d2}
 
             ku.wait_for("the rollout to one build", one_build, timeout=90)
-            _wait("the digest-drift series to go", lambda: not [
+            wp.wait("the digest-drift series to go", lambda: not [
                 line for line in _metric_lines(watcher, "driftscan_finding{")
                 if 'rule="digest-drift"' in line and 'workload="cart"' in line], 30,
                 watcher.process, watcher.log)
             gone_at = time.monotonic()
-            _wait("DriftscanDigestDrift to resolve",
+            wp.wait("DriftscanDigestDrift to resolve",
                   lambda: not _alerts(prom, "DriftscanDigestDrift"), SLACK + 5,
                   prom.process, prom.log)
             print(f"DriftscanDigestDrift resolved {time.monotonic() - gone_at:.1f} s after "
@@ -264,14 +182,14 @@ def test_digest_drift_alert_goes_pending_fires_within_its_window_and_resolves(
 
             # The watcher stops: no series, and the "not scraped" alert fires.
             watcher.stop()
-            _wait("DriftscanWatchDown (not scraped) firing", lambda: [
+            wp.wait("DriftscanWatchDown (not scraped) firing", lambda: [
                 a for a in _alerts(prom, "DriftscanWatchDown")
                 if a.state == "firing" and a.labels.get("reason") == "not-scraped"],
                 ABSENT_WINDOW + 2 * SLACK, prom.process, prom.log)
 
 
-def _served_names(watcher: Running) -> set[str]:
-    status, body = _get(watcher.url + "/metrics")
+def _served_names(watcher: wp.Running) -> set[str]:
+    status, body = wp.get(watcher.url + "/metrics")
     assert status == 200
     # Declared families count too: a labelled counter has no sample before its first event.
     names = {line.split()[2] + ("_total" if line.split()[3] == "counter" else "")
@@ -287,8 +205,8 @@ def _chart_names() -> set[str]:
             for n in re.findall(r"\bdriftscan_[a-z_]+", text)}
 
 
-def _query(prometheus: Running, expr: str) -> list[str]:
-    status, body = _get(prometheus.url + "/api/v1/query?query="
+def _query(prometheus: wp.Running, expr: str) -> list[str]:
+    status, body = wp.get(prometheus.url + "/api/v1/query?query="
                         + urllib.parse.quote(expr))
     if status != 200:
         return []

@@ -20,6 +20,7 @@ from scanner import cli, exits
 from scanner.clusters import base
 from scanner.sources import live
 from tests import helmchart as hc
+from tests.integration import watchproc as wp
 
 READ = {"get", "list", "watch"}
 WRITE = ("create", "update", "patch", "delete", "deletecollection")
@@ -328,6 +329,15 @@ def test_the_service_account_reads_every_kind_watch_needs_and_writes_nothing(
     assert report["gaps"] == [], report["gaps"]
     assert report["summary"]["complete"] is True
     assert code in (exits.CLEAN, exits.FINDINGS)
+
+    # And `driftscan watch -A` with the same token lists and watches every kind: ready,
+    # connected, no gap.
+    with wp.watcher(kubeconfig, ["--all-namespaces"], tmp_path) as watcher:
+        metrics = wp.get(watcher.url + "/metrics")[1].decode().splitlines()
+        assert "driftscan_scan_gaps 0.0" in metrics, wp.get(watcher.url + "/report.json")[1]
+        wp.wait("driftscan_watch_up 1", lambda: "driftscan_watch_up 1.0" in wp.get(
+            watcher.url + "/metrics")[1].decode().splitlines(), 30, watcher.process,
+            watcher.log)
 
 
 @pytest.mark.cluster
