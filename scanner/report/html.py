@@ -434,7 +434,9 @@ def _source(src: report_model.SourceEntry,
             clusters: tuple[report_model.ClusterEntry, ...] = ()) -> str:
     if clusters:
         return f"{len(clusters)} live clusters: " + ", ".join(
-            c.name + (f" ({c.server})" if c.server else " (unreachable)") for c in clusters)
+            c.name + (f" ({c.server})" if c.server else "") + ("" if c.reachable
+                                                               else " (unreachable)")
+            for c in clusters)
     if src.type == "dump":
         files = ", ".join(src.files) or "(stdin)"
         return f"dump files: {files}"

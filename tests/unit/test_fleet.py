@@ -165,7 +165,10 @@ def test_html_has_a_cluster_column_and_unique_anchors_for_the_same_workload() ->
     page = htmltree.parse(html.render(merged))
     table = page.by_id("workload-table")
     headers = [th.words for th in table.find_all("th")]
-    assert headers[:4] == ["Score", "Grade", "Cluster", "Workload"]
+    # Cluster after Pods: the numeric columns keep their places (and alignment).
+    assert headers == ["Score", "Grade", "Workload", "Builds", "Pods", "Cluster", "Findings"]
+    first_row = table.find("tbody").find_all("tr")[0]
+    assert [td.words for td in first_row.find_all("td")][5] == merged.workloads[0].cluster
     ids = html.anchors(merged)
     assert len(ids) == len(merged.workloads) == len(set(ids.values()))
     for w in merged.workloads:
@@ -280,7 +283,7 @@ def test_clusters_are_scanned_at_the_same_time(tmp_path: Path,
     with _silent_apiservers(tmp_path, 3) as path:
         started = time.monotonic()
         code = cli.main(["scan", "--kubeconfig", str(path), "--all-contexts", "--format",
-                         "json", "--request-timeout", "4s"])
+                         "json", "--request-timeout", "5s"])
         took = time.monotonic() - started
     report = json.loads(capsys.readouterr().out)
     assert code == exits.INCOMPLETE
@@ -289,7 +292,8 @@ def test_clusters_are_scanned_at_the_same_time(tmp_path: Path,
                            strict=True):
         assert server is None and "127.0.0.1:" in gap["reason"], gap
         assert "\n" not in gap["reason"] and gap["reason"].count("hint") == 0, gap
-    assert 4 <= took < 9, f"{took:.1f} s: the clusters were not scanned in parallel"
+    # One after another: at least 15 s.
+    assert 5 <= took < 12, f"{took:.1f} s: the clusters were not scanned in parallel"
 
 
 def test_an_interrupt_ends_a_fleet_scan_at_once(tmp_path: Path) -> None:
@@ -305,7 +309,7 @@ def test_an_interrupt_ends_a_fleet_scan_at_once(tmp_path: Path) -> None:
         took = time.monotonic() - sent
     assert process.returncode == exits.INTERRUPTED, err
     assert "interrupted" in err and "Traceback" not in err
-    assert took < 5, f"{took:.1f} s after SIGINT"
+    assert took < 15, f"{took:.1f} s after SIGINT (the scans would wait 60 s)"
 
 
 def test_an_error_that_is_no_cluster_failure_is_raised_not_hidden() -> None:
@@ -320,3 +324,14 @@ def test_an_error_that_is_no_cluster_failure_is_raised_not_hidden() -> None:
     assert [(c.name, c.reachable) for c in merged.clusters] == [("a", True), ("c", False)]
     with pytest.raises(errors.InputError, match="bad option"):
         fleet.scan(loading.LoadRequest(), ["a", "b", "c"], one)
+
+
+def test_the_provenance_block_names_each_cluster() -> None:
+    from scanner.report import audit
+
+    merged = fleet.merge([("prod-eu", _report(DRIFT)), ("dead", _unreachable())])
+    facts = {f.label: f for f in audit.facts(merged)}
+    assert "prod-eu: Kinds read" in facts and "prod-eu: LIST window" in facts
+    assert facts["dead: provenance"].missing
+    assert "could not be reached" in facts["dead: provenance"].value
+    assert "Provenance" not in facts  # not the "older driftscan" line of a report without it
