@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -33,9 +34,11 @@ def _helm_or_reason() -> tuple[Path | None, str]:
     if found is not None:
         return found, ""
     try:
-        toolbuilding.build(bin_dir=None, say=lambda _m: None, binaries=("helm",))
+        explicit = os.environ.get("DRIFTSCAN_TOOLS_BIN")  # the only place looked at, then
+        toolbuilding.build(bin_dir=Path(explicit) if explicit else None, say=lambda _m: None,
+                           binaries=("helm",))
     except errors.DriftscanError as e:
-        return None, f"helm cannot be built: {e} ({e.hint})" if e.hint else str(e)
+        return None, f"helm cannot be built: {e.message}" + (f" ({e.hint})" if e.hint else "")
     return toolchain.locate("helm"), "helm was built but is not found where it was put"
 
 
