@@ -27,7 +27,7 @@ import urllib3
 from scanner import errors, model
 from scanner.sources import apiserver, live
 
-__all__ = ["Changed", "Health", "Informer", "Listed", "Message", "backoff"]
+__all__ = ["Changed", "Health", "Informer", "ListPage", "Listed", "Message", "backoff"]
 
 _BASE_BACKOFF = 0.25
 _MAX_BACKOFF = 8.0
@@ -38,15 +38,32 @@ _LIST_RETRIES = 5
 
 
 @dataclass(frozen=True)
+class ListPage:
+    """One page of a LIST: its objects are put as if ADDED or MODIFIED.
+
+    Pages go to the state one by one, so the raw objects of a 10,000-pod LIST are never
+    all in memory at once.
+    """
+
+    kind: str
+    items: tuple[Mapping[str, Any], ...]
+    path: str
+
+
+@dataclass(frozen=True)
 class Listed:
-    """A complete LIST: replaces what the state holds of ``kind`` in ``namespace``."""
+    """A LIST completed: what the state holds and the LIST did not name is gone.
+
+    (Its DELETED event was missed while the watch was disconnected.)
+    """
 
     kind: str
     scope: str | None
     """The informer's scope (None: cluster-wide) — the key of its gaps."""
     namespace: str | None
     """Where the items were listed (the context's namespace after an ``-A`` fallback)."""
-    items: tuple[Mapping[str, Any], ...]
+    keys: frozenset[tuple[str, str]]
+    """(namespace, name) of every object listed."""
     path: str
     gaps: tuple[model.Gap, ...]
 
@@ -70,7 +87,7 @@ class Health:
     up: bool
 
 
-Message = Listed | Changed | Health
+Message = ListPage | Listed | Changed | Health
 
 
 class _Gone(Exception):
@@ -147,10 +164,10 @@ class Informer:
         gaps: list[model.Gap] = []
         while True:
             path = self.resource.path(self.namespace)
-            status, items, version, response = self._pages(conn, path)
+            status, keys, version, response = self._pages(conn, path)
             if status == 200:
                 self._sink(Listed(self.resource.kind, self.scope, self.namespace,
-                                  tuple(items), path, tuple(gaps)))
+                                  frozenset(keys), path, tuple(gaps)))
                 return version
             assert response is not None
             gaps.append(model.Gap(self.resource.kind, self.namespace,
@@ -159,13 +176,14 @@ class Informer:
                 # -A needs cluster-wide rights; a namespace-bound Role may still read its own.
                 self.namespace = conn.default_namespace
                 continue
-            self._sink(Listed(self.resource.kind, self.scope, self.namespace, (), path,
-                              tuple(gaps)))
+            self._sink(Listed(self.resource.kind, self.scope, self.namespace, frozenset(),
+                              path, tuple(gaps)))
             return None
 
     def _pages(self, conn: apiserver.Connection, path: str
-               ) -> tuple[int, list[Mapping[str, Any]], str, apiserver.Response | None]:
-        items: list[Mapping[str, Any]] = []
+               ) -> tuple[int, set[tuple[str, str]], str, apiserver.Response | None]:
+        """Send each page as it comes; the keys of everything listed, or a failure."""
+        keys: set[tuple[str, str]] = set()
         token, version, retries = "", "", 0
         while True:
             query: list[tuple[str, Any]] = [("limit", self._page_size)]
@@ -175,14 +193,14 @@ class Informer:
             if response.status == 401:
                 raise apiserver.unauthorized(conn)
             if response.status == 410 and token:
-                items, token, version = [], "", ""  # the continue token expired: start over
+                keys, token, version = set(), "", ""  # the continue token expired: start over
                 continue
             if response.status in (429, 500, 502, 503, 504) and retries < _LIST_RETRIES:
                 retries += 1
                 self._stop.wait(apiserver.backoff(response, retries))
                 continue
             if response.status != 200:
-                return response.status, [], "", response
+                return response.status, set(), "", response
             try:
                 page = orjson.loads(response.body)
             except orjson.JSONDecodeError as e:
@@ -192,10 +210,13 @@ class Informer:
             metadata = metadata if isinstance(metadata, dict) else {}
             version = version or str(metadata.get("resourceVersion") or "")
             listed = page.get("items") if isinstance(page, dict) else None
-            items.extend(i for i in listed or () if isinstance(i, Mapping))
+            items = tuple(i for i in listed or () if isinstance(i, Mapping))
+            del page, listed
+            keys.update(_key(i) for i in items)
+            self._sink(ListPage(self.resource.kind, items, path))
             token = str(metadata.get("continue") or "")
             if not token:
-                return 200, items, version, None
+                return 200, keys, version, None
 
     # -- WATCH ------------------------------------------------------------------------------
 
@@ -245,6 +266,14 @@ class Informer:
                 f"the watch of {path} broke: {apiserver.transport_reason(e)}") from e
         finally:
             response.release_conn()
+
+
+def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    namespace, name = meta.get("namespace"), meta.get("name")
+    return (namespace if isinstance(namespace, str) else "",
+            name if isinstance(name, str) else "")
 
 
 def _lines(response: urllib3.BaseHTTPResponse, stop: threading.Event) -> Iterator[bytes]:

@@ -124,11 +124,21 @@ class State:
         Objects that are gone are removed (the informer missed their DELETED while
         disconnected); the rest are put as if ADDED or MODIFIED.
         """
-        listed: set[tuple[str, str]] = set()
+        objects = list(objects)
+        listed = {_identity(obj) for obj in objects}
+        self.put_all(kind, objects, path)
+        self.prune(kind, namespace, listed)
+
+    def put_all(self, kind: str, objects: Iterable[Mapping[str, Any]], path: str = "") -> None:
+        """Objects of one LIST page, put as if ADDED or MODIFIED."""
         for obj in objects:
             ns, name = _identity(obj)
-            listed.add((ns, name))
             self._put(kind, ns, name, obj, path)
+
+    def prune(self, kind: str, namespace: str | None, listed: Iterable[tuple[str, str]]
+              ) -> None:
+        """Drop what is held of ``kind`` in ``namespace`` (None: everywhere) and not listed."""
+        listed = set(listed)
         for ns, name in self._held(kind, namespace):
             if (ns, name) not in listed:
                 self._remove(kind, ns, name)

@@ -220,8 +220,10 @@ class Watcher:
 
     def _handle(self, message: _Message, synced: set[str], health: dict[str, bool]) -> None:
         state = self._state
-        if isinstance(message, informer.Listed):
-            state.replace(message.kind, message.namespace, message.items, message.path)
+        if isinstance(message, informer.ListPage):
+            state.put_all(message.kind, message.items, message.path)
+        elif isinstance(message, informer.Listed):
+            state.prune(message.kind, message.namespace, message.keys)
             state.set_list_gaps(message.kind, message.scope, message.gaps)
             for each in self._informers:
                 if each.resource.kind == message.kind and each.scope == message.scope:

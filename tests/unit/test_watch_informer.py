@@ -88,7 +88,8 @@ def _run(tmp_path: Path, url: str, namespace: str | None, until: int
     thread = threading.Thread(target=each.run, daemon=True)
     thread.start()
     seen: list[informer.Message] = []
-    while len([m for m in seen if not isinstance(m, informer.Health)]) < until:
+    while len([m for m in seen
+               if not isinstance(m, informer.Health | informer.ListPage)]) < until:
         seen.append(messages.get(timeout=20))
     stop.set()
     return seen, events, relists
@@ -104,12 +105,13 @@ def test_list_watch_bookmark_then_410_relists(tmp_path: Path, script: Script,
                                             "message": "too old resource version"}}]),
     ]
     seen, events, relists = _run(tmp_path, server, "shop", until=3)
-    changes = [m for m in seen if not isinstance(m, informer.Health)]
+    changes = [m for m in seen if not isinstance(m, informer.Health | informer.ListPage)]
+    pages = [m for m in seen if isinstance(m, informer.ListPage)]
+    assert [[i["metadata"]["name"] for i in p.items] for p in pages] == [["a"], ["b"]]
     first, added, second = changes
-    assert isinstance(first, informer.Listed) and [i["metadata"]["name"]
-                                                   for i in first.items] == ["a"]
+    assert isinstance(first, informer.Listed) and first.keys == {("shop", "a")}
     assert isinstance(added, informer.Changed) and added.type == "ADDED"
-    assert isinstance(second, informer.Listed) and second.items[0]["metadata"]["name"] == "b"
+    assert isinstance(second, informer.Listed) and second.keys == {("shop", "b")}
     watches = [q for p, q in script.asked if q.get("watch") == "true"]
     assert watches[0]["resourceVersion"] == "10"  # from the LIST
     assert watches[0]["allowWatchBookmarks"] == "true"
