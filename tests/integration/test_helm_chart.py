@@ -374,3 +374,23 @@ def test_namespaced_mode_reads_its_namespace_only(
     report = json.loads(capsys.readouterr().out)
     assert any(g.get("namespace") == "kube-system" for g in report["gaps"]), report["gaps"]
     assert code == exits.INCOMPLETE
+
+
+@pytest.mark.cluster
+def test_install_notes_say_how_to_reach_the_report_and_the_alerts(
+        cluster: base.ClusterHandle) -> None:
+    done = hc.run("install", "d", str(hc.CHART), "--namespace", "monitoring", "--dry-run=client",
+                  "--kubeconfig", str(cluster.kubeconfig), "--set", "namespaces={shop,web}",
+                  "--set", "rbac.nodes=false")
+    notes = done.stdout[done.stdout.index("NOTES:"):]
+    assert "watches the namespaces shop, web of this cluster" in notes
+    assert "kubectl --namespace monitoring port-forward service/d-driftscan 9847" in notes
+    assert "prometheusRule.enabled=true" in notes  # alerts are off: say how to turn them on
+    assert "rbac.nodes is false" in notes and "driftscan_scan_gaps > 0" in notes
+    done = hc.run("install", "d", str(hc.CHART), "--namespace", "monitoring", "--dry-run=client",
+                  "--kubeconfig", str(cluster.kubeconfig), "--set", "prometheusRule.configMap=true",
+                  "--set", "prometheusRule.alerts.digestDrift.for=3m")
+    notes = done.stdout[done.stdout.index("NOTES:"):]
+    assert "every namespace" in notes and "configmap/d-driftscan-rules" in notes
+    assert "DriftscanDigestDrift (for 3m)" in notes and "not scraped 10m" in notes
+
