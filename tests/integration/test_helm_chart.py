@@ -148,6 +148,21 @@ def test_the_image_runs_as_the_user_the_chart_expects() -> None:
         "containerPort"]) in re.findall(r"^EXPOSE (\d+)$", final, re.M)
 
 
+def test_driftscan_manifests_finds_the_chart_pinned_only_with_a_digest(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The chart passes driftscan's own check once image.digest pins the watcher's build."""
+    tagged, pinned = tmp_path / "tagged.yaml", tmp_path / "pinned.yaml"
+    tagged.write_text(hc.template_text())
+    pinned.write_text(hc.template_text("image.digest=sha256:" + "b" * 64))
+    assert cli.main(["manifests", str(tagged), "--format", "json"]) == exits.CLEAN
+    found = json.loads(capsys.readouterr().out)
+    rules = {f["rule"] for f in found["findings"]}
+    assert rules == {"mutable-tag"}, found["findings"]
+    assert cli.main(["manifests", str(pinned), "--format", "json", "--fail-on", "info"]) \
+        == exits.CLEAN
+    assert json.loads(capsys.readouterr().out)["findings"] == []
+
+
 def test_values_with_anchors_and_quoted_numbers_render_the_same(tmp_path: Path) -> None:
     """Odd but valid YAML in a values file: anchors, aliases, merge keys, flow style."""
     plain = hc.template("namespaces={shop,payments}", "resources.limits.memory=512Mi")
