@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup python cluster-tools browser prometheus test unit lint demo bench clean
+.PHONY: setup python cluster-tools browser test unit lint demo bench clean
 
 setup: python cluster-tools
 
@@ -38,6 +38,8 @@ browser:
 
 # Debian's Prometheus and promtool for the alert tests (the chart's rules are checked and
 # unit-tested by promtool, and fire in a real Prometheus scraping `driftscan watch`).
+.PHONY: prometheus
+test: prometheus
 prometheus:
 	@{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -48,7 +50,7 @@ prometheus:
 	    exit 2; \
 	  fi; }
 
-test: setup browser prometheus
+test: setup browser
 	$(BIN)/python -m pytest
 
 unit: python

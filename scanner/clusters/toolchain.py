@@ -55,13 +55,12 @@ BINARIES: dict[str, str] = {
     "kube-apiserver": "kube", "kube-controller-manager": "kube", "kube-scheduler": "kube",
     "kubectl": "kube", "etcd": "etcd", "kwok": "kwok", "kwokctl": "kwok",
     "registry": "registry", "toxiproxy-server": "toxiproxy",
-    "helm": "helm",
+    "helm": "helm",  # no part of a cluster: the chart tests lint, render and apply with it
 }
 """Every binary ``cluster tools`` builds, by the pin (component) it is built from.
 
 ``toxiproxy-server`` is no part of a cluster: the fault-injection tests put it between
-driftscan and the cluster's apiserver and registry. ``helm`` is no part of one either: the
-chart tests lint, render and apply ``deploy/helm/driftscan`` with it."""
+driftscan and the cluster's apiserver and registry."""
 
 CLUSTER_NEEDS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
                  "kwok", "registry")
