@@ -36,6 +36,16 @@ browser:
 	      "sudo apt-get install chromium poppler-utils" >&2; exit 2; \
 	  fi; }
 
+test: setup browser
+	$(BIN)/python -m pytest
+
+unit: python
+	$(BIN)/python -m pytest -m "not cluster and not browser"
+
+lint: python
+	$(BIN)/ruff check scanner tests benchmarks
+	$(BIN)/mypy
+
 # Debian's Prometheus and promtool for the alert tests (the chart's rules are checked and
 # unit-tested by promtool, and fire in a real Prometheus scraping `driftscan watch`).
 .PHONY: prometheus
@@ -49,16 +59,6 @@ prometheus:
 	    echo "the alert tests need Prometheus and promtool: sudo apt-get install prometheus" >&2; \
 	    exit 2; \
 	  fi; }
-
-test: setup browser
-	$(BIN)/python -m pytest
-
-unit: python
-	$(BIN)/python -m pytest -m "not cluster and not browser"
-
-lint: python
-	$(BIN)/ruff check scanner tests benchmarks
-	$(BIN)/mypy
 
 # Every library scenario on the default provider (kind when a Docker engine answers, kwok
 # otherwise); the cluster is started for the run and stopped after it. The provider is
