@@ -233,7 +233,8 @@ def test_odd_values_are_kept_verbatim() -> None:
 def test_monitors_select_the_service_and_carry_the_alert_windows() -> None:
     objects = hc.template("serviceMonitor.enabled=true", "prometheusRule.enabled=true",
                           "prometheusRule.alerts.digestDrift.for=3m",
-                          "prometheusRule.additionalLabels.team=platform")
+                          "prometheusRule.additionalLabels.team=platform",
+                          "prometheusRule.additionalLabels.tier=1")
     [monitor] = hc.of_kind(objects, "ServiceMonitor")
     [service] = hc.of_kind(objects, "Service")
     assert monitor["spec"]["selector"]["matchLabels"].items() <= \
@@ -251,9 +252,12 @@ def test_monitors_select_the_service_and_carry_the_alert_windows() -> None:
         ("DriftscanWatchDown", "absent(driftscan_watch_up)", "10m"),
     ]
     assert all(r["labels"]["team"] == "platform" for r in rules)
+    # Label values are strings, as the PrometheusRule CRD and Prometheus require.
+    assert all(r["labels"]["tier"] == "1" for r in rules)
     # The plain rules file holds the very same groups.
     plain = yaml.safe_load(hc.plain_rules("prometheusRule.alerts.digestDrift.for=3m",
-                                          "prometheusRule.additionalLabels.team=platform"))
+                                          "prometheusRule.additionalLabels.team=platform",
+                          "prometheusRule.additionalLabels.tier=1"))
     assert plain == {"groups": rule["spec"]["groups"]}
     off = hc.template("prometheusRule.enabled=true",
                       "prometheusRule.alerts.latentDrift.enabled=false")

@@ -118,8 +118,10 @@ among them); the alert's `severity` label is the one routing uses.
       expr: driftscan_finding{rule="digest-drift"} == 1
       for: {{ $a.digestDrift.for }}
       labels:
-        severity: {{ $a.digestDrift.severity }}
-        {{- with $extra }}{{ toYaml . | nindent 8 }}{{ end }}
+        severity: {{ $a.digestDrift.severity | toString | quote }}
+        {{- range $k, $v := $extra }}
+        {{ $k }}: {{ $v | toString | quote }}
+        {{- end }}
       annotations:
         summary: Pods of one revision of {{ "{{ $labels.kind }}/{{ $labels.workload }}" }} run different builds
         description: >-
@@ -134,8 +136,10 @@ among them); the alert's `severity` label is the one routing uses.
       expr: driftscan_finding{rule="stalled-rollout"} == 1
       for: {{ $a.rolloutStalled.for }}
       labels:
-        severity: {{ $a.rolloutStalled.severity }}
-        {{- with $extra }}{{ toYaml . | nindent 8 }}{{ end }}
+        severity: {{ $a.rolloutStalled.severity | toString | quote }}
+        {{- range $k, $v := $extra }}
+        {{ $k }}: {{ $v | toString | quote }}
+        {{- end }}
       annotations:
         summary: Rollout of {{ "{{ $labels.kind }}/{{ $labels.workload }}" }} is stalled
         description: >-
@@ -148,8 +152,10 @@ among them); the alert's `severity` label is the one routing uses.
       expr: driftscan_finding{rule="latent-drift"} == 1
       for: {{ $a.latentDrift.for }}
       labels:
-        severity: {{ $a.latentDrift.severity }}
-        {{- with $extra }}{{ toYaml . | nindent 8 }}{{ end }}
+        severity: {{ $a.latentDrift.severity | toString | quote }}
+        {{- range $k, $v := $extra }}
+        {{ $k }}: {{ $v | toString | quote }}
+        {{- end }}
       annotations:
         summary: The tag of {{ "{{ $labels.kind }}/{{ $labels.workload }}" }} now names another build
         description: >-
@@ -162,9 +168,11 @@ among them); the alert's `severity` label is the one routing uses.
       expr: driftscan_watch_up == 0
       for: {{ $a.watchDown.for }}
       labels:
-        severity: {{ $a.watchDown.severity }}
+        severity: {{ $a.watchDown.severity | toString | quote }}
         reason: disconnected
-        {{- with $extra }}{{ toYaml . | nindent 8 }}{{ end }}
+        {{- range $k, $v := $extra }}
+        {{ $k }}: {{ $v | toString | quote }}
+        {{- end }}
       annotations:
         summary: driftscan's watches of the apiserver are down
         description: >-
@@ -175,9 +183,11 @@ among them); the alert's `severity` label is the one routing uses.
       expr: absent(driftscan_watch_up)
       for: {{ $a.watchDown.absentFor }}
       labels:
-        severity: {{ $a.watchDown.severity }}
+        severity: {{ $a.watchDown.severity | toString | quote }}
         reason: not-scraped
-        {{- with $extra }}{{ toYaml . | nindent 8 }}{{ end }}
+        {{- range $k, $v := $extra }}
+        {{ $k }}: {{ $v | toString | quote }}
+        {{- end }}
       annotations:
         summary: No driftscan watcher is scraped
         description: >-
