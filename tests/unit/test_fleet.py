@@ -335,3 +335,17 @@ def test_the_provenance_block_names_each_cluster() -> None:
     assert facts["dead: provenance"].missing
     assert "could not be reached" in facts["dead: provenance"].value
     assert "Provenance" not in facts  # not the "older driftscan" line of a report without it
+
+
+def test_a_sealed_fleet_report_verifies_and_a_changed_cluster_does_not() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from scanner.report import integrity
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    merged = fleet.merge([("prod-eu", _report(DRIFT)), ("dead", _unreachable())])
+    body = json.loads(json_format.render(integrity.seal(merged, key)))
+    assert integrity.verify(body, key.public_key()).ok
+    body["workloads"][0]["cluster"] = "prod-us"  # move a finding to another cluster
+    verdict = integrity.verify(body, key.public_key())
+    assert not verdict.ok and "MISMATCH" in verdict.lines[0]
