@@ -349,3 +349,30 @@ def test_a_sealed_fleet_report_verifies_and_a_changed_cluster_does_not() -> None
     body["workloads"][0]["cluster"] = "prod-us"  # move a finding to another cluster
     verdict = integrity.verify(body, key.public_key())
     assert not verdict.ok and "MISMATCH" in verdict.lines[0]
+
+
+def test_diff_sarif_and_junit_keep_the_same_workload_of_two_clusters_apart() -> None:
+    from scanner.report import comparing, junit, sarif
+
+    drift, clean = _report(DRIFT), _report(CLEAN)
+    before = fleet.merge([("prod-eu", drift), ("prod-us", drift)])
+    # prod-eu was fixed (its workloads now look like the clean fixture's); prod-us was not.
+    after = fleet.merge([("prod-eu", clean), ("prod-us", drift)])
+    change = comparing.compare(before, after)
+    by_cluster = {(w.cluster, w.name): w for w in change.workloads}
+    assert all(not w.new for w in change.workloads)
+    assert any(w.resolved for (c, _), w in by_cluster.items() if c == "prod-eu")
+    assert all(not w.resolved for (c, _), w in by_cluster.items() if c == "prod-us")
+    data = comparing.to_dict(change)
+    assert {w["cluster"] for w in data["workloads"]} <= {"prod-eu", "prod-us"}
+    assert any(w.label.startswith("[prod-eu] ") for w in change.workloads)
+
+    log = sarif.from_report(before)
+    names = {r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
+             for r in log["runs"][0]["results"]}
+    assert {n.split("/")[0] for n in names} == {"prod-eu", "prod-us"}
+    fingerprints = [next(iter(r["partialFingerprints"].values()))
+                    for r in log["runs"][0]["results"]]
+    assert len(set(fingerprints)) == len(fingerprints)
+    xml = junit.render(before, findings.Severity.HIGH)
+    assert 'classname="prod-eu/Deployment/' in xml and 'classname="prod-us/Deployment/' in xml
