@@ -122,6 +122,9 @@ class WatchDetector(observers.Observer):
         line = proc.stderr.readline().strip()
         url = line.rsplit(" ", 1)[-1] if "serving http://" in line else ""
         watcher = _Watcher(proc, url)
+        # Keep reading what it writes: a full pipe would block the watcher mid-line.
+        threading.Thread(target=_drain, args=(proc,), name="driftscan-watch-stderr",
+                         daemon=True).start()
         if not url:
             watcher.error = line or f"driftscan watch exited with {proc.wait()}"
             watcher.stop.set()
@@ -163,6 +166,12 @@ def _by_namespace(text: str) -> dict[str, frozenset[tuple[str, tuple[tuple[str, 
                 found.setdefault(namespace, set()).add(
                     (sample.name, tuple(sorted(sample.labels.items())), sample.value))
     return {ns: frozenset(series) for ns, series in found.items()}
+
+
+def _drain(proc: subprocess.Popen[str]) -> None:
+    assert proc.stderr is not None
+    for _ in proc.stderr:
+        pass
 
 
 def _ready(metrics_url: str) -> bool:

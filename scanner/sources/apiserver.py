@@ -167,7 +167,10 @@ def _open(endpoint: kubeconfig.Endpoint, options: Settings) -> Connection:
     elif endpoint.username:
         basic = f"{endpoint.username}:{endpoint.password}".encode()
         headers["Authorization"] = f"Basic {base64.b64encode(basic).decode()}"
-    settings: dict[str, Any] = {"retries": False}
+    # One connection per concurrent user: the watcher holds a stream per kind at once, and a
+    # pool smaller than that discards (and logs) every connection handed back.
+    settings: dict[str, Any] = {"retries": False,
+                                "maxsize": int(getattr(options, "pool_size", 1))}
     if endpoint.server.startswith("https://"):
         settings["ssl_context"] = _tls(endpoint)
         if endpoint.tls_server_name:

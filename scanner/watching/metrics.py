@@ -56,9 +56,9 @@ class _StateCollector(Collector):
                 finding.add_metric(list(key), 1.0)
             for ns in sorted(view.results):
                 result = view.results[ns]
-                for (namespace, kind, name, container), count in result.builds.items():
+                for (namespace, kind, name, container), count in result.all_builds().items():
                     builds.add_metric([namespace, kind, name, container], float(count))
-                for entry in result.entries:
+                for entry in result.entries.values():
                     score.add_metric([entry.namespace, entry.kind, entry.name],
                                      float(entry.score))
         yield finding

@@ -2,14 +2,17 @@
 
 The watcher's informers hand every LIST and watch event to :class:`State`, which parses
 the object into the same compact records a scan reads (``sources.parsing``) and files
-them per namespace. A change marks its namespace *dirty* — and the namespaces its
-containers' env or args name (a "calls" edge may cross namespaces); a change that leaves
-the parsed record equal (a status heartbeat, a new ``resourceVersion``) marks nothing.
+them per namespace. A change to a pod, a ReplicaSet, a ControllerRevision or a
+controller marks the record as *touched*; a change to a Service, a node, or a container
+naming a host (a "calls" edge, which may cross namespaces) marks the whole namespace —
+and the namespaces it names — dirty. A change that leaves the parsed record equal (a
+status heartbeat, a new ``resourceVersion``) marks nothing.
 
 :meth:`State.recompute` then runs the scan's own pipeline (snapshot → graph → detectors →
-scoring → report entries) on the dirty namespaces only, together with the namespaces
-whose workloads call services in them, and keeps each namespace's result. Every
-detector, the score and the report entries of a workload depend only on its own
+scoring → report entries) for the touched workloads and those sharing a Service with
+them; the graph spans their namespaces and the namespaces whose workloads call into
+them, so every edge a detector follows is there. Results are kept per workload. Every
+detector, the score and the report entry of a workload depend only on its own
 namespace's objects, the nodes, the registry's answers and its callers, so the kept
 results equal those of a full scan (a test checks it after random change sequences).
 """
@@ -20,7 +23,7 @@ import dataclasses
 import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from scanner import detectors, findings, graph, images, model
 from scanner.detectors import rules
@@ -30,6 +33,7 @@ from scanner.sources import parsing
 
 __all__ = ["FindingKey", "Result", "State", "View", "gap_key"]
 
+T = TypeVar("T")
 FindingKey = tuple[str, str, str, str, str, str]
 """(rule, severity, namespace, kind, workload, container) — a ``driftscan_finding`` series."""
 
@@ -39,24 +43,35 @@ def gap_key(gap: model.Gap) -> tuple[str, str, str]:
     return (gap.kind, gap.namespace or "", gap.reason)
 
 
+Ref = model.WorkloadRef
+
+
 @dataclass(frozen=True)
 class Result:
-    """One namespace's detection result."""
+    """One namespace's detection result, per workload, and the indexes a change needs."""
 
-    found: tuple[findings.Finding, ...]
-    entries: tuple[report_model.WorkloadEntry, ...]
+    found: Mapping[Ref, tuple[findings.Finding, ...]]
+    entries: Mapping[Ref, report_model.WorkloadEntry]
+    builds: Mapping[Ref, Mapping[tuple[str, str, str, str], int]]
+    """(namespace, kind, workload, container) → distinct digests its live pods run."""
     missing: tuple[model.Gap, ...]
     """Owners that pods of this namespace name but the input lacks."""
-    builds: Mapping[tuple[str, str, str, str], int]
-    """(namespace, kind, workload, container) → distinct digests its live pods run."""
     refers: frozenset[str]
     """Namespaces the hosts of this namespace's containers may name."""
+    pod_refs: Mapping[str, Ref]
+    """Pod name → its workload."""
+    members: Mapping[str, frozenset[Ref]]
+    """Service name → the workloads of the pods it selects."""
 
     def finding_keys(self) -> frozenset[FindingKey]:
         """The ``driftscan_finding`` series of this namespace."""
         return frozenset(
             (f.rule, f.severity, w.namespace, w.kind, w.name, f.container or "")
-            for w in self.entries for f in w.findings)
+            for w in self.entries.values() for f in w.findings)
+
+    def all_builds(self) -> dict[tuple[str, str, str, str], int]:
+        """Every workload's builds."""
+        return {k: v for b in self.builds.values() for k, v in b.items()}
 
 
 @dataclass(frozen=True)
@@ -73,8 +88,8 @@ class View:
     def report(self, facts: model.Provenance | None = None,
                command_line: Sequence[str] = ()) -> report_model.Report:
         """The ``driftscan/report/v1`` document of this view (unsealed)."""
-        found = [f for r in self.results.values() for f in r.found]
-        entries = [e for r in self.results.values() for e in r.entries]
+        found = [f for r in self.results.values() for fs in r.found.values() for f in fs]
+        entries = [e for r in self.results.values() for e in r.entries.values()]
         missing = sorted((g for r in self.results.values() for g in r.missing),
                          key=lambda g: (g.kind, g.namespace or ""))
         return building.assemble(self.source, facts or model.Provenance(), found, entries,
@@ -105,6 +120,9 @@ class State:
                               tuple[model.Gap, ...]] = ((), (), ())
         self._results: dict[str, Result] = {}
         self._dirty: set[str] = set()
+        """Namespaces to recompute whole."""
+        self._touched: dict[str, list[Any]] = {}
+        """Namespace → records (old and new) whose workloads alone need recomputing."""
         self._gaps_changed = False
 
     # -- changes ----------------------------------------------------------------------------
@@ -176,45 +194,104 @@ class State:
     @property
     def dirty(self) -> bool:
         """True when :meth:`recompute` has work to do."""
-        return bool(self._dirty) or self._gaps_changed
+        return bool(self._dirty or self._touched) or self._gaps_changed
 
     # -- recomputing ------------------------------------------------------------------------
 
     def recompute(self) -> frozenset[str]:
-        """Detect again in the dirty namespaces; returns them."""
-        dirty = frozenset(self._dirty)
+        """Detect again for the workloads changes touched; returns their namespaces.
+
+        The graph is built over the whole of each namespace concerned (and the namespaces
+        whose workloads call into it), so every edge a detector follows is there; the
+        detectors and the report entries then run for the touched workloads only, and
+        for the workloads that share a Service with them (a traffic split counts them).
+        """
+        whole = set(self._dirty)
+        touched = {ns: records for ns, records in self._touched.items() if ns not in whole}
         self._dirty.clear()
+        self._touched.clear()
         self._gaps_changed = False
+        whole.update(ns for ns in touched if ns not in self._results)
+        touched = {ns: records for ns, records in touched.items() if ns not in whole}
+        dirty = frozenset(whole | set(touched))
         if not dirty:
             return dirty
         include = set(dirty)
         include.update(ns for ns, r in self._results.items() if r.refers & dirty)
         snap = self.snapshot(include)
         g = graph.build(snap)
-        found = [f for f in detectors.detect(snap, g, rule_set=self.rule_set)
-                 if f.workload.namespace in dirty]
-        refs = [r for r in graph.workloads(g) if r.namespace in dirty]
-        entries = building.workload_entries(g, found, self.rule_set, refs)
-        for ns in dirty:
-            self._results.pop(ns, None)
-        by_ns: dict[str, list[report_model.WorkloadEntry]] = {}
-        for entry in entries:
-            by_ns.setdefault(entry.namespace, []).append(entry)
+        refs: set[Ref] = {r for r in graph.workloads(g) if r.namespace in whole}
+        for ns, records in touched.items():
+            refs |= self._affected(ns, records, g)
+        chosen = sorted(refs, key=lambda r: (r.kind, r.namespace, r.name))
+        graph.focus(g, chosen)
+        chosen = graph.workloads(g)
+        found = detectors.detect(snap, g, rule_set=self.rule_set)
+        entries = building.workload_entries(g, found, self.rule_set, chosen)
+        found_by: dict[Ref, list[findings.Finding]] = {}
+        for f in found:
+            found_by.setdefault(f.workload, []).append(f)
+        builds = _builds(g, chosen)
         missing = [gap for gap in graph.missing_owners(g) if gap.namespace in dirty]
         for ns in dirty:
             collector = self._spaces.get(ns)
             if collector is None or not collector.namespaces():
                 self._spaces.pop(ns, None)
+                self._results.pop(ns, None)
                 continue
-            ns_refs = [r for r in refs if r.namespace == ns]
+            old = self._results.get(ns) if ns in touched else None
+            ns_found = _kept(old.found, refs) if old else {}
+            ns_entries = _kept(old.entries, refs) if old else {}
+            ns_builds = _kept(old.builds, refs) if old else {}
+            for entry, ref in ((e, Ref(e.kind, e.namespace, e.name)) for e in entries):
+                if ref.namespace == ns:
+                    ns_entries[ref] = entry
+                    ns_found[ref] = tuple(found_by.get(ref, ()))
+                    ns_builds[ref] = builds.get(ref, {})
             self._results[ns] = Result(
-                found=tuple(f for f in found if f.workload.namespace == ns),
-                entries=tuple(by_ns.get(ns, ())),
+                found=ns_found, entries=ns_entries, builds=ns_builds,
                 missing=tuple(gap for gap in missing if gap.namespace == ns),
-                builds=_builds(g, ns_refs),
                 refers=_refers(collector),
+                pod_refs=_pod_refs(g, ns, collector),
+                members=_members(g, ns, collector),
             )
         return dirty
+
+    def _affected(self, ns: str, records: list[Any], g: graph.Graph) -> set[Ref]:
+        """The workloads whose result changed records of ``ns`` may change."""
+        old = self._results[ns]
+        collector = self._spaces.get(ns)
+        refs: set[Ref] = set()
+        pods: set[str] = set()
+        owners: set[tuple[str, str]] = set()
+        for record in records:
+            if isinstance(record, model.PodRecord):
+                pods.add(record.name)
+            elif isinstance(record, model.Revision):
+                owners.add((record.kind, record.name))
+                if record.owner is not None:
+                    refs.add(Ref(record.owner.kind, ns, record.owner.name))
+            elif isinstance(record, model.Workload):
+                owners.add((record.kind, record.name))
+                refs.add(record.ref)
+                if record.owner is not None:
+                    refs.add(Ref(record.owner.kind, ns, record.owner.name))
+        if owners and collector is not None:
+            pods.update(p.name for p in collector.pods.values()
+                        if p.owner is not None and (p.owner.kind, p.owner.name) in owners)
+            pods.update(name for name, ref in old.pod_refs.items()
+                        if (ref.kind, ref.name) in owners)
+        for name in pods:
+            for ref in (old.pod_refs.get(name), graph.workload_of(g, ns, name)):
+                if ref is not None:
+                    refs.add(ref)
+        shared: set[Ref] = set()
+        new_members = _members(g, ns, collector) if collector is not None else {}
+        for members in (old.members, new_members):
+            for group in members.values():
+                if group & refs:
+                    shared |= group
+        return refs | shared
 
     def view(self) -> View:
         """An immutable picture for readers on other threads."""
@@ -309,8 +386,13 @@ class State:
             self._touch(namespace, record)
 
     def _touch(self, namespace: str, record: Any) -> None:
-        self._dirty.add(namespace)
-        self._dirty.update(_named_namespaces(_record_hosts(record)))
+        hosts = list(_record_hosts(record))
+        if hosts or isinstance(record, model.ServiceRecord):
+            # Services and "calls" edges reach across workloads (and namespaces).
+            self._dirty.add(namespace)
+            self._dirty.update(_named_namespaces(hosts))
+        else:
+            self._touched.setdefault(namespace, []).append(record)
 
     def _touch_node(self, name: str) -> None:
         for ns, collector in self._spaces.items():
@@ -378,13 +460,39 @@ def _refers(collector: parsing.Collector) -> frozenset[str]:
     return frozenset(_named_namespaces(hosts))
 
 
-def _builds(g: graph.Graph, refs: Iterable[model.WorkloadRef]
-            ) -> dict[tuple[str, str, str, str], int]:
-    counts: dict[tuple[str, str, str, str], set[str]] = {}
+def _builds(g: graph.Graph, refs: Iterable[Ref]
+            ) -> dict[Ref, dict[tuple[str, str, str, str], int]]:
+    """Per workload: (namespace, kind, workload, container) → distinct live digests."""
+    result: dict[Ref, dict[tuple[str, str, str, str], int]] = {}
     for ref in refs:
+        counts: dict[tuple[str, str, str, str], set[str]] = {}
         for use in graph.digest_uses(g, ref, live_only=True):
             key = (ref.namespace, ref.kind, ref.name, use.container.name)
             seen = counts.setdefault(key, set())
             if use.image_id.kind is not images.ImageIDKind.EMPTY:
                 seen.add(use.image_id.key)
-    return {k: len(v) for k, v in sorted(counts.items())}
+        result[ref] = {k: len(v) for k, v in sorted(counts.items())}
+    return result
+
+
+def _kept(results: Mapping[Ref, T], recomputed: set[Ref]) -> dict[Ref, T]:
+    return {r: v for r, v in results.items() if r not in recomputed}
+
+
+def _pod_refs(g: graph.Graph, ns: str, collector: parsing.Collector) -> dict[str, Ref]:
+    found = {}
+    for _, name in collector.pods:
+        ref = graph.workload_of(g, ns, name)
+        if ref is not None:
+            found[name] = ref
+    return found
+
+
+def _members(g: graph.Graph, ns: str, collector: parsing.Collector
+             ) -> dict[str, frozenset[Ref]]:
+    """Service name → the workloads of the pods it selects."""
+    members: dict[str, frozenset[Ref]] = {}
+    for (_, name), service in collector.services.items():
+        refs = {graph.workload_of(g, ns, pod) for pod in graph.selected_pods(g, service)}
+        members[name] = frozenset(r for r in refs if r is not None)
+    return members

@@ -3,7 +3,7 @@
 Informers (``watching.informer``, one thread each) put LIST results, watch events and
 their health on a queue. One processing thread owns the :class:`~watching.state.State`:
 it applies each message, and once the queue has been quiet for the debounce interval
-(or changes have kept coming for ten of them) it recomputes the dirty namespaces and
+(or changes have kept coming for ten of them) it recomputes the touched workloads and
 publishes an immutable :class:`Status` that the HTTP threads read without locks. The
 registry check (``--registry-check``) runs on its own thread every interval: it asks the
 processing thread for a snapshot, resolves the tags, and sends the answers back the same
@@ -50,6 +50,8 @@ class WatchOptions:
     request_timeout: float = 30.0
     page_size: int = 500
     watch_seconds: int = 300
+    pool_size: int = 32
+    """Connections kept to the apiserver: one per informer stream and a few for LISTs."""
 
 
 @dataclass(frozen=True)
@@ -286,4 +288,4 @@ class Watcher:
 
 
 def _all_builds(view: watch_state.View) -> Mapping[object, int]:
-    return {k: v for r in view.results.values() for k, v in r.builds.items()}
+    return {k: v for r in view.results.values() for k, v in r.all_builds().items()}

@@ -44,6 +44,11 @@ class Watch:
         line = self.proc.stderr.readline()
         assert "serving http://127.0.0.1:" in line, line
         self.base = line.strip().rsplit(" ", 1)[-1].removesuffix("/metrics")
+        self.errors: list[str] = []
+        # Read what it writes as it writes it: a full pipe would block the watcher.
+        self._reader = threading.Thread(target=lambda: self.errors.extend(self.proc.stderr
+                                                                          or ()), daemon=True)
+        self._reader.start()
         ku.wait_for("the first full list", lambda: self.get("/readyz")[0] == 200, 60)
 
     def get(self, path: str) -> tuple[int, bytes]:
@@ -67,9 +72,11 @@ class Watch:
 
     def stop(self) -> int:
         self.proc.terminate()
-        _, err = self.proc.communicate(timeout=30)
-        assert "Traceback" not in err, err
-        return self.proc.returncode
+        code = self.proc.wait(timeout=30)
+        self._reader.join(timeout=10)
+        err = "".join(self.errors)
+        assert "Traceback" not in err and "pool is full" not in err, err
+        return code
 
 
 @pytest.fixture

@@ -104,6 +104,9 @@ def _mutate(rng: random.Random, obj: dict[str, Any]) -> dict[str, Any]:
         elif choice == 4:
             labels = obj["metadata"].setdefault("labels", {})
             labels["pod-template-hash"] = rng.choice(["aaa", "bbb", "5d9f8c7b6"])
+            # One Service then selects pods of several workloads: a traffic split
+            # counts them all, so a change to one reaches the others' results.
+            labels["app"] = rng.choice(["web", "frontend", "userservice"])
         else:
             obj["spec"] = {"containers": "not a list"}  # malformed: becomes a gap
     elif kind == "Service":
@@ -201,3 +204,30 @@ def test_only_dirty_namespaces_are_recomputed() -> None:
     gone = copy.deepcopy(node)
     state.apply("Node", "DELETED", gone)
     assert state.recompute() <= {"shop", "pay"}
+
+
+def test_a_change_to_one_workload_reaches_those_sharing_its_service() -> None:
+    """A Service's traffic split counts every pod it selects: changing a bare pod behind
+    the Service of a drifting Deployment changes that Deployment's evidence too."""
+    doc = helpers.raw(helpers.FIXTURES / "digest-drift" / "fires-repushed-tag.json")
+    web_pod = next(i for i in doc["items"] if i["kind"] == "Pod"
+                   and i["metadata"]["name"].startswith("web-"))
+    canary = copy.deepcopy(web_pod)
+    canary["metadata"]["name"] = "canary"
+    canary["metadata"].pop("ownerReferences", None)
+    canary["metadata"]["labels"] = {"app": "web"}
+    state = watch_state.State(SOURCE)
+    truth: dict[Key, dict[str, Any]] = {}
+    for item in [*doc["items"], canary]:
+        truth[_key(item)] = item
+        state.apply(item["kind"], "ADDED", item)
+    state.recompute()
+    assert _comparable(state.view().report()) == _comparable(_fresh_report(truth))
+    for digest in DIGESTS[:3]:
+        changed = copy.deepcopy(truth[_key(canary)])
+        image = changed["status"]["containerStatuses"][0]["imageID"].split("@")[0]
+        changed["status"]["containerStatuses"][0]["imageID"] = f"{image}@{digest}"
+        truth[_key(changed)] = changed
+        state.apply("Pod", "MODIFIED", changed)
+        state.recompute()
+        assert _comparable(state.view().report()) == _comparable(_fresh_report(truth))
