@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import hashlib
 import json
 import os
 import signal
@@ -55,7 +56,8 @@ from scanner.clusters import kwok, toolchain  # noqa: E402
 TARGET_RSS_MB = 200
 TARGET_IDLE_PERCENT = 1.0
 TARGET_BURST_S = 2.0
-OTHER_BUILD = "sha256:" + "f" * 64
+# A build no pod ran before this run (a no-op patch would send no watch event).
+OTHER_BUILD = "sha256:" + hashlib.sha256(str(time.time()).encode()).hexdigest()
 WRITERS = 8
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import functools
+import gc
 import queue
 import sys
 import threading
@@ -185,7 +186,8 @@ class Watcher:
         first_change = last_change = 0.0
         previous: tuple[frozenset[watch_state.FindingKey], Mapping[object, int]] | None = None
         while not self.stop.is_set():
-            wait = 0.5 if not state.dirty else max(0.0, last_change + debounce - time.monotonic())
+            # Idle, only a message matters (health changes come as messages too).
+            wait = 5.0 if not state.dirty else max(0.0, last_change + debounce - time.monotonic())
             try:
                 message = self._queue.get(timeout=max(wait, 0.005))
             except queue.Empty:
@@ -217,6 +219,11 @@ class Watcher:
                 if current != previous:
                     changed, previous = time.time(), current
                 self._publish(view=view, up=up, last_change=changed)
+                if first:
+                    # The records of the first list live as long as the process: keep the
+                    # cycle collector from walking them again on every collection.
+                    gc.collect()
+                    gc.freeze()
             elif up != self._status.up and self._status.view is not None:
                 self._publish(up=up)
 
