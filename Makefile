@@ -19,9 +19,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Go-built cluster binaries (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kwok, kwokctl, registry; kubelet for real nodes) into .tools/bin
-# at the versions pinned in scanner/clusters/gotools/ (`driftscan cluster tools`, through
-# the per-user cache).
+# kube-scheduler, kubectl, kwok, kwokctl, registry; kubelet for real nodes; helm for the
+# chart tests) into .tools/bin at the versions pinned in scanner/clusters/gotools/
+# (`driftscan cluster tools`, through the per-user cache).
 cluster-tools: python
 	bash tools/build.sh
 
@@ -62,6 +62,20 @@ lint: python
 	$(BIN)/ruff check scanner tests benchmarks
 	$(BIN)/mypy
 
+# Debian's Prometheus and promtool for the alert tests (the chart's rules are checked and
+# unit-tested by promtool, and fire in a real Prometheus scraping `driftscan watch`).
+.PHONY: prometheus
+test: prometheus
+prometheus:
+	@{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else \
+	    echo "the alert tests need Prometheus and promtool: sudo apt-get install prometheus" >&2; \
+	    exit 2; \
+	  fi; }
+
 # Every library scenario on the default provider (kind when a Docker engine answers, kwok
 # otherwise); the cluster is started for the run and stopped after it. The provider is
 # chosen first, so the kwok binaries are compiled only when kwok will run. The result
@@ -75,6 +89,7 @@ demo: python
 bench: setup
 	$(BIN)/python benchmarks/cluster_up.py
 	$(BIN)/python benchmarks/scan_scale.py
+	$(BIN)/python benchmarks/watch_scale.py
 	$(BIN)/python benchmarks/scan_offline.py
 	$(BIN)/python benchmarks/html_report.py
 	$(BIN)/python benchmarks/manifests_scale.py

@@ -55,6 +55,7 @@ BINARIES: dict[str, str] = {
     "kube-apiserver": "kube", "kube-controller-manager": "kube", "kube-scheduler": "kube",
     "kubectl": "kube", "kubelet": "kube", "etcd": "etcd", "kwok": "kwok", "kwokctl": "kwok",
     "registry": "registry", "toxiproxy-server": "toxiproxy",
+    "helm": "helm",  # no part of a cluster: the chart tests lint, render and apply with it
 }
 """Every binary ``cluster tools`` builds, by the pin (component) it is built from.
 
@@ -71,7 +72,7 @@ GO_MINIMUM = "1.26"
 
 _REQUIRES = {"kube": ("kube", "k8s.io/kubernetes"), "etcd": ("etcd", "go.etcd.io/etcd/server/v3")}
 _ENV_KEYS = {"kwok": "KWOK_VERSION", "registry": "REGISTRY_VERSION",
-             "toxiproxy": "TOXIPROXY_VERSION"}
+             "toxiproxy": "TOXIPROXY_VERSION", "helm": "HELM_VERSION"}
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ class Pins:
     kwok: str
     registry: str
     toxiproxy: str = ""
+    """Empty in a ``versions.env`` that predates it; then it is not built."""
+    helm: str = ""
     """Empty in a ``versions.env`` that predates it; then it is not built."""
 
     def version_of(self, binary: str) -> str:

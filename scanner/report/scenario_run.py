@@ -67,6 +67,8 @@ class ScanRun:
     time_to_detect_s: float | None
     html_file: str | None
     report: report_model.Report | None
+    watch_time_to_detect_s: float | None = None
+    """``scenario run --detector watch``: when the watcher's metrics first changed."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,8 @@ def _scenario(data: Mapping[str, Any]) -> ScenarioRun:
         report = (reading.from_data(raw, name=f"journal: scenario {name}, scan {label}")
                   if raw is not None else None)
         scans.append(ScanRun(label, _str(scan, "started_at"), _float(scan, "time_to_detect_s"),
-                             _str(scan, "html_file") or _str(scan, "page") or None, report))
+                             _str(scan, "html_file") or _str(scan, "page") or None, report,
+                             _float(scan, "watch_time_to_detect_s")))
     rows = []
     for e in _list(data, "expectations"):
         spec = e.get("expected")

@@ -77,6 +77,8 @@ class ScanLink:
     """Workloads with a finding of a drift rule (any family but tag hygiene)."""
     hygiene_only: int = 0
     """Workloads whose only findings are tag hygiene (``clean: true`` allows those)."""
+    watch_time_to_detect_s: float | None = None
+    """When ``driftscan watch`` saw the change (``scenario run --detector watch``)."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,8 @@ def _scenario(run: scenario_run.ScenarioRun,
         drift, hygiene = _drift_and_hygiene(scan.report)
         scans.append(ScanLink(scan.label, scan.started_at, scan.time_to_detect_s, path,
                               urllib.parse.quote(path), summary.workloads,
-                              summary.with_findings, summary.complete, drift, hygiene))
+                              summary.with_findings, summary.complete, drift, hygiene,
+                              scan.watch_time_to_detect_s))
     rows = []
     for e in run.expectations:
         page = paths.get(e.scan) or _relative(e.html_file or "")

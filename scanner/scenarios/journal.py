@@ -101,7 +101,8 @@ def _scenario_model(s: records.ScenarioRecord) -> scenario_run.ScenarioRun:
         node_types=tuple(s.node_types),
         scans=tuple(
             scenario_run.ScanRun(scan.label, iso(scan.started) or "",
-                                 _round(scan.time_to_detect_s), scan.html_file, scan.report)
+                                 _round(scan.time_to_detect_s), scan.html_file, scan.report,
+                                 _round(scan.watch_time_to_detect_s))
             for scan in s.scans),
         expectations=tuple(
             scenario_run.ExpectationRun(
@@ -165,6 +166,7 @@ def _scan(scan: records.ScanRecord) -> dict[str, Any]:
         "duration_s": round(scan.duration_s, 3),
         "injected_by": scan.injected_by,
         "time_to_detect_s": _round(scan.time_to_detect_s),
+        "watch_time_to_detect_s": _round(scan.watch_time_to_detect_s),
         "report_file": scan.report_file, "html_file": scan.html_file,
         "html_error": scan.html_error,
         "summary": scan.report_json.get("summary"),

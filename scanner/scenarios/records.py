@@ -131,6 +131,9 @@ class ScanRecord:
     """``steps[6]: CI re-pushes :latest`` — the step the drift is timed from."""
     time_to_detect_s: float | None = None
     """Seconds from the start of the injecting step to the end of this scan."""
+    watch_time_to_detect_s: float | None = None
+    """``--detector watch``: seconds from the start of the injecting step to the first change
+    of the watcher's metrics for the scenario's namespace (None: not measured, or none)."""
     report_file: str | None = None
     """Path of the scan's report JSON, relative to the output folder."""
     html_file: str | None = None
