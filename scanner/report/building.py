@@ -16,7 +16,8 @@ from scanner import __version__, controls, detectors, findings, graph, images, m
 from scanner.detectors import rules
 from scanner.report import document as report_model
 
-__all__ = ["assemble", "build", "provenance", "workload_entries"]
+__all__ = ["assemble", "build", "control_entries", "now", "provenance", "rule_entries",
+           "workload_entries"]
 
 
 def build(
@@ -112,7 +113,7 @@ def assemble(
     )
     return report_model.Report(
         schema=report_model.SCHEMA,
-        generated_at=generated_at or _now(),
+        generated_at=generated_at or now(),
         tool=report_model.ToolEntry("driftscan", __version__),
         source=report_model.SourceEntry(
             type=src.type,
@@ -125,19 +126,28 @@ def assemble(
         summary=summary,
         gaps=tuple(gaps),
         workloads=tuple(workloads),
-        rules=tuple(
-            report_model.RuleEntry(
-                r.id, r.severity.value, r.title, r.rationale, r.remediation, r.family,
-                r.controls,
-            )
-            for r in rule_set.rules()
-        ),
+        rules=rule_entries(rule_set),
         provenance=provenance(facts, command_line),
-        controls=tuple(
-            report_model.ControlEntry(c.id, c.framework, c.title)
-            for c in controls.CATALOG
-            if any(c.id in r.controls for r in rule_set.rules())
-        ),
+        controls=control_entries(rule_set),
+    )
+
+
+def rule_entries(rule_set: rules.RuleSet) -> tuple[report_model.RuleEntry, ...]:
+    """Every rule's metadata, as the report lists it."""
+    return tuple(
+        report_model.RuleEntry(
+            r.id, r.severity.value, r.title, r.rationale, r.remediation, r.family, r.controls,
+        )
+        for r in rule_set.rules()
+    )
+
+
+def control_entries(rule_set: rules.RuleSet) -> tuple[report_model.ControlEntry, ...]:
+    """Every control a rule of ``rule_set`` names."""
+    return tuple(
+        report_model.ControlEntry(c.id, c.framework, c.title)
+        for c in controls.CATALOG
+        if any(c.id in r.controls for r in rule_set.rules())
     )
 
 
@@ -167,7 +177,8 @@ def provenance(facts: model.Provenance,
     )
 
 
-def _now() -> str:
+def now() -> str:
+    """The current UTC time as the report writes it."""
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -111,6 +111,8 @@ class ScenarioView:
     error: str | None
     scans: tuple[ScanLink, ...]
     expectations: tuple[ExpectationRow, ...]
+    node_types: tuple[str, ...] = ()
+    """Kinds of node its pods ran on (``fake``: KWOK, ``real``: kubelet + containerd)."""
 
     def cell(self, column: str) -> tuple[ExpectationRow, ...]:
         """The expectations of this scenario in one matrix column."""
@@ -180,6 +182,7 @@ def _scenario(run: scenario_run.ScenarioRun,
         error=run.error,
         scans=tuple(scans),
         expectations=tuple(rows),
+        node_types=run.node_types,
     )
     return view, reports
 

@@ -48,6 +48,8 @@ class RunRequest:
     verbose: bool = False
     allow_gaps: bool = False
     """Exit 0 rather than 3 when every expectation was met but a scan had gaps."""
+    real_nodes: int = 0
+    """kwok: run the scenarios' pods on this many real nodes (kubelet + containerd)."""
     detector: str = "scan"
     """``watch``: also time detection by a ``driftscan watch`` beside the run."""
 
@@ -141,10 +143,15 @@ def _clusters(request: RunRequest, say: Console) -> targets.Clusters:
         raise errors.InputError(f"{', '.join(given)} only apply to --provider existing",
                                 hint="drop them, or add --provider existing")
     chosen = providers.choose(request.provider)
+    if request.real_nodes and chosen != "kwok":
+        raise errors.InputError(f"--real-nodes runs beside KWOK's fake nodes; provider "
+                                f"{chosen} has real nodes of its own",
+                                hint="add --provider kwok, or drop --real-nodes")
     if request.provider == "auto":
         why = "a Docker engine answers" if chosen == "kind" else "no Docker engine answers"
         say.print(f"[dim]provider: {chosen} (auto: {why})[/]", highlight=False)
-    return targets.ProviderClusters(chosen, request.cluster_name, keep=request.keep_cluster)
+    return targets.ProviderClusters(chosen, request.cluster_name, keep=request.keep_cluster,
+                                    real_nodes=request.real_nodes)
 
 
 def run_command(request: RunRequest, stdout: Console, stderr: Console,

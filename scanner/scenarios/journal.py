@@ -98,6 +98,7 @@ def _scenario_model(s: records.ScenarioRecord) -> scenario_run.ScenarioRun:
         skipped=s.skipped,
         duration_s=round(s.duration_s, 3),
         error=scenario_run.error_text(s.error, s.error_step),
+        node_types=tuple(s.node_types),
         scans=tuple(
             scenario_run.ScanRun(scan.label, iso(scan.started) or "",
                                  _round(scan.time_to_detect_s), scan.html_file, scan.report,
@@ -122,6 +123,7 @@ def _scenario(s: records.ScenarioRecord) -> dict[str, Any]:
         "definition": dict(sc.source), "definition_text": sc.source_text,
         "manifests": {_relative(p, folder): text for p, text in sc.manifests.items()},
         "namespace": s.namespace, "cluster": dict(s.cluster),
+        "node_types": list(s.node_types),
         "started_at": iso(s.started), "ended_at": iso(s.ended),
         "duration_s": round(s.duration_s, 3),
         "status": s.status.value, "deviated": s.deviated, "passed": s.passed,

@@ -183,6 +183,8 @@ class ScenarioRecord:
     builds: dict[str, BuildRecord] = field(default_factory=dict)
     cleanup: CleanupRecord | None = None
     cluster: dict[str, Any] = field(default_factory=dict)
+    node_types: list[str] = field(default_factory=list)
+    """The kinds of node its pods ran on: ``fake`` (KWOK), ``real`` (kubelet + containerd)."""
 
     @property
     def results(self) -> list[ExpectationResult]:

@@ -24,7 +24,8 @@ from typing import Any
 
 from scanner import decoding, errors
 
-__all__ = ["HINT", "Delegated", "Endpoint", "endpoint", "in_cluster", "path_of"]
+__all__ = ["HINT", "Delegated", "Endpoint", "context_names", "endpoint", "in_cluster",
+           "path_of"]
 
 HINT = (
     "fix the file (`kubectl config view --kubeconfig FILE` shows what kubectl reads), pass"
@@ -144,6 +145,26 @@ def endpoint(path: str, context: str | None) -> Endpoint:
         )
     except (ValueError, OSError) as e:
         raise unusable(str(e)) from e
+
+
+def context_names(path: str) -> list[str]:
+    """Every context defined in the files of ``path``, in file order (first file wins).
+
+    Raises:
+        errors.ClusterUnreachable: a file is unusable.
+    """
+    names: dict[str, None] = {}
+    problems: list[str] = []
+    for file in (p for p in path.split(os.pathsep) if p):
+        problem, config = _read(file)
+        if problem:
+            problems.append(problem)
+        elif config is not None:
+            for entry in config.get("contexts") or ():
+                names.setdefault(entry["name"], None)
+    if problems:
+        raise errors.ClusterUnreachable("; ".join(problems), hint=HINT)
+    return list(names)
 
 
 def in_cluster(folder: Path = _SA_DIR) -> Endpoint | None:
