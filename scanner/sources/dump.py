@@ -54,14 +54,14 @@ def load(paths: Sequence[str], namespaces: Sequence[str] = ()) -> model.Snapshot
         errors.InputError: a path does not exist or is a folder, or nothing at all could
             be read (every problem is listed).
     """
-    texts: list[tuple[str, str]] = []
+    texts: list[tuple[str, str | bytes]] = []
     unreadable: list[str] = []
     inputs: list[model.InputFile] = []
     for path in paths:
         try:
             data = _read(path)
             inputs.append(model.InputFile(path, hashlib.sha256(data).hexdigest(), len(data)))
-            texts.append((path, _text(path, data)))
+            texts.append((path, data if _ascii_json(data) else _text(path, data)))
         except _Unreadable as e:
             unreadable.append(str(e))
     snapshot = load_texts(texts, namespaces, unreadable)
@@ -70,12 +70,13 @@ def load(paths: Sequence[str], namespaces: Sequence[str] = ()) -> model.Snapshot
 
 
 def load_texts(
-    texts: Sequence[tuple[str, str]], namespaces: Sequence[str] = (),
+    texts: Sequence[tuple[str, str | bytes]], namespaces: Sequence[str] = (),
     unreadable: Sequence[str] = (),
 ) -> model.Snapshot:
     """Like :func:`load` for already-read ``(name, text)`` pairs.
 
-    ``unreadable`` lists files that could not be read at all, as gap reasons.
+    A text may be ``bytes`` only when it is ASCII. ``unreadable`` lists files that could
+    not be read at all, as gap reasons.
     """
     collector = parsing.Collector()
     problems: list[str] = list(unreadable)
@@ -138,6 +139,15 @@ def _read(path: str) -> bytes:
         raise _Unreadable(f"{path}: {e.message}") from e
 
 
+def _ascii_json(data: bytes) -> bool:
+    """Whether ``data`` is JSON in ASCII (kubectl's usual output).
+
+    ASCII is valid UTF-8 as it stands: the decoder reads the bytes themselves, without a
+    decoded copy of the whole file.
+    """
+    return data[:4096].lstrip()[:1] in (b"{", b"[") and data.isascii()
+
+
 def _text(path: str, data: bytes) -> str:
     try:
         return data.decode("utf-8")
@@ -145,7 +155,12 @@ def _text(path: str, data: bytes) -> str:
         raise _Unreadable(f"{path}: not a text file (not UTF-8)") from e
 
 
-def _decode(name: str, text: str) -> list[Any]:
+def _decode(name: str, text: str | bytes) -> list[Any]:
+    if isinstance(text, bytes):
+        try:
+            return [decoding.json_value(text)]
+        except decoding.Problem:
+            text = text.decode("ascii")  # the same answer, with YAML's second opinion
     stripped = text.lstrip()
     if not stripped:
         raise errors.InputError(f"{name}: empty file")
