@@ -239,16 +239,15 @@ def _add(
     if not isinstance(kind, str) or not kind:
         problems.append(f"{where}: object has no kind")
         return
-    label = f"{where} ({_shown(kind)} {_shown(_identity(obj))})"
     if kind == "Rollout" and not (isinstance(api_version, str)
                                   and api_version.startswith(parsing.ROLLOUT_GROUP + "/")):
         return  # another project's Rollout kind: a custom resource driftscan does not read
-    if kind not in parsing.KINDS:
+    if kind not in _READ_KINDS:
         if kind in parsing.IGNORED_KINDS:
             return
         if isinstance(api_version, str) and parsing.is_custom_resource(api_version):
             return
-        problems.append(f"{label}: unknown kind {kind!r}")
+        problems.append(f"{_label(where, kind, obj)}: unknown kind {kind!r}")
         return
     if namespaces and kind not in _CLUSTER_SCOPED:
         meta = obj.get("metadata")
@@ -258,7 +257,15 @@ def _add(
     try:
         collector.add(kind, obj)
     except parsing.ObjectProblem as e:
-        problems.append(f"{label}: {e}")
+        problems.append(f"{_label(where, kind, obj)}: {e}")
+
+
+_READ_KINDS = frozenset(parsing.KINDS)
+
+
+def _label(where: str, kind: str, obj: Mapping[str, Any]) -> str:
+    """``where (Kind namespace/name)`` for a problem line (built only for a problem)."""
+    return f"{where} ({_shown(kind)} {_shown(_identity(obj))})"
 
 
 def _shown(text: str) -> str:
