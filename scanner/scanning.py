@@ -109,7 +109,8 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
     if options.format == "pdf" and options.output is None:
         raise errors.InputError("--format pdf needs -o FILE.pdf",
                                 hint="name the file to write, e.g. -o report.pdf")
-    if options.format != "html" and options.output is not None and _is_directory(options.output):
+    if (options.format != "html" and options.output is not None
+            and writing.is_directory(options.output)):
         raise errors.InputError(
             f"-o {options.output}: a report directory is written only for --format html",
             hint="name a file, or add --format html")
@@ -147,12 +148,6 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
                      + ("" if options.allow_gaps else " (exit code 3; --allow-gaps accepts them)"),
                      style="bold red", highlight=False, soft_wrap=True)
     return exit_code(report, options.fail_on, options.allow_gaps)
-
-
-def _is_directory(output: str) -> bool:
-    from scanner.report import html_directory
-
-    return html_directory.is_directory(output)
 
 
 def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -> None:
