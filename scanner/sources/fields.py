@@ -114,7 +114,9 @@ def namespace_of(meta: Mapping[str, Any]) -> str:
 
 def labels_of(meta: Mapping[str, Any], key: str = "labels") -> model.Labels:
     """The label set under ``key`` (``labels``, or a selector's ``matchLabels``)."""
-    raw = mapping(meta, key, f"metadata.{key}")
+    raw = meta.get(key)
+    if type(raw) is not dict:
+        raw = mapping(meta, key, f"metadata.{key}")
     if not raw:
         return _NO_LABELS
     try:
