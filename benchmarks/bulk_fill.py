@@ -250,7 +250,10 @@ def fill(provider: kwok.KwokProvider, handle: base.ClusterHandle, first: int, la
 
 def wait_settled(api: Api, deployments: int, replicas: int, started: float,
                  timeout_s: float = 900) -> None:
-    """Wait until the controllers report every Deployment rolled out and available."""
+    """Wait (up to ``timeout_s`` from now) until the controllers report every Deployment
+    rolled out and available; ``started`` is when the fill began, for the progress lines.
+    """
+    deadline = time.monotonic() + timeout_s
     while True:
         ready = sum(
             1 for d in api.items("/apis/apps/v1/deployments")
@@ -262,6 +265,6 @@ def wait_settled(api: Api, deployments: int, replicas: int, started: float,
               f" ({time.monotonic() - started:.0f}s)", file=sys.stderr)
         if ready >= deployments:
             return
-        if time.monotonic() - started > timeout_s:
+        if time.monotonic() > deadline:
             raise SystemExit("the controllers did not settle the Deployments in time")
         time.sleep(5)
