@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup python cluster-tools browser test unit lint demo bench clean
+.PHONY: setup python cluster-tools browser runtime test unit lint demo bench clean
 
 setup: python cluster-tools
 
@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Go-built cluster binaries (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kwok, kwokctl, registry) into .tools/bin at the versions pinned
-# in scanner/clusters/gotools/ (`driftscan cluster tools`, through the per-user cache).
+# kube-scheduler, kubectl, kwok, kwokctl, registry; kubelet for real nodes; helm for the
+# chart tests) into .tools/bin at the versions pinned in scanner/clusters/gotools/
+# (`driftscan cluster tools`, through the per-user cache).
 cluster-tools: python
 	bash tools/build.sh
 
@@ -36,7 +37,22 @@ browser:
 	      "sudo apt-get install chromium poppler-utils" >&2; exit 2; \
 	  fi; }
 
-test: setup browser
+# What real nodes (`cluster up --real-nodes N`, the emulator-vs-runtime test) run:
+# Debian's containerd, runc, CNI plugins and a static busybox, installed when missing.
+runtime:
+	@{ command -v containerd && command -v runc && test -x /usr/lib/cni/bridge \
+	   && test -x /bin/busybox; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq containerd runc \
+	      containernetworking-plugins busybox-static >/dev/null; \
+	  else \
+	    echo "real nodes need containerd, runc, CNI plugins and busybox-static:" \
+	      "sudo apt-get install containerd runc containernetworking-plugins busybox-static" >&2; \
+	    exit 2; \
+	  fi; }
+
+test: setup browser runtime
 	$(BIN)/python -m pytest
 
 unit: python
@@ -45,6 +61,20 @@ unit: python
 lint: python
 	$(BIN)/ruff check scanner tests benchmarks
 	$(BIN)/mypy
+
+# Debian's Prometheus and promtool for the alert tests (the chart's rules are checked and
+# unit-tested by promtool, and fire in a real Prometheus scraping `driftscan watch`).
+.PHONY: prometheus
+test: prometheus
+prometheus:
+	@{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else \
+	    echo "the alert tests need Prometheus and promtool: sudo apt-get install prometheus" >&2; \
+	    exit 2; \
+	  fi; }
 
 # Every library scenario on the default provider (kind when a Docker engine answers, kwok
 # otherwise); the cluster is started for the run and stopped after it. The provider is
@@ -61,6 +91,7 @@ BENCH_DEPLOYMENTS ?= 200
 bench: setup
 	$(BIN)/python benchmarks/cluster_up.py
 	$(BIN)/python benchmarks/scan_scale.py --deployments $(BENCH_DEPLOYMENTS)
+	$(BIN)/python benchmarks/watch_scale.py
 	$(BIN)/python benchmarks/scan_offline.py
 	$(BIN)/python benchmarks/html_report.py
 	$(BIN)/python benchmarks/manifests_scale.py

@@ -82,7 +82,12 @@ def _request_timeout_option(f: F) -> F:
 @cli.command("scan")
 @click.option("--kubeconfig", metavar="PATH", help="Kubeconfig file (default: $KUBECONFIG, "
               "then ~/.kube/config).")
-@click.option("--context", metavar="NAME", help="Kubeconfig context (default: the current one).")
+@click.option("--context", "contexts", multiple=True, metavar="NAME",
+              help="Kubeconfig context (default: the current one); repeat it to scan several "
+              "clusters in parallel into one report.")
+@click.option("--all-contexts", is_flag=True,
+              help="Scan the cluster of every context in the kubeconfig, in parallel, into one "
+              "report (an unreachable one is a gap).")
 @click.option("-n", "--namespace", "namespaces", multiple=True, metavar="NS",
               help="Namespace to scan; repeatable (default: the context's namespace).")
 @click.option("-A", "--all-namespaces", is_flag=True, help="Scan every namespace.")
@@ -116,7 +121,8 @@ def _request_timeout_option(f: F) -> F:
 @click.option("--sign-key", metavar="PEM", help="Sign the report with this Ed25519 private key "
               "file (`openssl genpkey -algorithm ed25519`); `report verify --key` checks it.")
 @_request_timeout_option
-def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...],
+def scan(kubeconfig: str | None, contexts: tuple[str, ...], all_contexts: bool,
+         namespaces: tuple[str, ...],
          all_namespaces: bool, files: tuple[str, ...], fmt: str, output: str | None,
          fail_on: str, detail: str | None, detail_limit: int | None, registry_check: bool,
          insecure_registries: tuple[str, ...], allow_gaps: bool, sign_key: str | None,
@@ -125,7 +131,8 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
 
     \b
     Exit codes: 0 clean and complete, 1 findings at or above --fail-on, 2 usage or
-    environment error, 3 incomplete (gaps; --allow-gaps makes it 0), 130 interrupted.
+    environment error, 3 incomplete (gaps, an unreachable cluster of several; --allow-gaps
+    makes it 0), 130 interrupted.
     """  # noqa: D301 — \b (backspace) keeps click from rewrapping
     from rich.console import Console
 
@@ -136,7 +143,8 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
         raise errors.InputError("--detail and --detail-limit shape the HTML page only",
                                 hint="add --format html, or drop them")
     options = scanning.ScanOptions(
-        request=loading.LoadRequest(files=files, kubeconfig=kubeconfig, context=context,
+        request=loading.LoadRequest(files=files, kubeconfig=kubeconfig,
+                                    context=contexts[0] if len(contexts) == 1 else None,
                                     namespaces=namespaces, all_namespaces=all_namespaces,
                                     request_timeout=request_timeout),
         format=fmt,
@@ -150,6 +158,8 @@ def scan(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...
         allow_gaps=allow_gaps,
         command_line=redacting.command_line(_argv()),
         sign_key=sign_key,
+        contexts=contexts,
+        all_contexts=all_contexts,
     )
     return scanning.run(options, Console(), Console(stderr=True))
 
@@ -403,11 +413,14 @@ def _provider_options(f: F) -> F:
 @click.option("--nodes", type=click.IntRange(1, 2000), default=3, show_default=True,
               help="Number of nodes (kwok: fake nodes; kind: workers besides the "
               "control plane).")
-def cluster_up(provider: str, name: str, nodes: int) -> None:
+@click.option("--real-nodes", type=click.IntRange(0, 8), default=0, show_default=True,
+              help="kwok: also run this many real nodes (kubelet + containerd, needs root, "
+              "containerd, runc, CNI plugins and busybox-static).")
+def cluster_up(provider: str, name: str, nodes: int, real_nodes: int) -> None:
     """Start the cluster (idempotent) and print how to use it."""
     from scanner.clusters import providers
 
-    handle = providers.up(provider, name=name, nodes=nodes, say=_say)
+    handle = providers.up(provider, name=name, nodes=nodes, say=_say, real_nodes=real_nodes)
     click.echo(providers.env_lines(handle))
 
 
@@ -535,16 +548,22 @@ def scenario_list(files: tuple[str, ...], dirs: tuple[Path, ...]) -> int:
               "machine pushes builds to.")
 @click.option("--pull-registry", metavar="HOST:PORT", help="--provider existing: the same "
               "registry as the cluster's nodes name it, when that differs.")
+@click.option("--real-nodes", type=click.IntRange(0, 8), default=0, show_default=True,
+              help="kwok: run the scenarios' pods on this many real nodes (kubelet + "
+              "containerd) started beside the fake ones, which are tainted for the run.")
 @click.option("-v", "--verbose", is_flag=True, help="Print what each step did.")
 @click.option("--allow-gaps", is_flag=True,
               help="Exit 0 instead of 3 when every expectation was met but a scan step could "
               "not read everything.")
+@click.option("--detector", type=click.Choice(["scan", "watch"]), default="scan",
+              show_default=True, help="watch: also run `driftscan watch` beside the scenarios "
+              "and record when its metrics first changed after each injection.")
 def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...],
                  dirs: tuple[Path, ...], provider: str,
                  keep_cluster: bool, isolate: bool, out: Path, cluster_name: str,
                  nodes: int | None, cleanup: str, context: str | None, kubeconfig: str | None,
-                 registry: str | None, pull_registry: str | None, verbose: bool,
-                 allow_gaps: bool) -> int:
+                 registry: str | None, pull_registry: str | None, real_nodes: int,
+                 verbose: bool, allow_gaps: bool, detector: str) -> int:
     """Run scenarios: deploy, inject drift, scan, and check what detection finds.
 
     \b
@@ -560,7 +579,8 @@ def scenario_run(names: tuple[str, ...], all_: bool, files: tuple[str, ...],
         keep_cluster=keep_cluster, isolate=isolate, out=out, cluster_name=cluster_name,
         nodes=nodes, context=context,
         kubeconfig=kubeconfig, registry=registry, pull_registry=pull_registry,
-        cleanup=cleanup, verbose=verbose, allow_gaps=allow_gaps)
+        cleanup=cleanup, verbose=verbose, allow_gaps=allow_gaps, real_nodes=real_nodes,
+        detector=detector)
     return commands.run_command(request, Console(), Console(stderr=True), sys.argv)
 
 
@@ -612,7 +632,10 @@ def _main(argv: list[str] | None) -> int:
     except click.ClickException as e:
         e.show()
         return exits.ERROR
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as e:
+        if isinstance(e.__cause__, KeyboardInterrupt):  # click wraps Ctrl-C in Abort
+            click.echo("interrupted", err=True)
+            return exits.INTERRUPTED
         click.echo("aborted", err=True)
         return exits.ERROR
     except KeyboardInterrupt:
@@ -626,6 +649,16 @@ def _main(argv: list[str] | None) -> int:
 def _exit(code: int) -> None:
     """Leave a command with ``code`` (used by commands that report findings)."""
     raise click.exceptions.Exit(code)
+
+
+def _register_watch() -> None:
+    # The watch command's module uses this one's option types, so it joins the group last.
+    from scanner.watching import cli_command
+
+    cli.add_command(cli_command.command(_Duration(), _request_timeout_option, _argv))
+
+
+_register_watch()
 
 
 if __name__ == "__main__":

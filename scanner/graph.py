@@ -38,6 +38,7 @@ __all__ = [
     "build",
     "callers",
     "digest_uses",
+    "focus",
     "missing_owners",
     "newest_revision",
     "node",
@@ -50,6 +51,7 @@ __all__ = [
     "template",
     "traffic_by_digest",
     "workload",
+    "workload_of",
     "workloads",
 ]
 
@@ -293,6 +295,21 @@ def workloads(g: Graph) -> list[model.WorkloadRef]:
     if g._sorted_refs is None:  # every detector asks; sort once, by a plain tuple key
         g._sorted_refs = tuple(sorted(g._entries, key=lambda r: (r.kind, r.namespace, r.name)))
     return list(g._sorted_refs)
+
+
+def focus(g: Graph, refs: Iterable[model.WorkloadRef]) -> None:
+    """Make :func:`workloads` list only ``refs`` (those in the graph); every edge stays.
+
+    Detectors walk :func:`workloads`, so after this they check only these workloads —
+    what ``driftscan watch`` asks after a change touched a few of them.
+    """
+    wanted = {r for r in refs if r in g._entries}
+    g._sorted_refs = tuple(sorted(wanted, key=lambda r: (r.kind, r.namespace, r.name)))
+
+
+def workload_of(g: Graph, namespace: str, pod: str) -> model.WorkloadRef | None:
+    """The workload a pod belongs to, or None when the graph has no such pod."""
+    return g._pod_workload.get((namespace, pod))
 
 
 def workload(g: Graph, ref: model.WorkloadRef) -> model.Workload | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # the registry client, PDF printing and most renderers load w
     from scanner.oci import resolver
     from scanner.report import html
 
-__all__ = ["FORMATS", "ScanOptions", "exit_code", "run", "scan"]
+__all__ = ["FORMATS", "ScanOptions", "exit_code", "run", "scan", "scan_unsealed"]
 
 FORMATS = ("table", "json", "html", "sarif", "junit", "pdf")
 
@@ -51,6 +52,15 @@ class ScanOptions:
     detail: html.Detail | None = None
     """Which workloads the HTML page shows in full (``--detail``, ``--detail-limit``);
     None for the default."""
+    contexts: tuple[str, ...] = ()
+    """``--context`` given more than once: scan each of these clusters (``fleet``)."""
+    all_contexts: bool = False
+    """``--all-contexts``: scan every context of the kubeconfig (``fleet``)."""
+
+    @property
+    def fleet(self) -> bool:
+        """True when more than one cluster is asked for."""
+        return self.all_contexts or len(self.contexts) > 1
 
 
 def scan(
@@ -73,15 +83,29 @@ def scan(
         The report, sealed with the digest of its canonical body (unsigned).
     """
     with heap.without_cycle_collection():
-        snapshot = loading.load(request, observer)
-        if tag_resolver is not None:
-            from scanner.sources import resolving
+        return integrity.seal(scan_unsealed(request, observer, tag_resolver=tag_resolver,
+                                            command_line=command_line))
 
-            snapshot = resolving.resolve(snapshot, tag_resolver)
-        g = graph.build(snapshot)
-        found = detectors.detect(snapshot, g)
-        return integrity.seal(building.build(snapshot, g, found, detectors.RULES,
-                                             command_line=command_line))
+
+def scan_unsealed(
+    request: loading.LoadRequest,
+    observer: source_progress.ListObserver | None = None,
+    *,
+    tag_resolver: resolver.Resolver | None = None,
+    command_line: tuple[str, ...] = (),
+) -> report_model.Report:
+    """:func:`scan` without the seal and without pausing the cycle collector.
+
+    One cluster of a fleet: the merged report is sealed once.
+    """
+    snapshot = loading.load(request, observer)
+    if tag_resolver is not None:
+        from scanner.sources import resolving
+
+        snapshot = resolving.resolve(snapshot, tag_resolver)
+    g = graph.build(snapshot)
+    found = detectors.detect(snapshot, g)
+    return building.build(snapshot, g, found, detectors.RULES, command_line=command_line)
 
 
 def exit_code(report: report_model.Report, fail_on: findings.Severity,
@@ -120,17 +144,27 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
 
         printing.browser()  # fail before the scan, not after it, when Chromium is missing
     live = not options.request.files
-    tag_resolver = None
-    if options.registry_check:
-        from scanner.oci import credentials, resolver
+    names: tuple[str, ...] = ()
+    if options.fleet:
+        from scanner import fleet
 
-        docker_config = credentials.load_docker_config()
-        for note in docker_config.notes:
-            stderr.print(plain.text(f"warning: {docker_config.source}: {note}", "yellow"),
-                         highlight=False, soft_wrap=True)
-        tag_resolver = resolver.Resolver(docker_config=docker_config,
-                                        insecure_hosts=options.insecure_registries)
-    if live and options.progress and stderr.is_terminal:
+        names = fleet.contexts(options.request, options.contexts, options.all_contexts)
+    make_resolver = _resolver_factory(options, stderr) if options.registry_check else None
+    tag_resolver = make_resolver() if make_resolver and not options.fleet else None
+    if options.fleet:
+        from scanner import fleet
+
+        stderr.print(plain.text(f"scanning {len(names)} cluster(s) in parallel: "
+                                f"{', '.join(names)}", "dim"), highlight=False, soft_wrap=True)
+
+        def one(request: loading.LoadRequest,
+                own: resolver.Resolver | None) -> report_model.Report:
+            return scan_unsealed(request, tag_resolver=own, command_line=options.command_line)
+
+        with heap.without_cycle_collection():
+            report = integrity.seal(fleet.scan(options.request, names, one,
+                                               make_resolver=make_resolver))
+    elif live and options.progress and stderr.is_terminal:
         from scanner import list_progress
 
         with list_progress.ListProgress(stderr) as observer:
@@ -148,6 +182,25 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
                      + ("" if options.allow_gaps else " (exit code 3; --allow-gaps accepts them)"),
                      style="bold red", highlight=False, soft_wrap=True)
     return exit_code(report, options.fail_on, options.allow_gaps)
+
+
+def _resolver_factory(options: ScanOptions,
+                      stderr: Console) -> Callable[[], resolver.Resolver]:
+    """Registry clients for ``--registry-check``, one per cluster scanned.
+
+    They share the docker config, read once (its warnings printed once).
+    """
+    from scanner.oci import credentials, resolver
+
+    docker_config = credentials.load_docker_config()
+    for note in docker_config.notes:
+        stderr.print(plain.text(f"warning: {docker_config.source}: {note}", "yellow"),
+                     highlight=False, soft_wrap=True)
+
+    def make() -> resolver.Resolver:
+        return resolver.Resolver(docker_config=docker_config,
+                                 insecure_hosts=options.insecure_registries)
+    return make
 
 
 def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -> None:

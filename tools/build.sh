@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the kwok test cluster's binaries (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kwok, kwokctl, registry; toxiproxy-server for the fault-injection
-# tests) into .tools/bin, or into
+# kube-scheduler, kubectl, kwok, kwokctl, registry; kubelet for real nodes; toxiproxy-server
+# for the fault-injection tests, helm for the chart tests) into .tools/bin, or into
 # $DRIFTSCAN_TOOLS_BIN when set.
 #
 # The pins ship in the package, in scanner/clusters/gotools/ (kube/go.mod, etcd/go.mod,

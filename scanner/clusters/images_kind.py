@@ -17,6 +17,9 @@ Called by the scenario engine when its cluster handle says ``provider == "kind"`
 The base is fetched once per cluster and platform: later runs find it in the local
 registry under ``driftscan/base/pause:3.10-linux-amd64`` and need no internet access.
 ``DRIFTSCAN_KIND_BASE_IMAGE`` names another base (a mirror, or an image with a shell).
+``LOCAL_BASE`` (what :meth:`RunnableBuilds.for_cluster` picks when that is unset and the
+host has busybox-static for the nodes' platform) is made on this machine instead
+(``busybox_image``): no registry outside the cluster is needed at all.
 """
 
 from __future__ import annotations
@@ -26,12 +29,24 @@ import os
 import re
 
 from scanner import errors, images
-from scanner.clusters import base
+from scanner.clusters import base, busybox_image
 from scanner.oci import client, credentials, failures, synthetic
 
-__all__ = ["BASE_IMAGE", "RunnableBuilds", "cache_location", "cluster_platform"]
+__all__ = ["BASE_IMAGE", "LOCAL_BASE", "RunnableBuilds", "cache_location", "cluster_platform",
+           "local_base_fits"]
 
 BASE_IMAGE = "registry.k8s.io/pause:3.10"
+LOCAL_BASE = "local:busybox"
+"""A base built here from busybox-static rather than fetched."""
+
+
+def local_base_fits(platform: synthetic.Platform) -> bool:
+    """True when this host's busybox-static can be the base for ``platform``'s nodes."""
+    import platform as host
+
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(host.machine(), host.machine())
+    return (busybox_image.available() and platform.os == "linux"
+            and platform.architecture == arch)
 CACHE_PREFIX = "driftscan/base"
 
 
@@ -86,7 +101,10 @@ class RunnableBuilds:
     @classmethod
     def for_cluster(cls, handle: base.ClusterHandle) -> RunnableBuilds:
         """A publisher for a running kind cluster's local registry and node platform."""
-        return cls(handle.registry, cluster_platform(handle))
+        platform = cluster_platform(handle)
+        local = (LOCAL_BASE if not os.environ.get("DRIFTSCAN_KIND_BASE_IMAGE")
+                 and local_base_fits(platform) else None)
+        return cls(handle.registry, platform, base_image=local)
 
     def base(self) -> synthetic.Image:
         """The base image for the nodes' platform, copied into the local registry once.
@@ -96,6 +114,9 @@ class RunnableBuilds:
                 could provide it (the hint says how to work offline).
         """
         if self._base is not None:
+            return self._base
+        if self.base_image == LOCAL_BASE:
+            self._base = busybox_image.build("base", self.platform)
             return self._base
         repository, tag = cache_location(self.base_image, self.platform)
         try:

@@ -11,7 +11,10 @@ Processes (binaries from ``driftscan cluster tools``, found by ``toolchain.locat
   the Stages in ``stages``;
 * registry — the CNCF distribution registry, storage under the state dir;
 * the image-pull emulator (``python -m scanner.clusters.pullemulator``) — resolves each
-  pod's images as kubelet + containerd would and hands the digests to the Stages.
+  pod's images as kubelet + containerd would and hands the digests to the Stages;
+* with ``real_nodes`` > 0, real nodes beside the fake ones: a containerd and a kubelet
+  each (``realnode``), labelled ``driftscan.io/node-type=real``; fake nodes are labelled
+  ``driftscan.io/node-type=fake``.
 
 State: ``.driftscan/clusters/NAME/`` holds ``state.json`` (ports, pids), ``pki/``,
 ``kubeconfig``, ``etcd/``, ``registry/`` and ``logs/``.
@@ -32,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner import errors
-from scanner.clusters import base, pki, processes, stages, toolchain
+from scanner.clusters import base, pki, processes, realnode, stages, toolchain
 
 __all__ = ["KwokProvider", "NODE_ANNOTATION"]
 
@@ -57,8 +60,10 @@ class KwokProvider:
 
     name = "kwok"
 
-    def __init__(self, cluster: str, *, ready_delay_ms: int | None = None) -> None:
+    def __init__(self, cluster: str, *, ready_delay_ms: int | None = None,
+                 real_nodes: int = 0) -> None:
         self.cluster = cluster
+        self.real_nodes = real_nodes
         self.dir = base.state_root() / cluster
         self.ready_delay_ms = (int(os.environ.get("DRIFTSCAN_READY_DELAY_MS", "500"))
                                if ready_delay_ms is None else ready_delay_ms)
@@ -89,7 +94,8 @@ class KwokProvider:
         return base.ClusterHandle(
             name=self.cluster, provider=self.name, kubeconfig=self.dir / "kubeconfig",
             registry=f"127.0.0.1:{state['ports']['registry']}", state_dir=self.dir,
-            nodes=tuple(state.get("nodes", [])),
+            nodes=tuple([*state.get("nodes", []),
+                         *(n["name"] for n in realnode.load(state))]),
             docker_config=docker if (docker / "config.json").is_file() else None)
 
     def _registry_credentials(self, port: int) -> Path:
@@ -137,6 +143,8 @@ class KwokProvider:
 
     def up(self, nodes: int, say: base.Say) -> base.ClusterHandle:
         """Start the cluster with ``nodes`` fake nodes, or return the running one."""
+        if self.real_nodes:
+            realnode.require()  # before anything starts: one line, exit 2
         state = self._load_state()
         if state is not None:
             if self._healthy(state):
@@ -144,6 +152,8 @@ class KwokProvider:
                 for i in range(have, nodes):
                     self.add_node(f"kwok-node-{i}")
                     say(f"added node kwok-node-{i} ({nodes} nodes asked for)")
+                for _ in range(len(realnode.load(state)), self.real_nodes):
+                    say(f"added real node {self.add_real_node(say)}")
                 say(f"kwok cluster {self.cluster!r} is already running")
                 return self.handle()
             say(f"kwok cluster {self.cluster!r} is not healthy; restarting it")
@@ -168,8 +178,11 @@ class KwokProvider:
                 for i in range(nodes):
                     self.add_node(f"kwok-node-{i}")
                 self._wait_nodes_ready(nodes)
+                for _ in range(self.real_nodes):
+                    self.add_real_node(say)
             except errors.ProviderError as e:
-                self._save(state)
+                if self._load_state() is None:
+                    self._save(state)
                 self.down(lambda _m: None, keep_logs=True)
                 if attempt < _PORT_ATTEMPTS and _PORT_TAKEN in str(e).lower():
                     say(f"a port was taken meanwhile; starting again ({attempt + 1}"
@@ -177,12 +190,14 @@ class KwokProvider:
                     continue
                 raise
             except BaseException:
-                self._save(state)
+                if self._load_state() is None:
+                    self._save(state)
                 self.down(lambda _m: None, keep_logs=True)
                 raise
             break
+        real = f" + {self.real_nodes} real" if self.real_nodes else ""
         say(f"kwok cluster {self.cluster!r} ready in {time.monotonic() - started:.1f}s "
-            f"({nodes} nodes, registry 127.0.0.1:{ports['registry']})")
+            f"({nodes} nodes{real}, registry 127.0.0.1:{ports['registry']})")
         return self.handle()
 
     def down(self, say: base.Say, *, keep_logs: bool = False) -> None:
@@ -199,7 +214,11 @@ class KwokProvider:
                 shutil.rmtree(self.dir, ignore_errors=True)
             return
         began = time.monotonic()
-        procs = self._processes(state)
+        left: list[str] = []
+        for node in realnode.load(state):
+            # Before the control plane goes: nothing may start the pods again meanwhile.
+            left += realnode.teardown(node, realnode.node_processes(state, node))
+        procs = [p for p in self._processes(state) if processes.alive(p)]
         if keep_logs:
             last = ("kube-apiserver", "etcd")
             processes.stop_all([p for p in procs if p.name not in last])
@@ -214,6 +233,9 @@ class KwokProvider:
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
         say(f"kwok cluster {self.cluster!r} stopped in {time.monotonic() - began:.1f}s")
+        if left:
+            raise errors.ProviderError(f"real nodes left behind: {'; '.join(left)}",
+                                       hint="remove them by hand (umount -l, rmdir, kill)")
 
     def status(self) -> list[base.ComponentStatus]:
         """Each process and whether it runs; the apiserver also reports /readyz."""
@@ -229,7 +251,11 @@ class KwokProvider:
             if p.name == "registry":
                 detail += f", 127.0.0.1:{state['ports']['registry']}"
             out.append(base.ComponentStatus(p.name, processes.alive(p), detail))
-        out.append(base.ComponentStatus("nodes", True, ", ".join(state.get("nodes", []))))
+        out.append(base.ComponentStatus("nodes (fake)", True,
+                                        ", ".join(state.get("nodes", []))))
+        real = [n["name"] for n in realnode.load(state)]
+        if real:
+            out.append(base.ComponentStatus("nodes (real)", True, ", ".join(real)))
         return out
 
     def _save(self, state: dict[str, Any]) -> None:
@@ -425,6 +451,7 @@ class KwokProvider:
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": name, "annotations": {NODE_ANNOTATION: "fake"},
                          "labels": {"type": "kwok", "kubernetes.io/hostname": name,
+                                    realnode.NODE_TYPE_LABEL: "fake",
                                     "kubernetes.io/os": "linux",
                                     "kubernetes.io/arch": "amd64",
                                     "node-role.kubernetes.io/worker": ""}},
@@ -453,3 +480,110 @@ class KwokProvider:
             time.sleep(0.2)
         raise errors.ProviderError(
             f"fake nodes not Ready within {timeout:.0f}s; see {self.dir / 'logs' / 'kwok.log'}")
+
+    # --- real nodes --------------------------------------------------------------------
+
+    def add_real_node(self, say: base.Say, timeout: float = 120.0, *,
+                      name: str | None = None) -> str:
+        """Start one more real node (kubelet + containerd), wait until Ready; its name.
+
+        ``name``: the node's name (default ``real-node-N``).
+
+        Raises:
+            errors.ToolMissing: this machine cannot run real nodes (what is missing).
+            errors.ProviderError: the node did not become Ready (the logs' last lines).
+        """
+        realnode.require()
+        state = self._load_state()
+        if state is None:
+            raise errors.ProviderError(f"kwok cluster {self.cluster!r} is not running")
+        registry = f"127.0.0.1:{state['ports']['registry']}"
+        user, password = self._registry_login()
+        if not state.get("pause_image"):
+            from scanner.clusters import busybox_image
+            from scanner.oci import client, credentials, synthetic
+
+            docker = credentials.load_docker_config(self.dir / "docker" / "config.json")
+            synthetic.push_image(client.client_for(registry, docker_config=docker),
+                                 realnode.PAUSE_REPOSITORY, realnode.PAUSE_TAG,
+                                 busybox_image.pause_image())
+            state["pause_image"] = True
+            self._save(state)
+        index = max([-1, *(int(Path(n["dir"]).name.rsplit("-", 1)[1])
+                           for n in realnode.load(state))]) + 1
+
+        def record(p: processes.Process) -> None:
+            current = self._load_state() or state
+            current["processes"].append(p.to_json())
+            self._save(current)
+
+        def remember(node: realnode.RealNode) -> None:
+            current = self._load_state() or state
+            current.setdefault("real_nodes", []).append(node)
+            self._save(current)
+
+        kubelet = toolchain.locate("kubelet")
+        assert kubelet is not None  # realnode.require checked it
+        node = realnode.start(self.dir, index, registry=registry, username=user,
+                              password=password, kubeconfig=self.dir / "kubeconfig",
+                              log_dir=self.dir / "logs", kubelet=kubelet, record=record,
+                              remember=remember, name=name)
+        say(f"starting real node {node['name']} (kubelet + containerd)")
+        self._wait_real_node(node["name"], timeout)
+        return str(node["name"])
+
+    def remove_real_node(self, name: str) -> None:
+        """Stop a real node, remove what it made and delete its Node; no-op when unknown.
+
+        Raises:
+            errors.ProviderError: something of it was left behind (named).
+        """
+        state = self._load_state()
+        node = next((n for n in realnode.load(state or {}) if n["name"] == name), None)
+        if state is None or node is None:
+            return
+        procs = realnode.node_processes(state, node)
+        left = realnode.teardown(node, procs)
+        current = self._load_state() or state
+        gone = {p.name for p in procs}
+        current["processes"] = [p for p in current["processes"] if p["name"] not in gone]
+        current["real_nodes"] = [n for n in realnode.load(current) if n["name"] != name]
+        self._save(current)
+        try:
+            self._api("DELETE", f"/api/v1/nodes/{name}")
+        except urllib.error.HTTPError as e:
+            if e.code != 404:
+                raise errors.ProviderError(f"deleting node {name}: HTTP {e.code}") from e
+        if left:
+            raise errors.ProviderError(f"real node {name} left behind: {'; '.join(left)}")
+
+    def _registry_login(self) -> tuple[str, str]:
+        import base64
+
+        config = json.loads((self.dir / "docker" / "config.json").read_text())
+        auth = next(iter(config["auths"].values()))["auth"]
+        user, _, password = base64.b64decode(auth).decode().partition(":")
+        return user, password
+
+    def _wait_real_node(self, name: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self._load_state() or {}
+            for p in self._processes(state):
+                if p.name.endswith(f"-{name}") and not processes.alive(p):
+                    raise errors.ProviderError(
+                        f"{p.name} exited while node {name} started; last lines of {p.log}:"
+                        f"\n{processes.log_tail(p.log)}",
+                        hint="run without real nodes: --real-nodes 0")
+            try:
+                node = self._api("GET", f"/api/v1/nodes/{name}")
+            except urllib.error.HTTPError:
+                node = {}
+            if any(c.get("type") == "Ready" and c.get("status") == "True"
+                   for c in node.get("status", {}).get("conditions", [])):
+                return
+            time.sleep(0.5)
+        log = self.dir / "logs" / f"kubelet-{name}.log"
+        raise errors.ProviderError(f"real node {name} not Ready within {timeout:.0f}s; last "
+                                   f"lines of {log}:\n{processes.log_tail(log)}",
+                                   hint="run without real nodes: --real-nodes 0")

@@ -41,21 +41,30 @@ def choose(requested: str, docker: bool | None = None) -> str:
     return requested
 
 
-def get(requested: str, name: str) -> base.Provider:
-    """The provider object for ``requested`` (``auto`` resolved) and cluster ``name``."""
+def get(requested: str, name: str, *, real_nodes: int = 0) -> base.Provider:
+    """The provider object for ``requested`` (``auto`` resolved) and cluster ``name``.
+
+    Raises:
+        errors.InputError: ``real_nodes`` asked of a provider other than kwok.
+    """
     chosen = choose(requested)
     if chosen == "kwok":
         from scanner.clusters import kwok
 
-        return kwok.KwokProvider(name)
+        return kwok.KwokProvider(name, real_nodes=real_nodes)
+    if real_nodes:
+        raise errors.InputError(f"--real-nodes runs beside KWOK's fake nodes; provider "
+                                f"{chosen} has real nodes of its own",
+                                hint="add --provider kwok, or drop --real-nodes")
     from scanner.clusters import kind
 
     return kind.KindProvider(name)
 
 
-def up(requested: str, *, name: str, nodes: int, say: base.Say) -> base.ClusterHandle:
-    """Start (or reuse) a cluster and return its handle."""
-    provider = get(requested, name)
+def up(requested: str, *, name: str, nodes: int, say: base.Say,
+       real_nodes: int = 0) -> base.ClusterHandle:
+    """Start (or reuse) a cluster and return its handle (kwok: with ``real_nodes``)."""
+    provider = get(requested, name, real_nodes=real_nodes)
     if requested == "auto":
         say(f"provider: {provider.name} (auto: "
             f"{'a Docker engine answers' if provider.name == 'kind' else 'no Docker engine'})")

@@ -5,32 +5,45 @@ KWOK fakes kubelets but pulls nothing and never sets ``imageID``. The emulator
 
 * ``pull.driftscan.io/state``: ``done`` or ``failed``;
 * ``image-id.driftscan.io/<container>``: ``REGISTRY/REPO@sha256:…`` per container;
-* ``pull-error.driftscan.io/<container>``: the pull error, for containers that failed.
+* ``pull-error.driftscan.io/<container>``: the pull error, for containers that failed;
+* ``pull-reason.driftscan.io/<container>``: the waiting reason (``ErrImagePull``,
+  ``ErrImageNeverPull``, ``InvalidImageName``; ``PodInitializing`` for a container after
+  an init container that failed);
+* ``image.driftscan.io/<container>``: the ``image`` kubelet reports, when not the spec's;
+* ``container-id.driftscan.io/<container>``: ``containerd://…`` for a container whose
+  image was pulled (a waiting container has none, as on a real node).
 
 These Stages replace KWOK's default pod Stages (KWOK uses its defaults only when a config
 has no pod Stage at all, so every pod Stage is declared here):
 
 * ``pod-ready`` — pulls done: Running, Ready, every container running with its imageID,
   after the configured readiness delay (so rollouts take observable time);
-* ``pod-pull-failed`` — a pull failed: Pending, not Ready, failed containers waiting in
-  ``ErrImagePull`` with an empty imageID, the others running;
+* ``pod-pull-failed`` — a pull failed: Pending, not Ready, failed containers waiting with
+  their reason and an empty imageID; init containers before the failed one done (or
+  running, for sidecars), every container after it waiting in ``PodInitializing``; the
+  other containers running;
 * ``pod-complete`` — Job pods finish (imageIDs kept);
 * ``pod-delete`` — a deleted pod goes away at once (finalizers cleared).
 """
 
 from __future__ import annotations
 
-__all__ = ["ANNOTATION_ERROR", "ANNOTATION_IMAGE_ID", "ANNOTATION_STATE", "render"]
+__all__ = ["ANNOTATION_CONTAINER_ID", "ANNOTATION_ERROR", "ANNOTATION_IMAGE",
+           "ANNOTATION_IMAGE_ID", "ANNOTATION_REASON", "ANNOTATION_STATE", "render"]
 
 ANNOTATION_STATE = "pull.driftscan.io/state"
 ANNOTATION_IMAGE_ID = "image-id.driftscan.io/"
 ANNOTATION_ERROR = "pull-error.driftscan.io/"
+ANNOTATION_REASON = "pull-reason.driftscan.io/"
+ANNOTATION_IMAGE = "image.driftscan.io/"
+ANNOTATION_CONTAINER_ID = "container-id.driftscan.io/"
 
 # Go-template helpers shared by the Stages: `$a` holds the pod's annotations.
 _CONTAINER_STATUS = """\
-      - image: {{ .image | Quote }}
+      - image: {{ or (index $a (printf "image.driftscan.io/%s" .name)) .image | Quote }}
         name: {{ .name | Quote }}
         imageID: {{ or (index $a (printf "image-id.driftscan.io/%s" .name)) "" | Quote }}
+        {{ with index $a (printf "container-id.driftscan.io/%s" .name) }}containerID: {{ . | Quote }}{{ end }}
         restartCount: 0
 """
 
@@ -186,14 +199,43 @@ spec:
       - {lastTransitionTime: {{ $now | Quote }}, status: "True", type: Initialized}
       - {lastTransitionTime: {{ $now | Quote }}, status: "False", type: Ready, reason: ContainersNotReady}
       - {lastTransitionTime: {{ $now | Quote }}, status: "False", type: ContainersReady, reason: ContainersNotReady}
-      containerStatuses:
-      {{ range .spec.containers }}
+      initContainerStatuses:
+      {{ range .spec.initContainers }}
       {{ $err := index $a (printf "pull-error.driftscan.io/%s" .name) }}
+      {{ $reason := or (index $a (printf "pull-reason.driftscan.io/%s" .name)) "ErrImagePull" }}
 @CONTAINER@        ready: false
         {{ if $err }}
         started: false
         state:
-          waiting: {reason: ErrImagePull, message: {{ $err | Quote }}}
+          waiting: {reason: {{ $reason | Quote }}, message: {{ $err | Quote }}}
+        {{ else if eq $reason "PodInitializing" }}
+        started: false
+        state:
+          waiting: {reason: PodInitializing}
+        {{ else if eq (or .restartPolicy "") "Always" }}
+        started: true
+        state:
+          running:
+            startedAt: {{ $now | Quote }}
+        {{ else }}
+        started: false
+        state:
+          terminated: {exitCode: 0, reason: Completed, startedAt: {{ $now | Quote }}, finishedAt: {{ $now | Quote }}}
+        {{ end }}
+      {{ end }}
+      containerStatuses:
+      {{ range .spec.containers }}
+      {{ $err := index $a (printf "pull-error.driftscan.io/%s" .name) }}
+      {{ $reason := or (index $a (printf "pull-reason.driftscan.io/%s" .name)) "ErrImagePull" }}
+@CONTAINER@        ready: false
+        {{ if $err }}
+        started: false
+        state:
+          waiting: {reason: {{ $reason | Quote }}, message: {{ $err | Quote }}}
+        {{ else if eq $reason "PodInitializing" }}
+        started: false
+        state:
+          waiting: {reason: PodInitializing}
         {{ else }}
         started: true
         state:

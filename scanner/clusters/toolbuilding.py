@@ -30,6 +30,7 @@ __all__ = ["Recipe", "build", "go_command", "recipe"]
 Say = Callable[[str], None]
 
 _KWOK_VERSION_VAR = "sigs.k8s.io/kwok/pkg/consts.Version"
+_HELM_VERSION_VAR = "helm.sh/helm/v3/internal/version.version"
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,18 @@ def _kube_ldflags(version: str) -> str:
             f"-X k8s.io/client-go/pkg/version.gitVersion={version}")
 
 
+def _helm_ldflags(version: str, kube: str) -> str:
+    """Stamp helm's version and the Kubernetes version ``helm template`` assumes.
+
+    Upstream takes the latter from client-go; here it is the test cluster's, so charts
+    render for the cluster they are applied to.
+    """
+    major, minor = kube.removeprefix("v").split(".")[:2]
+    pkg = "helm.sh/helm/v3/pkg/chartutil"
+    return (f"-s -w -X {_HELM_VERSION_VAR}={version} -X {pkg}.k8sVersionMajor={major} "
+            f"-X {pkg}.k8sVersionMinor={minor}")
+
+
 def recipe(binary: str, pins: toolchain.Pins) -> Recipe:
     """The recipe for ``binary`` at its pinned version."""
     version = pins.version_of(binary)
@@ -75,6 +88,9 @@ def recipe(binary: str, pins: toolchain.Pins) -> Recipe:
     if component == "kwok":
         return Recipe(binary, version, f"sigs.k8s.io/kwok/cmd/{binary}@{version}",
                       f"-s -w -X {_KWOK_VERSION_VAR}={version}")
+    if component == "helm":
+        return Recipe(binary, version, f"helm.sh/helm/v3/cmd/helm@{version}",
+                      _helm_ldflags(version, pins.kube))
     if component == "toxiproxy":
         return Recipe(binary, version, f"github.com/Shopify/toxiproxy/v2/cmd/server@{version}",
                       "-s -w", output="server")

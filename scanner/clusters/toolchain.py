@@ -53,13 +53,15 @@ __all__ = [
 
 BINARIES: dict[str, str] = {
     "kube-apiserver": "kube", "kube-controller-manager": "kube", "kube-scheduler": "kube",
-    "kubectl": "kube", "etcd": "etcd", "kwok": "kwok", "kwokctl": "kwok",
+    "kubectl": "kube", "kubelet": "kube", "etcd": "etcd", "kwok": "kwok", "kwokctl": "kwok",
     "registry": "registry", "toxiproxy-server": "toxiproxy",
+    "helm": "helm",  # no part of a cluster: the chart tests lint, render and apply with it
 }
 """Every binary ``cluster tools`` builds, by the pin (component) it is built from.
 
 ``toxiproxy-server`` is no part of a cluster: the fault-injection tests put it between
-driftscan and the cluster's apiserver and registry."""
+driftscan and the cluster's apiserver and registry. ``kubelet`` runs only on real nodes
+(``cluster up --real-nodes N``)."""
 
 CLUSTER_NEEDS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
                  "kwok", "registry")
@@ -70,7 +72,7 @@ GO_MINIMUM = "1.26"
 
 _REQUIRES = {"kube": ("kube", "k8s.io/kubernetes"), "etcd": ("etcd", "go.etcd.io/etcd/server/v3")}
 _ENV_KEYS = {"kwok": "KWOK_VERSION", "registry": "REGISTRY_VERSION",
-             "toxiproxy": "TOXIPROXY_VERSION"}
+             "toxiproxy": "TOXIPROXY_VERSION", "helm": "HELM_VERSION"}
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class Pins:
     kwok: str
     registry: str
     toxiproxy: str = ""
+    """Empty in a ``versions.env`` that predates it; then it is not built."""
+    helm: str = ""
     """Empty in a ``versions.env`` that predates it; then it is not built."""
 
     def version_of(self, binary: str) -> str:
@@ -158,7 +162,10 @@ def checkout_root() -> Path | None:
 
 
 def _executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
+    try:
+        return path.is_file() and os.access(path, os.X_OK)
+    except OSError:  # a folder this user may not read (another user's cache)
+        return False
 
 
 def locate(binary: str) -> Path | None:

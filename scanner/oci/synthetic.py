@@ -205,6 +205,7 @@ def build_image(
     *,
     base_layers: Sequence[Layer] = (),
     platform: Platform = DEFAULT_PLATFORM,
+    entrypoint: Sequence[str] = (),
 ) -> Image:
     """Build a synthetic OCI image whose digest is a function of its label and platform.
 
@@ -213,15 +214,19 @@ def build_image(
             the config label and a manifest annotation ``io.driftscan.build``.
         base_layers: Layers placed below the marker layer.
         platform: The config's os/architecture/variant.
+        entrypoint: The config's ``Entrypoint`` (a runnable build); none by default.
 
     Returns:
         An image with an OCI manifest, an OCI config and ``base_layers`` + marker layer.
     """
     marker = marker_layer(build_label)
     layers = (*base_layers, marker)
+    settings: dict[str, Any] = {"Labels": {BUILD_LABEL_KEY: build_label}}
+    if entrypoint:
+        settings["Entrypoint"] = list(entrypoint)
     config: dict[str, Any] = {
         **platform.to_json(),
-        "config": {"Labels": {BUILD_LABEL_KEY: build_label}},
+        "config": settings,
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
         "history": [{"created_by": "base layer"} for _ in base_layers]
         + [{"created_by": f"driftscan build marker {build_label}"}],
@@ -230,8 +235,11 @@ def build_image(
     return Image(_manifest(config_blob, layers, build_label), config_blob, layers, platform)
 
 
-def build_index(build_label: str, platforms: Sequence[Platform]) -> ImageIndex:
+def build_index(build_label: str, platforms: Sequence[Platform], *,
+                base_layers: Sequence[Layer] = (), entrypoint: Sequence[str] = ()) -> ImageIndex:
     """A multi-arch build: one :func:`build_image` per platform under an OCI image index.
+
+    ``base_layers`` and ``entrypoint`` go to every platform's image (a runnable build).
 
     Raises:
         errors.InputError: No platforms, or one listed twice.
@@ -241,7 +249,8 @@ def build_index(build_label: str, platforms: Sequence[Platform]) -> ImageIndex:
             f"build {build_label!r} needs distinct platforms, got {[str(p) for p in platforms]}",
             hint="list each platform once, e.g. linux/amd64 and linux/arm64",
         )
-    images = tuple(build_image(build_label, platform=p) for p in platforms)
+    images = tuple(build_image(build_label, platform=p, base_layers=base_layers,
+                               entrypoint=entrypoint) for p in platforms)
     doc = {
         "schemaVersion": 2,
         "mediaType": names.OCI_INDEX,

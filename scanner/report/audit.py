@@ -72,29 +72,51 @@ def facts(report: report_model.Report) -> tuple[Fact, ...]:
     """The provenance block as labelled lines (an older report gives what it has)."""
     p = report.provenance
     result = [Fact("Tool", f"{report.tool.name} {report.tool.version}")]
+    if report.clusters:
+        return (*result, *_fleet_facts(report.clusters))
     if p is None:
         return (*result, Fact("Provenance", "not recorded (report written by an older"
                                             " driftscan)", missing=True))
     if p.command_line:
         result.append(Fact("Command", " ".join(p.command_line)))
-    live = report.source.type == "live"
-    if live:
-        why = p.unavailable
-        result += [
-            Fact("API server", p.server or "unknown", p.server is None),
-            _maybe("Cluster id (kube-system UID)", p.cluster_id, why.get("cluster_id")),
-            _maybe("Server version", p.server_version, why.get("server_version")),
-            _maybe("Scanned as", _identity(p.identity), why.get("identity")),
-            Fact("Kinds requested", _join(p.kinds_requested)),
-            Fact("Kinds read", _join(p.kinds_read),
-                 missing=p.kinds_read != p.kinds_requested),
-            Fact("Namespaces requested", _join(p.namespaces_requested, "all")),
-            Fact("Namespaces read", _join(p.namespaces_read).replace("*", "all")),
-            Fact("LIST window", _window(p)),
-        ]
+    if report.source.type == "live":
+        result += _live_facts(p)
     for i in p.inputs:
         result.append(Fact("Input file", f"{i.path} ({i.bytes} bytes, sha256 {i.sha256})"))
     return tuple(result)
+
+
+def _live_facts(p: report_model.ProvenanceEntry) -> list[Fact]:
+    why = p.unavailable
+    return [
+        Fact("API server", p.server or "unknown", p.server is None),
+        _maybe("Cluster id (kube-system UID)", p.cluster_id, why.get("cluster_id")),
+        _maybe("Server version", p.server_version, why.get("server_version")),
+        _maybe("Scanned as", _identity(p.identity), why.get("identity")),
+        Fact("Kinds requested", _join(p.kinds_requested)),
+        Fact("Kinds read", _join(p.kinds_read), missing=p.kinds_read != p.kinds_requested),
+        Fact("Namespaces requested", _join(p.namespaces_requested, "all")),
+        Fact("Namespaces read", _join(p.namespaces_read).replace("*", "all")),
+        Fact("LIST window", _window(p)),
+    ]
+
+
+def _fleet_facts(clusters: tuple[report_model.ClusterEntry, ...]) -> list[Fact]:
+    """A fleet report: the command once, then each cluster's facts under its name."""
+    result: list[Fact] = []
+    command = next((c.provenance.command_line for c in clusters
+                    if c.provenance and c.provenance.command_line), ())
+    if command:
+        result.append(Fact("Command", " ".join(command)))
+    for c in clusters:
+        if c.provenance is None:
+            result.append(Fact(f"{c.name}: provenance", "not scanned: the cluster could not be"
+                               " reached (see the gaps)" if not c.reachable else
+                               "not recorded", missing=True))
+            continue
+        result += [Fact(f"{c.name}: {f.label}", f.value, f.missing)
+                   for f in _live_facts(c.provenance)]
+    return result
 
 
 def _maybe(label: str, value: str | None, why: str | None) -> Fact:

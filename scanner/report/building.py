@@ -16,7 +16,8 @@ from scanner import __version__, controls, detectors, findings, graph, images, m
 from scanner.detectors import rules
 from scanner.report import document as report_model
 
-__all__ = ["build", "provenance"]
+__all__ = ["assemble", "build", "control_entries", "now", "provenance", "rule_entries",
+           "workload_entries"]
 
 
 def build(
@@ -43,21 +44,62 @@ def build(
         The report model.
     """
     found = list(all_findings)
-    refs = graph.workloads(g)
-    scores = scoring.score_all(refs, found)
+    workloads = workload_entries(g, found, rule_set)
+    gaps = [*snapshot.gaps, *graph.missing_owners(g)]
+    return assemble(snapshot.source, snapshot.provenance, found, workloads, gaps,
+                    len(snapshot.pods), rule_set, generated_at=generated_at,
+                    command_line=command_line)
+
+
+def workload_entries(
+    g: graph.Graph,
+    found: Sequence[findings.Finding],
+    rule_set: rules.RuleSet,
+    refs: Iterable[model.WorkloadRef] | None = None,
+) -> list[report_model.WorkloadEntry]:
+    """Score and describe each workload of ``refs`` (every workload of ``g`` when None).
+
+    ``driftscan watch`` calls this for the workloads a change touched and keeps the rest.
+    """
+    chosen = graph.workloads(g) if refs is None else list(refs)
+    scores = scoring.score_all(chosen, found)
     by_workload: dict[model.WorkloadRef, list[findings.Finding]] = defaultdict(list)
     for f in found:
         by_workload[f.workload].append(f)
-    workloads = [
+    return [
         _workload(g, ref, sorted(by_workload[ref], key=lambda f: f.sort_key()), scores[ref],
                   rule_set)
-        for ref in refs
+        for ref in chosen
     ]
-    workloads.sort(key=lambda w: (-w.score, w.kind, w.namespace, w.name))
-    gaps = [
-        report_model.GapEntry(gap.kind, gap.namespace, gap.reason)
-        for gap in (*snapshot.gaps, *graph.missing_owners(g))
-    ]
+
+
+def assemble(
+    src: model.SourceInfo,
+    facts: model.Provenance,
+    found: Sequence[findings.Finding],
+    workload_list: Iterable[report_model.WorkloadEntry],
+    gap_list: Iterable[model.Gap],
+    pods: int,
+    rule_set: rules.RuleSet,
+    *,
+    generated_at: str | None = None,
+    command_line: Sequence[str] = (),
+) -> report_model.Report:
+    """The report from workload entries already built: sorted, summed up, rules attached.
+
+    Args:
+        src: where the objects came from.
+        facts: the source's provenance.
+        found: every finding of every workload in ``workload_list``.
+        workload_list: from :func:`workload_entries`.
+        gap_list: the source's gaps, then the graph's (owners missing from the input).
+        pods: how many pods were read.
+        rule_set: rule metadata.
+        generated_at: ISO 8601 timestamp; now (UTC) when None.
+        command_line: the command, secrets already removed.
+    """
+    workloads = sorted(workload_list, key=lambda w: (-w.score, w.kind, w.namespace, w.name))
+    gaps = [report_model.GapEntry(gap.kind, gap.namespace, gap.reason) for gap in gap_list]
     severities = {s.value: 0 for s in findings.Severity}
     for f in found:
         severities[f.severity.value] += 1
@@ -66,13 +108,12 @@ def build(
         with_findings=sum(1 for w in workloads if w.findings),
         by_severity=severities,
         max_score=max((w.score for w in workloads), default=0),
-        pods=len(snapshot.pods),
+        pods=pods,
         complete=not gaps,
     )
-    src = snapshot.source
     return report_model.Report(
         schema=report_model.SCHEMA,
-        generated_at=generated_at or _now(),
+        generated_at=generated_at or now(),
         tool=report_model.ToolEntry("driftscan", __version__),
         source=report_model.SourceEntry(
             type=src.type,
@@ -85,19 +126,28 @@ def build(
         summary=summary,
         gaps=tuple(gaps),
         workloads=tuple(workloads),
-        rules=tuple(
-            report_model.RuleEntry(
-                r.id, r.severity.value, r.title, r.rationale, r.remediation, r.family,
-                r.controls,
-            )
-            for r in rule_set.rules()
-        ),
-        provenance=provenance(snapshot.provenance, command_line),
-        controls=tuple(
-            report_model.ControlEntry(c.id, c.framework, c.title)
-            for c in controls.CATALOG
-            if any(c.id in r.controls for r in rule_set.rules())
-        ),
+        rules=rule_entries(rule_set),
+        provenance=provenance(facts, command_line),
+        controls=control_entries(rule_set),
+    )
+
+
+def rule_entries(rule_set: rules.RuleSet) -> tuple[report_model.RuleEntry, ...]:
+    """Every rule's metadata, as the report lists it."""
+    return tuple(
+        report_model.RuleEntry(
+            r.id, r.severity.value, r.title, r.rationale, r.remediation, r.family, r.controls,
+        )
+        for r in rule_set.rules()
+    )
+
+
+def control_entries(rule_set: rules.RuleSet) -> tuple[report_model.ControlEntry, ...]:
+    """Every control a rule of ``rule_set`` names."""
+    return tuple(
+        report_model.ControlEntry(c.id, c.framework, c.title)
+        for c in controls.CATALOG
+        if any(c.id in r.controls for r in rule_set.rules())
     )
 
 
@@ -127,7 +177,8 @@ def provenance(facts: model.Provenance,
     )
 
 
-def _now() -> str:
+def now() -> str:
+    """The current UTC time as the report writes it."""
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -84,11 +84,14 @@ class WorkloadChange:
     persisting: tuple[FindingChange, ...]
     builds_appeared: tuple[BuildChange, ...]
     builds_disappeared: tuple[BuildChange, ...]
+    cluster: str | None = None
+    """The kubeconfig context, when the reports are fleet scans."""
 
     @property
     def label(self) -> str:
-        """``Kind namespace/name``."""
-        return f"{self.kind} {self.namespace}/{self.name}"
+        """``Kind namespace/name`` (``[cluster] Kind namespace/name`` in a fleet)."""
+        where = f"[{self.cluster}] " if self.cluster else ""
+        return f"{where}{self.kind} {self.namespace}/{self.name}"
 
     @property
     def changed(self) -> bool:
@@ -178,13 +181,15 @@ def _workload(old: report_model.WorkloadEntry | None,
                               if (c, d) not in builds_before),
         builds_disappeared=tuple(BuildChange(c, d, n) for (c, d), n in builds_before.items()
                                  if (c, d) not in builds_after),
+        cluster=either.cluster,
     )
 
 
 def compare(old: report_model.Report, new: report_model.Report) -> Change:
     """What changed from ``old`` to ``new``; workloads with nothing to say are left out."""
-    olds = {(w.kind, w.namespace, w.name): w for w in old.workloads}
-    news = {(w.kind, w.namespace, w.name): w for w in new.workloads}
+    # A fleet report holds one workload per cluster: the cluster is part of its identity.
+    olds = {(w.cluster or "", w.kind, w.namespace, w.name): w for w in old.workloads}
+    news = {(w.cluster or "", w.kind, w.namespace, w.name): w for w in new.workloads}
     changes = [_workload(olds.get(k), news.get(k)) for k in sorted(olds.keys() | news.keys())]
     kept = [c for c in changes if c.changed or c.persisting]
     kept.sort(key=lambda c: (-len(c.new), -(c.new_score or 0), c.kind, c.namespace, c.name))
@@ -234,7 +239,8 @@ def to_dict(change: Change) -> dict[str, Any]:
              "resolved": [_finding(f) for f in w.resolved],
              "persisting": [_finding(f) for f in w.persisting],
              "builds_appeared": [_build(b) for b in w.builds_appeared],
-             "builds_disappeared": [_build(b) for b in w.builds_disappeared]}
+             "builds_disappeared": [_build(b) for b in w.builds_disappeared],
+             **({"cluster": w.cluster} if w.cluster else {})}
             for w in change.workloads
         ],
     }

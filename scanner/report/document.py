@@ -15,6 +15,7 @@ from scanner import findings
 
 __all__ = [
     "SCHEMA",
+    "ClusterEntry",
     "ContainerEntry",
     "ControlEntry",
     "DigestEntry",
@@ -184,6 +185,8 @@ class GapEntry:
     kind: str
     namespace: str | None
     reason: str
+    cluster: str | None = None
+    """The kubeconfig context of a fleet scan's cluster; None for one cluster."""
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,8 @@ class FindingEntry:
     pin: PinEntry | None
     points: int
     score_reasons: tuple[str, ...]
+    cluster: str | None = None
+    """The kubeconfig context of a fleet scan's cluster; None for one cluster."""
 
 
 @dataclass(frozen=True)
@@ -302,6 +307,9 @@ class WorkloadEntry:
     """Oldest first. Added within v1: empty when read from an older report."""
     services: tuple[ServiceEntry, ...] = ()
     """Added within v1: empty when read from an older report."""
+    cluster: str | None = None
+    """The kubeconfig context of a fleet scan's cluster (added within v1); None for one
+    cluster."""
 
     @property
     def label(self) -> str:
@@ -324,6 +332,22 @@ class RuleEntry:
 
 
 @dataclass(frozen=True)
+class ClusterEntry:
+    """One cluster of a fleet scan (``scan --context A --context B``, ``--all-contexts``)."""
+
+    name: str
+    """The kubeconfig context."""
+    server: str | None
+    reachable: bool
+    """False when the cluster could not be scanned at all (its reason is a gap)."""
+    complete: bool
+    """False when any gap names this cluster."""
+    workloads: int
+    pods: int
+    provenance: ProvenanceEntry | None
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything one scan found, worst workloads first."""
 
@@ -340,6 +364,9 @@ class Report:
     """Every control a rule names. Added within v1: empty in older reports."""
     integrity: IntegrityEntry | None = None
     """Set by ``integrity.seal``; None until then and in older reports."""
+    clusters: tuple[ClusterEntry, ...] = ()
+    """The clusters of a fleet scan, in the order asked for; empty for one cluster (added
+    within v1)."""
 
     def worst_severity(self) -> findings.Severity | None:
         """The most severe finding's severity, or None for a clean report."""

@@ -56,6 +56,7 @@ __all__ = [
     "render",
     "stream",
     "workload_anchor",
+    "workload_key",
     "worst_severity",
     "write",
 ]
@@ -106,13 +107,21 @@ def anchors(report: report_model.Report) -> dict[tuple[str, str, str], str]:
     Two workloads whose ids would collide (``ns a-b`` + ``name c`` against ``ns a`` +
     ``name b-c``) both get the hash suffix, so neither depends on the other's order.
     """
-    base = {(w.kind, w.namespace, w.name): workload_anchor(w.kind, w.namespace, w.name)
-            for w in report.workloads}
+    base = {workload_key(w): workload_anchor(*workload_key(w)) for w in report.workloads}
     counts = Counter(base.values())
     return {
         key: (value if counts[value] == 1 else f"{value}-{_digest(*key)}")
         for key, value in base.items()
     }
+
+
+def workload_key(w: report_model.WorkloadEntry) -> tuple[str, str, str]:
+    """``(kind, namespace, name)``, the key of :func:`anchors`.
+
+    In a fleet report the namespace is prefixed with the cluster (``prod/shop``): one
+    name may be in several clusters.
+    """
+    return (w.kind, w.namespace if w.cluster is None else f"{w.cluster}/{w.namespace}", w.name)
 
 
 def worst_severity(w: report_model.WorkloadEntry) -> str | None:
@@ -180,6 +189,8 @@ def kubectl_command(workload: report_model.WorkloadEntry,
             "kubectl", "set", "image", shlex.quote(resource),
             shlex.quote(f"{pin.container}={pin.pinned_image}"),
             "-n", shlex.quote(workload.namespace),
+            # A fleet report's fix goes to the cluster the workload is in.
+            *(["--context", shlex.quote(workload.cluster)] if workload.cluster else []),
         ]
     )
 
@@ -270,6 +281,8 @@ class WorkloadRow:
     worst: str | None
     rules: tuple[str, ...]
     has_section: bool
+    cluster: str | None = None
+    """The kubeconfig context, in a fleet report."""
 
 
 @dataclass(frozen=True)
@@ -292,6 +305,8 @@ class WorkloadSection:
     services_text: str
     """``web (3 ready of 4; called by Deployment/shop/frontend), …``."""
     ignored_rules: tuple[str, ...]
+    cluster: str | None = None
+    """The kubeconfig context, in a fleet report."""
 
 
 @dataclass(frozen=True)
@@ -353,6 +368,8 @@ class ScanPage:
     sections: streaming.Lazy[WorkloadSection]
     rules: tuple[report_model.RuleEntry, ...]
     context: Context | None
+    clusters: tuple[report_model.ClusterEntry, ...] = ()
+    """A fleet report's clusters; the tables get a cluster column when there are two or more."""
 
 
 def page(report: report_model.Report, detail: Detail | None = None,
@@ -367,13 +384,13 @@ def page(report: report_model.Report, detail: Detail | None = None,
 
     def rows() -> Iterator[WorkloadRow]:
         for w, full in zip(report.workloads, shown, strict=True):
-            yield _row(w, ids[(w.kind, w.namespace, w.name)], full)
+            yield _row(w, ids[workload_key(w)], full)
 
     def sections() -> Iterator[WorkloadSection]:
         explained: set[str] = set()  # rules whose rationale the page already wrote out
         for w, full in zip(report.workloads, shown, strict=True):
             if full:
-                yield _section(w, ids[(w.kind, w.namespace, w.name)], explained)
+                yield _section(w, ids[workload_key(w)], explained)
 
     s = report.summary
     grade_counts = Counter(w.grade for w in report.workloads)
@@ -385,7 +402,7 @@ def page(report: report_model.Report, detail: Detail | None = None,
         f" drift or risk drift",
         tool=f"{report.tool.name} {report.tool.version}",
         generated_at=report.generated_at,
-        source=_source(report.source),
+        source=_source(report.source, report.clusters),
         scope=f"{context.group} (of {_scope(report.source)})" if context else _scope(report.source),
         complete=not report.gaps,
         gaps=report.gaps,
@@ -409,10 +426,17 @@ def page(report: report_model.Report, detail: Detail | None = None,
         sections=streaming.Lazy(detailed, sections),
         rules=report.rules,
         context=context,
+        clusters=report.clusters,
     )
 
 
-def _source(src: report_model.SourceEntry) -> str:
+def _source(src: report_model.SourceEntry,
+            clusters: tuple[report_model.ClusterEntry, ...] = ()) -> str:
+    if clusters:
+        return f"{len(clusters)} live clusters: " + ", ".join(
+            c.name + (f" ({c.server})" if c.server else "") + ("" if c.reachable
+                                                               else " (unreachable)")
+            for c in clusters)
     if src.type == "dump":
         files = ", ".join(src.files) or "(stdin)"
         return f"dump files: {files}"
@@ -442,6 +466,7 @@ def _row(w: report_model.WorkloadEntry, anchor: str, full: bool) -> WorkloadRow:
         worst=worst,
         rules=rules,
         has_section=full,
+        cluster=w.cluster,
     )
 
 
@@ -498,6 +523,7 @@ def _section(w: report_model.WorkloadEntry, anchor: str,
             for s in w.services
         ),
         ignored_rules=w.ignored_rules,
+        cluster=w.cluster,
     )
 
 

@@ -7,8 +7,8 @@ shows the whole scan's summary, a table of the groups and the highest-scoring wo
 linked into their pages. Links are relative, so the directory can be zipped, moved or
 attached as it is; nothing is fetched and no page needs JavaScript.
 
-Groups are namespaces. A report whose workloads carry a ``cluster`` (a scan over several
-kubeconfig contexts) is grouped per cluster instead; nothing else here changes.
+Groups are namespaces. A report whose workloads carry a ``cluster`` (a fleet scan,
+``scan --context A --context B``) is grouped per cluster instead; nothing else here changes.
 """
 
 from __future__ import annotations
@@ -80,8 +80,7 @@ class Group:
 
 
 def _cluster(w: report_model.WorkloadEntry) -> str | None:
-    value = getattr(w, "cluster", None)
-    return value if isinstance(value, str) and value else None
+    return w.cluster or None
 
 
 def _file(prefix: str, name: str) -> str:
@@ -190,7 +189,7 @@ def _index(report: report_model.Report, parts: Sequence[tuple[Group, report_mode
             worst=next((s for s in html.SEVERITIES if s in worsts), None)))
         top.extend(
             TopRow(w.kind, w.namespace, w.name, group.name,
-                   f"{group.file}#{ids[(w.kind, w.namespace, w.name)]}", w.score, w.grade,
+                   f"{group.file}#{ids[html.workload_key(w)]}", w.score, w.grade,
                    html.worst_severity(w), tuple(dict.fromkeys(f.rule for f in w.findings)))
             for w in sub.workloads[:TOP_WORKLOADS] if w.findings)
     top.sort(key=lambda t: -t.score)  # stable: ties keep the groups' order

@@ -63,7 +63,9 @@ def to_dict(report: report_model.Report) -> dict[str, Any]:
             "complete": report.summary.complete,
         },
         "gaps": [
-            {"kind": g.kind, "namespace": g.namespace, "reason": g.reason} for g in report.gaps
+            {"kind": g.kind, "namespace": g.namespace, "reason": g.reason,
+             **({"cluster": g.cluster} if g.cluster is not None else {})}
+            for g in report.gaps
         ],
         "workloads": [_workload(w) for w in report.workloads],
         "rules": [
@@ -82,6 +84,8 @@ def to_dict(report: report_model.Report) -> dict[str, Any]:
         "controls": [
             {"id": c.id, "framework": c.framework, "title": c.title} for c in report.controls
         ],
+        # A fleet scan only: a one-cluster report stays byte for byte what it was.
+        **({"clusters": [_cluster(c) for c in report.clusters]} if report.clusters else {}),
         **({"integrity": integrity_dict(report.integrity)} if report.integrity else {}),
     }
 
@@ -112,6 +116,12 @@ def provenance_dict(p: report_model.ProvenanceEntry) -> dict[str, Any]:
         },
         "inputs": [{"path": i.path, "sha256": i.sha256, "bytes": i.bytes} for i in p.inputs],
     }
+
+
+def _cluster(c: report_model.ClusterEntry) -> dict[str, Any]:
+    return {"name": c.name, "server": c.server, "reachable": c.reachable,
+            "complete": c.complete, "workloads": c.workloads, "pods": c.pods,
+            "provenance": provenance_dict(c.provenance) if c.provenance else None}
 
 
 def integrity_dict(i: report_model.IntegrityEntry) -> dict[str, Any]:
@@ -185,6 +195,7 @@ def _workload(w: report_model.WorkloadEntry) -> dict[str, Any]:
                 ),
                 "points": f.points,
                 "score_reasons": list(f.score_reasons),
+                **({"cluster": f.cluster} if f.cluster is not None else {}),
             }
             for f in w.findings
         ],
@@ -204,6 +215,7 @@ def _workload(w: report_model.WorkloadEntry) -> dict[str, Any]:
              "callers": list(s.callers)}
             for s in w.services
         ],
+        **({"cluster": w.cluster} if w.cluster is not None else {}),
     }
 
 
@@ -276,7 +288,8 @@ def _report(d: dict[str, Any]) -> report_model.Report:
             complete=summ.get("complete", not d["gaps"]),
         ),
         gaps=tuple(
-            report_model.GapEntry(g["kind"], g.get("namespace"), g["reason"]) for g in d["gaps"]
+            report_model.GapEntry(g["kind"], g.get("namespace"), g["reason"], g.get("cluster"))
+            for g in d["gaps"]
         ),
         workloads=tuple(_workload_from(w) for w in d["workloads"]),
         rules=tuple(
@@ -292,6 +305,13 @@ def _report(d: dict[str, Any]) -> report_model.Report:
             for c in d.get("controls", ())
         ),
         integrity=_integrity_from(d["integrity"]) if d.get("integrity") else None,
+        clusters=tuple(
+            report_model.ClusterEntry(
+                name=c["name"], server=c.get("server"), reachable=c["reachable"],
+                complete=c["complete"], workloads=c.get("workloads", 0), pods=c.get("pods", 0),
+                provenance=_provenance_from(c["provenance"]) if c.get("provenance") else None)
+            for c in d.get("clusters", ())
+        ),
     )
 
 
@@ -385,6 +405,7 @@ def _workload_from(w: dict[str, Any]) -> report_model.WorkloadEntry:
                                       tuple(s.get("callers", ())))
             for s in w.get("services", ())
         ),
+        cluster=w.get("cluster"),
     )
 
 
@@ -411,4 +432,5 @@ def _finding_from(f: dict[str, Any]) -> report_model.FindingEntry:
         ),
         points=f.get("points", 0),
         score_reasons=tuple(f.get("score_reasons", ())),
+        cluster=f.get("cluster"),
     )

@@ -44,6 +44,8 @@ def render(report: document.Report, fail_on: findings.Severity) -> str:
     tests = failures = errors = 0
     for w in report.workloads:
         classname = f"{w.kind}/{w.namespace}/{w.name}"
+        if w.cluster:  # a fleet scan: the same name may be in several clusters
+            classname = f"{w.cluster}/{classname}"
         if not w.findings:
             _case(suite, classname, "clean")
             tests += 1

@@ -126,6 +126,8 @@ def from_report(report: report_model.Report) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     for w in report.workloads:
         workload = f"{w.kind}/{w.namespace}/{w.name}"
+        if w.cluster:  # a fleet scan: the same name may be in several clusters
+            workload = f"{w.cluster}/{workload}"
         for f in w.findings:
             logical: list[dict[str, Any]] = [
                 {"name": w.name, "fullyQualifiedName": workload, "kind": "resource"}

@@ -13,6 +13,7 @@ Keys :func:`from_json` reads (every one may be missing)::
      "run": {"started_at", "duration_s", "status", "provider", "error"},
      "scenarios": [{
         "name", "title", "namespace", "status", "deviated", "passed", "duration_s",
+        "node_types": ["fake" | "real", …],
         "error": null | "text" | {"message", "step"},
         "scans": [{"label", "started_at", "duration_s", "time_to_detect_s",
                    "html_file": "scans/NAME--LABEL.html" | null,
@@ -66,6 +67,8 @@ class ScanRun:
     time_to_detect_s: float | None
     html_file: str | None
     report: report_model.Report | None
+    watch_time_to_detect_s: float | None = None
+    """``scenario run --detector watch``: when the watcher's metrics first changed."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ class ScenarioRun:
     """``STEP: message`` when a step failed, the message alone otherwise."""
     scans: tuple[ScanRun, ...]
     expectations: tuple[ExpectationRun, ...]
+    node_types: tuple[str, ...] = ()
+    """Kinds of node the scenario's pods ran on (``fake``, ``real``); empty: not recorded."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +146,8 @@ def _scenario(data: Mapping[str, Any]) -> ScenarioRun:
         report = (reading.from_data(raw, name=f"journal: scenario {name}, scan {label}")
                   if raw is not None else None)
         scans.append(ScanRun(label, _str(scan, "started_at"), _float(scan, "time_to_detect_s"),
-                             _str(scan, "html_file") or _str(scan, "page") or None, report))
+                             _str(scan, "html_file") or _str(scan, "page") or None, report,
+                             _float(scan, "watch_time_to_detect_s")))
     rows = []
     for e in _list(data, "expectations"):
         spec = e.get("expected")
@@ -175,6 +181,9 @@ def _scenario(data: Mapping[str, Any]) -> ScenarioRun:
         error=_error(data.get("error")),
         scans=tuple(scans),
         expectations=tuple(rows),
+        node_types=tuple(str(t) for t in data.get("node_types") or ()
+                         if isinstance(t, str))[:4] if isinstance(data.get("node_types"), list)
+        else (),
     )
 
 

@@ -47,12 +47,12 @@ def summary_line(report: report_model.Report) -> str:
 
 def render(report: report_model.Report, console: Console) -> None:
     """Print what was scanned, gaps, the workload table, finding details and the summary."""
-    console.print(Text(f"Scanned {report.source.describe()}", style="dim"), soft_wrap=True)
+    console.print(plain.text(f"Scanned {_scanned(report)}", "dim"), soft_wrap=True)
     if report.gaps:
         _gaps(report, console)
     flagged = [w for w in report.workloads if w.findings]
     if flagged:
-        _table(flagged, console)
+        _table(flagged, console, fleet=len(report.clusters) > 1)
         detailed = [w for w in flagged if any(f.severity not in _MINOR for f in w.findings)]
         for w in detailed:
             _details(w, console)
@@ -74,6 +74,15 @@ def render(report: report_model.Report, console: Console) -> None:
     console.print(plain.text(summary_line(report), style), soft_wrap=True)
 
 
+def _scanned(report: report_model.Report) -> str:
+    """What was scanned; a fleet scan names its clusters and which were unreachable."""
+    if not report.clusters:
+        return report.source.describe()
+    names = ", ".join(c.name + ("" if c.reachable else " (unreachable)")
+                      for c in report.clusters)
+    return f"{len(report.clusters)} clusters ({names}), {report.source.scope()}"
+
+
 def _gaps(report: report_model.Report, console: Console) -> None:
     table = Table(
         title=f"INCOMPLETE SCAN: {len(report.gaps)} part(s) of the cluster were not read",
@@ -81,19 +90,26 @@ def _gaps(report: report_model.Report, console: Console) -> None:
         box=box.SIMPLE,
         show_edge=False,
     )
+    fleet = len(report.clusters) > 1
+    if fleet:
+        table.add_column("Cluster")
     table.add_column("Kind", style="red")
     table.add_column("Namespace")
     table.add_column("Reason", overflow="fold")
     for gap in report.gaps:
-        table.add_row(plain.text(gap.kind), plain.text(gap.namespace or "(all)"),
-                      plain.text(gap.reason))
+        row = [plain.text(gap.kind), plain.text(gap.namespace or "(all)"),
+               plain.text(gap.reason)]
+        table.add_row(*([plain.text(gap.cluster or "")] if fleet else []), *row)
     console.print(table)
 
 
-def _table(workloads: list[report_model.WorkloadEntry], console: Console) -> None:
+def _table(workloads: list[report_model.WorkloadEntry], console: Console, *,
+           fleet: bool = False) -> None:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("Score", justify="right")
     table.add_column("Grade", justify="center")
+    if fleet:
+        table.add_column("Cluster", overflow="fold")
     table.add_column("Workload", overflow="fold")
     table.add_column("Builds", justify="right")
     table.add_column("Findings", overflow="fold")
@@ -108,6 +124,7 @@ def _table(workloads: list[report_model.WorkloadEntry], console: Console) -> Non
         table.add_row(
             str(w.score),
             plain.text(w.grade, _GRADE_STYLE.get(w.grade, "")),
+            *([plain.text(w.cluster or "")] if fleet else []),
             plain.text(w.label),
             str(builds),
             rules,
@@ -119,7 +136,8 @@ def _details(w: report_model.WorkloadEntry, console: Console) -> None:
     """Findings at medium or above in full, lower ones on one line, each fix once."""
     major = [f for f in w.findings if f.severity not in _MINOR]
     minor = [f for f in w.findings if f.severity in _MINOR]
-    console.print(plain.text(f"{w.label}  score {w.score} ({w.grade})", "bold"))
+    where = f"[{w.cluster}] " if w.cluster else ""
+    console.print(plain.text(f"{where}{w.label}  score {w.score} ({w.grade})", "bold"))
     fixes: list[str] = []
     for f in major:
         line = Text("  ")

@@ -77,6 +77,8 @@ class ScanLink:
     """Workloads with a finding of a drift rule (any family but tag hygiene)."""
     hygiene_only: int = 0
     """Workloads whose only findings are tag hygiene (``clean: true`` allows those)."""
+    watch_time_to_detect_s: float | None = None
+    """When ``driftscan watch`` saw the change (``scenario run --detector watch``)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,8 @@ class ScenarioView:
     error: str | None
     scans: tuple[ScanLink, ...]
     expectations: tuple[ExpectationRow, ...]
+    node_types: tuple[str, ...] = ()
+    """Kinds of node its pods ran on (``fake``: KWOK, ``real``: kubelet + containerd)."""
 
     def cell(self, column: str) -> tuple[ExpectationRow, ...]:
         """The expectations of this scenario in one matrix column."""
@@ -150,7 +154,8 @@ def _scenario(run: scenario_run.ScenarioRun,
         drift, hygiene = _drift_and_hygiene(scan.report)
         scans.append(ScanLink(scan.label, scan.started_at, scan.time_to_detect_s, path,
                               urllib.parse.quote(path), summary.workloads,
-                              summary.with_findings, summary.complete, drift, hygiene))
+                              summary.with_findings, summary.complete, drift, hygiene,
+                              scan.watch_time_to_detect_s))
     rows = []
     for e in run.expectations:
         page = paths.get(e.scan) or _relative(e.html_file or "")
@@ -177,6 +182,7 @@ def _scenario(run: scenario_run.ScenarioRun,
         error=run.error,
         scans=tuple(scans),
         expectations=tuple(rows),
+        node_types=run.node_types,
     )
     return view, reports
 

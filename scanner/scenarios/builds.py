@@ -116,7 +116,10 @@ def for_cluster(handle: base.ClusterHandle, nodes: Sequence[dict[str, Any]]) -> 
     if handle.provider == "kind":
         runnable = images_kind.RunnableBuilds.for_cluster(handle)
     else:
-        runnable = images_kind.RunnableBuilds(handle.registry, _platform(nodes),
+        # kwok with real nodes (or another cluster): a base made here when it fits.
+        platform = _platform(nodes)
+        local = images_kind.LOCAL_BASE if images_kind.local_base_fits(platform) else None
+        runnable = images_kind.RunnableBuilds(handle.registry, platform, base_image=local,
                                               target_client=registry_client)
     return RegistryBuilds(runnable.target, runnable.build, "runnable")
 

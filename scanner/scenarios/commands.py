@@ -20,7 +20,7 @@ from rich.table import Table
 from scanner import errors, exits
 from scanner.clusters import providers
 from scanner.report import plain
-from scanner.scenarios import catalog, narrator, outputs, running, targets
+from scanner.scenarios import catalog, narrator, observers, outputs, running, targets
 from scanner.scenarios import definitions as d
 
 __all__ = ["RunRequest", "list_command", "run_command"]
@@ -48,6 +48,10 @@ class RunRequest:
     verbose: bool = False
     allow_gaps: bool = False
     """Exit 0 rather than 3 when every expectation was met but a scan had gaps."""
+    real_nodes: int = 0
+    """kwok: run the scenarios' pods on this many real nodes (kubelet + containerd)."""
+    detector: str = "scan"
+    """``watch``: also time detection by a ``driftscan watch`` beside the run."""
 
 
 def list_command(stdout: Console, files: Sequence[str] = (),
@@ -139,10 +143,15 @@ def _clusters(request: RunRequest, say: Console) -> targets.Clusters:
         raise errors.InputError(f"{', '.join(given)} only apply to --provider existing",
                                 hint="drop them, or add --provider existing")
     chosen = providers.choose(request.provider)
+    if request.real_nodes and chosen != "kwok":
+        raise errors.InputError(f"--real-nodes runs beside KWOK's fake nodes; provider "
+                                f"{chosen} has real nodes of its own",
+                                hint="add --provider kwok, or drop --real-nodes")
     if request.provider == "auto":
         why = "a Docker engine answers" if chosen == "kind" else "no Docker engine answers"
         say.print(f"[dim]provider: {chosen} (auto: {why})[/]", highlight=False)
-    return targets.ProviderClusters(chosen, request.cluster_name, keep=request.keep_cluster)
+    return targets.ProviderClusters(chosen, request.cluster_name, keep=request.keep_cluster,
+                                    real_nodes=request.real_nodes)
 
 
 def run_command(request: RunRequest, stdout: Console, stderr: Console,
@@ -159,9 +168,20 @@ def run_command(request: RunRequest, stdout: Console, stderr: Console,
     clusters = _clusters(request, stderr)
     options = running.RunOptions(cleanup=request.cleanup, isolate=request.isolate,
                                  nodes=request.nodes)
-    record = running.run(scenarios, clusters=clusters, outputs_=outputs.Outputs(request.out),
-                         observer=narrator.ProgressObserver(stderr, verbose=request.verbose),
-                         options=options, argv=argv)
+    observer: observers.Observer = narrator.ProgressObserver(stderr, verbose=request.verbose)
+    detector = None
+    if request.detector == "watch":
+        from scanner.scenarios import watch_detector
+
+        detector = watch_detector.WatchDetector()
+        observer = observers.Observers([detector, observer])  # timed before it is printed
+    try:
+        record = running.run(scenarios, clusters=clusters,
+                             outputs_=outputs.Outputs(request.out), observer=observer,
+                             options=options, argv=argv)
+    finally:
+        if detector is not None:
+            detector.close()
     stdout.print()
     narrator.summary(record, stdout, request.out)
     if record.incomplete and not request.allow_gaps and record.exit_code() == exits.INCOMPLETE:

@@ -98,9 +98,11 @@ def _scenario_model(s: records.ScenarioRecord) -> scenario_run.ScenarioRun:
         skipped=s.skipped,
         duration_s=round(s.duration_s, 3),
         error=scenario_run.error_text(s.error, s.error_step),
+        node_types=tuple(s.node_types),
         scans=tuple(
             scenario_run.ScanRun(scan.label, iso(scan.started) or "",
-                                 _round(scan.time_to_detect_s), scan.html_file, scan.report)
+                                 _round(scan.time_to_detect_s), scan.html_file, scan.report,
+                                 _round(scan.watch_time_to_detect_s))
             for scan in s.scans),
         expectations=tuple(
             scenario_run.ExpectationRun(
@@ -121,6 +123,7 @@ def _scenario(s: records.ScenarioRecord) -> dict[str, Any]:
         "definition": dict(sc.source), "definition_text": sc.source_text,
         "manifests": {_relative(p, folder): text for p, text in sc.manifests.items()},
         "namespace": s.namespace, "cluster": dict(s.cluster),
+        "node_types": list(s.node_types),
         "started_at": iso(s.started), "ended_at": iso(s.ended),
         "duration_s": round(s.duration_s, 3),
         "status": s.status.value, "deviated": s.deviated, "passed": s.passed,
@@ -163,6 +166,7 @@ def _scan(scan: records.ScanRecord) -> dict[str, Any]:
         "duration_s": round(scan.duration_s, 3),
         "injected_by": scan.injected_by,
         "time_to_detect_s": _round(scan.time_to_detect_s),
+        "watch_time_to_detect_s": _round(scan.watch_time_to_detect_s),
         "report_file": scan.report_file, "html_file": scan.html_file,
         "html_error": scan.html_error,
         "summary": scan.report_json.get("summary"),

@@ -232,6 +232,11 @@ class Kube:
             if e.status != 404:
                 raise
 
+    def patch_node(self, name: str, patch: Mapping[str, Any]) -> None:
+        """Merge-patch a node (lists such as ``spec.taints`` are replaced whole)."""
+        self.request("PATCH", f"/api/v1/nodes/{name}", body=dict(patch),
+                     content_type="application/merge-patch+json", what=f"patch node {name}")
+
     def set_unschedulable(self, name: str, value: bool) -> None:
         """Cordon (``True``) or uncordon (``False``) a node."""
         self.request("PATCH", f"/api/v1/nodes/{name}", body={"spec": {"unschedulable": value}},

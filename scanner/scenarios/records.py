@@ -131,6 +131,9 @@ class ScanRecord:
     """``steps[6]: CI re-pushes :latest`` — the step the drift is timed from."""
     time_to_detect_s: float | None = None
     """Seconds from the start of the injecting step to the end of this scan."""
+    watch_time_to_detect_s: float | None = None
+    """``--detector watch``: seconds from the start of the injecting step to the first change
+    of the watcher's metrics for the scenario's namespace (None: not measured, or none)."""
     report_file: str | None = None
     """Path of the scan's report JSON, relative to the output folder."""
     html_file: str | None = None
@@ -180,6 +183,8 @@ class ScenarioRecord:
     builds: dict[str, BuildRecord] = field(default_factory=dict)
     cleanup: CleanupRecord | None = None
     cluster: dict[str, Any] = field(default_factory=dict)
+    node_types: list[str] = field(default_factory=list)
+    """The kinds of node its pods ran on: ``fake`` (KWOK), ``real`` (kubelet + containerd)."""
 
     @property
     def results(self) -> list[ExpectationResult]:

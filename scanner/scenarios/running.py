@@ -51,6 +51,7 @@ from scanner.scenarios import (
     kubeapi,
     observers,
     outputs,
+    realnodes,
     records,
     steps,
     targets,
@@ -249,10 +250,15 @@ def run_scenario(ctx: RunContext, target: targets.Target,
     kube: kubeapi.Kube | None = None
     ws: steps.Workspace | None = None
     interrupted = False
+    tainted: list[str] = []
     try:
         ctx.observer.scenario_started(rec)
         kube = kubeapi.Kube(target.handle.kubeconfig, target.context)
         _check_node_steps(scenario, target, kube.nodes())
+        if target.real_nodes:
+            # The fake nodes take none of this scenario's pods; restored at cleanup.
+            with _shielded(ctx.observer.say):
+                tainted = realnodes.taint_fake_nodes(kube, ctx.record.run_id)
         nodes = _await_nodes(kube, scenario.min_nodes)
         _check_nodes(scenario, target, nodes)
         rec.namespace = namespace_for(scenario.name)
@@ -263,7 +269,9 @@ def run_scenario(ctx: RunContext, target: targets.Target,
             scan=lambda: ctx.scan(target, rec.namespace or ""),
             can_add_nodes=builds.is_kwok(nodes) and target.handle.provider != "existing",
             may_drain_any=target.started,
-            builds=rec.builds)
+            builds=rec.builds, adapt=realnodes.adapt if target.real_nodes else None,
+            **(realnodes.node_hooks(target.handle, ctx.observer.say) if target.real_nodes
+               else {}))
         kube.create_namespace(rec.namespace, ws.labels())
         _run_steps(ctx, rec, ws, scenario.steps, began + scenario.timeout)
         rec.status = records.Status.COMPLETED
@@ -285,7 +293,9 @@ def run_scenario(ctx: RunContext, target: targets.Target,
             try:
                 if kube is not None:
                     with _shielded(ctx.observer.say):
+                        realnodes.record_node_types(rec, kube)
                         _cleanup(ctx, rec, target, kube, ws)
+                        realnodes.lift_taints(rec, kube, tainted, ctx.record.run_id)
             finally:
                 if kube is not None:
                     kube.close()
@@ -345,7 +355,7 @@ def _check_node_steps(scenario: d.Scenario, target: targets.Target,
         raise _Stop(records.Status.ABORTED,
                     "skipped: add-node and drain-node change nodes other workloads share; "
                     "they do not run on --provider existing (use kwok or kind)", skip=True)
-    if "add-node" in kinds and not builds.is_kwok(nodes):
+    if "add-node" in kinds and not builds.is_kwok(nodes) and not target.real_nodes:
         raise _Stop(records.Status.ABORTED,
                     "skipped: add-node needs a kwok cluster (kind cannot add nodes to a "
                     "running cluster); run this scenario with --provider kwok", skip=True)
@@ -520,7 +530,7 @@ def _cleanup(ctx: RunContext, rec: records.ScenarioRecord, target: targets.Targe
             try:
                 found = kube.node(node)
                 if found is not None and _labelled(found, run_label):
-                    kube.delete_node(node)
+                    (ws.remove_node if ws and ws.remove_node else kube.delete_node)(node)
                     c.nodes_removed.append(node)
             except errors.DriftscanError as e:
                 c.errors.append(f"delete node {node}: {e}")

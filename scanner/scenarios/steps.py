@@ -78,6 +78,12 @@ class Workspace:
     nodes_added: dict[str, str] = field(default_factory=dict)
     """Scenario's node name → the node's real name."""
     cordoned: list[str] = field(default_factory=list)
+    adapt: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    """Fits each applied manifest to the nodes (``realnodes.adapt`` on real nodes)."""
+    add_node: Callable[[str], None] | None = None
+    """Starts a real node of that name (a run on real nodes); None: a KWOK node object."""
+    remove_node: Callable[[str], None] | None = None
+    """Stops and deletes a node ``add_node`` started."""
 
     def values(self) -> d.Values:
         """Placeholder values as of now."""
@@ -163,7 +169,7 @@ def _apply(a: d.Apply, ws: Workspace, timeout: float) -> Outcome:
         for doc in yaml.safe_load_all(text):
             if doc is None:
                 continue
-            ws.kube.apply(doc, ws.namespace)
+            ws.kube.apply(ws.adapt(doc) if ws.adapt else doc, ws.namespace)
             applied.append(f"{doc['kind']}/{doc['metadata']['name']}")
     return Outcome(f"applied {', '.join(applied)}", {"objects": applied})
 
@@ -244,10 +250,16 @@ def node_name(ws: Workspace, name: str) -> str:
 
 
 def _add_node(a: d.AddNode, ws: Workspace, timeout: float) -> Outcome:
+    real = node_name(ws, a.name)
+    if ws.add_node is not None:
+        ws.nodes_added[a.name] = real  # before it starts: cleanup stops a half-started one
+        ws.add_node(real)
+        ws.kube.patch_node(real, {"metadata": {"labels": ws.labels()}})
+        return Outcome(f"real node {real} (kubelet + containerd) joined and is Ready",
+                       {"node": real})
     if not ws.can_add_nodes:
         raise StepFailed("add-node needs a kwok cluster (its nodes are API objects); this "
                          "cluster's nodes are real machines")
-    real = node_name(ws, a.name)
     ws.kube.create_node({
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": real, "annotations": {KWOK_ANNOTATION: "fake"},

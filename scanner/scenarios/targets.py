@@ -42,6 +42,9 @@ class Target:
     """The run started this cluster (also with ``--keep-cluster``): every node in it is the
     run's own, so a scenario may cordon any of them. False for a cluster that was already
     running and for ``--provider existing``."""
+    real_nodes: int = 0
+    """Real nodes (kubelet + containerd) the run asked for; its pods go there
+    (``scenarios.realnodes``)."""
 
     @property
     def shared_registry(self) -> bool:
@@ -100,11 +103,16 @@ class GivenCluster:
 class ProviderClusters:
     """kwok or kind clusters named ``name`` (``name-SCENARIO`` when isolating)."""
 
-    def __init__(self, provider: str, name: str, *, keep: bool = False) -> None:
-        """``provider`` is ``kwok`` or ``kind`` (``auto`` already resolved)."""
+    def __init__(self, provider: str, name: str, *, keep: bool = False,
+                 real_nodes: int = 0) -> None:
+        """``provider`` is ``kwok`` or ``kind`` (``auto`` already resolved).
+
+        ``real_nodes``: kwok only — start that many real nodes beside the fake ones.
+        """
         self.provider = provider
         self.name = name
         self.keep = keep
+        self.real_nodes = real_nodes
 
     def cluster_name(self, scenario: str | None) -> str:
         """The cluster for ``scenario`` (the shared one for ``None``)."""
@@ -116,12 +124,21 @@ class ProviderClusters:
         Raises:
             errors.ProviderError: it cannot start (the hint says what to install or run).
         """
-        provider = providers.get(self.provider, self.cluster_name(scenario))
+        extra = {"real_nodes": self.real_nodes} if self.real_nodes else {}
+        provider = providers.get(self.provider, self.cluster_name(scenario), **extra)
         try:
             handle = provider.handle()
         except errors.ProviderError:
             handle = provider.up(nodes, say)
-            return Target(handle, stops_at_release=not self.keep, started=True)
+            return Target(handle, stops_at_release=not self.keep, started=True,
+                          real_nodes=self.real_nodes)
+        if self.real_nodes:
+            # Its fake nodes would be tainted for the run: not a cluster the run owns.
+            raise errors.InputError(
+                f"--real-nodes needs a cluster the run starts; {self.provider} cluster "
+                f"{handle.name!r} is already running",
+                hint=f"stop it first (driftscan cluster down --provider {self.provider} "
+                     f"--name {handle.name}), or run under another --name")
         # Not the run's cluster: change nothing in it, not even its number of nodes.
         have = f" with {len(handle.nodes)} nodes" if handle.nodes else ""
         say(f"{self.provider} cluster {handle.name!r} is already running{have}: used as it "

@@ -24,7 +24,8 @@ from typing import Any
 
 from scanner import decoding, errors
 
-__all__ = ["HINT", "Delegated", "Endpoint", "endpoint", "in_cluster", "path_of"]
+__all__ = ["HINT", "Delegated", "Endpoint", "context_names", "endpoint", "in_cluster",
+           "path_of"]
 
 HINT = (
     "fix the file (`kubectl config view --kubeconfig FILE` shows what kubectl reads), pass"
@@ -146,25 +147,52 @@ def endpoint(path: str, context: str | None) -> Endpoint:
         raise unusable(str(e)) from e
 
 
-def in_cluster() -> Endpoint | None:
-    """The pod's own service-account endpoint, or None outside a pod."""
+def context_names(path: str) -> list[str]:
+    """Every context defined in the files of ``path``, in file order (first file wins).
+
+    Raises:
+        errors.ClusterUnreachable: a file is unusable.
+    """
+    names: dict[str, None] = {}
+    problems: list[str] = []
+    for file in (p for p in path.split(os.pathsep) if p):
+        problem, config = _read(file)
+        if problem:
+            problems.append(problem)
+        elif config is not None:
+            for entry in config.get("contexts") or ():
+                names.setdefault(entry["name"], None)
+    if problems:
+        raise errors.ClusterUnreachable("; ".join(problems), hint=HINT)
+    return list(names)
+
+
+def in_cluster(folder: Path = _SA_DIR) -> Endpoint | None:
+    """The pod's own service-account endpoint, or None outside a pod.
+
+    ``KUBERNETES_SERVICE_HOST``/``PORT`` name the apiserver; ``folder`` holds the mounted
+    token, CA and namespace. The token is read on every call: a projected token is
+    rotated while a long-running watcher lives, and it reconnects through here.
+    """
     host = os.environ.get("KUBERNETES_SERVICE_HOST")
     port = os.environ.get("KUBERNETES_SERVICE_PORT")
     if not host or not port:
         return None
     try:
-        token = (_SA_DIR / "token").read_text(encoding="utf-8").strip()
+        token = (folder / "token").read_text(encoding="utf-8").strip()
     except OSError as e:
         raise errors.ClusterUnreachable(
-            f"in-cluster configuration is unusable: cannot read {_SA_DIR / 'token'}") from e
+            f"in-cluster configuration is unusable: cannot read {folder / 'token'}",
+            hint="mount the service account token (automountServiceAccountToken: true)"
+            " or pass --kubeconfig") from e
     try:
-        namespace = (_SA_DIR / "namespace").read_text(encoding="utf-8").strip() or "default"
+        namespace = (folder / "namespace").read_text(encoding="utf-8").strip() or "default"
     except OSError:
         namespace = "default"
     if ":" in host:
         host = f"[{host}]"  # IPv6
     return Endpoint(context="in-cluster", namespace=namespace, server=f"https://{host}:{port}",
-                    ca_file=str(_SA_DIR / "ca.crt"), token=token)
+                    ca_file=str(folder / "ca.crt"), token=token)
 
 
 def _file(base: Path, value: Any) -> str:

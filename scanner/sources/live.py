@@ -7,9 +7,7 @@ cronjobs, replicationcontrollers, services, nodes and controllerrevisions — ne
 never a write. Pods of kinds it does not list (an Argo Rollout, an operator's workload) are
 grouped under their owner all the same.
 
-The transport is urllib3 with the kubeconfig's TLS settings (``sources.kubeconfig``);
-the Kubernetes client library is imported only for users authenticating through an
-``exec`` plugin or ``auth-provider``, to run it. Each LIST pages with
+The connection (TLS, credentials, retries) is ``sources.apiserver``'s. Each LIST pages with
 ``limit``/``continue``; while one page is decoded (once, by ``orjson``) and parsed
 straight into compact records, a single helper thread already fetches the next one, so
 the apiserver and this process work at the same time without threads contending for the
@@ -24,37 +22,25 @@ or a malformed kubeconfig raise ``errors.ClusterUnreachable``.
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
 import dataclasses
 import datetime
-import email.utils
 import functools
-import os
-import ssl
-import tempfile
-import threading
 import time
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
-import urllib3
 
-from scanner import __version__, errors, model, suggest
-from scanner.sources import kubeconfig, parsing, progress, provenance
+from scanner import errors, model, suggest
+from scanner.sources import apiserver, parsing, progress, provenance
 
-__all__ = ["DEFAULT_REQUEST_TIMEOUT", "RESOURCES", "LiveOptions", "Resource", "load"]
+__all__ = ["DEFAULT_REQUEST_TIMEOUT", "RESOURCES", "LiveOptions", "Resource", "gap_reason", "load",
+           "missing_namespaces", "stamp"]
 
 _MAX_RESTARTS = 3
 _MAX_RETRIES = 8
-_MAX_BACKOFF = 10.0
-"""Longest wait between two tries, whatever ``Retry-After`` asks."""
-_MAX_BODY = 512 * 1024 * 1024
-"""Largest response read (a 500-pod page is a few MiB)."""
 DEFAULT_REQUEST_TIMEOUT = 30.0
 
 
@@ -107,30 +93,6 @@ class LiveOptions:
 
 
 @dataclass
-class _Connection:
-    """The chosen context's apiserver: one connection pool and the request headers."""
-
-    endpoint: kubeconfig.Endpoint
-    pool: urllib3.PoolManager
-    headers: dict[str, str]
-    timeout: urllib3.Timeout
-    request_timeout: float = 30.0
-    """Seconds one request may take in all, retries included (``--request-timeout``)."""
-
-    @property
-    def context(self) -> str:
-        return self.endpoint.context
-
-    @property
-    def host(self) -> str:
-        return self.endpoint.server
-
-    @property
-    def default_namespace(self) -> str:
-        return self.endpoint.namespace
-
-
-@dataclass
 class _ListResult:
     collector: parsing.Collector
     gaps: list[model.Gap]
@@ -155,10 +117,10 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
         errors.PermissionGap: RBAC forbids every LIST.
     """
     observer = observer or progress.NullObserver()
-    conn = _connect(options)
+    conn = apiserver.connect(options)
     try:
-        started = _stamp()
-        facts = provenance.learn(functools.partial(_ask, conn), _probe(conn))
+        started = stamp()
+        facts = provenance.learn(functools.partial(apiserver.ask, conn), apiserver.probe(conn))
         namespaces: tuple[str | None, ...]
         if options.all_namespaces:
             namespaces = (None,)
@@ -183,8 +145,8 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
                 if result.resource_version is not None:
                     answered.append((result.answered_at, result.resource_version))
         named = [ns for ns in namespaces if ns is not None]
-        gaps.extend(_missing_namespaces(conn, named, collector.namespaces()))
-        finished = _stamp()
+        gaps.extend(missing_namespaces(conn, named, collector.namespaces()))
+        finished = stamp()
     finally:
         conn.pool.clear()
     if forbidden == len(jobs):
@@ -221,7 +183,8 @@ def load(options: LiveOptions, observer: progress.ListObserver | None = None) ->
     return dataclasses.replace(snapshot, provenance=facts_seen)
 
 
-def _stamp() -> str:
+def stamp() -> str:
+    """Now, UTC, to the second, as reports write it."""
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -229,297 +192,11 @@ def _gap_key(gap: model.Gap) -> tuple[str, str, str]:
     return (gap.kind, gap.namespace or "", gap.reason)
 
 
-# --- connecting ------------------------------------------------------------------------
-
-
-def _connect(options: LiveOptions) -> _Connection:
-    path = kubeconfig.path_of(options.kubeconfig)
-    files = [p for p in path.split(os.pathsep) if p]
-    if not any(Path(p).expanduser().is_file() for p in files):
-        found = None
-        if not options.kubeconfig and not options.context:
-            found = kubeconfig.in_cluster()
-        if found is None:
-            raise errors.ClusterUnreachable(
-                f"no kubeconfig at {path}",
-                hint="pass --kubeconfig PATH, set KUBECONFIG, or scan a dump with --from FILE",
-            )
-        return _open(found, options)
-    try:
-        return _open(kubeconfig.endpoint(path, options.context), options)
-    except kubeconfig.Delegated as plugin:
-        return _open(_through_client_library(plugin), options)
-
-
-def _through_client_library(plugin: kubeconfig.Delegated) -> kubeconfig.Endpoint:
-    """Let the Kubernetes client run the user's exec plugin or auth provider."""
-    import yaml
-    from kubernetes import config as k8s_config
-
-    try:
-        api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=plugin.path, context=plugin.context, persist_config=False
-        )
-    except (k8s_config.ConfigException, OSError, ValueError, TypeError, KeyError,
-            AttributeError, yaml.YAMLError) as e:
-        raise errors.ClusterUnreachable(
-            f"context {plugin.context!r} in kubeconfig {plugin.path} is unusable:"
-            f" {_one_line(e)}", hint=kubeconfig.HINT,
-        ) from e
-    cfg = api.configuration
-    api.close()
-    try:
-        authorization = cfg.get_api_key_with_prefix("BearerToken") or ""
-    except (k8s_config.ConfigException, OSError, ValueError, KeyError) as e:
-        raise errors.ClusterUnreachable(
-            f"context {plugin.context!r} in kubeconfig {plugin.path}: the credential plugin"
-            f" failed: {_one_line(e)}", hint=kubeconfig.HINT) from e
-    return kubeconfig.Endpoint(
-        context=plugin.context, namespace=plugin.namespace, server=str(cfg.host).rstrip("/"),
-        ca_file=cfg.ssl_ca_cert or "", insecure=not cfg.verify_ssl,
-        tls_server_name=getattr(cfg, "tls_server_name", None) or "",
-        cert_file=cfg.cert_file or "", key_file=cfg.key_file or "",
-        authorization=str(authorization),
-        proxy=cfg.proxy or "",
-    )
-
-
-def _one_line(e: BaseException) -> str:
-    """The client library's message on one line, without its "Invalid kube-config" preamble."""
-    text = " ".join(str(e).split()) or type(e).__name__
-    for preamble in ("Invalid kube-config file. ", "Invalid kube-config. "):
-        text = text.removeprefix(preamble)
-    return text
-
-
-def _open(endpoint: kubeconfig.Endpoint, options: LiveOptions) -> _Connection:
-    """A connection pool that verifies the apiserver and presents the user's credentials."""
-    headers = {"Accept": "application/json", "User-Agent": f"driftscan/{__version__}"}
-    if endpoint.authorization:
-        headers["Authorization"] = endpoint.authorization
-    elif endpoint.token:
-        headers["Authorization"] = f"Bearer {endpoint.token}"
-    elif endpoint.username:
-        basic = f"{endpoint.username}:{endpoint.password}".encode()
-        headers["Authorization"] = f"Basic {base64.b64encode(basic).decode()}"
-    settings: dict[str, Any] = {"retries": False}
-    if endpoint.server.startswith("https://"):
-        settings["ssl_context"] = _tls(endpoint)
-        if endpoint.tls_server_name:
-            settings["server_hostname"] = endpoint.tls_server_name
-    pool: urllib3.PoolManager
-    if endpoint.proxy:
-        pool = urllib3.ProxyManager(endpoint.proxy, **settings)
-    else:
-        pool = urllib3.PoolManager(**settings)
-    timeout = urllib3.Timeout(connect=options.connect_timeout, read=options.read_timeout)
-    return _Connection(endpoint, pool, headers, timeout, options.request_timeout)
-
-
-def _tls(endpoint: kubeconfig.Endpoint) -> ssl.SSLContext:
-    def unusable(what: str, e: BaseException) -> errors.ClusterUnreachable:
-        reason = getattr(e, "strerror", None) or getattr(e, "reason", None) or e
-        return errors.ClusterUnreachable(
-            f"context {endpoint.context!r}: {what} cannot be loaded ({reason})",
-            hint=kubeconfig.HINT)
-
-    context = ssl.create_default_context()
-    if endpoint.insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    else:
-        try:
-            if endpoint.ca_file or endpoint.ca_data:
-                context.load_verify_locations(cafile=endpoint.ca_file or None,
-                                              cadata=endpoint.ca_data or None)
-        except (OSError, ssl.SSLError, ValueError) as e:
-            raise unusable("the certificate authority", e) from e
-    if endpoint.cert_file or endpoint.cert_data:
-        try:
-            _load_client_certificate(context, endpoint)
-        except (OSError, ssl.SSLError, ValueError) as e:
-            raise unusable("the client certificate", e) from e
-    return context
-
-
-def _load_client_certificate(context: ssl.SSLContext, endpoint: kubeconfig.Endpoint) -> None:
-    if not (endpoint.cert_data or endpoint.key_data):
-        context.load_cert_chain(endpoint.cert_file, endpoint.key_file or None)
-        return
-    # ssl loads certificates from files only: a private folder that lives for the call.
-    with tempfile.TemporaryDirectory(prefix="driftscan-tls-") as folder:
-        cert, key = Path(folder) / "cert.pem", Path(folder) / "key.pem"
-        for target, data, source in ((cert, endpoint.cert_data, endpoint.cert_file),
-                                     (key, endpoint.key_data, endpoint.key_file)):
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data or (Path(source).read_bytes() if source else b""))
-        context.load_cert_chain(str(cert), str(key) if key.stat().st_size else None)
-
-
-# --- HTTP --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Response:
-    status: int
-    body: bytes
-    retry_after: str = ""
-    """The ``Retry-After`` header, as sent."""
-
-
-def _get(conn: _Connection, path: str, query: Sequence[tuple[str, Any]],
-         deadline: float | None = None) -> _Response:
-    """One read-only GET that ends by ``deadline``; see :func:`_request`."""
-    return _request(conn, "GET", path, query, deadline=deadline)
-
-
-def _ask(conn: _Connection, method: str, path: str,
-         body: Mapping[str, Any] | None) -> provenance.Answer:
-    response = _request(conn, method, path, (), body)
-    return provenance.Answer(response.status, response.body)
-
-
-def _deadline(conn: _Connection) -> float:
-    """When a request started now must have ended (``time.monotonic`` clock)."""
-    return time.monotonic() + conn.request_timeout
-
-
-def _request(
-    conn: _Connection, method: str, path: str, query: Sequence[tuple[str, Any]],
-    payload: Mapping[str, Any] | None = None, *, deadline: float | None = None,
-) -> _Response:
-    """One request (GET, or the SelfSubjectReview POST) that ends by ``deadline``.
-
-    Socket timeouts bound each read, not a whole response: an apiserver (or proxy) that
-    trickles a byte at a time would never time out. So the exchange runs in a daemon
-    thread and this one waits for it until the deadline (``--request-timeout`` from now
-    by default), then gives up on it.
-
-    Raises:
-        errors.ClusterUnreachable: no complete answer by the deadline, or a transport error.
-    """
-    remaining = (deadline if deadline is not None else _deadline(conn)) - time.monotonic()
-    if remaining <= 0:
-        raise _too_slow(conn, method, path)
-    outcome: concurrent.futures.Future[_Response] = concurrent.futures.Future()
-
-    def exchange() -> None:
-        try:
-            outcome.set_result(_exchange(conn, method, path, query, payload, remaining))
-        except BaseException as e:  # handed to the waiting thread
-            outcome.set_exception(e)
-
-    threading.Thread(target=exchange, name="driftscan-request", daemon=True).start()
-    try:
-        return outcome.result(timeout=remaining)
-    except concurrent.futures.TimeoutError as e:
-        raise _too_slow(conn, method, path) from e
-
-
-def _too_slow(conn: _Connection, method: str, path: str) -> errors.ClusterUnreachable:
-    return errors.ClusterUnreachable(
-        f"the apiserver at {conn.host} (context {conn.context!r}) did not answer {method}"
-        f" {path} within {conn.request_timeout:g} s",
-        hint="check that the cluster is running and reachable; a slow but healthy one"
-        " needs a longer --request-timeout",
-    )
-
-
-def _exchange(
-    conn: _Connection, method: str, path: str, query: Sequence[tuple[str, Any]],
-    payload: Mapping[str, Any] | None, budget: float,
-) -> _Response:
-    headers = conn.headers
-    body = None
-    if payload is not None:
-        headers = {**headers, "Content-Type": "application/json"}
-        body = orjson.dumps(dict(payload))
-    url = conn.host + path
-    if query:
-        url += "?" + urllib.parse.urlencode(list(query))
-    connect, read = conn.timeout.connect_timeout, conn.timeout.read_timeout
-    timeout = urllib3.Timeout(
-        connect=min(connect, budget) if isinstance(connect, int | float) else budget,
-        read=min(read, budget) if isinstance(read, int | float) else budget)
-    try:
-        response = conn.pool.request(
-            method, url, body=body, headers=headers, timeout=timeout,
-            redirect=False, retries=False, preload_content=False,
-        )
-        try:
-            data = response.read(_MAX_BODY + 1)
-        finally:
-            response.release_conn()
-    except (urllib3.exceptions.HTTPError, OSError) as e:
-        raise errors.ClusterUnreachable(
-            f"cannot reach the apiserver at {conn.host} (context {conn.context!r}):"
-            f" {_transport_reason(e)}",
-            hint="check that the cluster is running and the kubeconfig points at it",
-        ) from e
-    if len(data or b"") > _MAX_BODY:
-        raise errors.ClusterUnreachable(
-            f"the apiserver at {conn.host} answered {method} {path} with more than"
-            f" {_MAX_BODY // 2**20} MiB",
-            hint="is the kubeconfig pointing at a Kubernetes apiserver?",
-        )
-    return _Response(int(response.status), data or b"",
-                     str(response.headers.get("Retry-After") or ""))
-
-
-def _backoff(response: _Response, attempt: int) -> float:
-    """Seconds to wait before the next try: ``Retry-After`` when given, capped."""
-    wait = 0.2 * 2**attempt
-    value = response.retry_after.strip()
-    if value.isascii() and value.isdigit() and len(value) < 10:
-        wait = float(value)
-    elif value:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            pass
-        else:
-            if when.tzinfo is not None:
-                wait = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
-    return float(min(max(wait, 0.0), _MAX_BACKOFF))
-
-
-def _transport_reason(e: BaseException) -> str:
-    reason = getattr(e, "reason", None) or e
-    text = str(reason)
-    for marker in ("Connection refused", "timed out", "Name or service not known",
-                   "certificate verify failed", "No route to host"):
-        if marker in text:
-            return marker.lower()
-    return text.splitlines()[0][:200] if text else type(e).__name__
-
-
-def _status_message(body: bytes) -> str:
-    try:
-        status = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body[:200].decode("utf-8", "replace").strip()
-    if isinstance(status, Mapping):
-        return str(status.get("message") or status.get("reason") or "")
-    return ""
-
-
-def _probe(conn: _Connection) -> provenance.Answer:
-    response = _get(conn, "/version", ())
-    if response.status == 401:
-        raise errors.ClusterUnreachable(
-            f"the apiserver at {conn.host} rejected the credentials of context"
-            f" {conn.context!r} (401 Unauthorized)",
-            hint="refresh the token or client certificate in the kubeconfig",
-        )
-    return provenance.Answer(response.status, response.body)
-
-
 # --- namespaces --------------------------------------------------------------------------
 
 
-def _missing_namespaces(
-    conn: _Connection, named: Sequence[str], seen: frozenset[str]
+def missing_namespaces(
+    conn: apiserver.Connection, named: Sequence[str], seen: frozenset[str]
 ) -> list[model.Gap]:
     """Gaps for scanned namespaces that do not exist, or whose existence cannot be checked.
 
@@ -529,7 +206,7 @@ def _missing_namespaces(
     gaps: list[model.Gap] = []
     known: list[str] | None = None
     for namespace in named:
-        response = _get(conn, f"/api/v1/namespaces/{namespace}", ())
+        response = apiserver.get(conn, f"/api/v1/namespaces/{namespace}", ())
         if response.status == 200:
             continue
         if response.status == 404:
@@ -545,13 +222,13 @@ def _missing_namespaces(
                 "Namespace", namespace,
                 f"nothing was found in namespace {namespace} and the apiserver did not let"
                 f" the scan check that it exists (GET answered {response.status}:"
-                f" {_status_message(response.body)})"))
+                f" {apiserver.status_message(response.body)})"))
     return gaps
 
 
-def _namespace_names(conn: _Connection) -> list[str]:
+def _namespace_names(conn: apiserver.Connection) -> list[str]:
     """Every namespace's name, or [] when listing them is not allowed."""
-    response = _get(conn, "/api/v1/namespaces", ())
+    response = apiserver.get(conn, "/api/v1/namespaces", ())
     if response.status != 200:
         return []
     try:
@@ -565,7 +242,7 @@ def _namespace_names(conn: _Connection) -> list[str]:
 
 
 def _list_with_fallback(
-    conn: _Connection,
+    conn: apiserver.Connection,
     options: LiveOptions,
     resource: Resource,
     namespace: str | None,
@@ -584,7 +261,7 @@ def _list_with_fallback(
 
 
 def _list(
-    conn: _Connection,
+    conn: apiserver.Connection,
     options: LiveOptions,
     resource: Resource,
     namespace: str | None,
@@ -595,11 +272,11 @@ def _list(
     path = resource.path(namespace)
     observer.started(resource.kind, namespace)
 
-    def fetch(token: str, deadline: float) -> concurrent.futures.Future[_Response]:
+    def fetch(token: str, deadline: float) -> concurrent.futures.Future[apiserver.Response]:
         query: list[tuple[str, Any]] = [("limit", options.page_size)]
         if token:
             query.append(("continue", token))
-        return fetcher.submit(_get, conn, path, query, deadline)
+        return fetcher.submit(apiserver.get, conn, path, query, deadline)
 
     collector = parsing.Collector()
     gaps: list[model.Gap] = []
@@ -607,7 +284,7 @@ def _list(
     restarts = retries = count = 0
     version: str | None = None
     answered_at = 0.0
-    deadline = _deadline(conn)
+    deadline = apiserver.deadline_of(conn)
     pending = fetch(token, deadline)
     while True:
         response = pending.result()
@@ -617,7 +294,7 @@ def _list(
             # network work while this thread parses.
             ahead = _peek_continue(response.body)
             if ahead:
-                deadline = _deadline(conn)
+                deadline = apiserver.deadline_of(conn)
                 pending = fetch(ahead, deadline)
             try:
                 # orjson stops at its own nesting cap rather than recursing without end,
@@ -642,7 +319,7 @@ def _list(
                 if ahead:
                     pending.result()  # a mis-read token: drop that page, ask properly
                 if token:
-                    deadline = _deadline(conn)
+                    deadline = apiserver.deadline_of(conn)
                     pending = fetch(token, deadline)
             if not token:
                 observer.finished(resource.kind, namespace, count, None)
@@ -653,24 +330,20 @@ def _list(
             # The continue token expired mid-list: start over for a consistent LIST.
             restarts += 1
             collector, gaps, token, count, version = parsing.Collector(), [], "", 0, None
-            deadline = _deadline(conn)
+            deadline = apiserver.deadline_of(conn)
             pending = fetch(token, deadline)
             continue
         if response.status in (429, 500, 502, 503, 504) and retries < _MAX_RETRIES:
             # Retry the same page within the same deadline, as long as the wait fits.
-            wait = _backoff(response, retries)
+            wait = apiserver.backoff(response, retries)
             if time.monotonic() + wait < deadline - options.connect_timeout / 10:
                 retries += 1
                 time.sleep(wait)
                 pending = fetch(token, deadline)
                 continue
         if response.status == 401:
-            raise errors.ClusterUnreachable(
-                f"the apiserver at {conn.host} rejected the credentials of context"
-                f" {conn.context!r} (401 Unauthorized)",
-                hint="refresh the token or client certificate in the kubeconfig",
-            )
-        reason = _gap_reason(response, resource, namespace)
+            raise apiserver.unauthorized(conn)
+        reason = gap_reason(response, resource, namespace)
         if retries:
             reason += f" (gave up after {retries + 1} tries within {conn.request_timeout:g} s)"
         observer.finished(resource.kind, namespace, count, reason)
@@ -708,9 +381,10 @@ def _peek_continue(body: bytes) -> str:
     return token.decode("ascii", "replace")
 
 
-def _gap_reason(response: _Response, resource: Resource, namespace: str | None) -> str:
+def gap_reason(response: apiserver.Response, resource: Resource, namespace: str | None) -> str:
+    """Why a LIST of ``resource`` failed, as a gap's reason."""
     where = f"in namespace {namespace}" if namespace else "cluster-wide"
-    message = _status_message(response.body)
+    message = apiserver.status_message(response.body)
     if response.status == 403:
         return f"forbidden: cannot list {resource.plural} {where} ({message})"
     if response.status == 404:

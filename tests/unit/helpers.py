@@ -16,7 +16,7 @@ from tests import kubedump
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
-DATA_FOLDERS = frozenset({"manifests", "schemas"})
+DATA_FOLDERS = frozenset({"alerts", "manifests", "schemas"})
 """Fixture folders that hold test inputs other than rule fixtures."""
 
 

@@ -277,12 +277,7 @@ def test_directory_file_names_are_safe_for_hostile_namespaces(small: report_mode
 
 
 def test_directory_groups_by_cluster_when_workloads_carry_one(small: report_model.Report) -> None:
-    @dataclasses.dataclass(frozen=True)
-    class FleetWorkload(report_model.WorkloadEntry):
-        cluster: str = ""
-
-    fleet = [FleetWorkload(**{f.name: getattr(w, f.name) for f in dataclasses.fields(w)},
-                           cluster="prod-eu" if i % 2 else "prod-us")
+    fleet = [dataclasses.replace(w, cluster="prod-eu" if i % 2 else "prod-us")
              for i, w in enumerate(small.workloads)]
     report = dataclasses.replace(small, workloads=tuple(fleet))
     groups = html_directory.groups(report)

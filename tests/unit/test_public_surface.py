@@ -12,7 +12,7 @@ import scanner
 # Every module of the package, found by walking it, so a new module cannot be missed.
 # Packages that only group modules and the CLI entry point have no public names.
 _NO_SURFACE = {"scanner.cli", "scanner.clusters", "scanner.oci", "scanner.report",
-               "scanner.scenarios", "scanner.sources"}
+               "scanner.scenarios", "scanner.sources", "scanner.watching"}
 MODULES = sorted(m.name for m in pkgutil.walk_packages(scanner.__path__, "scanner.")
                  if m.name not in _NO_SURFACE and not m.name.endswith("__main__"))
 

@@ -127,3 +127,57 @@ def test_stages_carry_the_readiness_delay_and_every_pod_stage(delay: int) -> Non
     assert ready["delay"] == {"durationMilliseconds": delay,
                               "jitterDurationMilliseconds": delay * 2}
     assert "image-id.driftscan.io/%s" in ready["next"]["statusTemplate"]
+
+
+def test_reasons_follow_kubelet() -> None:
+    store, reg = pe.NodeImages(), Registry({f"{REG}/app:v1": D1})
+    assert pe.decide(f"{REG}/app:v1", "Never", "n1", store, reg).reason == "ErrImageNeverPull"
+    assert pe.decide(f"{REG}/app:v9", "Always", "n1", store, reg).reason == "ErrImagePull"
+    assert pe.decide("UPPER/Case:tag", "Always", "n1", store, reg).reason == "InvalidImageName"
+
+
+def test_a_digest_reference_is_reported_by_the_tag_the_node_holds() -> None:
+    store, reg = pe.NodeImages(), Registry({f"{REG}/app:v1": D1})
+    assert pe.decide(f"{REG}/app@{D1}", "IfNotPresent", "n1", store, reg).image == ""
+    pe.decide(f"{REG}/app:v1", "IfNotPresent", "n1", store, reg)
+    by_digest = pe.decide(f"{REG}/app:other@{D1}", "IfNotPresent", "n1", store, reg)
+    assert by_digest == pe.PullResult(image_id=f"{REG}/app@{D1}", image=f"{REG}/app:v1")
+    assert pe.decide(f"{REG}/app@{D1}", "IfNotPresent", "n2", store, reg).image == ""
+
+
+def test_a_failed_init_container_stops_every_later_pull() -> None:
+    store, reg = pe.NodeImages(), Registry({f"{REG}/app:v1": D1, f"{REG}/init:v1": D2})
+    pod = {"spec": {"nodeName": "n1",
+                    "initContainers": [{"name": "ok", "image": f"{REG}/init:v1"},
+                                       {"name": "bad", "image": f"{REG}/init:v9"},
+                                       {"name": "later", "image": f"{REG}/init:v1"}],
+                    "containers": [{"name": "app", "image": f"{REG}/app:v1"}]}}
+    patch = pe.annotations_for(pod, store, reg)
+    assert patch[stages.ANNOTATION_IMAGE_ID + "ok"] == f"{REG}/init@{D2}"
+    assert patch[stages.ANNOTATION_REASON + "bad"] == "ErrImagePull"
+    for later in ("later", "app"):
+        assert patch[stages.ANNOTATION_REASON + later] == "PodInitializing"
+        assert patch[stages.ANNOTATION_IMAGE_ID + later] is None
+    assert store.get("n1", f"{REG}/app:v1") is None  # never pulled
+    assert patch[stages.ANNOTATION_STATE] == "failed"
+
+
+def test_a_digest_reference_without_a_tag_is_reported_by_the_image_id() -> None:
+    store, reg = pe.NodeImages(), Registry({})
+    configs = {D1: "sha256:" + "c" * 64}
+    result = pe.decide(f"{REG}/app@{D1}", "IfNotPresent", "n1", store, reg,
+                       lambda _r, _repo, digest: configs.get(digest))
+    assert result == pe.PullResult(image_id=f"{REG}/app@{D1}", image=configs[D1])
+
+
+def test_a_failed_retry_shows_the_back_off() -> None:
+    statuses = [{"name": "app", "image": f"{REG}/app:v9",
+                 "state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}}},
+                {"name": "ok", "state": {"running": {}}},
+                {"name": "never", "state": {"waiting": {"reason": "ErrImageNeverPull"}}}]
+    out = pe.back_off_statuses(statuses)
+    assert out is not None
+    assert out[0]["state"]["waiting"]["reason"] == "ImagePullBackOff"
+    assert out[0]["state"]["waiting"]["message"].startswith(f'Back-off pulling image "{REG}')
+    assert out[1:] == statuses[1:]  # running and ErrImageNeverPull (no back-off) unchanged
+    assert pe.back_off_statuses(out) is None

@@ -98,6 +98,10 @@ def test_recipes_build_each_binary_at_its_pin() -> None:
     assert f"consts.Version={PINS.kwok}" in kwok[3]
     registry = toolbuilding.recipe("registry", PINS)
     assert registry.package.endswith(f"cmd/registry@{PINS.registry}")
+    helm = toolbuilding.recipe("helm", PINS).argv("go", Path("/out"))
+    assert helm[:2] == ["go", "install"] and helm[-1] == f"helm.sh/helm/v3/cmd/helm@{PINS.helm}"
+    assert f"internal/version.version={PINS.helm}" in helm[3]
+    assert f"chartutil.k8sVersionMinor={minor}" in helm[3]  # renders for the pinned cluster
 
 
 # --- lookup order -------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""``driftscan watch``: list + watch the cluster, keep findings current, serve metrics."""
