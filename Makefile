@@ -86,9 +86,11 @@ demo: python
 	$(BIN)/driftscan cluster tools --provider $(DEMO_PROVIDER)
 	$(BIN)/driftscan scenario run --all --provider $(DEMO_PROVIDER) --out $(DEMO_OUT)
 
+# BENCH_DEPLOYMENTS=200,1000 measures the live scan at 10,000 and then 50,000 pods.
+BENCH_DEPLOYMENTS ?= 200
 bench: setup
 	$(BIN)/python benchmarks/cluster_up.py
-	$(BIN)/python benchmarks/scan_scale.py
+	$(BIN)/python benchmarks/scan_scale.py --deployments $(BENCH_DEPLOYMENTS)
 	$(BIN)/python benchmarks/watch_scale.py
 	$(BIN)/python benchmarks/scan_offline.py
 	$(BIN)/python benchmarks/html_report.py

@@ -149,7 +149,9 @@ def scan(kubeconfig: str | None, contexts: tuple[str, ...], all_contexts: bool,
         format=fmt,
         output=output,
         fail_on=findings.Severity.parse(fail_on),
-        detail=_detail(detail, detail_limit),
+        # Only the HTML page (and the PDF printed from it) has a detail level: other
+        # formats do not load the HTML renderer and its templates.
+        detail=_detail(detail, detail_limit) if fmt in ("html", "pdf") else None,
         registry_check=registry_check,
         insecure_registries=insecure_registries,
         allow_gaps=allow_gaps,

@@ -12,6 +12,7 @@ it cannot type (a newer rule, a hand-edited file) as :class:`Untyped`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -66,7 +67,7 @@ class Evidence:
         """The ``evidence`` object of the JSON report."""
         if not dataclasses.is_dataclass(self):
             return {}
-        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {name: _plain(getattr(self, name)) for name in _field_names(type(self))}
 
 
 @dataclass(frozen=True)
@@ -293,11 +294,17 @@ def from_json(rule: str, data: Mapping[str, Any]) -> Evidence:
 _LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A dataclass's field names, in order (asked once per class, not per value)."""
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def _plain(value: Any) -> JSONValue:
     if type(value) in _LEAVES:  # most values: names and counts (never dataclasses)
         return typing.cast(JSONValue, value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, tuple | list):

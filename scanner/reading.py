@@ -12,6 +12,8 @@ read as bytes and decoded here, so non-UTF-8 input is one clear refusal instead 
 from __future__ import annotations
 
 import io
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import BinaryIO
@@ -67,6 +69,15 @@ def data(path: str | Path, limit: int) -> bytes:
 
 
 def _read(handle: BinaryIO, limit: int) -> bytes:
+    size = _file_size(handle)
+    if size is not None and size <= limit:
+        # A regular file within the limit: one read of its size, without chunk copies.
+        data = handle.read(size + 1)
+        if len(data) <= size:
+            if b"\0" in data:
+                raise Refused("not a text file (binary data: NUL bytes)")
+            return data
+        handle.seek(0)  # it grew while being read: read it chunk by chunk after all
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -79,6 +90,15 @@ def _read(handle: BinaryIO, limit: int) -> bytes:
         if size > limit:
             raise Refused(f"larger than {_size(limit)}; refusing to read further")
         chunks.append(chunk)
+
+
+def _file_size(handle: BinaryIO) -> int | None:
+    """The size of ``handle``'s file when it is a regular file, else None (pipes, ttys)."""
+    try:
+        status = os.fstat(handle.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return status.st_size if stat.S_ISREG(status.st_mode) else None
 
 
 def _decode(data: bytes) -> str:

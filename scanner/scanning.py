@@ -133,7 +133,8 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
     if options.format == "pdf" and options.output is None:
         raise errors.InputError("--format pdf needs -o FILE.pdf",
                                 hint="name the file to write, e.g. -o report.pdf")
-    if options.format != "html" and options.output is not None and _is_directory(options.output):
+    if (options.format != "html" and options.output is not None
+            and writing.is_directory(options.output)):
         raise errors.InputError(
             f"-o {options.output}: a report directory is written only for --format html",
             hint="name a file, or add --format html")
@@ -200,12 +201,6 @@ def _resolver_factory(options: ScanOptions,
         return resolver.Resolver(docker_config=docker_config,
                                  insecure_hosts=options.insecure_registries)
     return make
-
-
-def _is_directory(output: str) -> bool:
-    from scanner.report import html_directory
-
-    return html_directory.is_directory(output)
 
 
 def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -> None:

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["write_pieces", "write_text"]
+__all__ = ["is_directory", "write_pieces", "write_text"]
 
 _BUFFER = 1 << 20
 
@@ -76,3 +76,11 @@ def write_pieces(path: str | Path, pieces: Iterable[str]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def is_directory(output: str) -> bool:
+    """Whether ``-o OUTPUT`` names a directory: a trailing slash or an existing folder.
+
+    Asked before a scan writes anything; only ``--format html`` writes a report directory.
+    """
+    return output.endswith(("/", "\\")) or Path(output).is_dir()

@@ -8,7 +8,9 @@ reports a registry digest, there is no pin.
 
 from __future__ import annotations
 
+import functools
 import shlex
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ class ContainerUses:
     role: model.ContainerRole
     uses: tuple[graph.DigestUse, ...]
 
-    @property
+    @functools.cached_property
     def comparable(self) -> tuple[graph.DigestUse, ...]:
         """Uses whose imageID is a registry digest."""
         return tuple(u for u in self.uses if u.image_id.comparable)
@@ -72,8 +74,22 @@ def by_container(uses: Iterable[graph.DigestUse]) -> list[ContainerUses]:
 
 
 def containers(g: graph.Graph, ref: model.WorkloadRef) -> list[ContainerUses]:
-    """Live uses of each container of the workload."""
-    return by_container(graph.digest_uses(g, ref, live_only=True))
+    """Live uses of each container of the workload.
+
+    Worked out once per graph and workload: the digest, rollout and tag rules all ask.
+    """
+    per_graph = _VIEWS.get(g)
+    if per_graph is None:
+        per_graph = _VIEWS[g] = {}
+    views = per_graph.get(ref)
+    if views is None:
+        views = per_graph[ref] = tuple(by_container(graph.digest_uses(g, ref, live_only=True)))
+    return list(views)
+
+
+_VIEWS: weakref.WeakKeyDictionary[graph.Graph, dict[model.WorkloadRef,
+                                                    tuple[ContainerUses, ...]]] = (
+    weakref.WeakKeyDictionary())
 
 
 def pods_by_digest(uses: Iterable[graph.DigestUse]) -> dict[str, list[str]]:

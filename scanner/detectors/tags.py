@@ -19,6 +19,7 @@ The effective pull policy is the stored one, else Kubernetes' default: ``Always`
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections import defaultdict
 
 from scanner import evidence, findings, graph, images, model
@@ -83,9 +84,24 @@ PULL_POLICY_DIVERGENCE = rules.Rule(
 )
 
 
-def _template_views(
-    g: graph.Graph, ref: model.WorkloadRef
-) -> list[tuple[model.ContainerSpec, images.ImageRef, list[graph.DigestUse]]]:
+_View = tuple[model.ContainerSpec, images.ImageRef, list[graph.DigestUse]]
+
+
+def _template_views(g: graph.Graph, ref: model.WorkloadRef) -> list[_View]:
+    """Each unpinned template container with its parsed image and its live pods' uses.
+
+    Worked out once per graph and workload: the three tag rules all ask.
+    """
+    per_graph = _VIEWS.get(g)
+    if per_graph is None:
+        per_graph = _VIEWS[g] = {}
+    views = per_graph.get(ref)
+    if views is None:
+        views = per_graph[ref] = tuple(_views_of(g, ref))
+    return list(views)
+
+
+def _views_of(g: graph.Graph, ref: model.WorkloadRef) -> list[_View]:
     uses: dict[str, list[graph.DigestUse]] = defaultdict(list)
     for use in graph.digest_uses(g, ref, live_only=True):
         if use.image_id.comparable:
@@ -98,6 +114,10 @@ def _template_views(
         matching = [u for u in uses.get(spec.name, []) if u.container.image == spec.image]
         result.append((spec, parsed, matching))
     return result
+
+
+_VIEWS: weakref.WeakKeyDictionary[graph.Graph, dict[model.WorkloadRef, tuple[_View, ...]]] = (
+    weakref.WeakKeyDictionary())
 
 
 def _what(spec: model.ContainerSpec) -> str:

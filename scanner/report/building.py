@@ -309,10 +309,13 @@ def _containers(g: graph.Graph, ref: model.WorkloadRef) -> tuple[report_model.Co
 
 
 def _role_order(role: model.ContainerRole) -> int:
-    return {
-        model.ContainerRole.INIT: 0,
-        model.ContainerRole.SIDECAR: 1,
-        model.ContainerRole.MAIN: 2,
-        model.ContainerRole.EPHEMERAL: 3,
-        model.ContainerRole.VOLUME: 4,
-    }[role]
+    return _ROLE_ORDER[role]
+
+
+_ROLE_ORDER = {
+    model.ContainerRole.INIT: 0,
+    model.ContainerRole.SIDECAR: 1,
+    model.ContainerRole.MAIN: 2,
+    model.ContainerRole.EPHEMERAL: 3,
+    model.ContainerRole.VOLUME: 4,
+}

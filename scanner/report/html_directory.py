@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from scanner import writing
 from scanner.report import audit, html, streaming
 from scanner.report import document as report_model
 
@@ -50,9 +51,8 @@ TOP_WORKLOADS = 100
 _UNSAFE = re.compile(r"[^a-z0-9.-]+")
 
 
-def is_directory(output: str) -> bool:
-    """Whether ``-o OUTPUT`` asks for a report directory: a trailing slash or a folder."""
-    return output.endswith(("/", "\\")) or Path(output).is_dir()
+is_directory = writing.is_directory
+"""Whether ``-o OUTPUT`` asks for a report directory: a trailing slash or a folder."""
 
 
 def single_page_note(report: report_model.Report) -> str | None:

@@ -54,14 +54,14 @@ def load(paths: Sequence[str], namespaces: Sequence[str] = ()) -> model.Snapshot
         errors.InputError: a path does not exist or is a folder, or nothing at all could
             be read (every problem is listed).
     """
-    texts: list[tuple[str, str]] = []
+    texts: list[tuple[str, str | bytes]] = []
     unreadable: list[str] = []
     inputs: list[model.InputFile] = []
     for path in paths:
         try:
             data = _read(path)
             inputs.append(model.InputFile(path, hashlib.sha256(data).hexdigest(), len(data)))
-            texts.append((path, _text(path, data)))
+            texts.append((path, data if _ascii_json(data) else _text(path, data)))
         except _Unreadable as e:
             unreadable.append(str(e))
     snapshot = load_texts(texts, namespaces, unreadable)
@@ -70,12 +70,13 @@ def load(paths: Sequence[str], namespaces: Sequence[str] = ()) -> model.Snapshot
 
 
 def load_texts(
-    texts: Sequence[tuple[str, str]], namespaces: Sequence[str] = (),
+    texts: Sequence[tuple[str, str | bytes]], namespaces: Sequence[str] = (),
     unreadable: Sequence[str] = (),
 ) -> model.Snapshot:
     """Like :func:`load` for already-read ``(name, text)`` pairs.
 
-    ``unreadable`` lists files that could not be read at all, as gap reasons.
+    A text may be ``bytes`` only when it is ASCII. ``unreadable`` lists files that could
+    not be read at all, as gap reasons.
     """
     collector = parsing.Collector()
     problems: list[str] = list(unreadable)
@@ -138,6 +139,15 @@ def _read(path: str) -> bytes:
         raise _Unreadable(f"{path}: {e.message}") from e
 
 
+def _ascii_json(data: bytes) -> bool:
+    """Whether ``data`` is JSON in ASCII (kubectl's usual output).
+
+    ASCII is valid UTF-8 as it stands: the decoder reads the bytes themselves, without a
+    decoded copy of the whole file.
+    """
+    return data[:4096].lstrip()[:1] in (b"{", b"[") and data.isascii()
+
+
 def _text(path: str, data: bytes) -> str:
     try:
         return data.decode("utf-8")
@@ -145,7 +155,12 @@ def _text(path: str, data: bytes) -> str:
         raise _Unreadable(f"{path}: not a text file (not UTF-8)") from e
 
 
-def _decode(name: str, text: str) -> list[Any]:
+def _decode(name: str, text: str | bytes) -> list[Any]:
+    if isinstance(text, bytes):
+        try:
+            return [decoding.json_value(text)]
+        except decoding.Problem:
+            text = text.decode("ascii")  # the same answer, with YAML's second opinion
     stripped = text.lstrip()
     if not stripped:
         raise errors.InputError(f"{name}: empty file")
@@ -224,16 +239,15 @@ def _add(
     if not isinstance(kind, str) or not kind:
         problems.append(f"{where}: object has no kind")
         return
-    label = f"{where} ({_shown(kind)} {_shown(_identity(obj))})"
     if kind == "Rollout" and not (isinstance(api_version, str)
                                   and api_version.startswith(parsing.ROLLOUT_GROUP + "/")):
         return  # another project's Rollout kind: a custom resource driftscan does not read
-    if kind not in parsing.KINDS:
+    if kind not in _READ_KINDS:
         if kind in parsing.IGNORED_KINDS:
             return
         if isinstance(api_version, str) and parsing.is_custom_resource(api_version):
             return
-        problems.append(f"{label}: unknown kind {kind!r}")
+        problems.append(f"{_label(where, kind, obj)}: unknown kind {kind!r}")
         return
     if namespaces and kind not in _CLUSTER_SCOPED:
         meta = obj.get("metadata")
@@ -243,7 +257,15 @@ def _add(
     try:
         collector.add(kind, obj)
     except parsing.ObjectProblem as e:
-        problems.append(f"{label}: {e}")
+        problems.append(f"{_label(where, kind, obj)}: {e}")
+
+
+_READ_KINDS = frozenset(parsing.KINDS)
+
+
+def _label(where: str, kind: str, obj: Mapping[str, Any]) -> str:
+    """``where (Kind namespace/name)`` for a problem line (built only for a problem)."""
+    return f"{where} ({_shown(kind)} {_shown(_identity(obj))})"
 
 
 def _shown(text: str) -> str:

@@ -2,8 +2,9 @@
 
 Shared by ``dump`` and ``live``: both hand every object to a :class:`Collector`, which
 keeps only the compact records and lets the raw dict go. Problems with an object are
-raised as :class:`ObjectProblem` carrying a short, field-precise message; the caller
-adds the file or API path and turns it into ``errors.InputError``.
+raised as :class:`ObjectProblem` (from :mod:`scanner.sources.fields`, which reads each
+field with its type) carrying a short, field-precise message; the caller adds the file
+or API path and turns it into ``errors.InputError``.
 
 Strings that repeat across thousands of pods (images, imageIDs, node names, label
 keys and values) are interned so each distinct value is stored once.
@@ -11,13 +12,13 @@ keys and values) are interned so each distinct value is stored once.
 
 from __future__ import annotations
 
-import functools
 import re
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from scanner import model
+from scanner.sources import fields
 
 __all__ = [
     "IGNORE_ANNOTATION",
@@ -91,9 +92,8 @@ _TEMPLATE_OWNERS = frozenset({"ReplicaSet", "StatefulSet", "DaemonSet", "Job"})
 _REVISION_NUMBER = re.compile(r"[0-9]{1,18}")
 _intern = sys.intern
 
-
-class ObjectProblem(ValueError):
-    """An object lacks a field driftscan needs, or a field has the wrong type."""
+ObjectProblem = fields.ObjectProblem
+"""Raised for an object that lacks a field driftscan needs (see :mod:`fields`)."""
 
 
 def is_custom_resource(api_version: str) -> bool:
@@ -129,7 +129,7 @@ class Collector:
             w = parse_workload(kind, obj)
             self.workloads[(w.kind, w.namespace, w.name)] = w
         elif kind == "ReplicaSet":
-            owner = _controller(_meta(obj))
+            owner = fields.controller_of(fields.metadata(obj))
             if owner is None:
                 w = parse_workload(kind, obj)
                 self.workloads[(w.kind, w.namespace, w.name)] = w
@@ -180,138 +180,6 @@ class Collector:
         )
 
 
-# --- typed access to raw dicts -----------------------------------------------------------
-
-
-def _map(obj: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> Any:
-    value = obj.get(key)
-    if type(value) is dict:  # the common case first: one call per field of every object
-        return value
-    if value is None:
-        if required:
-            raise ObjectProblem(f"missing {path}")
-        return {}
-    if not isinstance(value, dict):
-        raise ObjectProblem(f"{path} is not an object")
-    return value
-
-
-def _list(obj: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> list[Any]:
-    value = obj.get(key)
-    if type(value) is list:
-        return value
-    if value is None:
-        if required:
-            raise ObjectProblem(f"missing {path}")
-        return []
-    if not isinstance(value, list):
-        raise ObjectProblem(f"{path} is not a list")
-    return value
-
-
-def _str(obj: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> str:
-    value = obj.get(key)
-    if type(value) is str and value:
-        return value
-    if value is None or value == "":
-        if required:
-            raise ObjectProblem(f"missing {path}")
-        return ""
-    if not isinstance(value, str):
-        raise ObjectProblem(f"{path} is not a string")
-    return value
-
-
-def _int(obj: Mapping[str, Any], key: str, path: str) -> int | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ObjectProblem(f"{path} is not an integer")
-    return value
-
-
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta: Mapping[str, Any] = _map(obj, "metadata", "metadata", required=True)
-    return meta
-
-
-def _name(meta: Mapping[str, Any]) -> str:
-    return _str(meta, "name", "metadata.name", required=True)
-
-
-def _namespace(meta: Mapping[str, Any]) -> str:
-    return _intern(_str(meta, "namespace", "metadata.namespace", required=True))
-
-
-def _labels(meta: Mapping[str, Any], key: str = "labels") -> model.Labels:
-    raw = _map(meta, key, f"metadata.{key}")
-    if not raw:
-        return _NO_LABELS
-    try:
-        return _label_set(tuple(raw.items()))
-    except TypeError:  # a value that is a list or mapping: unhashable, never cached
-        return _label_set.__wrapped__(tuple(raw.items()))
-
-
-_NO_LABELS: model.Labels = frozenset()
-
-
-@functools.lru_cache(maxsize=8192)
-def _label_set(items: tuple[tuple[Any, Any], ...]) -> model.Labels:
-    """One frozen, interned label set per distinct set: the pods of a revision share it."""
-    return frozenset((_intern(str(k)), _intern(str(v))) for k, v in items)
-
-
-def _controller(meta: Mapping[str, Any]) -> model.OwnerRef | None:
-    refs = _list(meta, "ownerReferences", "metadata.ownerReferences")
-    chosen: Mapping[str, Any] | None = None
-    for ref in refs:
-        if not isinstance(ref, dict):
-            raise ObjectProblem("metadata.ownerReferences[] is not an object")
-        if ref.get("controller") is True:
-            chosen = ref
-            break
-    if chosen is None:
-        return None
-    return model.OwnerRef(
-        kind=_intern(_str(chosen, "kind", "ownerReferences[].kind", required=True)),
-        name=_intern(_str(chosen, "name", "ownerReferences[].name", required=True)),
-        uid=_str(chosen, "uid", "ownerReferences[].uid"),
-    )
-
-
-def _ignored(meta: Mapping[str, Any]) -> frozenset[str]:
-    annotations = _map(meta, "annotations", "metadata.annotations")
-    raw = annotations.get(IGNORE_ANNOTATION)
-    if not isinstance(raw, str):
-        return frozenset()
-    return frozenset(part.strip() for part in raw.split(",") if part.strip())
-
-
-def _conditions(status: Mapping[str, Any]) -> tuple[model.Condition, ...]:
-    result = []
-    for c in _list(status, "conditions", "status.conditions"):
-        if not isinstance(c, dict):
-            raise ObjectProblem("status.conditions[] is not an object")
-        result.append(
-            model.Condition(
-                type=_str(c, "type", "status.conditions[].type"),
-                status=_str(c, "status", "status.conditions[].status"),
-                reason=_str(c, "reason", "status.conditions[].reason"),
-                message=_str(c, "message", "status.conditions[].message"),
-            )
-        )
-    return tuple(result)
-
-
-def _is_ready(status: Mapping[str, Any]) -> bool:
-    for c in _list(status, "conditions", "status.conditions"):
-        if isinstance(c, dict) and c.get("type") == "Ready":
-            return c.get("status") == "True"
-    return False
-
-
 def _hosts_of(container: Mapping[str, Any]) -> tuple[str, ...]:
     hosts: set[str] = set()
     texts: list[str] = []
@@ -351,31 +219,56 @@ def _revision_number(value: Any) -> int | None:
     return None
 
 
+# Per container list: its key, role, and the field paths problems name (built once).
+_CONTAINER_LISTS = tuple(
+    (key, role, f".{key}", f".{key}[]", key == "containers")
+    for key, role in (("initContainers", model.ContainerRole.INIT),
+                      ("containers", model.ContainerRole.MAIN),
+                      ("ephemeralContainers", model.ContainerRole.EPHEMERAL))
+)
+
+
+def _containers(pod_spec: Mapping[str, Any], path: str, key: str, where: str,
+                required: bool) -> list[Any]:
+    """The ``key`` list of ``pod_spec`` (``[]`` when absent)."""
+    found = pod_spec.get(key)
+    if type(found) is list:
+        return found
+    if found is None and not required:
+        return []
+    return fields.sequence(pod_spec, key, path + where, required=required)
+
+
 def _template_containers(
     pod_spec: Mapping[str, Any], path: str, *, with_hosts: bool
 ) -> tuple[model.ContainerSpec, ...]:
     result: list[model.ContainerSpec] = []
-    for key, role in (
-        ("initContainers", model.ContainerRole.INIT),
-        ("containers", model.ContainerRole.MAIN),
-        ("ephemeralContainers", model.ContainerRole.EPHEMERAL),
-    ):
-        for c in _list(pod_spec, key, f"{path}.{key}", required=key == "containers"):
+    for key, role, where, item, required in _CONTAINER_LISTS:
+        for c in _containers(pod_spec, path, key, where, required):
             if not isinstance(c, dict):
-                raise ObjectProblem(f"{path}.{key}[] is not an object")
-            name = _str(c, "name", f"{path}.{key}[].name", required=True)
+                raise ObjectProblem(f"{path}{item} is not an object")
+            name = c.get("name")
+            if type(name) is not str or not name:
+                name = fields.string(c, "name", f"{path}{item}.name", required=True)
+            image = c.get("image")
+            if type(image) is not str:
+                image = fields.string(c, "image", f"{path}{where}[{name}].image")
+            policy = c.get("imagePullPolicy")
+            if type(policy) is not str:
+                policy = fields.string(c, "imagePullPolicy", "imagePullPolicy")
             result.append(
                 model.ContainerSpec(
                     name=_intern(name),
                     role=_role(role, c),
-                    image=_intern(_str(c, "image", f"{path}.{key}[{name}].image")),
-                    pull_policy=_intern(_str(c, "imagePullPolicy", "imagePullPolicy")),
+                    image=_intern(image),
+                    pull_policy=_intern(policy),
                     hosts=_hosts_of(c) if with_hosts else (),
                 )
             )
-    for name, reference, policy in image_volumes(pod_spec, path):
-        result.append(model.ContainerSpec(name=_intern(name), role=model.ContainerRole.VOLUME,
-                                          image=_intern(reference), pull_policy=policy))
+    if "volumes" in pod_spec:
+        for name, reference, policy in image_volumes(pod_spec, path):
+            result.append(model.ContainerSpec(name=_intern(name), role=model.ContainerRole.VOLUME,
+                                              image=_intern(reference), pull_policy=policy))
     return tuple(result)
 
 
@@ -387,13 +280,13 @@ def image_volumes(pod_spec: Mapping[str, Any], path: str = "spec",
     collides with one.
     """
     result = []
-    for v in _list(pod_spec, "volumes", f"{path}.volumes"):
+    for v in fields.sequence(pod_spec, "volumes", f"{path}.volumes"):
         if not isinstance(v, dict) or not isinstance(v.get("image"), dict):
             continue
         source = v["image"]
-        name = _str(v, "name", f"{path}.volumes[].name", required=True)
-        reference = _str(source, "reference", f"{path}.volumes[{name}].image.reference")
-        policy = _str(source, "pullPolicy", f"{path}.volumes[{name}].image.pullPolicy")
+        name = fields.string(v, "name", f"{path}.volumes[].name", required=True)
+        reference = fields.string(source, "reference", f"{path}.volumes[{name}].image.reference")
+        policy = fields.string(source, "pullPolicy", f"{path}.volumes[{name}].image.pullPolicy")
         if reference:
             result.append((f"{VOLUME_PREFIX}{name}", reference, policy))
     return result
@@ -406,8 +299,8 @@ def _role(role: model.ContainerRole, container: Mapping[str, Any]) -> model.Cont
 
 
 def _pod_template_spec(spec: Mapping[str, Any], path: str) -> Mapping[str, Any]:
-    template = _map(spec, "template", f"{path}.template", required=True)
-    pod_spec: Mapping[str, Any] = _map(
+    template = fields.mapping(spec, "template", f"{path}.template", required=True)
+    pod_spec: Mapping[str, Any] = fields.mapping(
         template, "spec", f"{path}.template.spec", required=True
     )
     return pod_spec
@@ -416,48 +309,52 @@ def _pod_template_spec(spec: Mapping[str, Any], path: str) -> Mapping[str, Any]:
 # --- kinds --------------------------------------------------------------------------------
 
 
-_STATUS_LISTS = (
-    ("initContainerStatuses", model.ContainerRole.INIT),
-    ("containerStatuses", model.ContainerRole.MAIN),
-    ("ephemeralContainerStatuses", model.ContainerRole.EPHEMERAL),
+_STATUS_LISTS = tuple(
+    (key, role.is_init, f"status.{key}", f"status.{key}[]")
+    for key, role in (("initContainerStatuses", model.ContainerRole.INIT),
+                      ("containerStatuses", model.ContainerRole.MAIN),
+                      ("ephemeralContainerStatuses", model.ContainerRole.EPHEMERAL))
 )
+_NO_STATUS: Mapping[str, Any] = {}
 
 
 def parse_pod(obj: Mapping[str, Any]) -> model.PodRecord:
     """Parse a Pod."""
-    meta = _meta(obj)
-    name = _name(meta)
-    namespace = _namespace(meta)
-    spec = _map(obj, "spec", "spec", required=True)
-    status = _map(obj, "status", "status")
+    meta = fields.metadata(obj)
+    name = fields.name_of(meta)
+    namespace = fields.namespace_of(meta)
+    spec = fields.mapping(obj, "spec", "spec", required=True)
+    status = fields.mapping(obj, "status", "status")
     statuses: dict[tuple[bool, str], Mapping[str, Any]] = {}
-    for key, role in _STATUS_LISTS:
-        for s in _list(status, key, f"status.{key}"):
+    for key, is_init, path, item in _STATUS_LISTS:
+        found = status.get(key)
+        if found is None:
+            continue
+        for s in found if type(found) is list else fields.sequence(status, key, path):
             if not isinstance(s, dict):
-                raise ObjectProblem(f"status.{key}[] is not an object")
-            statuses[(role.is_init, _str(s, "name", f"status.{key}[].name"))] = s
-    owner = _controller(meta)
+                raise ObjectProblem(f"{item} is not an object")
+            statuses[(is_init, fields.string(s, "name", f"{item}.name"))] = s
+    owner = fields.controller_of(meta)
     # Controlled pods share their template's hosts; only pods without one keep their own.
     keep_hosts = owner is None or owner.kind not in _TEMPLATE_OWNERS
     containers: list[model.ContainerRecord] = []
     hosts: set[str] = set()
-    for key, role in (
-        ("initContainers", model.ContainerRole.INIT),
-        ("containers", model.ContainerRole.MAIN),
-        ("ephemeralContainers", model.ContainerRole.EPHEMERAL),
-    ):
-        for c in _list(spec, key, f"spec.{key}", required=key == "containers"):
+    for key, role, where, item, required in _CONTAINER_LISTS:
+        for c in _containers(spec, "spec", key, where, required):
             if not isinstance(c, dict):
-                raise ObjectProblem(f"spec.{key}[] is not an object")
-            cname = _str(c, "name", f"spec.{key}[].name", required=True)
-            s = statuses.pop((role.is_init, cname), {})
+                raise ObjectProblem(f"spec{item} is not an object")
+            cname = c.get("name")
+            if type(cname) is not str or not cname:
+                cname = fields.string(c, "name", f"spec{item}.name", required=True)
+            s = statuses.pop((role.is_init, cname), _NO_STATUS) if statuses else _NO_STATUS
             containers.append(_container_record(cname, _role(role, c), c, s))
             if keep_hosts:
                 hosts.update(_hosts_of(c))
-    for vname, reference, policy in image_volumes(spec):
-        containers.append(_container_record(
-            vname, model.ContainerRole.VOLUME,
-            {"image": reference, "imagePullPolicy": policy}, {}))
+    if "volumes" in spec:
+        for vname, reference, policy in image_volumes(spec):
+            containers.append(_container_record(
+                vname, model.ContainerRole.VOLUME,
+                {"image": reference, "imagePullPolicy": policy}, _NO_STATUS))
     for (is_init, cname), s in statuses.items():
         # A status without a spec entry (hand-trimmed dumps): keep what the kubelet said.
         role = model.ContainerRole.INIT if is_init else model.ContainerRole.MAIN
@@ -467,17 +364,17 @@ def parse_pod(obj: Mapping[str, Any]) -> model.PodRecord:
     return model.PodRecord(
         namespace=namespace,
         name=name,
-        uid=_str(meta, "uid", "metadata.uid"),
+        uid=fields.string(meta, "uid", "metadata.uid"),
         owner=owner,
-        node=_intern(_str(spec, "nodeName", "spec.nodeName")),
-        phase=_intern(_str(status, "phase", "status.phase")),
-        created=_str(meta, "creationTimestamp", "metadata.creationTimestamp"),
+        node=_intern(fields.string(spec, "nodeName", "spec.nodeName")),
+        phase=_intern(fields.string(status, "phase", "status.phase")),
+        created=fields.string(meta, "creationTimestamp", "metadata.creationTimestamp"),
         deleting=bool(meta.get("deletionTimestamp")),
-        ready=_is_ready(status),
-        labels=_labels(meta),
+        ready=fields.is_ready(status),
+        labels=fields.labels_of(meta),
         containers=tuple(containers),
-        hosts=tuple(sorted(hosts)),
-        ignored_rules=_ignored(meta),
+        hosts=tuple(sorted(hosts)) if hosts else (),
+        ignored_rules=fields.ignored_rules(meta),
     )
 
 
@@ -487,24 +384,24 @@ def _container_record(
     spec: Mapping[str, Any],
     status: Mapping[str, Any],
 ) -> model.ContainerRecord:
-    where = f"container {name!r}"
     image_id = status.get("imageID") or ""
     if not isinstance(image_id, str):
-        raise ObjectProblem(f"{where}: imageID is not a string")
+        raise ObjectProblem(f"container {name!r}: imageID is not a string")
     state = status.get("state")
     waiting = state.get("waiting") if isinstance(state, dict) else None
     reason = waiting.get("reason", "") if isinstance(waiting, dict) else ""
     image = spec.get("image") or ""
     if not isinstance(image, str):
-        raise ObjectProblem(f"{where}: image is not a string")
+        raise ObjectProblem(f"container {name!r}: image is not a string")
+    policy = spec.get("imagePullPolicy") or ""
     restarts = status.get("restartCount", 0)
     return model.ContainerRecord(
         name=_intern(name),
         role=role,
         image=_intern(image),
-        pull_policy=_intern(str(spec.get("imagePullPolicy") or "")),
+        pull_policy=_intern(policy if type(policy) is str else str(policy)),
         image_id=_intern(image_id),
-        waiting_reason=_intern(str(reason or "")),
+        waiting_reason=_intern(reason if type(reason) is str else str(reason or "")),
         ready=status.get("ready") is True,
         restart_count=restarts if isinstance(restarts, int) else 0,
         has_status=bool(status),
@@ -513,148 +410,149 @@ def _container_record(
 
 def parse_workload(kind: str, obj: Mapping[str, Any]) -> model.Workload:
     """Parse a workload of :data:`WORKLOAD_KINDS` or a bare ReplicaSet."""
-    meta = _meta(obj)
-    spec = _map(obj, "spec", "spec", required=kind != "PodTemplate")
-    status = _map(obj, "status", "status")
+    meta = fields.metadata(obj)
+    spec = fields.mapping(obj, "spec", "spec", required=kind != "PodTemplate")
+    status = fields.mapping(obj, "status", "status")
     if kind == "CronJob":
-        job_template = _map(spec, "jobTemplate", "spec.jobTemplate", required=True)
-        job_spec = _map(job_template, "spec", "spec.jobTemplate.spec", required=True)
+        job_template = fields.mapping(spec, "jobTemplate", "spec.jobTemplate", required=True)
+        job_spec = fields.mapping(job_template, "spec", "spec.jobTemplate.spec", required=True)
         pod_spec = _pod_template_spec(job_spec, "spec.jobTemplate.spec")
     elif kind == "PodTemplate":
         spec = {}  # a PodTemplate is a template and nothing else: no spec, no status
-        pod_spec = _map(_map(obj, "template", "template", required=True), "spec",
-                        "template.spec", required=True)
+        template = fields.mapping(obj, "template", "template", required=True)
+        pod_spec = fields.mapping(template, "spec", "template.spec", required=True)
     else:
         pod_spec = _pod_template_spec(spec, "spec")
     strategy_key = "strategy" if kind == "Deployment" else "updateStrategy"
-    strategy = _map(spec, strategy_key, f"spec.{strategy_key}")
-    rolling = _map(strategy, "rollingUpdate", f"spec.{strategy_key}.rollingUpdate")
+    strategy = fields.mapping(spec, strategy_key, f"spec.{strategy_key}")
+    rolling = fields.mapping(strategy, "rollingUpdate", f"spec.{strategy_key}.rollingUpdate")
     default_strategy = {"Deployment": "RollingUpdate", "StatefulSet": "RollingUpdate",
                         "DaemonSet": "RollingUpdate"}.get(kind, "")
-    annotations = _map(meta, "annotations", "metadata.annotations")
+    annotations = fields.mapping(meta, "annotations", "metadata.annotations")
     revision = annotations.get(_DEPLOYMENT_REVISION)
-    selector = _map(spec, "selector", "spec.selector")
-    replicas = _int(spec, "replicas", "spec.replicas")
+    selector = fields.mapping(spec, "selector", "spec.selector")
+    replicas = fields.integer(spec, "replicas", "spec.replicas")
     if replicas is None and kind in ("Deployment", "StatefulSet", "ReplicaSet",
                                      "ReplicationController", "Rollout"):
         replicas = 1
     return model.Workload(
         kind=kind,
-        namespace=_namespace(meta),
-        name=_name(meta),
-        uid=_str(meta, "uid", "metadata.uid"),
-        owner=_controller(meta),
+        namespace=fields.namespace_of(meta),
+        name=fields.name_of(meta),
+        uid=fields.string(meta, "uid", "metadata.uid"),
+        owner=fields.controller_of(meta),
         containers=_template_containers(pod_spec, "spec.template.spec", with_hosts=True),
-        created=_str(meta, "creationTimestamp", "metadata.creationTimestamp"),
-        generation=_int(meta, "generation", "metadata.generation") or 0,
-        observed_generation=_int(status, "observedGeneration", "status.observedGeneration")
-        or 0,
+        created=fields.string(meta, "creationTimestamp", "metadata.creationTimestamp"),
+        generation=fields.integer(meta, "generation", "metadata.generation") or 0,
+        observed_generation=fields.integer(status, "observedGeneration",
+                                           "status.observedGeneration") or 0,
         replicas=replicas,
-        strategy=_str(strategy, "type", f"spec.{strategy_key}.type") or default_strategy,
-        partition=_int(rolling, "partition", "rollingUpdate.partition") or 0,
+        strategy=fields.string(strategy, "type", f"spec.{strategy_key}.type") or default_strategy,
+        partition=fields.integer(rolling, "partition", "rollingUpdate.partition") or 0,
         paused=spec.get("paused") is True,
         suspended=spec.get("suspend") is True,
-        progress_deadline_seconds=_int(
+        progress_deadline_seconds=fields.integer(
             spec, "progressDeadlineSeconds", "spec.progressDeadlineSeconds"
         ),
-        conditions=_conditions(status),
+        conditions=fields.conditions_of(status),
         revision=_revision_number(revision),
-        current_revision=_str(status, "currentRevision", "status.currentRevision"),
-        update_revision=_str(status, "updateRevision", "status.updateRevision"),
-        updated_replicas=_int(status, "updatedReplicas", "status.updatedReplicas"),
-        ready_replicas=_int(status, "readyReplicas", "status.readyReplicas"),
-        available_replicas=_int(status, "availableReplicas", "status.availableReplicas"),
-        desired_number_scheduled=_int(
+        current_revision=fields.string(status, "currentRevision", "status.currentRevision"),
+        update_revision=fields.string(status, "updateRevision", "status.updateRevision"),
+        updated_replicas=fields.integer(status, "updatedReplicas", "status.updatedReplicas"),
+        ready_replicas=fields.integer(status, "readyReplicas", "status.readyReplicas"),
+        available_replicas=fields.integer(status, "availableReplicas", "status.availableReplicas"),
+        desired_number_scheduled=fields.integer(
             status, "desiredNumberScheduled", "status.desiredNumberScheduled"
         ),
-        updated_number_scheduled=_int(
+        updated_number_scheduled=fields.integer(
             status, "updatedNumberScheduled", "status.updatedNumberScheduled"
         ),
-        selector=_labels(selector, "matchLabels"),
-        ignored_rules=_ignored(meta),
+        selector=fields.labels_of(selector, "matchLabels"),
+        ignored_rules=fields.ignored_rules(meta),
     )
 
 
 def parse_replicaset(obj: Mapping[str, Any], owner: model.OwnerRef) -> model.Revision:
     """Parse a ReplicaSet that a controller owns (a Deployment revision)."""
-    meta = _meta(obj)
-    spec = _map(obj, "spec", "spec", required=True)
-    status = _map(obj, "status", "status")
-    labels = dict(_labels(meta))
-    name = _name(meta)
-    annotations = _map(meta, "annotations", "metadata.annotations")
+    meta = fields.metadata(obj)
+    spec = fields.mapping(obj, "spec", "spec", required=True)
+    status = fields.mapping(obj, "status", "status")
+    labels = dict(fields.labels_of(meta))
+    name = fields.name_of(meta)
+    annotations = fields.mapping(meta, "annotations", "metadata.annotations")
     number = annotations.get(_DEPLOYMENT_REVISION)
     return model.Revision(
         kind="ReplicaSet",
-        namespace=_namespace(meta),
+        namespace=fields.namespace_of(meta),
         name=name,
-        uid=_str(meta, "uid", "metadata.uid"),
+        uid=fields.string(meta, "uid", "metadata.uid"),
         owner=owner,
         hash=_intern(labels.get(_TEMPLATE_HASH) or name.rpartition("-")[2]),
         number=_revision_number(number),
         containers=_template_containers(
             _pod_template_spec(spec, "spec"), "spec.template.spec", with_hosts=False
         ),
-        created=_str(meta, "creationTimestamp", "metadata.creationTimestamp"),
-        replicas=_int(spec, "replicas", "spec.replicas"),
-        ready_replicas=_int(status, "readyReplicas", "status.readyReplicas"),
-        available_replicas=_int(status, "availableReplicas", "status.availableReplicas"),
+        created=fields.string(meta, "creationTimestamp", "metadata.creationTimestamp"),
+        replicas=fields.integer(spec, "replicas", "spec.replicas"),
+        ready_replicas=fields.integer(status, "readyReplicas", "status.readyReplicas"),
+        available_replicas=fields.integer(status, "availableReplicas", "status.availableReplicas"),
     )
 
 
 def parse_controller_revision(obj: Mapping[str, Any]) -> model.Revision:
     """Parse a ControllerRevision (StatefulSet and DaemonSet history)."""
-    meta = _meta(obj)
-    name = _name(meta)
-    labels = dict(_labels(meta))
-    number = _int(obj, "revision", "revision")
-    data = _map(obj, "data", "data")
+    meta = fields.metadata(obj)
+    name = fields.name_of(meta)
+    labels = dict(fields.labels_of(meta))
+    number = fields.integer(obj, "revision", "revision")
+    data = fields.mapping(obj, "data", "data")
     containers: tuple[model.ContainerSpec, ...] = ()
-    template = _map(_map(data, "spec", "data.spec"), "template", "data.spec.template")
-    pod_spec = _map(template, "spec", "data.spec.template.spec")
+    template = fields.mapping(fields.mapping(data, "spec", "data.spec"), "template",
+                              "data.spec.template")
+    pod_spec = fields.mapping(template, "spec", "data.spec.template.spec")
     if pod_spec.get("containers") is not None:
         containers = _template_containers(pod_spec, "data.spec.template.spec", with_hosts=False)
-    owner = _controller(meta)
+    owner = fields.controller_of(meta)
     revision_hash = labels.get(_REVISION_HASH)
     if not revision_hash:
         revision_hash = name.removeprefix(f"{owner.name}-") if owner else name
     return model.Revision(
         kind="ControllerRevision",
-        namespace=_namespace(meta),
+        namespace=fields.namespace_of(meta),
         name=name,
-        uid=_str(meta, "uid", "metadata.uid"),
+        uid=fields.string(meta, "uid", "metadata.uid"),
         owner=owner,
         hash=_intern(revision_hash),
         number=number,
         containers=containers,
-        created=_str(meta, "creationTimestamp", "metadata.creationTimestamp"),
+        created=fields.string(meta, "creationTimestamp", "metadata.creationTimestamp"),
     )
 
 
 def parse_service(obj: Mapping[str, Any]) -> model.ServiceRecord:
     """Parse a Service."""
-    meta = _meta(obj)
-    spec = _map(obj, "spec", "spec")
-    selector = _map(spec, "selector", "spec.selector")
+    meta = fields.metadata(obj)
+    spec = fields.mapping(obj, "spec", "spec")
+    selector = fields.mapping(spec, "selector", "spec.selector")
     return model.ServiceRecord(
-        namespace=_namespace(meta),
-        name=_name(meta),
+        namespace=fields.namespace_of(meta),
+        name=fields.name_of(meta),
         selector=frozenset((_intern(str(k)), _intern(str(v))) for k, v in selector.items()),
-        type=_str(spec, "type", "spec.type") or "ClusterIP",
-        cluster_ip=_str(spec, "clusterIP", "spec.clusterIP"),
+        type=fields.string(spec, "type", "spec.type") or "ClusterIP",
+        cluster_ip=fields.string(spec, "clusterIP", "spec.clusterIP"),
     )
 
 
 def parse_node(obj: Mapping[str, Any]) -> model.NodeRecord:
     """Parse a Node."""
-    meta = _meta(obj)
-    spec = _map(obj, "spec", "spec")
-    status = _map(obj, "status", "status")
-    info = _map(status, "nodeInfo", "status.nodeInfo")
+    meta = fields.metadata(obj)
+    spec = fields.mapping(obj, "spec", "spec")
+    status = fields.mapping(obj, "status", "status")
+    info = fields.mapping(status, "nodeInfo", "status.nodeInfo")
     return model.NodeRecord(
-        name=_intern(_name(meta)),
-        container_runtime=_str(info, "containerRuntimeVersion", "containerRuntimeVersion"),
-        architecture=_str(info, "architecture", "status.nodeInfo.architecture"),
-        ready=any(c.type == "Ready" and c.status == "True" for c in _conditions(status)),
+        name=_intern(fields.name_of(meta)),
+        container_runtime=fields.string(info, "containerRuntimeVersion", "containerRuntimeVersion"),
+        architecture=fields.string(info, "architecture", "status.nodeInfo.architecture"),
+        ready=any(c.type == "Ready" and c.status == "True" for c in fields.conditions_of(status)),
         unschedulable=spec.get("unschedulable") is True,
     )

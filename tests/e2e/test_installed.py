@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 
 from scanner.clusters import toolchain
 from scanner.scenarios import catalog
+from tests import scenario_files
 
 pytestmark = pytest.mark.cluster
 
@@ -46,7 +46,6 @@ spec:
 """
 
 TEAM_SCENARIO = """\
-name: team-worker-restart
 title: "Our nightly job restarts workers after :stable was re-pushed"
 description: |
   A team's own scenario, kept in its own folder and run with --dir.
@@ -163,9 +162,8 @@ def test_scenario_run_from_the_per_user_cache(installed: Installed) -> None:
 
 def test_a_dir_of_its_own(installed: Installed) -> None:
     team = installed.cwd / "team-scenarios"
-    (team / "apps").mkdir(parents=True)
-    (team / "apps" / "worker.yaml").write_text(TEAM_APP)
-    (team / "worker-restart.yaml").write_text(textwrap.dedent(TEAM_SCENARIO))
+    scenario_files.write(team, TEAM_SCENARIO, {"apps/worker.yaml": TEAM_APP},
+                         name="team-worker-restart")
 
     listed = installed.run("scenario", "list", "--dir", "team-scenarios")
     assert listed.returncode == 0, listed.stderr

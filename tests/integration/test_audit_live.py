@@ -11,8 +11,6 @@ page over a run of library scenarios is opened in headless Chromium.
 from __future__ import annotations
 
 import json
-import textwrap
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +22,10 @@ from kubernetes import client
 from scanner import cli
 from scanner.clusters import base
 from scanner.oci import synthetic
-from tests import htmltree
+from tests import htmltree, scenario_files
 from tests.e2e import chromium
 from tests.integration import kubeutil as ku
 from tests.integration.test_scan_live import _token_kubeconfig
-from tests.integration.test_scenarios import existing_args
 
 pytestmark = pytest.mark.cluster
 
@@ -177,13 +174,10 @@ spec:
 def test_diff_and_history_over_an_injection_and_its_fix(
         cluster: base.ClusterHandle, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    (tmp_path / "app.yaml").write_text(APP)
-    scenario = tmp_path / f"{name}.yaml"
-    scenario.write_text(f"name: {name}\n" + textwrap.dedent(INJECT_AND_FIX))
+    scenario, name = scenario_files.write(tmp_path, INJECT_AND_FIX, {"app.yaml": APP})
     out = tmp_path / "out"
     code = cli.main(["scenario", "run", "--file", str(scenario), "--out", str(out),
-                     *existing_args(cluster)])
+                     *scenario_files.existing_args(cluster)])
     printed = capsys.readouterr()
     assert code == 0, printed.out + printed.err
     before, after, fixed = (out / "scans" / f"{name}--{label}.json"
@@ -229,7 +223,7 @@ def test_history_over_library_scenarios_in_chromium(
     assert exe is not None, "Chromium is not installed: apt-get install -y chromium"
     out = tmp_path / "out"
     code = cli.main(["scenario", "run", "retag-scale-up", "pinned-control", "stuck-rollout",
-                     "--out", str(out), *existing_args(cluster)])
+                     "--out", str(out), *scenario_files.existing_args(cluster)])
     printed = capsys.readouterr()
     assert code == 0, printed.out + printed.err
     reports = sorted((out / "scans").glob("*.json"))

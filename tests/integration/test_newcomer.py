@@ -16,7 +16,7 @@ import yaml
 
 from scanner import cli
 from scanner.clusters import base, toolchain
-from tests.integration.test_scenarios import scenario_file
+from tests import scenario_files
 
 pytestmark = pytest.mark.cluster
 
@@ -75,10 +75,10 @@ def test_scenario_run_uses_a_running_cluster_as_it_is(
     assert cli.main(["cluster", "up", *args, "--nodes", "2"]) == 0
     capsys.readouterr()
     try:
-        small, small_name = scenario_file(tmp_path, ONE_NODE)
+        small, small_name = scenario_files.write(tmp_path, ONE_NODE)
         big_dir = tmp_path / "big"
         big_dir.mkdir()
-        big, big_name = scenario_file(big_dir, "requires: {nodes: 3}\n"
+        big, big_name = scenario_files.write(big_dir, "requires: {nodes: 3}\n"
                                       + textwrap.dedent(ONE_NODE))
         out_dir = tmp_path / "out"
         code = cli.main(["scenario", "run", "--file", str(small), "--file", str(big),

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -22,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 
 from scanner import cli
@@ -30,48 +28,13 @@ from scanner.clusters import base, kwok, processes
 from scanner.oci import client as oci_client
 from scanner.oci import credentials, synthetic
 from scanner.scenarios import catalog, observers, outputs, records, running, targets
+from tests import scenario_files
 from tests.integration import kubeutil as ku
 
 pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 LABEL_SCENARIO = "scenarios.driftscan.io/scenario"
-
-APP = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  labels: {app: web}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - name: app
-        image: "{{ registry }}/{{ namespace }}/shop/web:1.0@{{ digest:b1 }}"
-"""
-
-
-def context_of(kubeconfig: Path) -> str:
-    return str(yaml.safe_load(kubeconfig.read_text())["current-context"])
-
-
-def existing_args(cluster: base.ClusterHandle) -> list[str]:
-    return ["--provider", "existing", "--context", context_of(cluster.kubeconfig),
-            "--kubeconfig", str(cluster.kubeconfig), "--registry", cluster.registry,
-            "--pull-registry", cluster.pull_registry]
-
-
-def scenario_file(folder: Path, body: str, app: str = APP) -> tuple[Path, str]:
-    """A scenario named uniquely (so its namespace can be found by label) and its app."""
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    (folder / "app.yaml").write_text(app)
-    path = folder / f"{name}.yaml"
-    path.write_text(f"name: {name}\n" + textwrap.dedent(body))
-    return path, name
 
 
 def namespaces_of(kube: client.ApiClient, scenario: str) -> list[Any]:
@@ -105,7 +68,7 @@ def test_two_library_scenarios_pass_through_the_cli(
         capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     code = run_cli(["retag-scale-up", "statefulset-partition", "--out", str(out),
-                    *existing_args(cluster)])
+                    *scenario_files.existing_args(cluster)])
     printed = capsys.readouterr()
     assert code == 0, printed.out + printed.err
     assert "2 scenarios: 2 passed — run completed" in printed.out
@@ -152,7 +115,7 @@ def test_the_whole_library_passes_in_a_shared_cluster(
 def test_a_missed_expectation_fails_the_run_with_expected_vs_found(
         cluster: base.ClusterHandle, kube: client.ApiClient, tmp_path: Path) -> None:
     # The image is pinned by digest: re-pushing the tag cannot make the pods drift.
-    path, name = scenario_file(tmp_path, """\
+    path, name = scenario_files.write(tmp_path, """\
         steps:
         - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b1}
         - apply: app.yaml
@@ -169,7 +132,8 @@ def test_a_missed_expectation_fails_the_run_with_expected_vs_found(
             - {rule: mutable-tag}
         """)
     out = tmp_path / "out"
-    assert run_cli(["--file", str(path), "--out", str(out), *existing_args(cluster)]) == 1
+    assert run_cli(["--file", str(path), "--out", str(out),
+                    *scenario_files.existing_args(cluster)]) == 1
     case = ET.parse(out / "junit.xml").getroot().find("testsuite/testcase")
     assert case is not None and case.get("name") == name
     failure = case.find("failure")
@@ -189,7 +153,7 @@ def test_a_missed_expectation_fails_the_run_with_expected_vs_found(
 
 def test_cleanup_after_a_failed_step(cluster: base.ClusterHandle, kube: client.ApiClient,
                                      tmp_path: Path) -> None:
-    path, name = scenario_file(tmp_path, """\
+    path, name = scenario_files.write(tmp_path, """\
         steps:
         - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b1}
         - apply: app.yaml
@@ -204,7 +168,8 @@ def test_cleanup_after_a_failed_step(cluster: base.ClusterHandle, kube: client.A
           never: {clean: true}
         """)
     out = tmp_path / "out"
-    assert run_cli(["--file", str(path), "--out", str(out), *existing_args(cluster)]) == 2
+    assert run_cli(["--file", str(path), "--out", str(out),
+                    *scenario_files.existing_args(cluster)]) == 2
     (scenario,) = json.loads((out / "journal.json").read_text())["scenarios"]
     assert scenario["status"] == "failed"
     assert scenario["error"]["step"] == "steps[2]"
@@ -242,7 +207,7 @@ class InterruptAfter(observers.Observer):
 
 def test_cleanup_after_an_interrupt_mid_run(cluster: base.ClusterHandle,
                                             kube: client.ApiClient, tmp_path: Path) -> None:
-    path, name = scenario_file(tmp_path, """\
+    path, name = scenario_files.write(tmp_path, """\
         steps:
         - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b1}
         - apply: app.yaml
@@ -279,7 +244,7 @@ def _default_sigint() -> None:
 def test_a_signal_to_a_running_process_cleans_up(cluster: base.ClusterHandle,
                                                  kube: client.ApiClient, tmp_path: Path,
                                                  signum: signal.Signals) -> None:
-    path, name = scenario_file(tmp_path, """\
+    path, name = scenario_files.write(tmp_path, """\
         steps:
         - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b1}
         - apply: app.yaml
@@ -293,7 +258,7 @@ def test_a_signal_to_a_running_process_cleans_up(cluster: base.ClusterHandle,
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "scanner.cli", "scenario", "run", "--file", str(path),
-         "--out", str(out), *existing_args(cluster)],
+         "--out", str(out), *scenario_files.existing_args(cluster)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_default_sigint)
     try:
@@ -329,7 +294,7 @@ def test_existing_provider_skips_node_steps(cluster: base.ClusterHandle, tmp_pat
                                             capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     code = run_cli(["retag-new-node", "sidecar-drift", "--out", str(out),
-                    *existing_args(cluster)])
+                    *scenario_files.existing_args(cluster)])
     printed = capsys.readouterr()
     assert code == 0, printed.out + printed.err  # a skip is reported, not a failure
     assert "2 scenarios: 1 skipped, 1 passed" in printed.out
@@ -352,7 +317,7 @@ def test_existing_provider_deletes_the_images_it_pushed(
                                 docker_config=credentials.load_docker_config())
     other = f"others-{uuid.uuid4().hex[:8]}/web"
     theirs = synthetic.push_image(reg, other, "1.0", synthetic.build_image(f"{other}-1"))
-    path, name = scenario_file(tmp_path, """\
+    path, name = scenario_files.write(tmp_path, """\
         steps:
         - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b1}
         - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b2}
@@ -365,7 +330,8 @@ def test_existing_provider_deletes_the_images_it_pushed(
           s: {clean: true}
         """)
     out = tmp_path / "out"
-    assert run_cli(["--file", str(path), "--out", str(out), *existing_args(cluster)]) == 0
+    assert run_cli(["--file", str(path), "--out", str(out),
+                    *scenario_files.existing_args(cluster)]) == 0
     (scenario,) = json.loads((out / "journal.json").read_text())["scenarios"]
     namespace = scenario["namespace"]
     digests = {b["name"]: b["digest"] for b in scenario["builds"]}
@@ -382,7 +348,7 @@ def test_existing_provider_deletes_the_images_it_pushed(
 
 def test_drain_node_leaves_nodes_of_a_cluster_the_run_did_not_start_alone(
         cluster: base.ClusterHandle, kube: client.ApiClient, tmp_path: Path) -> None:
-    hosting, _ = scenario_file(tmp_path, """\
+    hosting, _ = scenario_files.write(tmp_path, """\
         steps:
         - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b1}
         - apply: app.yaml
@@ -392,7 +358,7 @@ def test_drain_node_leaves_nodes_of_a_cluster_the_run_did_not_start_alone(
         expect:
           s: {clean: true}
         """)
-    added, _ = scenario_file(tmp_path, """\
+    added, _ = scenario_files.write(tmp_path, """\
         steps:
         - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b1}
         - add-node: extra
