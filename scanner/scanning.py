@@ -227,14 +227,29 @@ def _write(report: report_model.Report, options: ScanOptions, stdout: Console) -
                      highlight=False, soft_wrap=True)
         return
     # Render completely before touching the file: a failure keeps the last good report.
+    if options.format == "json":
+        from scanner.report import json_format
+
+        _write_file(path, json_format.render_bytes(report), stdout, report)
+        return
     if options.format != "table":
         text = _text(report, options)
     else:
         buffer = io.StringIO()
         terminal.render(report, Console(file=buffer, width=120, color_system=None))
         text = buffer.getvalue()
+    _write_file(path, text, stdout, report)
+
+
+def _write_file(path: Path, content: str | bytes, stdout: Console,
+                report: report_model.Report) -> None:
+    from scanner.report import terminal
+
     try:
-        writing.write_text(path, text)
+        if isinstance(content, bytes):
+            writing.write_bytes(path, content)
+        else:
+            writing.write_text(path, content)
     except OSError as e:
         raise errors.InputError(f"cannot write {path}: {e.strerror}") from e
     stdout.print(plain.text(f"wrote {path}: {terminal.summary_line(report)}"),

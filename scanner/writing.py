@@ -11,13 +11,15 @@ to its target (the link stays a link); a target that is not a regular file
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any, BinaryIO
 
-__all__ = ["is_directory", "write_pieces", "write_text"]
+__all__ = ["is_directory", "write_bytes", "write_pieces", "write_text"]
 
 _BUFFER = 1 << 20
 
@@ -40,6 +42,15 @@ def write_text(path: str | Path, text: str) -> None:
     write_pieces(path, (text,))
 
 
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """As :func:`write_text`, for text already encoded as UTF-8 (no decode, no re-encode).
+
+    Raises:
+        OSError: the folder or file cannot be written (nothing was changed).
+    """
+    _write(path, (data,), binary=True)
+
+
 def write_pieces(path: str | Path, pieces: Iterable[str]) -> None:
     """As :func:`write_text`, for a text produced piece by piece (a streamed page).
 
@@ -48,6 +59,10 @@ def write_pieces(path: str | Path, pieces: Iterable[str]) -> None:
     Raises:
         OSError: the folder or file cannot be written (nothing was changed).
     """
+    _write(path, pieces, binary=False)
+
+
+def _write(path: str | Path, pieces: Iterable[str] | Iterable[bytes], *, binary: bool) -> None:
     target = Path(path)
     if target.is_symlink():
         target = target.resolve()
@@ -57,7 +72,7 @@ def write_pieces(path: str | Path, pieces: Iterable[str]) -> None:
     except FileNotFoundError:
         existing = None
     if existing is not None and not stat.S_ISREG(existing.st_mode):
-        with target.open("w", encoding="utf-8") as handle:
+        with _open(target.open("wb"), binary) as handle:
             for piece in pieces:
                 handle.write(piece)
         return
@@ -65,7 +80,7 @@ def write_pieces(path: str | Path, pieces: Iterable[str]) -> None:
             else 0o666 & ~_umask())
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="", buffering=_BUFFER) as handle:
+        with _open(os.fdopen(fd, "wb", buffering=_BUFFER), binary) as handle:
             for piece in pieces:
                 handle.write(piece)
             handle.flush()
@@ -76,6 +91,13 @@ def write_pieces(path: str | Path, pieces: Iterable[str]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _open(raw: BinaryIO, binary: bool) -> Any:
+    """``raw`` itself for bytes, or a UTF-8 text layer over it (newlines untranslated)."""
+    if binary:
+        return raw
+    return io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=True)
 
 
 def is_directory(output: str) -> bool:

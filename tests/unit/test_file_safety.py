@@ -38,9 +38,10 @@ def test_a_failed_render_keeps_the_last_good_report(
         raise errors.InputError("renderer failed")
 
     from scanner.report import json_format, terminal
-    # The HTML page is streamed into its file: break the stream, not a whole render.
+    # The HTML page is streamed into its file: break the stream, not a whole render; a
+    # JSON file is written from the rendered bytes.
     monkeypatch.setattr({"html": html, "json": json_format, "table": terminal}[fmt],
-                        "stream" if fmt == "html" else "render", broken)
+                        {"html": "stream", "json": "render_bytes"}.get(fmt, "render"), broken)
     assert cli.main(["scan", "--from", str(DUMP), "--format", fmt, "-o", str(out)]) == 2
     assert out.read_bytes() == good
     assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no temporary file left
@@ -130,3 +131,13 @@ def test_pin_write_refuses_a_file_edited_since_it_was_read(
     assert after["web.yaml"] == before["web.yaml"] + b"# edited\n"  # the edit survives
     assert {k: v for k, v in after.items() if k != "web.yaml"} == {
         k: v for k, v in before.items() if k != "web.yaml"}
+
+
+def test_write_bytes_replaces_in_one_rename(tmp_path: Path) -> None:
+    target = tmp_path / "report.json"
+    target.write_text("old")
+    target.chmod(0o640)
+    writing.write_bytes(target, "{\"name\":\"café\"}\n".encode())
+    assert target.read_text(encoding="utf-8") == "{\"name\":\"café\"}\n"
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
