@@ -6,6 +6,7 @@ import hashlib
 import json
 from typing import Any
 
+import orjson
 import pytest
 
 from scanner.report import integrity, json_format
@@ -46,3 +47,23 @@ def test_sealed_digest_is_the_standard_library_digest(path: Any) -> None:
     assert report.integrity.digest == "sha256:" + hashlib.sha256(_stdlib(body)).hexdigest()
     assert json.loads(json_format.render(report)) == body
     assert integrity.verify(json.loads(json_format.render(report))).ok
+
+
+def test_a_float_in_evidence_seals_with_the_standard_library_digest() -> None:
+    """The seal walks only the evidence objects for floats: one there takes the slow path."""
+    import dataclasses
+
+    report = next(r for r in (helpers.report_for(helpers.load(p))
+                              for p in helpers.fixture_files())
+                  if any(w.findings for w in r.workloads))
+    i, w = next((i, w) for i, w in enumerate(report.workloads) if w.findings)
+    odd = dataclasses.replace(w.findings[0], evidence={"ratio": 1e-05, "n": [0.1, 1e16]})
+    workloads = list(report.workloads)
+    workloads[i] = dataclasses.replace(w, findings=(odd, *w.findings[1:]))
+    sealed = integrity.seal(dataclasses.replace(report, workloads=tuple(workloads)))
+    body = json_format.to_dict(dataclasses.replace(sealed, integrity=None))
+    assert sealed.integrity is not None
+    assert sealed.integrity.digest == "sha256:" + hashlib.sha256(_stdlib(body)).hexdigest()
+    # orjson writes these floats differently ("1e-5", "1e16"): the fast path was not taken.
+    assert b'"ratio":1e-05' in _stdlib(body)
+    assert orjson.dumps(body, option=orjson.OPT_SORT_KEYS) != _stdlib(body)
