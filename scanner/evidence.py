@@ -301,8 +301,15 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 
 def _plain(value: Any) -> JSONValue:
-    if type(value) in _LEAVES:  # most values: names and counts (never dataclasses)
+    kind = type(value)
+    if kind in _LEAVES:  # most values: names and counts (never dataclasses)
         return typing.cast(JSONValue, value)
+    # Pod lists and per-digest maps first, their leaves copied without a call each.
+    if kind is tuple or kind is list:
+        return [v if type(v) in _LEAVES else _plain(v) for v in value]
+    if kind is dict:
+        return {k if type(k) is str else str(k): v if type(v) in _LEAVES else _plain(v)
+                for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
     if isinstance(value, Mapping):

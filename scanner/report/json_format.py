@@ -224,8 +224,14 @@ _LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def _plain(value: Any) -> Any:
-    if type(value) in _LEAVES:
+    kind = type(value)
+    if kind in _LEAVES:
         return value
+    if kind is dict:  # an evidence object: leaves copied without a call each
+        return {k if type(k) is str else str(k): v if type(v) in _LEAVES else _plain(v)
+                for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [v if type(v) in _LEAVES else _plain(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
