@@ -119,6 +119,8 @@ class Graph:
         self._groups: dict[model.WorkloadRef, tuple[RevisionGroup, ...]] = {}
         self._uses: dict[model.WorkloadRef, list[DigestUse]] = {}
         self._live_uses: dict[model.WorkloadRef, list[DigestUse]] = {}
+        self._selecting: dict[model.WorkloadRef, list[model.ServiceRecord]] = {}
+        """Filled on demand: the detectors and the report both ask for each workload."""
         self._sorted_refs: tuple[model.WorkloadRef, ...] | None = None
         self._pods_by_name = {(p.namespace, p.name): p for p in snapshot.pods}
         self._services = {(s.namespace, s.name): s for s in snapshot.services}
@@ -381,11 +383,14 @@ def node(g: Graph, name: str) -> model.NodeRecord | None:
 
 def services_selecting(g: Graph, ref: model.WorkloadRef) -> list[model.ServiceRecord]:
     """Services whose selector matches at least one pod of the workload."""
-    found: set[tuple[str, str]] = set()
-    for pod in pods(g, ref):
-        for name in g._selected_by.get((pod.namespace, pod.name), ()):
-            found.add((pod.namespace, name))
-    return [g._services[k] for k in sorted(found)]
+    known = g._selecting.get(ref)
+    if known is None:
+        found: set[tuple[str, str]] = set()
+        for pod in pods(g, ref):
+            for name in g._selected_by.get((pod.namespace, pod.name), ()):
+                found.add((pod.namespace, name))
+        known = g._selecting[ref] = [g._services[k] for k in sorted(found)]
+    return list(known)
 
 
 def traffic_by_digest(
