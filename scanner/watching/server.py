@@ -88,8 +88,10 @@ class Endpoints:
         self._thread.start()
 
     def close(self) -> None:
-        """Stop serving and release the socket."""
-        self._server.shutdown()
+        """Stop serving and release the socket (also when serving never started)."""
+        if self._thread.is_alive():
+            # shutdown() waits for serve_forever to return: never call it when it never ran.
+            self._server.shutdown()
         self._server.server_close()
 
     def _answer(self, path: str) -> tuple[int, str, bytes]:

@@ -6,6 +6,7 @@ import copy
 import http.client
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -154,3 +155,22 @@ def test_bad_flags_are_one_line_and_exit_2(args: list[str],
     assert cli.main(["watch", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1, err
+
+
+def test_a_kubeconfig_that_cannot_be_read_ends_the_watch_at_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The server is bound before the kubeconfig is read: closing it when it never served
+    # must not wait for a serving loop that never ran.
+    missing = f"{tmp_path}/missing-kubeconfig"
+    assert cli.main(["watch", "--kubeconfig", missing, "-A", "--listen", "127.0.0.1:0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and missing in err, err
+
+
+def test_endpoints_that_never_served_close_at_once(holder: Holder) -> None:
+    metrics = watch_metrics.Metrics()
+    served = server.Endpoints("127.0.0.1", 0, lambda: holder.status, metrics)
+    address = served.address
+    served.close()
+    with pytest.raises(OSError):
+        http.client.HTTPConnection(*address, timeout=2).connect()
