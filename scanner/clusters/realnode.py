@@ -233,6 +233,27 @@ def _pids_in(dirs: Iterable[Path]) -> set[int]:
     return pids
 
 
+def process_identity(pid: int) -> tuple[int, int] | None:
+    """``(pid, start time)`` of a live process, or None when it is gone or a zombie.
+
+    The start time tells a process from a later one that was given the same pid; a zombie
+    (killed, its parent gone, not yet reaped by init) holds nothing but its pid.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()  # after "pid (comm)": state is first
+    if len(fields) < 20 or fields[0] in ("Z", "X"):
+        return None
+    return pid, int(fields[19])
+
+
+def still_running(identities: Iterable[tuple[int, int]]) -> list[int]:
+    """The pids among ``identities`` that are still the same live process."""
+    return [pid for pid, start in identities if process_identity(pid) == (pid, start)]
+
+
 def processes_naming(text: str) -> set[int]:
     """Pids whose command line contains ``text`` (the node's socket: its shims)."""
     out: set[int] = set()
@@ -294,10 +315,13 @@ def teardown(node: RealNode, procs: Iterable[processes.Process]) -> list[str]:
     with contextlib.suppress(errors.ProviderError):
         processes.kill_all([p for p in procs if not p.name.startswith("kubelet-")])
     shims = processes_naming(node["socket"])
-    for pid in pids | shims:
+    killed = {i for i in (process_identity(p) for p in pids | shims) if i is not None}
+    for pid, _start in killed:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
+    while still_running(killed) and time.monotonic() < deadline:
+        time.sleep(0.05)
     left = list(dirs)
     while left and time.monotonic() < deadline:
         for folder in list(left):

@@ -5,7 +5,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
+import subprocess
 import tarfile
+import time
 import tomllib
 from pathlib import Path
 
@@ -159,3 +162,18 @@ def test_kind_and_real_nodes_use_the_local_base_without_any_registry() -> None:
     assert images_kind.local_base_fits(synthetic.DEFAULT_PLATFORM) is (
         __import__("platform").machine() == "x86_64")
     assert not images_kind.local_base_fits(synthetic.Platform("linux", "s390x"))
+
+
+def test_a_process_is_known_by_pid_and_start_time_and_a_zombie_is_gone() -> None:
+    me = realnode.process_identity(os.getpid())
+    assert me is not None and me[0] == os.getpid()
+    assert realnode.still_running([me]) == [os.getpid()]
+    assert realnode.still_running([(os.getpid(), me[1] + 1)]) == []  # a later process
+    child = subprocess.Popen(["true"])
+    deadline = time.monotonic() + 10
+    while realnode.process_identity(child.pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.01)  # exited, not yet reaped: a zombie
+    assert Path(f"/proc/{child.pid}").exists()
+    assert realnode.process_identity(child.pid) is None
+    child.wait()
+    assert realnode.process_identity(child.pid) is None
