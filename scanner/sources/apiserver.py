@@ -323,11 +323,7 @@ def _exchange(
         finally:
             response.release_conn()
     except (urllib3.exceptions.HTTPError, OSError) as e:
-        raise errors.ClusterUnreachable(
-            f"cannot reach the apiserver at {conn.host} (context {conn.context!r}):"
-            f" {transport_reason(e)}",
-            hint="check that the cluster is running and the kubeconfig points at it",
-        ) from e
+        raise _unreachable(conn, e) from e
     if len(data or b"") > _MAX_BODY:
         raise errors.ClusterUnreachable(
             f"the apiserver at {conn.host} answered {method} {path} with more than"
@@ -336,6 +332,13 @@ def _exchange(
         )
     return Response(int(response.status), data or b"",
                      str(response.headers.get("Retry-After") or ""))
+
+
+def _unreachable(conn: Connection, e: BaseException) -> errors.ClusterUnreachable:
+    return errors.ClusterUnreachable(
+        f"cannot reach the apiserver at {conn.host} (context {conn.context!r}):"
+        f" {transport_reason(e)}",
+        hint="check that the cluster is running and the kubeconfig points at it")
 
 
 def stream(conn: Connection, path: str, query: Sequence[tuple[str, Any]],
@@ -360,11 +363,7 @@ def stream(conn: Connection, path: str, query: Sequence[tuple[str, Any]],
                 connect=connect if isinstance(connect, int | float) else None,
                 read=read_timeout))
     except (urllib3.exceptions.HTTPError, OSError) as e:
-        raise errors.ClusterUnreachable(
-            f"cannot reach the apiserver at {conn.host} (context {conn.context!r}):"
-            f" {transport_reason(e)}",
-            hint="check that the cluster is running and the kubeconfig points at it",
-        ) from e
+        raise _unreachable(conn, e) from e
 
 
 def backoff(response: Response, attempt: int) -> float:
