@@ -108,15 +108,18 @@ def scan(
         if isinstance(outcome, BaseException) and not isinstance(outcome, _CLUSTER_FAILURES):
             raise outcome
         results.append(outcome)
-    return merge(list(zip(names, results, strict=True)))
+    return merge(list(zip(names, results, strict=True)),
+                 asked=(request.namespaces, request.all_namespaces))
 
 
-def merge(outcomes: Sequence[tuple[str, Outcome]]) -> report_model.Report:
+def merge(outcomes: Sequence[tuple[str, Outcome]],
+          asked: tuple[tuple[str, ...], bool] = ((), False)) -> report_model.Report:
     """One report from each cluster's report (or failure), in the order of ``outcomes``.
 
     Workloads are sorted worst first across clusters, ties by kind, cluster, namespace
     and name. Rules and controls are the same for every cluster and listed once; each
-    cluster's provenance moves to its entry in ``clusters``.
+    cluster's provenance moves to its entry in ``clusters``. ``asked`` (``-n`` namespaces,
+    ``-A``) is the scope the report states when no cluster answered.
     """
     workloads: list[report_model.WorkloadEntry] = []
     gaps: list[report_model.GapEntry] = []
@@ -153,14 +156,15 @@ def merge(outcomes: Sequence[tuple[str, Outcome]]) -> report_model.Report:
     scope = scopes[0] if scopes and all(
         (s.namespaces, s.all_namespaces) == (scopes[0].namespaces, scopes[0].all_namespaces)
         for s in scopes) else None
+    namespaces, all_namespaces = ((scope.namespaces, scope.all_namespaces) if scope
+                                  else asked if not scopes else ((), False))
     return report_model.Report(
         schema=report_model.SCHEMA,
         generated_at=building.now(),
         tool=report_model.ToolEntry("driftscan", __version__),
         source=report_model.SourceEntry(
             type="live", context=None, files=(),
-            namespaces=scope.namespaces if scope else (),
-            all_namespaces=scope.all_namespaces if scope else False, server=None),
+            namespaces=namespaces, all_namespaces=all_namespaces, server=None),
         summary=summary,
         gaps=tuple(gaps),
         workloads=tuple(workloads),

@@ -92,6 +92,13 @@ def test_every_cluster_unreachable_is_a_report_of_gaps_not_an_error() -> None:
     assert scanning.exit_code(merged, findings.Severity.HIGH) == exits.INCOMPLETE
 
 
+def test_a_fleet_that_never_answered_states_the_scope_it_was_asked_for() -> None:
+    merged = fleet.merge([("a", _unreachable()), ("b", _unreachable())], asked=((), True))
+    assert merged.source.all_namespaces and merged.source.scope() == "all namespaces"
+    merged = fleet.merge([("a", _unreachable())], asked=(("shop",), False))
+    assert merged.source.scope() == "namespace shop"
+
+
 def test_a_cluster_gap_keeps_its_cluster() -> None:
     clean = _report(CLEAN)
     gapped = report_model.Report(**{**clean.__dict__, "gaps": (
