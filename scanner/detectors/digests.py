@@ -71,9 +71,11 @@ def digest_drift(snapshot: model.Snapshot, g: graph.Graph) -> list[findings.Find
             for use in view.comparable:
                 by_revision[use.revision].append(use)
             for revision_key, uses in sorted(by_revision.items()):
-                counts = common.count_by_digest(uses)
-                if len(counts) < 2:
+                # Most revisions run one build: tell that from a set of keys before
+                # counting and sorting pod names per digest.
+                if len({u.image_id.key for u in uses}) < 2:
                     continue
+                counts = common.count_by_digest(uses)
                 result.append(_drift_finding(snapshot, g, ref, view, revision_key, uses,
                                              counts))
     return result
