@@ -258,9 +258,23 @@ def parse_image_id(raw: str) -> ImageID:
             raw=raw, kind=ImageIDKind.CONFIG_ID, digest=f"sha256:{value}", repository=None
         )
     if "@" in value:
-        ref = try_parse(value)
-        if ref is not None and ref.digest is not None and _SHA256_RE.match(ref.digest):
-            return ImageID(
-                raw=raw, kind=ImageIDKind.REPO_DIGEST, digest=ref.digest, repository=ref.name
-            )
+        name_part, _, digest = value.partition("@")
+        if _SHA256_RE.match(digest) and _valid_digest(digest):
+            repository = _repository_before_digest(name_part)
+            if repository is not None:
+                return ImageID(
+                    raw=raw, kind=ImageIDKind.REPO_DIGEST, digest=digest, repository=repository
+                )
     return ImageID(raw=raw, kind=ImageIDKind.UNKNOWN, digest=None, repository=None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _repository_before_digest(name_part: str) -> str | None:
+    """The repository :func:`try_parse` names for ``name_part@<a valid sha256 digest>``.
+
+    What it says depends on the text before ``@`` only; the pods of a fleet report many
+    digests of few repositories, so this is worked out once per repository.
+    """
+    ref = try_parse(f"{name_part}@sha256:{'0' * 64}")
+    return ref.name if ref is not None else None
+

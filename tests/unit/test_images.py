@@ -172,3 +172,27 @@ def test_pinned_image_ids_round_trip(case: tuple[str, str | None, str, str | Non
 def test_parsers_never_raise_on_arbitrary_text(text: str) -> None:
     images.try_parse(text)
     assert images.parse_image_id(text).raw == text
+
+
+@pytest.mark.parametrize("raw", [
+    "docker-pullable://nginx@sha256:" + "b" * 64,
+    "  localhost:5000/team/app:1.0@sha256:" + "1" * 64 + "\n",
+    "Foo/bar@sha256:" + "f" * 64,
+    "index.docker.io/a/b@sha256:" + "3" * 64,
+    "foo @sha256:" + "e" * 64,
+    "a@b@sha256:" + "d" * 64,
+    "@sha256:" + "1" * 64,
+    "x@sha256:" + "A" * 64,
+    "x@sha512:" + "1" * 128,
+])
+def test_repo_digest_image_id_names_what_the_reference_parser_names(raw: str) -> None:
+    # parse_image_id works the repository out once per text before "@"; it must say
+    # what parsing the whole value as a reference says.
+    value = raw.strip().removeprefix("docker-pullable://")
+    ref = images.try_parse(value)
+    parsed = images.parse_image_id(raw)
+    if ref is not None and ref.digest is not None and ref.digest.startswith("sha256:"):
+        assert (parsed.kind, parsed.digest, parsed.repository) == (
+            images.ImageIDKind.REPO_DIGEST, ref.digest, ref.name)
+    else:
+        assert parsed.kind is images.ImageIDKind.UNKNOWN
