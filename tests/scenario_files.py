@@ -17,7 +17,7 @@ import yaml
 
 from scanner.clusters import base
 
-__all__ = ["WEB_APP", "existing_args", "write"]
+__all__ = ["CLEAN_RUN", "WEB_APP", "existing_args", "write"]
 
 WEB_APP = """\
 apiVersion: apps/v1
@@ -36,6 +36,17 @@ spec:
         image: "{{ registry }}/{{ namespace }}/shop/web:1.0@{{ digest:b1 }}"
 """
 """A three-replica Deployment ``web`` pinned to build ``b1`` of ``shop/web:1.0``."""
+
+CLEAN_RUN = """\
+steps:
+- push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b1}
+- apply: app.yaml
+- wait: {rollout: Deployment/web}
+- scan: s
+expect:
+  s: {clean: true}
+"""
+"""A scenario body that deploys ``WEB_APP`` and expects a clean scan."""
 
 
 def write(folder: Path, body: str, apps: Mapping[str, str] | None = None, *,

@@ -51,15 +51,7 @@ def test_scan_of_a_missing_namespace_is_incomplete(cluster: base.ClusterHandle,
     assert "INCOMPLETE" not in out
 
 
-ONE_NODE = """\
-    steps:
-    - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b1}
-    - apply: app.yaml
-    - wait: {rollout: Deployment/web}
-    - scan: s
-    expect:
-      s: {clean: true}
-    """
+ONE_NODE = scenario_files.CLEAN_RUN
 
 
 def test_scenario_run_uses_a_running_cluster_as_it_is(

@@ -207,15 +207,7 @@ class InterruptAfter(observers.Observer):
 
 def test_cleanup_after_an_interrupt_mid_run(cluster: base.ClusterHandle,
                                             kube: client.ApiClient, tmp_path: Path) -> None:
-    path, name = scenario_files.write(tmp_path, """\
-        steps:
-        - push: {repository: "{{ namespace }}/shop/web", tag: "1.0", build: b1}
-        - apply: app.yaml
-        - wait: {rollout: Deployment/web}
-        - scan: s
-        expect:
-          s: {clean: true}
-        """)
+    path, name = scenario_files.write(tmp_path, scenario_files.CLEAN_RUN)
     first = catalog.load_file(path)
     second = dataclasses.replace(first, name=name + "-2")
     watcher = InterruptAfter("apply")
