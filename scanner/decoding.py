@@ -25,7 +25,8 @@ import yaml
 import yaml.constructor
 import yaml.nodes
 
-__all__ = ["MAX_DEPTH", "Problem", "Unparsable", "json_value", "yaml_documents", "yaml_nodes"]
+__all__ = ["MAX_DEPTH", "JsonList", "Problem", "Unparsable", "json_list", "json_value",
+           "yaml_documents", "yaml_nodes"]
 
 MAX_DEPTH = 200
 """Deepest nesting accepted; Kubernetes objects (CRD schemas included) stay far below."""
@@ -131,6 +132,110 @@ def json_value(text: str | bytes) -> Any:
     if not shallow:
         _check_depth(value)
     return value
+
+
+class JsonList:
+    """A JSON object's ``items`` list, decoded a batch of items at a time.
+
+    Made by :func:`json_list`: :attr:`wrapper` is the object itself, its ``items`` holding
+    one placeholder per batch; :meth:`batches` yields the real items.
+    """
+
+    def __init__(self, wrapper: dict[str, Any], data: bytes,
+                 spans: list[tuple[int, int]]) -> None:
+        self.wrapper = wrapper
+        self._data = data
+        self._spans = spans
+
+    def batches(self) -> Iterator[list[Any]]:
+        """Each batch's items, in order; the previous batch can be freed meanwhile.
+
+        Raises:
+            Unparsable: a batch is not JSON on its own (then the whole text is not, or
+                was not split where :func:`json_list` assumed: decode it whole).
+        """
+        for start, end in self._spans:
+            try:
+                items = orjson.loads(b"[" + self._data[start:end] + b"]")
+            except orjson.JSONDecodeError as e:
+                raise Unparsable(None, e.msg) from e
+            yield items
+
+
+_BATCH_BYTES = 1 << 20
+_MARKERS = (b"7301946825", b"5820361947", b"9164082753", b"4072815369")
+
+
+def json_list(data: bytes, batch_bytes: int = _BATCH_BYTES) -> JsonList | None:
+    """``data``'s top-level ``items`` as a :class:`JsonList`, when it is laid out as kubectl does.
+
+    Decoding a ``kubectl get -o json`` dump whole holds the decoder's own copy of the
+    document and every item's objects at once; a batch at a time, each batch's objects go
+    as soon as they are read, and the next batch reuses their memory. ``kubectl`` writes
+    each item as an indented block (``"items": [``, then ``{`` … ``},`` on lines of their
+    own), and raw newlines never occur inside JSON strings, so the lines between two items
+    are found with ``bytes.find``. The split is then proven rather than trusted: the text
+    with each batch replaced by one marker number, found nowhere else in it, must decode
+    to an object whose ``items`` are exactly those markers, and each batch must decode as a
+    list on its own (:meth:`JsonList.batches` raises otherwise). When both hold, the text is
+    JSON and its ``items`` are the batches' items, in order: what :func:`json_value` would
+    return, without its peak memory.
+
+    Returns:
+        None for any other layout, text nested past :data:`MAX_DEPTH` (or not proven
+        within it) and text that is not JSON: the caller decodes it whole, which gives
+        the answer, or the error, of :func:`json_value`.
+    """
+    head = data.find(b'"items": [\n')
+    if head < 0:
+        return None
+    start = head + len(b'"items": [\n')
+    window = data[start:start + 256]
+    indent = len(window) - len(window.lstrip(b" "))
+    if indent == 0 or data[start + indent:start + indent + 2] != b"{\n":
+        return None
+    margin = b"\n" + b" " * indent
+    start += indent
+    end = _items_end(data, start, margin)
+    if end < 0 or not _shallow(data):
+        return None
+    outside = data[:start] + b" " + data[end:]  # the object's text around its items
+    marker = next((m for m in _MARKERS if m not in outside), None)
+    if marker is None:
+        return None
+    between = margin + b"}," + margin + b"{"
+    spans: list[tuple[int, int]] = []
+    position = start
+    while True:
+        cut = data.find(between, position + batch_bytes, end)
+        if cut < 0:
+            spans.append((position, end))
+            break
+        spans.append((position, cut + len(margin) + 1))
+        position = cut + len(between) - 1
+    try:
+        wrapper = orjson.loads(data[:start] + b",".join([marker] * len(spans)) + data[end:])
+    except orjson.JSONDecodeError:
+        return None
+    number = int(marker)
+    items = wrapper.get("items") if isinstance(wrapper, dict) else None
+    # Only the marker's own digits make that integer (a float such as 7.3e9 may equal it).
+    if (type(items) is not list or len(items) != len(spans)
+            or any(type(n) is not int or n != number for n in items)):
+        return None
+    return JsonList(wrapper, data, spans)
+
+
+def _items_end(data: bytes, start: int, margin: bytes) -> int:
+    """Where the last item's block ends: its ``}`` line, then the line closing the list."""
+    end = len(data)
+    for _ in range(16):  # the object's other keys may hold blocks at the same indent
+        end = data.rfind(margin + b"}", start, end)
+        if end < 0:
+            return -1
+        if data[end + len(margin) + 1:end + len(margin) + 257].lstrip()[:1] == b"]":
+            return end + len(margin) + 1
+    return -1
 
 
 _STRUCTURE = b'[]{}"'
