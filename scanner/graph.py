@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -135,8 +135,18 @@ class Graph:
         for w in snap.workloads:
             if self._is_top(w):
                 self._entry(w.ref, w)
+        # The pods of one ReplicaSet share its top workload: look it up once per owner.
+        tops: dict[tuple[str, str, str], model.WorkloadRef] = {}
         for pod in snap.pods:
-            ref = self._owner_of(pod, records, revisions)
+            owner = pod.owner
+            if owner is None or owner.kind == "Node":  # the pod is its own workload
+                ref = self._owner_of(pod, records, revisions)
+            else:
+                ref_key = (owner.kind, pod.namespace, owner.name)
+                found = tops.get(ref_key)
+                if found is None:
+                    found = tops[ref_key] = self._owner_of(pod, records, revisions)
+                ref = found
             entry = self._entry(ref, None)
             entry.pods.append(pod)
             key = (pod.namespace, pod.name)
@@ -150,7 +160,7 @@ class Graph:
                 self._entries[top].revision_records.append(r)
         for ref, entry in self._entries.items():
             entry.pods.sort(key=lambda p: p.name)
-            self._groups[ref] = _groups(entry)
+            self._groups[ref] = _groups(entry, self._pod_revision)
         self._link()
 
     @staticmethod
@@ -253,10 +263,11 @@ def revision_key(pod: model.PodRecord) -> str:
     return "template-" + hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-def _groups(entry: _Entry) -> tuple[RevisionGroup, ...]:
+def _groups(entry: _Entry,
+            pod_revisions: Mapping[tuple[str, str], str]) -> tuple[RevisionGroup, ...]:
     by_key: dict[str, list[model.PodRecord]] = defaultdict(list)
     for pod in entry.pods:
-        by_key[revision_key(pod)].append(pod)
+        by_key[pod_revisions[(pod.namespace, pod.name)]].append(pod)
     records: dict[str, model.Revision] = {}
     for r in entry.revision_records:
         records[r.hash] = r
@@ -269,7 +280,7 @@ def _groups(entry: _Entry) -> tuple[RevisionGroup, ...]:
             name=record.name if record else key,
             number=record.number if record else None,
             record=record,
-            pods=tuple(sorted(pods_, key=lambda p: p.name)),
+            pods=tuple(pods_),  # in name order: the entry's pods are sorted
         )
     for r in entry.revision_records:
         if r.hash not in groups and r.name not in groups:

@@ -102,8 +102,12 @@ def pods_by_digest(uses: Iterable[graph.DigestUse]) -> dict[str, list[str]]:
 
 
 def count_by_digest(uses: Iterable[graph.DigestUse]) -> dict[str, int]:
-    """Number of pods per comparable digest."""
-    return {d: len(p) for d, p in pods_by_digest(uses).items()}
+    """Number of pods per comparable digest, in digest order."""
+    result: dict[str, int] = defaultdict(int)
+    for use in uses:
+        if use.image_id.comparable:
+            result[use.image_id.key] += 1
+    return dict(sorted(result.items()))
 
 
 def pick(ref: model.WorkloadRef, container: str, image: str,
@@ -143,7 +147,11 @@ def pick_digest(uses: Sequence[graph.DigestUse]) -> str | None:
         newest[key] = max(newest.get(key, ""), use.pod.created)
     if not counts:
         return None
-    return min(counts, key=lambda d: (-counts[d], _inverted(newest[d]), d))
+    most = max(counts.values())
+    tied = [d for d, n in counts.items() if n == most]
+    if len(tied) == 1:  # the usual answer: no tie to break
+        return tied[0]
+    return min(tied, key=lambda d: (_inverted(newest[d]), d))
 
 
 def _inverted(text: str) -> tuple[int, ...]:

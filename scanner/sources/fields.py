@@ -136,7 +136,9 @@ def _label_set(items: tuple[tuple[Any, Any], ...]) -> model.Labels:
 
 def controller_of(meta: Mapping[str, Any]) -> model.OwnerRef | None:
     """The owner reference marked ``controller: true``, if any."""
-    refs = sequence(meta, "ownerReferences", "metadata.ownerReferences")
+    refs = meta.get("ownerReferences")
+    if type(refs) is not list:
+        refs = sequence(meta, "ownerReferences", "metadata.ownerReferences")
     chosen: Mapping[str, Any] | None = None
     for ref in refs:
         if not isinstance(ref, dict):
@@ -146,11 +148,20 @@ def controller_of(meta: Mapping[str, Any]) -> model.OwnerRef | None:
             break
     if chosen is None:
         return None
+    kind, name, uid = chosen.get("kind"), chosen.get("name"), chosen.get("uid")
+    if type(kind) is str and kind and type(name) is str and name and type(uid) is str:
+        return _owner(kind, name, uid)
     return model.OwnerRef(
         kind=_intern(string(chosen, "kind", "ownerReferences[].kind", required=True)),
         name=_intern(string(chosen, "name", "ownerReferences[].name", required=True)),
         uid=string(chosen, "uid", "ownerReferences[].uid"),
     )
+
+
+@functools.lru_cache(maxsize=8192)
+def _owner(kind: str, name: str, uid: str) -> model.OwnerRef:
+    """One record per owner: the pods of a ReplicaSet share their controller's."""
+    return model.OwnerRef(kind=_intern(kind), name=_intern(name), uid=uid)
 
 
 def ignored_rules(meta: Mapping[str, Any]) -> frozenset[str]:
@@ -181,7 +192,9 @@ def conditions_of(status: Mapping[str, Any]) -> tuple[model.Condition, ...]:
 
 def is_ready(status: Mapping[str, Any]) -> bool:
     """Whether the ``Ready`` condition is ``True``."""
-    for c in sequence(status, "conditions", "status.conditions"):
+    found = status.get("conditions")
+    for c in found if type(found) is list else sequence(status, "conditions",
+                                                        "status.conditions"):
         if isinstance(c, dict) and c.get("type") == "Ready":
             return c.get("status") == "True"
     return False

@@ -56,12 +56,15 @@ def test_unknown_owner_kind_is_kept_by_kind_and_name(tmp_path: Path) -> None:
 def test_mirror_pods_and_bare_pods_are_their_own_workloads(tmp_path: Path) -> None:
     snap = _snapshot(tmp_path,
                      _pod("etcd-n1", {"kind": "Node", "name": "n1"}, f"etcd@{D1}"),
+                     _pod("apiserver-n1", {"kind": "Node", "name": "n1"}, f"etcd@{D1}"),
                      _pod("bare", None, f"app@{D1}",
                           annotations={"driftscan.io/ignore": "*"}))
     g, found = helpers.analyse(snap)
-    assert graph.workloads(g) == [model.WorkloadRef("Pod", "ns", "bare"),
+    # Two mirror pods of one node stay two workloads: the node owns them, it is no workload.
+    assert graph.workloads(g) == [model.WorkloadRef("Pod", "ns", "apiserver-n1"),
+                                  model.WorkloadRef("Pod", "ns", "bare"),
                                   model.WorkloadRef("Pod", "ns", "etcd-n1")]
-    assert {f.workload.name for f in found} == {"etcd-n1"}  # "*" silences the bare pod
+    assert {f.workload.name for f in found} == {"apiserver-n1", "etcd-n1"}  # not "bare": "*"
     report = helpers.report_for(snap)
     bare = next(w for w in report.workloads if w.name == "bare")
     assert bare.ignored_rules == ("*",)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner import cli, decoding, errors, exits, manifest_scanning, model
+from scanner import cli, errors, exits, manifest_scanning, model, yaml_loader
 from scanner.sources import manifests
 
 SHOP = Path(__file__).resolve().parents[1] / "fixtures" / "manifests" / "shop"
@@ -285,7 +285,7 @@ def test_cli_hostile_input_is_listed_not_followed(tmp_path: Path,
 def test_the_pure_python_loader_is_guarded_too(monkeypatch: pytest.MonkeyPatch) -> None:
     import yaml
 
-    monkeypatch.setattr(decoding, "_LOADER", yaml.SafeLoader)
+    monkeypatch.setattr(yaml_loader, "_LOADER", yaml.SafeLoader)
     assert "alias" in problem(billion_laughs(200_000))
     assert "not allowed" in problem("x: !!python/object/apply:os.system ['id']\n")
     assert problem("[" * 5000 + "]" * 5000).startswith("bad.yaml:1: invalid YAML")
