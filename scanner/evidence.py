@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeAlias
 
+from scanner import records
+
 __all__ = [
     "JSONValue",
     "DigestDrift",
@@ -70,6 +72,7 @@ class Evidence:
         return {name: _plain(getattr(self, name)) for name in _field_names(type(self))}
 
 
+@records.fast_init
 @dataclass(frozen=True)
 class ServiceTraffic:
     """One Service selecting the workload: its ready endpoints per build."""
@@ -119,6 +122,7 @@ class UnverifiableImageID(Evidence):
     runtimes: tuple[str, ...]
 
 
+@records.fast_init
 @dataclass(frozen=True)
 class RevisionDigests:
     """One revision's live pods of a container, per build."""
@@ -151,6 +155,7 @@ class VersionMix(Evidence):
         return len(self.revisions)
 
 
+@records.fast_init
 @dataclass(frozen=True)
 class RevisionHolding:
     """A revision that still holds live pods during a rollout."""
@@ -229,6 +234,7 @@ class OnDeleteUpdate(Evidence):
         return len(self.digests_by_revision)
 
 
+@records.fast_init
 @dataclass(frozen=True)
 class TagUse(Evidence):
     """The tag rules: how the spec names the image and what live pods run."""

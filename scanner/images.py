@@ -22,7 +22,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from scanner import errors
+from scanner import errors, records
 
 __all__ = [
     "DEFAULT_REGISTRY",
@@ -58,6 +58,7 @@ _SHA256_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
+@records.fast_init
 @dataclass(frozen=True, slots=True)
 class ImageRef:
     """One parsed image reference, normalised (``docker.io/library/…``)."""
@@ -211,6 +212,7 @@ _PULLABLE_PREFIX = "docker-pullable://"
 _DOCKER_PREFIX = "docker://"
 
 
+@records.fast_init
 @dataclass(frozen=True, slots=True)
 class ImageID:
     """A parsed ``status.containerStatuses[].imageID``."""

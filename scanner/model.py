@@ -12,6 +12,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from scanner import records
+
 __all__ = [
     "IGNORE_ANNOTATION",
     "PULL_FAILURE_REASONS",
@@ -69,6 +71,7 @@ class ContainerRole(enum.Enum):
         return self in (ContainerRole.INIT, ContainerRole.SIDECAR)
 
 
+@records.fast_init
 @dataclass(frozen=True, slots=True, order=True)
 class WorkloadRef:
     """Identity of a workload: its top controller, or the pod itself for bare pods."""
@@ -94,6 +97,7 @@ class WorkloadRef:
         return f"{self.kind}/{self.namespace}/{self.name}"
 
 
+@records.fast_init
 @dataclass(frozen=True, slots=True)
 class OwnerRef:
     """The controlling ``ownerReference`` of an object (same namespace)."""
@@ -103,6 +107,7 @@ class OwnerRef:
     uid: str = ""
 
 
+@records.fast_init
 @dataclass(frozen=True, slots=True)
 class Condition:
     """One ``status.conditions[]`` entry."""
@@ -113,6 +118,7 @@ class Condition:
     message: str = ""
 
 
+@records.fast_init
 @dataclass(frozen=True, slots=True)
 class ContainerSpec:
     """A container of a pod template (Deployment, ReplicaSet, ControllerRevision …)."""
@@ -126,6 +132,7 @@ class ContainerSpec:
     """Host names named by literal env values and args (for service "calls" edges)."""
 
 
+@records.fast_init
 @dataclass(frozen=True, slots=True)
 class ContainerRecord:
     """One container of a running pod: its spec image joined with its status."""
@@ -145,6 +152,7 @@ class ContainerRecord:
     """False when the pod reports no status for this container."""
 
 
+@records.fast_init
 @dataclass(frozen=True, slots=True)
 class PodRecord:
     """A pod with what drift detection needs."""
@@ -178,6 +186,7 @@ class PodRecord:
         return None
 
 
+@records.fast_init
 @dataclass(frozen=True, slots=True)
 class Workload:
     """A controller object: Deployment, StatefulSet, DaemonSet, Job, CronJob, ReplicaSet.
@@ -233,6 +242,7 @@ class Workload:
         return None
 
 
+@records.fast_init
 @dataclass(frozen=True, slots=True)
 class Revision:
     """A ReplicaSet owned by a controller, or a ControllerRevision."""
@@ -254,6 +264,7 @@ class Revision:
     available_replicas: int | None = None
 
 
+@records.fast_init
 @dataclass(frozen=True, slots=True)
 class ServiceRecord:
     """A Service and its pod selector."""
