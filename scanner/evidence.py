@@ -69,7 +69,8 @@ class Evidence:
         """The ``evidence`` object of the JSON report."""
         if not dataclasses.is_dataclass(self):
             return {}
-        return {name: _plain(getattr(self, name)) for name in _field_names(type(self))}
+        return {name: v if type(v := getattr(self, name)) in _LEAVES else _plain(v)
+                for name in _field_names(type(self))}
 
 
 @records.fast_init
@@ -317,7 +318,8 @@ def _plain(value: Any) -> JSONValue:
         return {k if type(k) is str else str(k): v if type(v) in _LEAVES else _plain(v)
                 for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
+        return {name: v if type(v := getattr(value, name)) in _LEAVES else _plain(v)
+                for name in _field_names(type(value))}
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, tuple | list):

@@ -95,17 +95,6 @@ def _orjson_exact(value: Any) -> bool:
     return True
 
 
-def _model_exact(body: Mapping[str, Any]) -> bool:
-    """:func:`_orjson_exact` for a body that ``json_format.to_dict`` built from the model.
-
-    Every value of such a body comes from a typed field of the report model (strings,
-    integers, booleans, None and lists of them, checked by ``mypy --strict`` where the
-    model is built) except the findings' ``evidence`` objects, which hold whatever a rule
-    recorded: only those are walked (a tenth of the body's values).
-    """
-    return all(_orjson_exact(f["evidence"]) for w in body["workloads"] for f in w["findings"])
-
-
 def digest(body: Mapping[str, Any]) -> str:
     """``sha256:`` and the hex sha256 of the canonical body."""
     return "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
@@ -125,8 +114,8 @@ def _raw(key: ed25519.Ed25519PublicKey) -> bytes:
 def seal(report: report_model.Report,
          key: ed25519.Ed25519PrivateKey | None = None) -> report_model.Report:
     """The report with its ``integrity`` block: the digest, and a signature with ``key``."""
-    body = json_format.to_dict(dataclasses.replace(report, integrity=None))
-    canonical_body = _canonical(body, _model_exact(body))
+    body, exact = json_format.exact_dict(dataclasses.replace(report, integrity=None))
+    canonical_body = _canonical(body, exact)
     signature = None
     if key is not None:
         public = key.public_key()

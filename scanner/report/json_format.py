@@ -16,8 +16,8 @@ import orjson
 from scanner import errors
 from scanner.report import document as report_model
 
-__all__ = ["integrity_dict", "parse", "provenance_dict", "remember", "render", "render_bytes",
-           "to_dict"]
+__all__ = ["exact_dict", "integrity_dict", "parse", "provenance_dict", "remember", "render",
+           "render_bytes", "to_dict"]
 
 # The last sealed report and its body without ``integrity`` (see :func:`remember`).
 _remembered: tuple[report_model.Report, dict[str, Any]] | None = None
@@ -43,6 +43,24 @@ def _compact_dict(report: report_model.Report) -> dict[str, Any]:
 
 def to_dict(report: report_model.Report) -> dict[str, Any]:
     """The report as plain JSON-ready data, keys in contract order."""
+    return _to_dict(report, [])
+
+
+def exact_dict(report: report_model.Report) -> tuple[dict[str, Any], bool]:
+    """:func:`to_dict`, and whether ``orjson`` writes it byte for byte as ``json`` does.
+
+    True when the data holds only ``str``-keyed dicts, lists, strings, integers, booleans
+    and None (``integrity`` seals such a body with ``orjson``). Every value comes from a
+    typed field of the model (checked by ``mypy --strict`` where the model is built)
+    except the findings' ``evidence`` objects, which hold whatever a rule recorded: those
+    are checked while they are copied, in the same walk.
+    """
+    odd: list[Any] = []
+    data = _to_dict(report, odd)
+    return data, not odd
+
+
+def _to_dict(report: report_model.Report, odd: list[Any]) -> dict[str, Any]:
     return {
         "schema": report.schema,
         "generated_at": report.generated_at,
@@ -68,7 +86,7 @@ def to_dict(report: report_model.Report) -> dict[str, Any]:
              **({"cluster": g.cluster} if g.cluster is not None else {})}
             for g in report.gaps
         ],
-        "workloads": [_workload(w) for w in report.workloads],
+        "workloads": [_workload(w, odd) for w in report.workloads],
         "rules": [
             {
                 "id": r.id,
@@ -141,7 +159,7 @@ def integrity_dict(i: report_model.IntegrityEntry) -> dict[str, Any]:
     }
 
 
-def _workload(w: report_model.WorkloadEntry) -> dict[str, Any]:
+def _workload(w: report_model.WorkloadEntry, odd: list[Any]) -> dict[str, Any]:
     return {
         "kind": w.kind,
         "namespace": w.namespace,
@@ -174,7 +192,7 @@ def _workload(w: report_model.WorkloadEntry) -> dict[str, Any]:
                 "rule": f.rule,
                 "severity": f.severity,
                 "message": f.message,
-                "evidence": _plain(f.evidence),
+                "evidence": _plain(f.evidence, odd),
                 "remediation": f.remediation,
                 "title": f.title,
                 "rationale": f.rationale,
@@ -220,22 +238,28 @@ def _workload(w: report_model.WorkloadEntry) -> dict[str, Any]:
     }
 
 
-_LEAVES = frozenset({str, int, float, bool, type(None)})
+_EXACT = frozenset({str, int, bool, type(None)})
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, odd: list[Any]) -> Any:
+    """A copy of ``value`` made of dicts with ``str`` keys, lists and leaves.
+
+    A leaf other than a string, an integer, a boolean or None (a float, say) is kept as
+    it is and added to ``odd``.
+    """
     kind = type(value)
-    if kind in _LEAVES:
+    if kind in _EXACT:
         return value
     if kind is dict:  # an evidence object: leaves copied without a call each
-        return {k if type(k) is str else str(k): v if type(v) in _LEAVES else _plain(v)
+        return {k if type(k) is str else str(k): v if type(v) in _EXACT else _plain(v, odd)
                 for k, v in value.items()}
     if kind is list or kind is tuple:
-        return [v if type(v) in _LEAVES else _plain(v) for v in value]
+        return [v if type(v) in _EXACT else _plain(v, odd) for v in value]
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, odd) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_plain(v, odd) for v in value]
+    odd.append(value)
     return value
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
+import types
 from typing import Any
 
 import orjson
@@ -17,6 +19,14 @@ def _stdlib(body: dict[str, Any]) -> bytes:
     data = {k: v for k, v in body.items() if k != "integrity"}
     return json.dumps(data, sort_keys=True, separators=(",", ":"),
                       ensure_ascii=False).encode("utf-8")
+
+
+class Kind(enum.StrEnum):
+    POD = "Pod"
+
+
+class Number(enum.IntEnum):
+    ONE = 1
 
 
 HOSTILE = "\x00\x1f\x7f\u2028\u2029\"\\\n\t\b\f\r/é😀<script>\ufeff"
@@ -50,7 +60,7 @@ def test_sealed_digest_is_the_standard_library_digest(path: Any) -> None:
 
 
 def test_a_float_in_evidence_seals_with_the_standard_library_digest() -> None:
-    """The seal walks only the evidence objects for floats: one there takes the slow path."""
+    """Evidence is checked for floats as it is copied: a float takes the slow path."""
     import dataclasses
 
     report = next(r for r in (helpers.report_for(helpers.load(p))
@@ -67,3 +77,30 @@ def test_a_float_in_evidence_seals_with_the_standard_library_digest() -> None:
     # orjson writes these floats differently ("1e-5", "1e16"): the fast path was not taken.
     assert b'"ratio":1e-05' in _stdlib(body)
     assert orjson.dumps(body, option=orjson.OPT_SORT_KEYS) != _stdlib(body)
+
+
+@pytest.mark.parametrize(("evidence", "exact"), [
+    ({"pods": ("a", "b"), "counts": {"sha256:1": 2}, "ok": True, "none": None}, True),
+    (types.MappingProxyType({"a": [1]}), True),      # copied into a dict: exact after all
+    ({1: "an int key"}, True),                        # its key written as text in the copy
+    ({"ratio": 0.5}, False),                          # orjson writes floats its own way
+    ({"kind": Kind.POD}, False),                      # a str subclass: left to json
+    ({"n": [Number.ONE]}, False),                     # an int subclass
+])
+def test_exact_dict_tells_which_bodies_orjson_writes_exactly(
+        evidence: Any, exact: bool) -> None:
+    import dataclasses
+
+    report = next(r for r in (helpers.report_for(helpers.load(p))
+                              for p in helpers.fixture_files())
+                  if any(w.findings for w in r.workloads))
+    i, w = next((i, w) for i, w in enumerate(report.workloads) if w.findings)
+    workloads = list(report.workloads)
+    workloads[i] = dataclasses.replace(
+        w, findings=(dataclasses.replace(w.findings[0], evidence=evidence), *w.findings[1:]))
+    odd = dataclasses.replace(report, workloads=tuple(workloads), integrity=None)
+    body, found = json_format.exact_dict(odd)
+    assert found is exact
+    assert body == json_format.to_dict(odd)
+    assert integrity._orjson_exact(body) is exact
+    assert integrity.canonical(body) == _stdlib(body)
