@@ -68,7 +68,10 @@ class ContainerRole(enum.Enum):
     @property
     def is_init(self) -> bool:
         """True for containers listed under ``initContainers`` (sidecars included)."""
-        return self in (ContainerRole.INIT, ContainerRole.SIDECAR)
+        return self is _INIT or self is _SIDECAR  # identity: asked for every container
+
+
+_INIT, _SIDECAR = ContainerRole.INIT, ContainerRole.SIDECAR
 
 
 @records.fast_init

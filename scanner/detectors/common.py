@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from scanner import evidence, findings, graph, images, model
+from scanner import evidence, findings, graph, images, model, records
 from scanner.detectors import rules
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 
+@records.fast_init
 @dataclass(frozen=True)
 class ContainerUses:
     """The live uses of one container name across a workload's pods."""

@@ -128,13 +128,14 @@ def _what(spec: model.ContainerSpec) -> str:
 
 
 def _evidence(
-    spec: model.ContainerSpec, policy: str, uses: list[graph.DigestUse]
+    spec: model.ContainerSpec, policy: str, uses: list[graph.DigestUse],
+    digests: dict[str, int],
 ) -> evidence.TagUse:
     return evidence.TagUse(
         image=spec.image,
         init=spec.role.is_init,
         pull_policy=policy,
-        running_digests=dict(common.count_by_digest(uses).items()),
+        running_digests=dict(digests),
         nodes=tuple(sorted({u.pod.node for u in uses if u.pod.node})),
     )
 
@@ -170,7 +171,7 @@ def _tag_finding(
         container=spec.name,
         observed=digests,
         pin=pin,
-        evidence=_evidence(spec, effective_pull_policy(spec, parsed), uses),
+        evidence=_evidence(spec, effective_pull_policy(spec, parsed), uses, digests),
         remediation=common.pin_sentence(pin, ref),
     )
 
