@@ -80,12 +80,7 @@ _LOADER: Any = _KubectlLoader
 
 
 def nodes(text: str) -> list[yaml.nodes.Node]:
-    """Compose every non-empty document of ``text`` (no data is built yet).
-
-    Raises:
-        Unparsable: invalid YAML.
-        Problem: nested too deeply for the composer.
-    """
+    """:func:`scanner.decoding.yaml_nodes` (documented there)."""
     try:
         return [n for n in yaml.compose_all(text, Loader=_LOADER) if n is not None]
     except yaml.MarkedYAMLError as e:
@@ -100,15 +95,7 @@ def nodes(text: str) -> list[yaml.nodes.Node]:
 
 
 def documents(text: str) -> Iterator[tuple[yaml.nodes.Node, Any]]:
-    """Each non-empty document of ``text`` as ``(node, plain data)``, in order.
-
-    The text is composed at once; data is built document by document, so a caller can
-    collect its own problems with the documents before a refused one.
-
-    Raises:
-        Problem: invalid YAML, an unsafe tag, an alias bomb or recursive alias, nesting
-            deeper than :data:`MAX_DEPTH`, a duplicate key.
-    """
+    """:func:`scanner.decoding.yaml_documents` (documented there)."""
     composed = nodes(text)
     builder = _Builder(composed)
     for doc in composed:
