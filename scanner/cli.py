@@ -299,10 +299,10 @@ def report_render(report_json: str, output: str, fmt: str, detail: str | None,
                   detail_limit: int | None) -> None:
     """Render a saved JSON report (`scan --format json`) as a self-contained HTML page or PDF."""
     from scanner import printing, redacting
-    from scanner.report import html, html_directory, integrity, reading
+    from scanner.report import html, html_directory, integrity, saved_report
 
-    data = reading.read_object(report_json)
-    report = reading.from_data(data, name=report_json)
+    data = saved_report.read_object(report_json)
+    report = saved_report.from_data(data, name=report_json)
     verdict = integrity.verify(data)
     if not verdict.ok:  # the page would show a digest the file no longer matches
         click.echo(redacting.printable(f"warning: {report_json}: {verdict.lines[0]}"),
@@ -333,10 +333,10 @@ def report_verify(report_json: str, key: str | None) -> int:
     given, or its signature does not verify; 2 unreadable report or key.
     """
     from scanner import redacting
-    from scanner.report import integrity, reading
+    from scanner.report import integrity, saved_report
 
     public = integrity.load_public_key(key) if key else None
-    verdict = integrity.verify(reading.read_object(report_json), public)
+    verdict = integrity.verify(saved_report.read_object(report_json), public)
     for line in verdict.lines:
         click.echo(redacting.printable(f"{report_json}: {line}"), err=not verdict.ok)
     return exits.CLEAN if verdict.ok else exits.VERIFY_FAILED
@@ -364,9 +364,9 @@ def diff_command(old_json: str, new_json: str, fmt: str, output: str | None, fai
     from rich.console import Console
 
     from scanner import findings
-    from scanner.report import comparing, reading
+    from scanner.report import comparing, saved_report
 
-    change = comparing.compare(reading.read(old_json), reading.read(new_json))
+    change = comparing.compare(saved_report.read(old_json), saved_report.read(new_json))
     comparing.write(change, fmt, output, Console())
     return exits.for_result(fails=change.new_at_or_above(findings.Severity.parse(fail_on)),
                             incomplete=not change.new_complete, allow_gaps=allow_gaps)

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeAlias
 
-from scanner import records
+from scanner import initializers
 
 __all__ = [
     "JSONValue",
@@ -73,7 +73,7 @@ class Evidence:
                 for name in _field_names(type(self))}
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True)
 class ServiceTraffic:
     """One Service selecting the workload: its ready endpoints per build."""
@@ -123,7 +123,7 @@ class UnverifiableImageID(Evidence):
     runtimes: tuple[str, ...]
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True)
 class RevisionDigests:
     """One revision's live pods of a container, per build."""
@@ -156,7 +156,7 @@ class VersionMix(Evidence):
         return len(self.revisions)
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True)
 class RevisionHolding:
     """A revision that still holds live pods during a rollout."""
@@ -235,7 +235,7 @@ class OnDeleteUpdate(Evidence):
         return len(self.digests_by_revision)
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True)
 class TagUse(Evidence):
     """The tag rules: how the spec names the image and what live pods run."""

@@ -12,7 +12,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
-from scanner import errors, evidence, model, records
+from scanner import errors, evidence, initializers, model
 
 __all__ = ["JSONValue", "Finding", "Pin", "Severity"]
 
@@ -51,7 +51,7 @@ class Severity(enum.Enum):
 _RANK = {s: i for i, s in enumerate(Severity)}
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True)
 class Pin:
     """How to pin one container to one build."""
@@ -68,7 +68,7 @@ class Pin:
     """Why this digest: ``run by 20 of 25 pods; the tag now names sha256:dc83…``."""
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True)
 class Finding:
     """One rule firing for one workload (and, for most rules, one container)."""

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from scanner import images, model, records
+from scanner import images, initializers, model
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -64,7 +64,7 @@ _READ_KINDS = frozenset(
 _CALLS = "calls"
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True)
 class RevisionGroup:
     """Pods of one workload that share a pod template revision."""
@@ -83,7 +83,7 @@ class RevisionGroup:
         return tuple(p for p in self.pods if p.live)
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True)
 class DigestUse:
     """One container of one pod and the build (``imageID``) it runs."""

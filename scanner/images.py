@@ -22,7 +22,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from scanner import errors, records
+from scanner import errors, initializers
 
 __all__ = [
     "DEFAULT_REGISTRY",
@@ -33,6 +33,7 @@ __all__ = [
     "default_pull_policy",
     "parse",
     "parse_image_id",
+    "short_digest",
     "try_parse",
 ]
 
@@ -58,7 +59,7 @@ _SHA256_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True, slots=True)
 class ImageRef:
     """One parsed image reference, normalised (``docker.io/library/…``)."""
@@ -106,6 +107,12 @@ class ImageRef:
     def same_repository(self, other: ImageRef) -> bool:
         """True when both references name the same registry repository."""
         return self.name == other.name
+
+
+def short_digest(digest: str) -> str:
+    """``sha256:0123456789ab`` — enough to tell builds apart in a message or a picture."""
+    algorithm, _, hexpart = digest.partition(":")
+    return f"{algorithm}:{hexpart[:12]}" if hexpart else digest[:19]
 
 
 def default_pull_policy(ref: ImageRef) -> str:
@@ -212,7 +219,7 @@ _PULLABLE_PREFIX = "docker-pullable://"
 _DOCKER_PREFIX = "docker://"
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True, slots=True)
 class ImageID:
     """A parsed ``status.containerStatuses[].imageID``."""

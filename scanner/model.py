@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from scanner import records
+from scanner import initializers
 
 __all__ = [
     "IGNORE_ANNOTATION",
@@ -74,7 +74,7 @@ class ContainerRole(enum.Enum):
 _INIT, _SIDECAR = ContainerRole.INIT, ContainerRole.SIDECAR
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True, slots=True, order=True)
 class WorkloadRef:
     """Identity of a workload: its top controller, or the pod itself for bare pods."""
@@ -100,7 +100,7 @@ class WorkloadRef:
         return f"{self.kind}/{self.namespace}/{self.name}"
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True, slots=True)
 class OwnerRef:
     """The controlling ``ownerReference`` of an object (same namespace)."""
@@ -110,7 +110,7 @@ class OwnerRef:
     uid: str = ""
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True, slots=True)
 class Condition:
     """One ``status.conditions[]`` entry."""
@@ -121,7 +121,7 @@ class Condition:
     message: str = ""
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True, slots=True)
 class ContainerSpec:
     """A container of a pod template (Deployment, ReplicaSet, ControllerRevision …)."""
@@ -135,7 +135,7 @@ class ContainerSpec:
     """Host names named by literal env values and args (for service "calls" edges)."""
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True, slots=True)
 class ContainerRecord:
     """One container of a running pod: its spec image joined with its status."""
@@ -155,7 +155,7 @@ class ContainerRecord:
     """False when the pod reports no status for this container."""
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True, slots=True)
 class PodRecord:
     """A pod with what drift detection needs."""
@@ -189,7 +189,7 @@ class PodRecord:
         return None
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True, slots=True)
 class Workload:
     """A controller object: Deployment, StatefulSet, DaemonSet, Job, CronJob, ReplicaSet.
@@ -245,7 +245,7 @@ class Workload:
         return None
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True, slots=True)
 class Revision:
     """A ReplicaSet owned by a controller, or a ControllerRevision."""
@@ -267,7 +267,7 @@ class Revision:
     available_replicas: int | None = None
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True, slots=True)
 class ServiceRecord:
     """A Service and its pod selector."""

@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from scanner import detectors, findings, model, records
+from scanner import detectors, findings, initializers, model
 
 __all__ = [
     "GRADES",
@@ -53,7 +53,7 @@ GRADES = (("A", 0), ("B", 10), ("C", 25), ("D", 40), ("F", 60))
 """Grade and the lowest score that earns it."""
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True)
 class ScoreItem:
     """The points one finding contributes, with the reason for each part."""
@@ -65,7 +65,7 @@ class ScoreItem:
     reasons: tuple[str, ...]
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True)
 class WorkloadScore:
     """A workload's score, grade and the items that add up to it."""

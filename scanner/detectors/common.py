@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from scanner import evidence, findings, graph, images, model, records
+from scanner import evidence, findings, graph, images, initializers, model
 from scanner.detectors import rules
 
 __all__ = [
@@ -33,12 +33,11 @@ __all__ = [
     "pick",
     "tag_digest",
     "pods_by_digest",
-    "short",
     "traffic_evidence",
 ]
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True)
 class ContainerUses:
     """The live uses of one container name across a workload's pods."""
@@ -159,17 +158,11 @@ def _inverted(text: str) -> tuple[int, ...]:
     return tuple(-ord(ch) for ch in text)
 
 
-def short(digest: str) -> str:
-    """``sha256:0123456789ab`` — enough to tell builds apart in a message."""
-    algorithm, _, hexpart = digest.partition(":")
-    return f"{algorithm}:{hexpart[:12]}" if hexpart else digest[:19]
-
-
 def describe_digests(counts: dict[str, int]) -> str:
     """``sha256:aaaa… on 3 pods, sha256:bbbb… on 1 pod``."""
     parts = []
     for digest, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-        parts.append(f"{short(digest)} on {n} pod{'s' if n != 1 else ''}")
+        parts.append(f"{images.short_digest(digest)} on {n} pod{'s' if n != 1 else ''}")
     return ", ".join(parts)
 
 
@@ -210,15 +203,16 @@ def pin_reason(uses: Sequence[graph.DigestUse], digest: str, *, among: str = "",
     text = f"run by {counts[digest]} of {total} pod{'s' if total != 1 else ''}{among}"
     rivals = sorted(d for d, n in counts.items() if d != digest and n == counts[digest])
     if rivals:
-        text += f" (a tie with {short(rivals[0])}, won by the build of the newest pod)"
+        text += (f" (a tie with {images.short_digest(rivals[0])},"
+                 " won by the build of the newest pod)")
     if tag_digest is not None:
         if tag_digest == digest:
             return text + "; the tag names it too"
-        return text + f"; the tag now names {short(tag_digest)}"
+        return text + f"; the tag now names {images.short_digest(tag_digest)}"
     comparable = [u for u in uses if u.image_id.comparable]
     newest = max(comparable, key=lambda u: (u.pod.created, u.pod.name)).image_id.key
     if newest != digest and not rivals:
-        text += f"; the newest pod, the last to pull the tag, runs {short(newest)}"
+        text += f"; the newest pod, the last to pull the tag, runs {images.short_digest(newest)}"
     return text
 
 

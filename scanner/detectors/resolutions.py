@@ -95,7 +95,7 @@ def _finding(ref: model.WorkloadRef, spec: model.ContainerSpec, tag: model.Regis
     pin = common.pick(ref, spec.name, spec.image, uses, tag_digest=tag.digest)
     keep = common.pin_sentence(pin, ref)
     message = (
-        f"{kind} {spec.name}: {spec.image} now names {common.short(tag.digest)} ({what}) in"
+        f"{kind} {spec.name}: {spec.image} now names {images.short_digest(tag.digest)} ({what}) in"
         f" the registry, but live pods run {common.describe_digests(counts)}; the next"
         f" pod ({triggers}) will run a different build"
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from scanner import findings, records
+from scanner import findings, initializers
 
 __all__ = [
     "SCHEMA",
@@ -189,7 +189,7 @@ class GapEntry:
     """The kubeconfig context of a fleet scan's cluster; None for one cluster."""
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True)
 class DigestEntry:
     """One build of one container, and where it runs."""
@@ -207,7 +207,7 @@ class DigestEntry:
     revisions: tuple[str, ...]
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True)
 class ContainerEntry:
     """One container of a workload across all its pods."""
@@ -220,7 +220,7 @@ class ContainerEntry:
     digests: tuple[DigestEntry, ...]
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True)
 class PinEntry:
     """How to pin a container to one build."""
@@ -235,7 +235,7 @@ class PinEntry:
     within v1, "" when read from an older report."""
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True)
 class FindingEntry:
     """A finding with its rule's metadata and its share of the score."""
@@ -259,7 +259,7 @@ class FindingEntry:
     """The kubeconfig context of a fleet scan's cluster; None for one cluster."""
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True)
 class ScoreEntry:
     """Points per finding, in the order they were counted."""
@@ -270,7 +270,7 @@ class ScoreEntry:
     reasons: tuple[str, ...]
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True)
 class RevisionEntry:
     """One revision (ReplicaSet, ControllerRevision, pod template) and its pods."""
@@ -283,7 +283,7 @@ class RevisionEntry:
     """The pods that run or will run (not finished, not being deleted)."""
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True)
 class ServiceEntry:
     """A Service that selects pods of the workload, and who calls it."""
@@ -297,7 +297,7 @@ class ServiceEntry:
     """Workloads (``Kind/namespace/name``) whose env or args name this Service."""
 
 
-@records.fast_init
+@initializers.fast_init
 @dataclass(frozen=True)
 class WorkloadEntry:
     """One workload: its score, containers with their builds, and findings."""

@@ -25,7 +25,7 @@ from markupsafe import Markup
 
 from scanner import errors
 from scanner.report import document as report_model
-from scanner.report import html, reading, svg
+from scanner.report import html, saved_report, svg
 
 __all__ = ["HistoryPage", "Point", "Skipped", "Streak", "duration", "load", "page_of",
            "render", "summary_line", "write"]
@@ -134,11 +134,11 @@ def load(folder: str | Path) -> HistoryPage:
     for path in sorted(root.rglob("*.json")):
         name = str(path)
         try:
-            data = reading.read_object(path)
+            data = saved_report.read_object(path)
             if data.get("schema") != report_model.SCHEMA:
                 skipped.append(Skipped(name, f"not a report (schema {data.get('schema')!r})"))
                 continue
-            reports.append((name, reading.from_data(data, name=name)))
+            reports.append((name, saved_report.from_data(data, name=name)))
         except errors.InputError as e:
             skipped.append(Skipped(name, e.message))
     if not reports:

@@ -14,11 +14,11 @@ table first; past :data:`TABLE_FIRST_ROWS` rows the sections come first so the r
 meets the findings before thousands of rows.
 
 This module turns the model into a view model (plain frozen dataclasses: everything the
-template shows, computed here, including the ``kubectl set image`` commands and the
-inline SVG from ``report.svg``); the markup lives in ``templates/scan.html.j2`` with
-autoescaping on. The page loads nothing: CSS and SVG are inline, a Content-Security-Policy
-forbids every fetch and allows only the page's own sorting script (by hash), and it reads
-fully without JavaScript.
+template shows, computed here from the model, whose findings carry their shell-quoted
+``kubectl set image`` commands, and the inline SVG from ``report.svg``); the markup lives
+in ``templates/scan.html.j2`` with autoescaping on. The page loads nothing: CSS and SVG
+are inline, a Content-Security-Policy forbids every fetch and allows only the page's own
+sorting script (by hash), and it reads fully without JavaScript.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import base64
 import functools
 import hashlib
 import re
-import shlex
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -36,8 +35,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from scanner import errors, model
-from scanner.detectors import common
+from scanner import errors, images
 from scanner.report import audit, pictures, streaming, svg
 from scanner.report import document as report_model
 
@@ -50,7 +48,6 @@ __all__ = [
     "Detail",
     "anchors",
     "environment",
-    "kubectl_command",
     "page",
     "page_security",
     "render",
@@ -170,30 +167,6 @@ class Detail:
 
 
 _RANK = {s: len(SEVERITIES) - i for i, s in enumerate(SEVERITIES)}
-
-def kubectl_command(workload: report_model.WorkloadEntry,
-                    pin: report_model.PinEntry | None) -> str | None:
-    """``kubectl set image deployment/NAME CONTAINER=REPO@sha256:… -n NS``, shell-quoted.
-
-    None without a pin or for kinds kubectl cannot change (Jobs, custom resources).
-    """
-    if pin is None:
-        return None
-    resource = common.kubectl_resource(
-        model.WorkloadRef(workload.kind, workload.namespace, workload.name)
-    )
-    if resource is None:
-        return None
-    return " ".join(
-        [
-            "kubectl", "set", "image", shlex.quote(resource),
-            shlex.quote(f"{pin.container}={pin.pinned_image}"),
-            "-n", shlex.quote(workload.namespace),
-            # A fleet report's fix goes to the cluster the workload is in.
-            *(["--context", shlex.quote(workload.cluster)] if workload.cluster else []),
-        ]
-    )
-
 
 # --- view model ---------------------------------------------------------------------------
 
@@ -477,7 +450,7 @@ def _section(w: report_model.WorkloadEntry, anchor: str,
     shown: dict[str, str] = {}
     for i, f in enumerate(w.findings, start=1):
         fid = f"{anchor}-f{i}"
-        command = kubectl_command(w, f.pin)
+        command = f.pin.command if f.pin else None
         above = shown.get(command) if command else None
         if command and above is None:
             shown[command] = fid
@@ -550,7 +523,7 @@ def _container(w: report_model.WorkloadEntry, c: report_model.ContainerEntry) ->
     digests = tuple(
         DigestView(
             digest=d.digest,
-            short=common.short(d.digest),
+            short=images.short_digest(d.digest),
             kind=d.kind,
             repository=d.repository,
             colour=svg.digest_colour(i),

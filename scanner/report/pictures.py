@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup
 
-from scanner.detectors import common
+from scanner import images
 from scanner.report import document as report_model
 from scanner.report import svg
 
@@ -83,7 +83,7 @@ def workload(w: report_model.WorkloadEntry) -> Markup | None:
         for b in builds[container]:
             bid = f"d:{container}:{b.digest}"
             nodes.append(svg.GraphNode(
-                bid, 4, f"{prefix}{common.short(b.digest)}{' pin' if b.pinned else ''}",
+                bid, 4, f"{prefix}{images.short_digest(b.digest)}{' pin' if b.pinned else ''}",
                 "", b.colour))
             for box_id in dict.fromkeys(box_of[p] for p in b.pods if p in box_of):
                 edges.append(svg.GraphEdge(box_id, bid, b.colour))

@@ -34,7 +34,7 @@ from typing import Any
 
 from scanner import errors
 from scanner.report import document as report_model
-from scanner.report import reading
+from scanner.report import saved_report
 
 __all__ = ["ExpectationRun", "Journal", "ScanRun", "ScenarioRun", "error_text", "from_json"]
 
@@ -143,7 +143,7 @@ def _scenario(data: Mapping[str, Any]) -> ScenarioRun:
     for scan in _list(data, "scans"):
         label = _str(scan, "label", "scan")
         raw = scan.get("report")
-        report = (reading.from_data(raw, name=f"journal: scenario {name}, scan {label}")
+        report = (saved_report.from_data(raw, name=f"journal: scenario {name}, scan {label}")
                   if raw is not None else None)
         scans.append(ScanRun(label, _str(scan, "started_at"), _float(scan, "time_to_detect_s"),
                              _str(scan, "html_file") or _str(scan, "page") or None, report,

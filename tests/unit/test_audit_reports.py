@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from scanner import cli, controls, detectors, redacting
 from scanner.detectors import rules
-from scanner.report import audit, html, integrity, json_format, reading
+from scanner.report import audit, html, integrity, json_format, saved_report
 from tests import htmltree, kubedump
 from tests.unit import helpers
 
@@ -97,7 +97,7 @@ def test_a_report_without_the_new_blocks_still_loads() -> None:
         data.pop(key)
     for rule in data["rules"]:  # type: ignore[union-attr]
         rule.pop("controls")  # type: ignore[union-attr]
-    old = reading.from_data(data)
+    old = saved_report.from_data(data)
     assert old.provenance is None and old.integrity is None and old.controls == ()
     page = html.render(old)
     assert "not recorded" in page and "No integrity digest recorded" in page

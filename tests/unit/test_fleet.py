@@ -184,9 +184,10 @@ def test_html_has_a_cluster_column_and_unique_anchors_for_the_same_workload() ->
     assert merged.workloads[0].cluster in section.words
     # The fix goes to the workload's own cluster.
     pinned = [f for w in merged.workloads for f in w.findings if f.pin]
-    commands = {html.kubectl_command(w, f.pin) for w in merged.workloads for f in w.findings
-                if f.pin}
-    assert pinned and all("--context prod-" in c for c in commands if c)
+    commands = {f.pin.command for f in pinned if f.pin}
+    assert pinned and all(c.endswith(f" --context {f.cluster}") for f in pinned
+                          for c in [f.pin.command] if f.pin and c)
+    assert commands and all(c is None or c in page.words for c in commands)
     one = htmltree.parse(html.render(drift))
     assert "Cluster" not in [th.words for th in one.by_id("workload-table").find_all("th")]
 

@@ -25,8 +25,7 @@ from rich.console import Console
 
 from scanner import decoding, detectors, errors, findings, graph, images, manifest_scanning
 from scanner.oci import credentials, headers
-from scanner.report import building, html, json_format, junit, sarif, terminal
-from scanner.report import reading as report_reading
+from scanner.report import building, html, json_format, junit, sarif, saved_report, terminal
 from scanner.sources import dump, manifests
 from tests.unit import helpers
 
@@ -185,7 +184,7 @@ def test_image_references_and_image_ids(text: str) -> None:
 @given(values())
 def test_any_saved_report_loads_or_is_refused(value: Any) -> None:
     try:
-        report_reading.from_data(value)
+        saved_report.from_data(value)
     except errors.DriftscanError as e:
         assert e.message
 

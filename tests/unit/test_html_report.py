@@ -20,7 +20,7 @@ import pytest
 
 from scanner import cli, errors, model
 from scanner.report import document as report_model
-from scanner.report import html, json_format, reading, validation
+from scanner.report import html, json_format, saved_report, validation
 from tests import htmltree, kubedump
 from tests.unit import helpers
 
@@ -101,8 +101,8 @@ def test_repushed_tag_section_pins_the_majority_build_with_a_ready_command(
     assert "Why it matters: Pods created from the same template run different" in drift.words
     pin = D("checkout-1.4")
     command = drift.find("pre").words
-    assert command == (f"kubectl set image deployment/checkout "
-                       f"checkout={REGISTRY}/shop/checkout:1.4@{pin} -n shop")
+    assert command == (f"kubectl set image deployment/checkout -n shop "
+                       f"checkout={REGISTRY}/shop/checkout:1.4@{pin}")
     assert f"pin checkout to {pin}" in drift.find("div", class_="fix").words
     # The other findings of the container point at that command instead of repeating it.
     for fid in ("w-deployment-shop-checkout-f2",):
@@ -123,8 +123,8 @@ def test_three_revision_rollout_section(sample: htmltree.Element) -> None:
     assert "overlapping-rollout" in words and "rollout-version-mix" in words
     command = section.find("pre").words
     assert shlex.split(command) == [
-        "kubectl", "set", "image", "deployment/catalog",
-        f"catalog={REGISTRY}/shop/catalog:2.3@{D('catalog-2.3')}", "-n", "shop"]
+        "kubectl", "set", "image", "deployment/catalog", "-n", "shop",
+        f"catalog={REGISTRY}/shop/catalog:2.3@{D('catalog-2.3')}"]
     builds = section.find("table", class_="digests").find("tbody").find_all("tr")
     assert sorted(int(tr.find_all("td")[1].text) for tr in builds) == [1, 2, 2]
     graph = section.find("svg", class_="graph")
@@ -257,8 +257,8 @@ def test_hostile_workload_gets_a_safe_anchor_and_a_shell_quoted_command(xss_text
     command = section.find("pre").text
     pin = D("b")
     assert shlex.split(command) == [
-        "kubectl", "set", "image", f"deployment/{name}",
-        f"{container}={REGISTRY}/shop/web:1.0@{pin}", "-n", "shop"]
+        "kubectl", "set", "image", f"deployment/{name}", "-n", "shop",
+        f"{container}={REGISTRY}/shop/web:1.0@{pin}"]
     assert f"{kubedump.XSS_ALERT}" in section.words  # the opt-out annotation, shown as text
 
 
@@ -278,14 +278,20 @@ def test_anchors_are_stable_and_unique() -> None:
     assert all(v.startswith("w-deployment-a-b-c-") for v in ids.values())
 
 
-def test_kubectl_command_only_for_kinds_kubectl_can_change() -> None:
+def test_the_page_shows_the_pin_command_the_finding_worked_out() -> None:
     report = report_of(SAMPLE)
     w = report.workloads[0]
     pin = next(f.pin for f in w.findings if f.pin)
-    assert html.kubectl_command(w, pin) == (
-        f"kubectl set image deployment/catalog catalog={pin.pinned_image} -n shop")
-    assert html.kubectl_command(dataclasses.replace(w, kind="Job"), pin) is None
-    assert html.kubectl_command(w, None) is None
+    assert pin.command == (
+        f"kubectl set image deployment/catalog -n shop catalog={pin.pinned_image}")
+    page = htmltree.parse(html.render(report))
+    assert pin.command in [pre.words for pre in page.find_all("pre")]
+    # Kinds kubectl cannot change, and image volumes, get no command: none is shown.
+    job = dataclasses.replace(w, kind="Job", findings=tuple(
+        dataclasses.replace(f, pin=dataclasses.replace(f.pin, command=None) if f.pin else None)
+        for f in w.findings))
+    page = htmltree.parse(html.render(dataclasses.replace(report, workloads=(job,))))
+    assert not [pre for pre in page.find_all("pre") if "kubectl set image" in pre.words]
 
 
 def test_partial_scan_never_looks_clean() -> None:
@@ -316,14 +322,14 @@ def test_json_round_trip_gives_the_same_page(tmp_path: Path) -> None:
     report = report_of(SAMPLE)
     path = tmp_path / "r.json"
     path.write_text(json_format.render(report))
-    assert html.render(reading.read(path)) == html.render(report)
+    assert html.render(saved_report.read(path)) == html.render(report)
 
 
 def test_older_report_without_revisions_and_services_still_renders(tmp_path: Path) -> None:
     data = json_format.to_dict(report_of(SAMPLE))
     for w in data["workloads"]:
         del w["revisions"], w["services"]
-    report = reading.from_data(data)
+    report = saved_report.from_data(data)
     page = htmltree.parse(html.render(report))
     assert [r[:3] for r in table_rows(page)][0] == ("68", "F", "Deployment shop/catalog")
     graph = page.by_id("w-deployment-shop-checkout").find("svg", class_="graph")
@@ -332,19 +338,19 @@ def test_older_report_without_revisions_and_services_still_renders(tmp_path: Pat
 
 def test_loader_rejects_bad_files_with_every_problem(tmp_path: Path) -> None:
     with pytest.raises(errors.InputError, match="no such file"):
-        reading.read(tmp_path / "missing.json")
+        saved_report.read(tmp_path / "missing.json")
     (tmp_path / "a.json").write_text("{")
     with pytest.raises(errors.InputError, match="not JSON"):
-        reading.read(tmp_path / "a.json")
+        saved_report.read(tmp_path / "a.json")
     (tmp_path / "b.json").write_text('{"schema": "driftscan/journal/v1"}')
     with pytest.raises(errors.InputError, match="not a driftscan/report/v1 report"):
-        reading.read(tmp_path / "b.json")
+        saved_report.read(tmp_path / "b.json")
     data = json_format.to_dict(report_of(SAMPLE))
     data["workloads"][0]["grade"] = "Z"
     del data["summary"]["max_score"]
     (tmp_path / "c.json").write_text(json.dumps(data))
     with pytest.raises(errors.InputError, match=r"2 problem\(s\)") as info:
-        reading.read(tmp_path / "c.json")
+        saved_report.read(tmp_path / "c.json")
     assert "summary: 'max_score' is a required property" in str(info.value)
     assert "workloads/0/grade: 'Z' is not one of" in str(info.value)
 

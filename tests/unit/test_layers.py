@@ -3,7 +3,7 @@
 cli → scanning → report → scoring → detectors → graph → model; sources at the edge.
 Detectors never import sources, clusters, report, scanning, the OCI client or the
 kubernetes client; networkx stays inside graph.py; model imports nothing of the project
-but errors. Inside ``scanner/oci/`` each module imports only those below it; the scan
+but errors and records. Inside ``scanner/oci/`` each module imports only those below it; the scan
 path (sources, scanning, pinning) reaches the registry through the resolver and the
 credentials alone and never the synthetic image builder.
 """
@@ -126,6 +126,16 @@ def test_only_clusters_and_scenarios_build_synthetic_images() -> None:
     assert set(users) <= {"clusters", "scenarios"}
     assert users
 
+def test_renderers_take_everything_from_the_report_model() -> None:
+    # Commands, short digests and words come with the model (remediation is worked out
+    # once, in the finding); only building the model and the scenario validation page,
+    # which lists the rules, may reach the detectors.
+    users = sorted(p.relative_to(SCANNER).as_posix() for p in modules("report")
+                   if any(n == "scanner.detectors" or n.startswith("scanner.detectors.")
+                          for n in imports_of(p)))
+    assert users == ["report/building.py", "report/validation.py"]
+
+
 def test_networkx_stays_inside_graph() -> None:
     users = [p.relative_to(SCANNER).as_posix() for p in sorted(SCANNER.rglob("*.py"))
              if any(n == "networkx" or n.startswith("networkx.") for n in imports_of(p))]
@@ -170,3 +180,10 @@ def test_no_secrets_are_ever_listed() -> None:
 
     paths = [r.path(ns) for r in live.RESOURCES for ns in (None, "x")]
     assert not [p for p in paths if "secret" in p.lower()]
+
+
+def test_no_two_modules_share_a_name() -> None:
+    # A name says where to look: `reading` is file reading, `saved_report` a report read back.
+    names = [p.name for p in SCANNER.rglob("*.py")
+             if p.name != "__init__.py" and "__pycache__" not in p.parts]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

@@ -13,8 +13,7 @@ from io import StringIO
 import pytest
 from rich.console import Console
 
-from scanner import cli, findings, model
-from scanner.detectors import common
+from scanner import cli, findings, images, model
 from scanner.report import html, sarif, terminal
 from tests.unit import helpers
 
@@ -43,7 +42,7 @@ def test_reason_counts_pods_and_names_the_newest_pods_build() -> None:
     f = _checkout_drift(snap)
     assert f.pin is not None
     assert f.pin.reason == ("run by 3 of 5 pods; the newest pod, the last to pull the tag, runs "
-                            f"{common.short(other)}")
+                            f"{images.short_digest(other)}")
     assert f.remediation.startswith(f"Pin checkout to {pinned} ({f.pin.reason}): `kubectl set")
 
 
@@ -53,7 +52,7 @@ def test_reason_names_what_the_registry_says_the_tag_names() -> None:
     tag = model.RegistryTag("registry.example.com", "shop/checkout", "1.4", other)
     f = _checkout_drift(dataclasses.replace(snap, registry_tags=(tag,)))
     assert f.pin is not None and f.pin.digest == pinned
-    assert f.pin.reason == f"run by 3 of 5 pods; the tag now names {common.short(other)}"
+    assert f.pin.reason == f"run by 3 of 5 pods; the tag now names {images.short_digest(other)}"
     same = dataclasses.replace(tag, digest=pinned)
     f = _checkout_drift(dataclasses.replace(snap, registry_tags=(same,)))
     assert f.pin is not None and f.pin.reason == "run by 3 of 5 pods; the tag names it too"

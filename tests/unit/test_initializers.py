@@ -1,4 +1,4 @@
-"""``records.fast_init`` builds the same objects as the ``__init__`` dataclasses generates."""
+"""``initializers.fast_init`` builds the objects the ``__init__`` of dataclasses builds."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import pytest
 
-from scanner import evidence, findings, graph, images, model, records, scoring
+from scanner import evidence, findings, graph, images, initializers, model, scoring
 from scanner.report import document
 
 
@@ -55,7 +55,7 @@ CALLS = {
 
 @pytest.mark.parametrize("slots", [True, False])
 def test_same_objects_signature_and_errors_as_the_generated_init(slots: bool) -> None:
-    for generated, fast in zip(shapes(slots), map(records.fast_init, shapes(slots)),
+    for generated, fast in zip(shapes(slots), map(initializers.fast_init, shapes(slots)),
                                strict=True):
         assert str(inspect.signature(fast)) == str(inspect.signature(generated))
         for args, kwargs in CALLS[generated.__name__]:
@@ -73,7 +73,7 @@ def test_same_objects_signature_and_errors_as_the_generated_init(slots: bool) ->
 
 
 def test_default_factories_give_each_object_its_own_value() -> None:
-    _, defaults, _, _ = map(records.fast_init, shapes(True))
+    _, defaults, _, _ = map(initializers.fast_init, shapes(True))
     first, second = defaults(1), defaults(2)
     assert first.d == [] and first.d is not second.d
 
@@ -85,7 +85,7 @@ def test_initvar_fields_are_refused() -> None:
         b: dataclasses.InitVar[int]
 
     with pytest.raises(TypeError, match="InitVar"):
-        records.fast_init(WithInitVar)
+        initializers.fast_init(WithInitVar)
 
 
 HOT = [model.WorkloadRef, model.OwnerRef, model.Condition, model.ContainerSpec,
