@@ -173,12 +173,21 @@ def ignored_rules(meta: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(part.strip() for part in raw.split(",") if part.strip())
 
 
+_TEXT = frozenset({str, type(None)})
+
+
 def conditions_of(status: Mapping[str, Any]) -> tuple[model.Condition, ...]:
     """``status.conditions``."""
     result = []
     for c in sequence(status, "conditions", "status.conditions"):
         if not isinstance(c, dict):
             raise ObjectProblem("status.conditions[] is not an object")
+        kind, state, reason, message = (
+            c.get("type"), c.get("status"), c.get("reason"), c.get("message"))
+        if (type(kind) in _TEXT and type(state) in _TEXT and type(reason) in _TEXT
+                and type(message) in _TEXT):  # the usual condition: what string() returns
+            result.append(model.Condition(kind or "", state or "", reason or "", message or ""))
+            continue
         result.append(
             model.Condition(
                 type=string(c, "type", "status.conditions[].type"),

@@ -230,7 +230,7 @@ _CONTAINER_LISTS = tuple(
 
 def _containers(pod_spec: Mapping[str, Any], path: str, key: str, where: str,
                 required: bool) -> list[Any]:
-    """The ``key`` list of ``pod_spec`` (``[]`` when absent)."""
+    """The ``key`` list of ``pod_spec`` (``[]`` when absent); callers try a list first."""
     found = pod_spec.get(key)
     if type(found) is list:
         return found
@@ -244,7 +244,11 @@ def _template_containers(
 ) -> tuple[model.ContainerSpec, ...]:
     result: list[model.ContainerSpec] = []
     for key, role, where, item, required in _CONTAINER_LISTS:
-        for c in _containers(pod_spec, path, key, where, required):
+        found = pod_spec.get(key)  # most templates have no init or ephemeral containers
+        if found is None and not required:
+            continue
+        for c in found if type(found) is list else _containers(pod_spec, path, key, where,
+                                                                required):
             if not isinstance(c, dict):
                 raise ObjectProblem(f"{path}{item} is not an object")
             name = c.get("name")
@@ -340,7 +344,11 @@ def parse_pod(obj: Mapping[str, Any]) -> model.PodRecord:
     containers: list[model.ContainerRecord] = []
     hosts: set[str] = set()
     for key, role, where, item, required in _CONTAINER_LISTS:
-        for c in _containers(spec, "spec", key, where, required):
+        found = spec.get(key)
+        if found is None and not required:
+            continue
+        for c in found if type(found) is list else _containers(spec, "spec", key, where,
+                                                                required):
             if not isinstance(c, dict):
                 raise ObjectProblem(f"spec{item} is not an object")
             cname = c.get("name")
@@ -477,7 +485,9 @@ def parse_replicaset(obj: Mapping[str, Any], owner: model.OwnerRef) -> model.Rev
     meta = fields.metadata(obj)
     spec = fields.mapping(obj, "spec", "spec", required=True)
     status = fields.mapping(obj, "status", "status")
-    labels = dict(fields.labels_of(meta))
+    # Only the hash label is needed: read it as labels_of would, without the whole set.
+    labels = fields.mapping(meta, "labels", "metadata.labels")
+    hash_label = str(labels[_TEMPLATE_HASH]) if _TEMPLATE_HASH in labels else ""
     name = fields.name_of(meta)
     annotations = fields.mapping(meta, "annotations", "metadata.annotations")
     number = annotations.get(_DEPLOYMENT_REVISION)
@@ -487,7 +497,7 @@ def parse_replicaset(obj: Mapping[str, Any], owner: model.OwnerRef) -> model.Rev
         name=name,
         uid=fields.string(meta, "uid", "metadata.uid"),
         owner=owner,
-        hash=_intern(labels.get(_TEMPLATE_HASH) or name.rpartition("-")[2]),
+        hash=_intern(hash_label or name.rpartition("-")[2]),
         number=_revision_number(number),
         containers=_template_containers(
             _pod_template_spec(spec, "spec"), "spec.template.spec", with_hosts=False
