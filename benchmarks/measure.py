@@ -69,12 +69,19 @@ def run_once(command: Command, env: dict[str, str]) -> tuple[float, float, float
 
 def interleaved(commands: dict[str, Command], repeat: int,
                 env: dict[str, str] | None = None) -> dict[str, Result]:
-    """Run every command ``repeat`` times, one of each per round."""
+    """Run every command ``repeat`` times, one of each per round.
+
+    Each round starts one command further along, so every command takes every place in
+    turn: the place matters against a live apiserver (the same 10,000-pod scan took
+    1.6 s last in a round and 2.7 s first in one, with the same CPU).
+    """
     env = env if env is not None else dict(os.environ)
     runs: dict[str, list[tuple[float, float, float]]] = {label: [] for label in commands}
+    labels = list(commands)
     for round_ in range(repeat):
-        for label, command in commands.items():
-            runs[label].append(run_once(command, env))
+        start = round_ % len(labels)
+        for label in labels[start:] + labels[:start]:
+            runs[label].append(run_once(commands[label], env))
         print(f"  round {round_ + 1}/{repeat} done", file=sys.stderr)
     return {label: Result(statistics.median(r[0] for r in rs),
                           statistics.median(r[1] for r in rs), max(r[2] for r in rs))
