@@ -15,7 +15,6 @@ Called by ``scanning.run``.
 from __future__ import annotations
 
 import dataclasses
-import shlex
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -178,13 +177,6 @@ def merge(outcomes: Sequence[tuple[str, Outcome]],
 def _tagged(w: report_model.WorkloadEntry, cluster: str) -> report_model.WorkloadEntry:
     return dataclasses.replace(
         w, cluster=cluster,
-        findings=tuple(dataclasses.replace(f, cluster=cluster, pin=_pin_in(f.pin, cluster))
+        findings=tuple(dataclasses.replace(f, cluster=cluster,
+                                           pin=f.pin.in_cluster(cluster) if f.pin else None)
                        for f in w.findings))
-
-
-def _pin_in(pin: report_model.PinEntry | None,
-            cluster: str) -> report_model.PinEntry | None:
-    """``pin`` with its command sent to ``cluster``'s context: a fleet's fix goes there."""
-    if pin is None or pin.command is None:
-        return pin
-    return dataclasses.replace(pin, command=f"{pin.command} --context {shlex.quote(cluster)}")

@@ -8,6 +8,8 @@ workload's score, so a renderer needs nothing but this model.
 
 from __future__ import annotations
 
+import dataclasses
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -233,6 +235,20 @@ class PinEntry:
     reason: str = ""
     """Why this digest (``run by 20 of 25 pods; the tag now names sha256:dc83…``); added
     within v1, "" when read from an older report."""
+
+    def in_cluster(self, cluster: str) -> PinEntry:
+        """This pin with its command sent to ``cluster``'s kubeconfig context.
+
+        A fleet report's fix goes to the cluster its workload is in. Idempotent: a command
+        that already names the context is kept (fleet reports written before the command
+        carried it are completed when they are read back).
+        """
+        if self.command is None:
+            return self
+        suffix = f" --context {shlex.quote(cluster)}"
+        if self.command.endswith(suffix):
+            return self
+        return dataclasses.replace(self, command=self.command + suffix)
 
 
 @initializers.fast_init

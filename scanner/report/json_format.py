@@ -275,8 +275,17 @@ def render(report: report_model.Report, *, indent: int | None = None) -> str:
 
 
 def render_bytes(report: report_model.Report) -> bytes:
-    """:func:`render`'s compact text as UTF-8 bytes, for a file (no decode and re-encode)."""
-    return orjson.dumps(_compact_dict(report), option=orjson.OPT_APPEND_NEWLINE)
+    """:func:`render`'s compact text as UTF-8 bytes, for a file (no decode and re-encode).
+
+    A value orjson cannot write (an integer beyond 64 bits, read from a YAML dump's
+    ``replicas``) is written by the standard library instead, in the same compact form.
+    """
+    data = _compact_dict(report)
+    try:
+        return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:
+        return (json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+                + "\n").encode("utf-8")
 
 
 def parse(text: str, *, name: str = "report") -> report_model.Report:
@@ -447,6 +456,13 @@ def _workload_from(w: dict[str, Any]) -> report_model.WorkloadEntry:
 
 def _finding_from(f: dict[str, Any]) -> report_model.FindingEntry:
     pin = f.get("pin")
+    cluster = f.get("cluster")
+    entry = (report_model.PinEntry(pin["container"], pin["image"], pin["digest"],
+                                   pin["pinned_image"], pin.get("command"),
+                                   str(pin.get("reason") or ""))
+             if pin else None)
+    if entry is not None and cluster:
+        entry = entry.in_cluster(cluster)  # a fleet report written before commands said so
     return report_model.FindingEntry(
         rule=f["rule"],
         severity=f["severity"],
@@ -459,14 +475,8 @@ def _finding_from(f: dict[str, Any]) -> report_model.FindingEntry:
         container=f.get("container"),
         observed=tuple(f.get("observed", ())),
         expected=f.get("expected"),
-        pin=(
-            report_model.PinEntry(pin["container"], pin["image"], pin["digest"],
-                                  pin["pinned_image"], pin.get("command"),
-                                  str(pin.get("reason") or ""))
-            if pin
-            else None
-        ),
+        pin=entry,
         points=f.get("points", 0),
         score_reasons=tuple(f.get("score_reasons", ())),
-        cluster=f.get("cluster"),
+        cluster=cluster,
     )

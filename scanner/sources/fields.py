@@ -119,10 +119,11 @@ def labels_of(meta: Mapping[str, Any], key: str = "labels") -> model.Labels:
         raw = mapping(meta, key, f"metadata.{key}")
     if not raw:
         return _NO_LABELS
-    try:
-        return _label_set(tuple(raw.items()))
-    except TypeError:  # a value that is a list or mapping: unhashable, never cached
-        return _label_set.__wrapped__(tuple(raw.items()))
+    items = tuple(raw.items())
+    if all(type(k) is str and type(v) is str for k, v in items):
+        return _label_set(items)
+    # Not cached: the cache would take True for 1 (equal keys) and return the other's text.
+    return _label_set.__wrapped__(items)
 
 
 _NO_LABELS: model.Labels = frozenset()

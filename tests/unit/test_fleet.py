@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shlex
 import signal
 import socket
 import subprocess
@@ -65,6 +66,25 @@ def test_merge_tags_every_workload_finding_and_gap_with_its_cluster() -> None:
     scores = [w.score for w in merged.workloads]
     assert scores == sorted(scores, reverse=True)
     assert merged.rules == drift.rules
+
+
+def test_pin_commands_go_to_their_cluster_and_reading_back_completes_older_reports() -> None:
+    drift = _report(DRIFT)
+    merged = fleet.merge([("prod eu", drift), ("prod-us", drift)])
+    pins = [(f.cluster, f.pin) for w in merged.workloads for f in w.findings if f.pin]
+    assert pins and all(p.command is None or p.command.endswith(f" --context {shlex.quote(c)}")
+                        for c, p in pins if c)
+    # Read back, the commands stay as they are (no second --context) …
+    again = json_format.parse(json_format.render(merged))
+    assert again.workloads == merged.workloads
+    # … and a fleet report written before commands named their context gets it.
+    data = json.loads(json_format.render(merged))
+    for w in data["workloads"]:
+        for f in w["findings"]:
+            if f["pin"] and f["pin"]["command"]:
+                f["pin"]["command"] = f["pin"]["command"].rsplit(" --context ", 1)[0]
+    older = json_format.parse(json.dumps(data))
+    assert older.workloads == merged.workloads
 
 
 def test_an_unreachable_cluster_is_a_gap_and_makes_the_report_incomplete() -> None:

@@ -19,13 +19,33 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from scanner import decoding, detectors, errors, findings, graph, images, manifest_scanning
+from scanner import (
+    cli,
+    decoding,
+    detectors,
+    errors,
+    exits,
+    findings,
+    graph,
+    images,
+    manifest_scanning,
+)
 from scanner.oci import credentials, headers
-from scanner.report import building, html, json_format, junit, sarif, saved_report, terminal
+from scanner.report import (
+    building,
+    html,
+    integrity,
+    json_format,
+    junit,
+    sarif,
+    saved_report,
+    terminal,
+)
 from scanner.sources import dump, manifests
 from tests.unit import helpers
 
@@ -263,6 +283,23 @@ def test_a_5000_digit_number_is_refused_in_one_line(text: str) -> None:
     one_line(info.value)
     (file,) = manifests.load_texts([("big.yaml", None, text)])  # listed, never checked
     assert any("more than 4,300 digits" in p.reason for p in file.problems)
+
+
+def test_a_number_beyond_64_bits_is_written_and_sealed(tmp_path: Path) -> None:
+    # YAML keeps any integer; orjson writes none past 64 bits: the standard library does.
+    doc = helpers.raw(helpers.FIXTURES / "partitioned-update" / "fires-partition.json")
+    for item in doc["items"]:
+        if item["kind"] == "StatefulSet":
+            item["spec"]["replicas"] = 2**70
+    dumped = tmp_path / "big.yaml"
+    dumped.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "report.json"
+    code = cli.main(["scan", "--from", str(dumped), "--format", "json", "-o", str(out)])
+    assert code in (exits.CLEAN, exits.FINDINGS)
+    data = json.loads(out.read_text())
+    assert str(2**70) in out.read_text()
+    assert integrity.verify(data).ok
+    assert json_format.render(saved_report.from_data(data)).encode() == out.read_bytes()
 
 
 @pytest.mark.parametrize(("field", "value"), [("env", 5), ("command", 7), ("env", 1.5),

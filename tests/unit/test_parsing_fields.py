@@ -96,3 +96,12 @@ def test_a_container_list_of_another_type_is_named() -> None:
                                      "spec": {"template": {"spec": {
                                          "containers": [{"name": "app", "image": "a:1"}],
                                          "initContainers": {"name": "x"}}}}})
+
+
+def test_label_values_of_other_types_keep_their_own_text() -> None:
+    # 1 == True == 1.0 as keys of a cache: each set must still be written as its own text.
+    assert fields.labels_of({"labels": {"tier": 1}}) == {("tier", "1")}
+    assert fields.labels_of({"labels": {"tier": True}}) == {("tier", "True")}
+    assert fields.labels_of({"labels": {"tier": 1.0}}) == {("tier", "1.0")}
+    assert fields.labels_of({"labels": {"tier": ["a"]}}) == {("tier", "['a']")}
+    assert fields.labels_of({"labels": {"tier": "1"}}) == {("tier", "1")}
