@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from scanner import __version__, errors, exits
+from scanner import __version__, errors, exits, heap
 
 if TYPE_CHECKING:
     from scanner.report import html as html_report
@@ -423,6 +423,19 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, previous)
 
 
+def console() -> None:
+    """The ``driftscan`` program: :func:`main`, then the exit.
+
+    A scan leaves its report to the exit (``heap.leave_to_exit``): the process then ends
+    without freeing it object by object, once its output is flushed.
+    """
+    heap.one_shot()
+    code = main()
+    if heap.left():
+        heap.exit_now(code)
+    sys.exit(code)
+
+
 def _main(argv: list[str] | None) -> int:
     try:
         result = cli.main(args=argv, prog_name="driftscan", standalone_mode=False,
@@ -472,4 +485,4 @@ _register_commands()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -181,6 +181,7 @@ def run(options: ScanOptions, stdout: Console, stderr: Console) -> int:
         stderr.print(f"warning: incomplete scan, {len(report.gaps)} gap(s) listed in the report"
                      + ("" if options.allow_gaps else " (exit code 3; --allow-gaps accepts them)"),
                      style="bold red", highlight=False, soft_wrap=True)
+    heap.leave_to_exit(report)  # written: the driftscan program ends without freeing it
     return exit_code(report, options.fail_on, options.allow_gaps)
 
 

@@ -40,7 +40,7 @@ def test_metadata_is_complete() -> None:
     assert f"Programming Language :: Python :: {minimum}" in classifiers
     # License classifiers are superseded by the SPDX expression (PEP 639).
     assert not [c for c in classifiers if c.startswith("License ::")]
-    assert project["scripts"] == {"driftscan": "scanner.cli:main"}
+    assert project["scripts"] == {"driftscan": "scanner.cli:console"}
     assert any(d.startswith("build") for d in project["optional-dependencies"]["dev"])
 
 
